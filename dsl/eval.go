@@ -1,0 +1,325 @@
+package dsl
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// Env resolves the names an expression reads: let names, loop variables and
+// dotted left config paths. ok is false when the name is not set at all.
+type Env interface {
+	Lookup(path []string) (value any, ok bool)
+}
+
+// EvalError is an expression that could not be evaluated, with its position.
+type EvalError struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *EvalError) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.Pos.File, e.Pos.Line, e.Pos.Column, e.Msg)
+}
+
+// Eval evaluates e. Values are int64, float64, string, bool, nil, []any and
+// map[string]any. A name that is not set evaluates to nil, so `when
+// attention_bias` is false for a config without that key; arithmetic on nil
+// is an error that names the key. Integer division must be exact: a shape
+// like hidden_size / 32 that does not divide is a config error, not a value
+// to round.
+func Eval(e Expr, env Env) (any, error) {
+	switch e := e.(type) {
+	case *Literal:
+		return e.Value, nil
+	case *Ref:
+		v, ok := env.Lookup(e.Path)
+		if !ok {
+			return nil, nil
+		}
+		return normalize(v), nil
+	case *Unary:
+		x, err := Eval(e.X, env)
+		if err != nil {
+			return nil, err
+		}
+		switch e.Op {
+		case "not":
+			b, err := truth(x, e.X)
+			if err != nil {
+				return nil, err
+			}
+			return !b, nil
+		case "-":
+			switch x := x.(type) {
+			case int64:
+				return -x, nil
+			case float64:
+				return -x, nil
+			}
+			return nil, typeErr(e.X, x, "a number")
+		}
+	case *Binary:
+		return evalBinary(e, env)
+	}
+	return nil, &EvalError{ExprPos(e), fmt.Sprintf("cannot evaluate %T", e)}
+}
+
+func evalBinary(e *Binary, env Env) (any, error) {
+	x, err := Eval(e.X, env)
+	if err != nil {
+		return nil, err
+	}
+	switch e.Op {
+	case "and", "or":
+		bx, err := truth(x, e.X)
+		if err != nil {
+			return nil, err
+		}
+		if (e.Op == "and" && !bx) || (e.Op == "or" && bx) {
+			return bx, nil
+		}
+		y, err := Eval(e.Y, env)
+		if err != nil {
+			return nil, err
+		}
+		return truth(y, e.Y)
+	}
+	y, err := Eval(e.Y, env)
+	if err != nil {
+		return nil, err
+	}
+	switch e.Op {
+	case "==":
+		return ValuesEqual(x, y), nil
+	case "!=":
+		return !ValuesEqual(x, y), nil
+	}
+	xi, xInt := x.(int64)
+	yi, yInt := y.(int64)
+	if xInt && yInt {
+		switch e.Op {
+		case "+":
+			return xi + yi, nil
+		case "-":
+			return xi - yi, nil
+		case "*":
+			return xi * yi, nil
+		case "/", "%":
+			if yi == 0 {
+				return nil, &EvalError{e.At, fmt.Sprintf("division by zero (%s is 0)", Format(e.Y))}
+			}
+			if e.Op == "%" {
+				return xi % yi, nil
+			}
+			if xi%yi != 0 {
+				return nil, &EvalError{e.At, fmt.Sprintf("%s / %s = %d / %d does not divide exactly", Format(e.X), Format(e.Y), xi, yi)}
+			}
+			return xi / yi, nil
+		case "<":
+			return xi < yi, nil
+		case "<=":
+			return xi <= yi, nil
+		case ">":
+			return xi > yi, nil
+		case ">=":
+			return xi >= yi, nil
+		}
+	}
+	xf, err := number(x, e.X)
+	if err != nil {
+		return nil, err
+	}
+	yf, err := number(y, e.Y)
+	if err != nil {
+		return nil, err
+	}
+	switch e.Op {
+	case "+":
+		return xf + yf, nil
+	case "-":
+		return xf - yf, nil
+	case "*":
+		return xf * yf, nil
+	case "/":
+		return xf / yf, nil
+	case "%":
+		return math.Mod(xf, yf), nil
+	case "<":
+		return xf < yf, nil
+	case "<=":
+		return xf <= yf, nil
+	case ">":
+		return xf > yf, nil
+	case ">=":
+		return xf >= yf, nil
+	}
+	return nil, &EvalError{e.At, "unknown operator " + e.Op}
+}
+
+// EvalInt evaluates e and requires an integer (a float with an integral value
+// is accepted, since JSON writers sometimes emit 4096.0).
+func EvalInt(e Expr, env Env) (int64, error) {
+	v, err := Eval(e, env)
+	if err != nil {
+		return 0, err
+	}
+	switch v := v.(type) {
+	case int64:
+		return v, nil
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return int64(v), nil
+		}
+	}
+	return 0, typeErr(e, v, "an integer")
+}
+
+// EvalBool evaluates a condition; nil (an absent key) is false.
+func EvalBool(e Expr, env Env) (bool, error) {
+	v, err := Eval(e, env)
+	if err != nil {
+		return false, err
+	}
+	return truth(v, e)
+}
+
+func truth(v any, at Expr) (bool, error) {
+	switch v := v.(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return v, nil
+	}
+	return false, typeErr(at, v, "true or false")
+}
+
+func number(v any, at Expr) (float64, error) {
+	switch v := v.(type) {
+	case int64:
+		return float64(v), nil
+	case float64:
+		return v, nil
+	}
+	return 0, typeErr(at, v, "a number")
+}
+
+func typeErr(at Expr, v any, want string) error {
+	if v == nil {
+		return &EvalError{ExprPos(at), fmt.Sprintf("%s is not set; it must be %s", Format(at), want)}
+	}
+	return &EvalError{ExprPos(at), fmt.Sprintf("%s is %s; it must be %s", Format(at), FormatValue(v), want)}
+}
+
+// normalize maps the numeric types decoders produce onto int64 and float64.
+func normalize(v any) any {
+	switch v := v.(type) {
+	case int:
+		return int64(v)
+	case int32:
+		return int64(v)
+	case uint64:
+		return int64(v)
+	case float32:
+		return float64(v)
+	}
+	return v
+}
+
+// ValuesEqual compares config values; an integer equals a float of the same value.
+func ValuesEqual(a, b any) bool {
+	a, b = normalize(a), normalize(b)
+	switch a := a.(type) {
+	case int64:
+		if f, ok := b.(float64); ok {
+			return float64(a) == f
+		}
+	case float64:
+		if i, ok := b.(int64); ok {
+			return a == float64(i)
+		}
+	case []any:
+		bl, ok := b.([]any)
+		if !ok || len(a) != len(bl) {
+			return false
+		}
+		for i := range a {
+			if !ValuesEqual(a[i], bl[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		bm, ok := b.(map[string]any)
+		if !ok || len(a) != len(bm) {
+			return false
+		}
+		for k, v := range a {
+			w, ok := bm[k]
+			if !ok || !ValuesEqual(v, w) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// Format prints an expression in the language's own syntax.
+func Format(e Expr) string {
+	switch e := e.(type) {
+	case *Ref:
+		return strings.Join(e.Path, ".")
+	case *Literal:
+		return FormatValue(e.Value)
+	case *Unary:
+		if e.Op == "not" {
+			return "not " + Format(e.X)
+		}
+		return e.Op + Format(e.X)
+	case *Binary:
+		return formatOperand(e.X) + " " + e.Op + " " + formatOperand(e.Y)
+	}
+	return fmt.Sprintf("%T", e)
+}
+
+// formatOperand parenthesises nested binary expressions so that the printed
+// form never depends on precedence.
+func formatOperand(e Expr) string {
+	if _, ok := e.(*Binary); ok {
+		return "(" + Format(e) + ")"
+	}
+	return Format(e)
+}
+
+// FormatValue prints a config value as a .map literal.
+func FormatValue(v any) string {
+	switch v := normalize(v).(type) {
+	case nil:
+		return "null"
+	case string:
+		return fmt.Sprintf("%q", v)
+	case []any:
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = FormatValue(x)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sortStrings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%q: %s", k, FormatValue(v[k]))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	}
+	return fmt.Sprint(v)
+}
+
+func sortStrings(s []string) { slices.Sort(s) }

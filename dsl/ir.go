@@ -1,0 +1,204 @@
+package dsl
+
+// This file holds the typed IR that the checker produces from the AST and the
+// engine consumes. Everything in it is flattened: a rule carries the loops,
+// conditions and variant of every block that encloses it, so the engine never
+// walks scopes.
+
+// Pos is a position in a .map file. Line and Column are 1-based; Column counts
+// bytes.
+type Pos struct {
+	File   string
+	Offset int
+	Line   int
+	Column int
+}
+
+// Mapping is one checked .map file.
+type Mapping struct {
+	Name     string
+	File     string
+	Left     string // format of the left side, e.g. "hf"
+	Right    string // format of the right side, e.g. "fast_llm"
+	OneWay   bool   // declared import-only: ops without an inverse are allowed
+	Samples  []*Sample
+	Lets     []*Let
+	Variants []*Variant
+	Config   []*ConfigRule
+	Tensors  []*TensorRule
+}
+
+// Sample is a named left-side configuration used only by lint-time shape checks.
+type Sample struct {
+	Name   string
+	Pos    Pos
+	Values map[string]any // dotted left config path -> value
+}
+
+// Let binds a name to an expression evaluated on the (completed) left config.
+type Let struct {
+	Name string
+	Expr Expr
+	Pos  Pos
+}
+
+// Variant is one alternative of the mapping's variant group. Exactly one
+// variant is active in a conversion: on import the first whose When holds
+// (a variant without When is the default); on export the one the user names,
+// else the one recorded at import, else the same rule as on import.
+type Variant struct {
+	Name string
+	When Expr // nil: the default variant
+	Pos  Pos
+}
+
+// ConfigKind tells what a config rule does.
+type ConfigKind int
+
+const (
+	// ConfigRename: Left <-> Right[0], Right[1], ... (fan-out: on export all
+	// right values must agree). Defaults and a value map are optional.
+	ConfigRename ConfigKind = iota
+	// ConfigLeftConst: the left key has Value: written on export, checked on import.
+	ConfigLeftConst
+	// ConfigRightConst: the right key has Value: written on import, checked on export.
+	ConfigRightConst
+	// ConfigKeep: left keys with no right counterpart, carried through unchanged.
+	ConfigKeep
+	// ConfigIgnore: left keys dropped on purpose.
+	ConfigIgnore
+	// ConfigCycle: a per-layer left list <-> the shortest repeating pattern of
+	// block names on the right node Right[0] (see docs/language.md).
+	ConfigCycle
+)
+
+// ConfigRule is one config rule, flattened out of its enclosing blocks.
+type ConfigRule struct {
+	Kind ConfigKind
+	Pos  Pos
+
+	Left         Path   // rename, left const, cycle
+	LeftDefault  Expr   // rename: value used when the left key is absent (import)
+	Right        []Path // rename (fan-out), right const (one), cycle (one: the decoder node)
+	RightDefault Expr   // rename: value used when the right key is absent (export)
+	ValueMap     []ValuePair
+	Value        any    // constants
+	Length       Expr   // cycle: the full list length (an expression on the left config)
+	Single       string // cycle: block name when the right side holds a single plain block and nothing tells which
+	Keys         []Path // keep, ignore
+
+	When    []Expr // conjunction of enclosing when conditions (on the left config)
+	Variant string // "" when outside any variant
+}
+
+// ValuePair is one entry of a value map or cycle table: Left <-> Right.
+type ValuePair struct {
+	Left, Right any
+	Pos         Pos
+}
+
+// Path is a dotted config path. A "*" segment stands for every key of the map
+// at that point (right side only).
+type Path struct {
+	Segs []string
+	Pos  Pos
+}
+
+// TensorRule is LEFT | op | op ... <-> RIGHT, flattened out of its scopes.
+// Read left to right it is the import; the export runs the inverse ops in
+// reverse order.
+type TensorRule struct {
+	Pos     Pos
+	Loops   []Loop // enclosing each-scopes, outermost first
+	When    []Expr
+	Variant string
+	Left    []*TensorRef
+	Ops     []*Op
+	Right   []*TensorRef
+}
+
+// Loop is `each Var < Bound`.
+type Loop struct {
+	Var   string
+	Bound Expr
+	Pos   Pos
+}
+
+// TensorRef names one tensor (pattern with its scope prefix already joined)
+// and optionally declares its dtype and shape.
+type TensorRef struct {
+	Pattern Pattern
+	DType   string // "" when not declared; a safetensors dtype name
+	Shape   []Expr // nil when not declared
+	Pos     Pos
+}
+
+// Pattern is a tensor name with placeholders, e.g. model.layers.{l}.mlp.
+type Pattern struct {
+	Parts []PatternPart
+}
+
+// PatternPart is either literal text or a variable placeholder.
+type PatternPart struct {
+	Lit string
+	Var string // non-empty for a placeholder
+}
+
+// Op is one pipeline stage. Args are in the order of Def.Params.
+type Op struct {
+	Name string
+	Def  *OpDef
+	Args []Arg
+	Pos  Pos
+}
+
+// Arg is one op argument, as written. Which field is set depends on the
+// parameter kind.
+type Arg struct {
+	Expr  Expr   // ParamInt
+	List  []Expr // ParamIntList
+	DType string // ParamDType
+	Var   string // ParamRange: `Var < Bound`
+	Bound Expr   // ParamRange
+	Pos   Pos
+}
+
+// Expr is an expression over config values, let names and loop variables.
+type Expr interface {
+	exprPos() Pos
+}
+
+// Ref reads a let name, a loop variable or a dotted left config path.
+type Ref struct {
+	Path []string
+	At   Pos
+}
+
+// Literal is a constant: int64, float64, string, bool, nil, []any or
+// map[string]any.
+type Literal struct {
+	Value any
+	At    Pos
+}
+
+// Binary is X Op Y with Op one of + - * / % == != < <= > >= and or.
+type Binary struct {
+	Op   string
+	X, Y Expr
+	At   Pos
+}
+
+// Unary is Op X with Op one of - not.
+type Unary struct {
+	Op string
+	X  Expr
+	At Pos
+}
+
+func (e *Ref) exprPos() Pos     { return e.At }
+func (e *Literal) exprPos() Pos { return e.At }
+func (e *Binary) exprPos() Pos  { return e.At }
+func (e *Unary) exprPos() Pos   { return e.At }
+
+// ExprPos returns where an expression starts.
+func ExprPos(e Expr) Pos { return e.exprPos() }
