@@ -1,7 +1,10 @@
-package dsl
+// Package ir is the checked, typed form of a .map file that the engine runs:
+// mappings, config rules and tensor rules flattened out of their scopes, the
+// op table with its shape rules and inverses, and expression evaluation. The
+// checker (dsl/check) produces it; nothing here parses text.
+package ir
 
-// This file holds the typed IR that the checker produces from the AST and the
-// engine consumes. Everything in it is flattened: a rule carries the loops,
+// The IR is what the checker produces from the AST and the engine consumes. Everything in it is flattened: a rule carries the loops,
 // conditions and variant of every block that encloses it, so the engine never
 // walks scopes.
 

@@ -1,4 +1,4 @@
-package dsl
+package ir
 
 import (
 	"fmt"
@@ -155,9 +155,15 @@ func axisIn(rank, axis int, what string) error {
 	return nil
 }
 
+// dtypeIs reports whether d is one of want. tensor.Invalid stands for a dtype
+// the map file did not declare, which lint-time checks cannot know and accept.
+func dtypeIs(d tensor.DType, want ...tensor.DType) bool {
+	return d == tensor.Invalid || slices.Contains(want, d)
+}
+
 func sameAll(in []TensorType, except int) error {
 	for i := 1; i < len(in); i++ {
-		if in[i].DType != in[0].DType {
+		if in[i].DType != in[0].DType && in[i].DType != tensor.Invalid && in[0].DType != tensor.Invalid {
 			return fmt.Errorf("element %d is %v but element 0 is %v", i, in[i].DType, in[0].DType)
 		}
 		if len(in[i].Shape) != len(in[0].Shape) {
@@ -430,7 +436,7 @@ var opMXFP4 = &OpDef{
 	MinIn:  2, MaxIn: 2,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		b, s := in[0], in[1]
-		if b.DType != tensor.U8 || s.DType != tensor.U8 {
+		if !dtypeIs(b.DType, tensor.U8) || !dtypeIs(s.DType, tensor.U8) {
 			return nil, fmt.Errorf("mxfp4 needs U8 blocks and scales, got %v and %v", b.DType, s.DType)
 		}
 		if len(b.Shape) < 2 || b.Shape[len(b.Shape)-1] != 16 {
@@ -463,7 +469,7 @@ var opMXFP4Encode = &OpDef{
 	MinIn: 1, MaxIn: 1,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		t := in[0]
-		if t.DType != tensor.BF16 && t.DType != tensor.F16 && t.DType != tensor.F32 {
+		if !dtypeIs(t.DType, tensor.BF16, tensor.F16, tensor.F32) {
 			return nil, fmt.Errorf("mxfp4_encode needs BF16, F16 or F32 values, got %v", t.DType)
 		}
 		if len(t.Shape) == 0 || t.Shape[len(t.Shape)-1]%32 != 0 {
@@ -485,7 +491,7 @@ var opCast = &OpDef{
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		to, from := a[0].DType, in[0].DType
 		okTo := to == tensor.BF16 || to == tensor.F16 || to == tensor.F32
-		okFrom := from == tensor.BF16 || from == tensor.F16 || from == tensor.F32 || from == tensor.F8_E4M3 || from == tensor.F8_E5M2
+		okFrom := dtypeIs(from, tensor.BF16, tensor.F16, tensor.F32, tensor.F8_E4M3, tensor.F8_E5M2)
 		if !okTo || !okFrom {
 			return nil, fmt.Errorf("cannot cast %v to %v", from, to)
 		}
