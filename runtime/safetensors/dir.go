@@ -1,0 +1,231 @@
+package safetensors
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Checkpoint is a set of safetensors files making up one model, each tensor
+// in exactly one of them.
+type Checkpoint struct {
+	Dir   string
+	Files []*File // in the order they were opened
+	// Index is the parsed model.safetensors.index.json, nil when the
+	// checkpoint was opened without one.
+	Index *Index
+
+	names []string // sorted
+	where map[string]*File
+}
+
+// OpenDir opens the checkpoint in dir. With a model.safetensors.index.json
+// it opens the files the index names and checks that index and files agree
+// exactly; without one it opens every *.safetensors file in dir.
+func OpenDir(dir string) (*Checkpoint, error) {
+	ix, err := ReadIndex(filepath.Join(dir, IndexFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		names, err := listSafetensors(dir)
+		if err != nil {
+			return nil, err
+		}
+		return OpenFiles(dir, names)
+	case err != nil:
+		return nil, err
+	}
+	return openIndexed(dir, ix)
+}
+
+func listSafetensors(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".safetensors") {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("safetensors: %s: no %s and no *.safetensors files", dir, IndexFile)
+	}
+	sort.Strings(names) // ReadDir sorts already; say so explicitly
+	return names, nil
+}
+
+// OpenFiles opens the named files of dir as one checkpoint (Fast-LLM lists its
+// files in its own metadata.yaml). Each name must be a plain file name that
+// stays inside dir; a tensor present in two files is an error.
+func OpenFiles(dir string, names []string) (*Checkpoint, error) {
+	c, err := openAll(dir, names)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range c.Files {
+		for _, t := range f.Tensors {
+			if other, dup := c.where[t.Name]; dup {
+				c.Close()
+				return nil, &FormatError{File: f.Path, Tensor: t.Name,
+					Reason: fmt.Sprintf("tensor in two shards (also in %s)", other.Path)}
+			}
+			c.where[t.Name] = f
+		}
+	}
+	c.finish()
+	return c, nil
+}
+
+func openIndexed(dir string, ix *Index) (*Checkpoint, error) {
+	indexPath := filepath.Join(dir, IndexFile)
+	seen := make(map[string]bool)
+	var names []string
+	for _, file := range ix.WeightMap {
+		if !seen[file] {
+			seen[file] = true
+			names = append(names, file)
+		}
+	}
+	sort.Strings(names)
+	c, err := openAll(dir, names)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %s: %w", indexPath, err)
+	}
+	c.Index = ix
+	byName := make(map[string]*File, len(c.Files))
+	for i, f := range c.Files {
+		byName[names[i]] = f
+	}
+	fail := func(err error) (*Checkpoint, error) {
+		c.Close()
+		return nil, err
+	}
+	for _, f := range c.Files {
+		for _, t := range f.Tensors {
+			listed, ok := ix.WeightMap[t.Name]
+			if !ok {
+				return fail(&FormatError{File: f.Path, Tensor: t.Name, Reason: "tensor absent from " + indexPath})
+			}
+			if byName[listed] != f {
+				return fail(&FormatError{File: f.Path, Tensor: t.Name,
+					Reason: fmt.Sprintf("tensor in two shards (%s maps it to %s)", indexPath, listed)})
+			}
+			c.where[t.Name] = f
+		}
+	}
+	// Every index entry must now be accounted for: an entry whose file
+	// lacks the tensor was never put in where.
+	missing := make([]string, 0)
+	for name := range ix.WeightMap {
+		if _, ok := c.where[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		name := missing[0]
+		return fail(&FormatError{File: filepath.Join(dir, ix.WeightMap[name]), Tensor: name,
+			Reason: fmt.Sprintf("listed in %s but not in the file (%d such tensors)", indexPath, len(missing))})
+	}
+	c.finish()
+	return c, nil
+}
+
+// openAll checks and opens every named file of dir.
+func openAll(dir string, names []string) (*Checkpoint, error) {
+	c := &Checkpoint{Dir: dir, where: make(map[string]*File)}
+	seen := make(map[string]bool)
+	for _, name := range names {
+		if seen[name] {
+			c.Close()
+			return nil, fmt.Errorf("safetensors: %s: file %q listed twice", dir, name)
+		}
+		seen[name] = true
+		path, err := resolveIn(dir, name)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		f, err := Open(path)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.Files = append(c.Files, f)
+	}
+	return c, nil
+}
+
+// resolveIn checks that name is a plain file name whose file, symlinks
+// followed, lies inside dir, and returns dir/name. The names come from files
+// a checkpoint's author controls; none may reach elsewhere on the disk.
+func resolveIn(dir, name string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("safetensors: %s: unsafe file name %q: %s", dir, name, why)
+	}
+	switch {
+	case name == "" || name == ".":
+		return bad("empty")
+	case filepath.IsAbs(name) || strings.HasPrefix(name, "/"):
+		return bad("absolute path")
+	case strings.Contains(name, ".."):
+		return bad(`contains ".."`)
+	case strings.ContainsAny(name, `/\`) || strings.ContainsRune(name, filepath.Separator):
+		return bad("contains a path separator")
+	case strings.ContainsRune(name, 0):
+		return bad("contains a NUL byte")
+	}
+	path := filepath.Join(dir, name)
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("safetensors: %w", err)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("safetensors: %s: missing file %q: %w", dir, name, err)
+		}
+		return "", fmt.Errorf("safetensors: %w", err)
+	}
+	rel, err := filepath.Rel(realDir, real)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return bad(fmt.Sprintf("resolves to %s, outside the directory", real))
+	}
+	return path, nil
+}
+
+func (c *Checkpoint) finish() {
+	c.names = make([]string, 0, len(c.where))
+	for name := range c.where {
+		c.names = append(c.names, name)
+	}
+	sort.Strings(c.names)
+}
+
+// Names lists every tensor of the checkpoint, sorted.
+func (c *Checkpoint) Names() []string { return slices.Clone(c.names) }
+
+// Lookup returns the file holding the named tensor, and the tensor.
+func (c *Checkpoint) Lookup(name string) (*File, TensorInfo, bool) {
+	f, ok := c.where[name]
+	if !ok {
+		return nil, TensorInfo{}, false
+	}
+	t, _ := f.Tensor(name)
+	return f, t, true
+}
+
+// Close closes every file of the checkpoint.
+func (c *Checkpoint) Close() error {
+	var errs []error
+	for _, f := range c.Files {
+		errs = append(errs, f.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,174 @@
+package safetensors
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// OutputDir builds a directory under a temporary name beside its target and
+// renames it into place on Commit, so a reader never sees a half-written
+// checkpoint and a failed conversion leaves nothing behind.
+type OutputDir struct {
+	target    string
+	tmp       string
+	force     bool
+	committed bool
+	aborted   bool
+}
+
+// NewOutputDir prepares to write the directory target. An existing target is
+// refused unless force is set, in which case Commit replaces it. The temporary
+// directory is created in target's parent (created if missing) so the final
+// rename stays within one filesystem and is atomic.
+func NewOutputDir(target string, force bool) (*OutputDir, error) {
+	target = filepath.Clean(target)
+	base := filepath.Base(target)
+	if base == "." || base == ".." || base == string(filepath.Separator) {
+		return nil, fmt.Errorf("safetensors: output %q: not a usable directory name", target)
+	}
+	if _, err := os.Lstat(target); err == nil {
+		if !force {
+			return nil, fmt.Errorf("safetensors: output %s already exists (use force to replace it)", target)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("safetensors: output: %w", err)
+	}
+	parent := filepath.Dir(target)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("safetensors: output: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: output: %w", err)
+	}
+	// MkdirTemp makes it 0700; the result should look like any other directory.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("safetensors: output: %w", err)
+	}
+	return &OutputDir{target: target, tmp: tmp, force: force}, nil
+}
+
+// Path is the temporary directory to write into.
+func (o *OutputDir) Path() string { return o.tmp }
+
+// Target is the directory Commit creates.
+func (o *OutputDir) Target() string { return o.target }
+
+// Commit flushes every file and directory under Path to stable storage, then
+// renames Path to the target (moving an existing target aside first and
+// deleting it after, when forced) and flushes the parent directory so the
+// rename itself survives a crash. Committing twice is a no-op.
+func (o *OutputDir) Commit() error {
+	switch {
+	case o.committed:
+		return nil
+	case o.aborted:
+		return fmt.Errorf("safetensors: output %s: commit after abort", o.target)
+	}
+	if err := syncTree(o.tmp); err != nil {
+		return fmt.Errorf("safetensors: output %s: %w", o.target, err)
+	}
+	parent := filepath.Dir(o.target)
+	aside := ""
+	if _, err := os.Lstat(o.target); err == nil {
+		if !o.force {
+			return fmt.Errorf("safetensors: output %s appeared while writing (use force to replace it)", o.target)
+		}
+		if aside, err = asideName(parent, filepath.Base(o.target)); err != nil {
+			return fmt.Errorf("safetensors: output %s: %w", o.target, err)
+		}
+		if err := os.Rename(o.target, aside); err != nil {
+			return fmt.Errorf("safetensors: output: moving the old %s aside: %w", o.target, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("safetensors: output: %w", err)
+	}
+	if err := os.Rename(o.tmp, o.target); err != nil {
+		if aside != "" {
+			// Best effort: put the old output back where it was.
+			os.Rename(aside, o.target)
+		}
+		return fmt.Errorf("safetensors: output: %w", err)
+	}
+	o.committed = true
+	if err := syncDir(parent); err != nil {
+		return fmt.Errorf("safetensors: output %s: %w", o.target, err)
+	}
+	if aside != "" {
+		if err := os.RemoveAll(aside); err != nil {
+			return fmt.Errorf("safetensors: output %s committed, but removing the old one (%s) failed: %w", o.target, aside, err)
+		}
+	}
+	return nil
+}
+
+// Abort removes the temporary directory. After Commit, or a second time, it
+// does nothing.
+func (o *OutputDir) Abort() error {
+	if o.committed || o.aborted {
+		return nil
+	}
+	o.aborted = true
+	if err := os.RemoveAll(o.tmp); err != nil {
+		return fmt.Errorf("safetensors: output: %w", err)
+	}
+	return nil
+}
+
+// asideName picks an unused name in parent to move the old target to.
+func asideName(parent, base string) (string, error) {
+	// MkdirTemp reserves a unique name; removing the empty directory frees it
+	// for the rename, which may move a file as well as a directory.
+	dir, err := os.MkdirTemp(parent, "."+base+".old-*")
+	if err != nil {
+		return "", err
+	}
+	return dir, os.Remove(dir)
+}
+
+// syncTree fsyncs every regular file and directory under root, root last.
+func syncTree(root string) error {
+	var dirs []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			dirs = append(dirs, path)
+		case d.Type().IsRegular():
+			return syncPath(path)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Children before parents: a directory's entry for a subdirectory is
+	// only worth flushing once the subdirectory itself is.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := syncDir(dirs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	serr := f.Sync()
+	cerr := f.Close()
+	if serr != nil {
+		return fmt.Errorf("fsync %s: %w", path, serr)
+	}
+	return cerr
+}
+
+func syncDir(path string) error { return syncPath(path) }
