@@ -1,0 +1,154 @@
+// Package format defines what the engine needs from a checkpoint side (a
+// directory layout such as Hugging Face's or Fast-LLM's) and keeps the
+// registry of known sides. Each side lives in its own subpackage and
+// registers itself; the engine core never names a side, so adding one never
+// touches it.
+package format
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/mapper-dev/mapper/runtime/safetensors"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+// Format is one checkpoint side.
+type Format interface {
+	// Name is the side's name in .map files: "hf", "fast_llm".
+	Name() string
+	// Detect reports whether dir looks like a checkpoint of this side (cheap:
+	// file names only).
+	Detect(dir string) bool
+	// Open reads a checkpoint's config and tensor headers; no tensor bytes.
+	Open(dir string) (*Source, error)
+	// Layout decides the output files for a conversion to this side: the
+	// shards, each with its file-level tensor names.
+	Layout(out *Output) ([]Shard, error)
+	// WriteMeta writes the side's config and index files into dir once every
+	// shard is complete. shards is what Layout returned.
+	WriteMeta(dir string, out *Output, shards []Shard) error
+}
+
+// Source is an opened input checkpoint.
+type Source struct {
+	Format string
+	Dir    string
+	// Config is the document the .map config rules address: config.json for
+	// hf; config.base_model of metadata.yaml for fast_llm. Numbers are int64
+	// or float64, exactly as written (1.0 stays a float, 1 an int).
+	Config map[string]any
+	// Carried is what an earlier import by mapper recorded for the way back
+	// (nil when the checkpoint did not come from mapper).
+	Carried *Carried
+	// Tensors are the logical tensor names (a fast_llm "x/weights" key is
+	// "x"), sorted, with where each one lives.
+	Tensors []Tensor
+	// SideFiles are the regular files of Dir that the side does not own
+	// (tokenizer, generation config, chat template, README...): copied
+	// through unchanged, in sorted order.
+	SideFiles []string
+	// Skipped are entries of Dir that are neither owned nor carried
+	// (subdirectories), reported by the plan.
+	Skipped []string
+
+	Checkpoint *safetensors.Checkpoint
+}
+
+// Tensor is one input tensor: its logical name and where its bytes are.
+type Tensor struct {
+	Name  string
+	DType tensor.DType
+	Shape tensor.Shape
+	File  *safetensors.File
+	Info  safetensors.TensorInfo // Info.Name is the file-level key
+}
+
+// Lookup finds a tensor by logical name.
+func (s *Source) Lookup(name string) (Tensor, bool) {
+	i := sort.Search(len(s.Tensors), func(i int) bool { return s.Tensors[i].Name >= name })
+	if i < len(s.Tensors) && s.Tensors[i].Name == name {
+		return s.Tensors[i], true
+	}
+	return Tensor{}, false
+}
+
+// Close releases the mapped files.
+func (s *Source) Close() error {
+	if s.Checkpoint == nil {
+		return nil
+	}
+	return s.Checkpoint.Close()
+}
+
+// Carried is what mapper stores beside a converted config so that the way
+// back loses nothing: left config keys the other side has no place for, which
+// left keys were absent (defaults must not materialise on the way back), and
+// the variant chosen on import.
+type Carried struct {
+	Mapping string         `yaml:"mapping" json:"mapping"`
+	From    string         `yaml:"from" json:"from"` // the side imported from
+	Variant string         `yaml:"variant,omitempty" json:"variant,omitempty"`
+	Kept    map[string]any `yaml:"kept,omitempty" json:"kept,omitempty"`     // dotted left path -> value
+	Absent  []string       `yaml:"absent,omitempty" json:"absent,omitempty"` // dotted left paths
+}
+
+// Output is a conversion's result as a side must lay it out.
+type Output struct {
+	Config  map[string]any
+	Carried *Carried // only sides that can hold it (fast_llm) accept a non-nil value
+	// Tensors are the logical output tensors in plan order.
+	Tensors []safetensors.Entry
+	// ShardBytes limits the tensor data per file (0: the side's default).
+	ShardBytes int64
+}
+
+// Shard is one output file with its file-level entries.
+type Shard struct {
+	File    string
+	Entries []safetensors.Entry // Name is the file-level key
+	Logical []string            // the logical name of each entry
+	Bytes   int64
+}
+
+var registry = map[string]Format{}
+
+// Register makes a side known. It panics on a duplicate name: that is a
+// programming error caught by any test.
+func Register(f Format) {
+	if _, dup := registry[f.Name()]; dup {
+		panic("format: duplicate side " + f.Name())
+	}
+	registry[f.Name()] = f
+}
+
+// Lookup returns the side with the given name.
+func Lookup(name string) (Format, error) {
+	f, ok := registry[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown checkpoint side %q (known: %v)", name, Names())
+	}
+	return f, nil
+}
+
+// Names lists the registered sides, sorted.
+func Names() []string {
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Detect returns the registered sides among candidates whose Detect accepts dir.
+func Detect(dir string, candidates ...string) []string {
+	var out []string
+	for _, n := range candidates {
+		if f, ok := registry[n]; ok && f.Detect(dir) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
