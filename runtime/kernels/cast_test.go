@@ -13,7 +13,7 @@ import (
 
 type floatFormat struct {
 	expBits, mantBits int
-	bias             int
+	bias              int
 }
 
 var (
@@ -249,11 +249,11 @@ func TestF32NarrowingTies(t *testing.T) {
 		{-1e9, 0xfc00},
 		{0x1p-14, 0x0400},
 		{0x1p-24, 0x0001},
-		{0x1p-25, 0x0000},               // tie to even zero
-		{0x1p-25 + 0x1p-40, 0x0001},     // just above the tie
-		{0x3p-25, 0x0002},               // tie between 1 and 2 subnormal ulps
-		{0x1p-14 - 0x1p-25, 0x0400},     // tie between the largest subnormal and the smallest normal
-		{0x1p-14 - 0x1p-24, 0x03ff},     // largest subnormal
+		{0x1p-25, 0x0000},           // tie to even zero
+		{0x1p-25 + 0x1p-40, 0x0001}, // just above the tie
+		{0x3p-25, 0x0002},           // tie between 1 and 2 subnormal ulps
+		{0x1p-14 - 0x1p-25, 0x0400}, // tie between the largest subnormal and the smallest normal
+		{0x1p-14 - 0x1p-24, 0x03ff}, // largest subnormal
 		{0x1p-26, 0x0000},
 		{float32(math.Copysign(0, -1)), 0x8000},
 		{-0x1p-30, 0x8000},

@@ -17,8 +17,9 @@ const copyChunk = 1 << 20
 // [O, A, M, B, R] with R = bytes of one inner run; the output is
 // [O, B, M, A, R]. For each (o, m) the A x B plane of R-byte runs is
 // transposed tile by tile, with loops specialised for R = 1, 2, 4, 8 and 16
-// and copy for longer runs. When A or B is 1 (or a == b) the bytes do not
-// move and the plan is a chunked copy.
+// and copy for longer runs. When the swap keeps the order of the non-unit
+// dimensions (a == b, or only one of A, M, B exceeds 1) the bytes do not move
+// and the plan is a chunked copy.
 type TransposePlan struct {
 	o, a, m, b int // outer, first swapped, middle, second swapped extents
 	run        int // bytes per moved run (inner extent * element size)
@@ -73,7 +74,15 @@ func PlanTranspose(shape tensor.Shape, elemSize, a, b int) (*TransposePlan, erro
 			p.run *= d
 		}
 	}
-	if a == b || p.a <= 1 || p.b <= 1 || n == 0 {
+	// The bytes do not move when at most one of A, the middle dims and B
+	// has more than one element: the order of the non-unit dims is kept.
+	nonUnit := 0
+	for _, d := range [3]int{p.a, p.m, p.b} {
+		if d > 1 {
+			nonUnit++
+		}
+	}
+	if a == b || n == 0 || nonUnit <= 1 {
 		p.copyOnly = true
 		p.units = (p.bytes + copyChunk - 1) / copyChunk
 		return p, nil
