@@ -1,0 +1,25 @@
+// Package cuda is mapper's CUDA backend: it implements backend.Backend
+// (casts among BF16/F16/F32 and from FP8, MXFP4 decode and the reference
+// MXFP4 encoder, and two-axis transposes) on an NVIDIA GPU, byte for byte
+// identical to the CPU reference in runtime/backend.
+//
+// Nothing is linked at build time: the CUDA driver (libcuda.so.1) is opened
+// at run time with purego, and the kernels (kernels.cu, embedded) are
+// compiled to PTX at run time with NVRTC (libnvrtc.so.*, from a CUDA toolkit
+// or the nvidia-cuda-nvrtc wheel; $MAPPER_NVRTC may name it). The package
+// therefore builds with CGO_ENABLED=0 and no toolkit, and New returns an
+// error naming what is missing on machines without a GPU, a driver or NVRTC.
+// No precompiled PTX is shipped: without NVRTC the backend is unavailable.
+//
+// Every driver call happens on one goroutine locked to its OS thread that
+// serves the Backend's methods in turn, so a Backend is safe for concurrent
+// use (calls are serialised). Large inputs are processed in chunks through
+// two pinned staging buffers, each with its own stream, so that copying
+// chunk k+1 into pinned memory and its transfer overlap the kernel and the
+// transfers of chunk k.
+//
+// Below MinBytes of input a transform costs more in launch latency and PCIe
+// round trips than on the CPU; callers choosing a backend per call should
+// keep such inputs on the CPU backend. Available reports, cheaply, whether
+// the backend can run here and on which device.
+package cuda
