@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"sort"
@@ -81,7 +82,7 @@ func ParseIndex(data []byte) (*Index, error) {
 	if err := expectDelim(dec, '}'); err != nil {
 		return nil, indexErr("", err)
 	}
-	if _, err := dec.Token(); err == nil {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, formatErr("", "index: unexpected data after the JSON object")
 	}
 	if !haveMap {
