@@ -6,8 +6,7 @@
 package backend
 
 import (
-	"fmt"
-
+	"github.com/mapper-dev/mapper/runtime/kernels"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
@@ -29,12 +28,16 @@ type Backend interface {
 	Transpose(dst, src []byte, shape tensor.Shape, elemSize int, a, b int) error
 
 	// DecodeMXFP4 decodes G groups: blocks holds 16*G bytes, scales G bytes,
-	// dst receives 32*G elements of dstType (BF16 or F32). Exact.
+	// dst receives 32*G elements of dstType (BF16 or F32). Exact for scales
+	// 0..254 (values beyond the float32/BF16 range, only at scale 254, are
+	// infinities); scale 255, the E8M0 NaN, decodes every element of its group
+	// to a quiet NaN with the code's sign (see runtime/kernels).
 	DecodeMXFP4(dst []byte, dstType tensor.DType, blocks, scales []byte) error
 
 	// EncodeMXFP4 quantizes src, 32*G elements of srcType (BF16, F16 or F32),
 	// into 16*G block bytes and G scale bytes with the reference quantizer
-	// (formats.md, section 2). A NaN or infinite input is a *NonFiniteError.
+	// (formats.md, section 2). A NaN or infinite input is a *NonFiniteError
+	// naming the first such element; the output is then unspecified.
 	EncodeMXFP4(blocks, scales []byte, src []byte, srcType tensor.DType) error
 
 	// Close releases the backend's resources.
@@ -42,12 +45,7 @@ type Backend interface {
 }
 
 // NonFiniteError reports a NaN or infinity handed to the MXFP4 encoder.
-// Index is the element index within the src buffer the encoder was given.
-type NonFiniteError struct {
-	Index int64
-	Value float32
-}
-
-func (e *NonFiniteError) Error() string {
-	return fmt.Sprintf("cannot quantize non-finite value %v at element %d", e.Value, e.Index)
-}
+// Index is the element index within the src buffer the encoder was given (the
+// first non-finite element); Value is that element widened to float32. It is
+// defined in runtime/kernels, where the encoder lives.
+type NonFiniteError = kernels.NonFiniteError
