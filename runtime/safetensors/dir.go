@@ -64,7 +64,7 @@ func listSafetensors(dir string) ([]string, error) {
 // files in its own metadata.yaml). Each name must be a plain file name that
 // stays inside dir; a tensor present in two files is an error.
 func OpenFiles(dir string, names []string) (*Checkpoint, error) {
-	c, err := openAll(dir, names)
+	c, err := openAll(dir, names, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +93,9 @@ func openIndexed(dir string, ix *Index) (*Checkpoint, error) {
 		}
 	}
 	sort.Strings(names)
-	c, err := openAll(dir, names)
+	c, err := openAll(dir, names, indexPath)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %s: %w", indexPath, err)
+		return nil, err
 	}
 	c.Index = ix
 	byName := make(map[string]*File, len(c.Files))
@@ -137,17 +137,18 @@ func openIndexed(dir string, ix *Index) (*Checkpoint, error) {
 	return c, nil
 }
 
-// openAll checks and opens every named file of dir.
-func openAll(dir string, names []string) (*Checkpoint, error) {
+// openAll checks and opens every named file of dir; listedIn (the index, or
+// dir itself) is where the names came from, for error messages.
+func openAll(dir string, names []string, listedIn string) (*Checkpoint, error) {
 	c := &Checkpoint{Dir: dir, where: make(map[string]*File)}
 	seen := make(map[string]bool)
 	for _, name := range names {
 		if seen[name] {
 			c.Close()
-			return nil, fmt.Errorf("safetensors: %s: file %q listed twice", dir, name)
+			return nil, fmt.Errorf("safetensors: %s: file %q listed twice", listedIn, name)
 		}
 		seen[name] = true
-		path, err := resolveIn(dir, name)
+		path, err := resolveIn(dir, name, listedIn)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -165,9 +166,9 @@ func openAll(dir string, names []string) (*Checkpoint, error) {
 // resolveIn checks that name is a plain file name whose file, symlinks
 // followed, lies inside dir, and returns dir/name. The names come from files
 // a checkpoint's author controls; none may reach elsewhere on the disk.
-func resolveIn(dir, name string) (string, error) {
+func resolveIn(dir, name, listedIn string) (string, error) {
 	bad := func(why string) (string, error) {
-		return "", fmt.Errorf("safetensors: %s: unsafe file name %q: %s", dir, name, why)
+		return "", fmt.Errorf("safetensors: %s: unsafe file name %q: %s", listedIn, name, why)
 	}
 	switch {
 	case name == "" || name == ".":
@@ -189,7 +190,7 @@ func resolveIn(dir, name string) (string, error) {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("safetensors: %s: missing file %q: %w", dir, name, err)
+			return "", fmt.Errorf("safetensors: %s: missing file %q: %w", listedIn, name, err)
 		}
 		return "", fmt.Errorf("safetensors: %w", err)
 	}
