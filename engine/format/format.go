@@ -7,6 +7,7 @@ package format
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 
@@ -102,6 +103,10 @@ type Output struct {
 	Tensors []safetensors.Entry
 	// ShardBytes limits the tensor data per file (0: the side's default).
 	ShardBytes int64
+	// Naming picks one of the side's file naming conventions by the name of
+	// a safetensors.Naming ("hf", "hf-zero-based", "fast-llm"); "" is the
+	// side's default. A side refuses a naming it cannot write.
+	Naming string
 }
 
 // Shard is one output file with its file-level entries.
@@ -149,6 +154,57 @@ func Detect(dir string, candidates ...string) []string {
 		if f, ok := registry[n]; ok && f.Detect(dir) {
 			out = append(out, n)
 		}
+	}
+	return out
+}
+
+// ParseNaming returns the safetensors naming called name (its String form),
+// or def when name is empty.
+func ParseNaming(name string, def safetensors.Naming) (safetensors.Naming, error) {
+	if name == "" {
+		return def, nil
+	}
+	for _, n := range []safetensors.Naming{safetensors.NamingHF, safetensors.NamingHFZeroBased, safetensors.NamingFastLLM} {
+		if n.String() == name {
+			return n, nil
+		}
+	}
+	return def, fmt.Errorf("unknown file naming %q (known: hf, hf-zero-based, fast-llm)", name)
+}
+
+// ListDir sorts the entries of dir for a side's Open: regular files that
+// owned rejects are side files; everything that is not a regular file
+// (subdirectories, symlinks, devices) is skipped, never followed. Both lists
+// are sorted.
+func ListDir(dir string, owned func(name string) bool) (sideFiles, skipped []string, err error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range ents { // ReadDir sorts by name
+		switch {
+		case !e.Type().IsRegular():
+			skipped = append(skipped, e.Name())
+		case !owned(e.Name()):
+			sideFiles = append(sideFiles, e.Name())
+		}
+	}
+	return sideFiles, skipped, nil
+}
+
+// ShardsOf converts a safetensors shard plan into Shards whose file-level
+// keys are key(logical name).
+func ShardsOf(plan []safetensors.Shard, key func(logical string) string) []Shard {
+	out := make([]Shard, len(plan))
+	for i, s := range plan {
+		sh := Shard{File: s.File, Bytes: s.Bytes,
+			Entries: make([]safetensors.Entry, len(s.Entries)), Logical: make([]string, len(s.Entries))}
+		for j, e := range s.Entries {
+			sh.Logical[j] = e.Name
+			e.Name = key(e.Name)
+			sh.Entries[j] = e
+		}
+		out[i] = sh
 	}
 	return out
 }

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"slices"
+	"strings"
+)
+
+// Config documents are nested map[string]any trees; these helpers address
+// them by dotted path segments.
+
+func getPath(doc map[string]any, segs []string) (any, bool) {
+	var cur any = doc
+	for _, s := range segs {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		cur, ok = m[s]
+		if !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// setPath writes v at segs, creating intermediate maps. It reports false when
+// a non-map value is in the way.
+func setPath(doc map[string]any, segs []string, v any) bool {
+	cur := doc
+	for _, s := range segs[:len(segs)-1] {
+		next, ok := cur[s]
+		if !ok || next == nil {
+			m := map[string]any{}
+			cur[s] = m
+			cur = m
+			continue
+		}
+		m, ok := next.(map[string]any)
+		if !ok {
+			return false
+		}
+		cur = m
+	}
+	cur[segs[len(segs)-1]] = v
+	return true
+}
+
+func deletePath(doc map[string]any, segs []string) {
+	cur := doc
+	for _, s := range segs[:len(segs)-1] {
+		m, ok := cur[s].(map[string]any)
+		if !ok {
+			return
+		}
+		cur = m
+	}
+	delete(cur, segs[len(segs)-1])
+}
+
+// leaves lists the dotted paths of every leaf (non-map value or empty map) of doc, sorted.
+func leaves(doc map[string]any) []string {
+	var out []string
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+				walk(p, sub)
+				continue
+			}
+			out = append(out, p)
+		}
+	}
+	walk("", doc)
+	slices.Sort(out)
+	return out
+}
+
+// covers reports whether the claim path covers leaf: equal, or an ancestor.
+func covers(claim, leaf string) bool {
+	return claim == leaf || strings.HasPrefix(leaf, claim+".")
+}
+
+func split(p string) []string { return strings.Split(p, ".") }
+
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			m[k] = deepCopy(x)
+		}
+		return m
+	case []any:
+		l := make([]any, len(v))
+		for i, x := range v {
+			l[i] = deepCopy(x)
+		}
+		return l
+	}
+	return v
+}

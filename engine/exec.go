@@ -1,0 +1,409 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/backend"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	// EventStart: Total is the number of output bytes to write.
+	EventStart EventKind = iota
+	// EventProgress: Bytes more output bytes were written for Tensor.
+	EventProgress
+	// EventPhase: Phase names what the executor does now ("verifying", "committing").
+	EventPhase
+	// EventDone: the output is in place.
+	EventDone
+)
+
+// Event is a progress report. The callback is called from worker goroutines
+// and must be safe for concurrent use.
+type Event struct {
+	Kind   EventKind
+	Tensor string
+	Phase  string
+	Bytes  int64
+	Total  int64
+}
+
+// ExecOptions steer execution.
+type ExecOptions struct {
+	Output string // target directory; must not exist unless Force
+	Force  bool
+	// Backend runs the heavy transforms (default: the CPU backend).
+	Backend  backend.Backend
+	Progress func(Event)
+}
+
+// Stats reports what an execution did.
+type Stats struct {
+	BytesRead, BytesWritten int64
+	Tensors                 int
+	Duration                time.Duration
+	// PeakReserved and PeakLive are the executor's own memory accounting:
+	// the most working memory reserved by running chunks, and the most
+	// bytes of buffers actually held at once. Both stay within the budget.
+	PeakReserved, PeakLive int64
+	Budget                 int64
+}
+
+type target struct {
+	w    *safetensors.Writer
+	key  string // the file-level tensor name
+	size int64
+}
+
+// Execute runs the plan into opt.Output. On any error or cancellation the
+// temporary directory is removed and the target is left as it was.
+func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err error) {
+	start := time.Now()
+	be := opt.Backend
+	if be == nil {
+		be = backend.CPU(p.Workers)
+	}
+	progress := opt.Progress
+	if progress == nil {
+		progress = func(Event) {}
+	}
+	out, err := safetensors.NewOutputDir(opt.Output, opt.Force)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			out.Abort()
+		}
+	}()
+	targets := map[string]target{}
+	var writers []*safetensors.Writer
+	defer func() {
+		for _, w := range writers {
+			w.Close()
+		}
+	}()
+	for _, sh := range p.Shards {
+		l, err := safetensors.NewLayout(sh.Entries, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", sh.File, err)
+		}
+		w, err := safetensors.Create(filepath.Join(out.Path(), sh.File), l)
+		if err != nil {
+			return nil, err
+		}
+		writers = append(writers, w)
+		for i, e := range sh.Entries {
+			size, _ := e.Size()
+			targets[sh.Logical[i]] = target{w: w, key: e.Name, size: size}
+		}
+	}
+	progress(Event{Kind: EventStart, Total: p.BytesOut})
+
+	mem := newBudget(p.Memory)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.Workers)
+	var written atomic.Int64
+	for _, job := range p.Jobs {
+		if job.Copy {
+			for b, srcs := range job.Sources {
+				for i, s := range srcs {
+					t := targets[job.Outputs[b][i]]
+					g.Go(func() error {
+						if err := gctx.Err(); err != nil {
+							return err
+						}
+						if err := t.w.CopyFrom(t.key, 0, s.File, s.Info.Name); err != nil {
+							return fmt.Errorf("tensor %s: %w", s.Name, err)
+						}
+						written.Add(t.size)
+						progress(Event{Kind: EventProgress, Tensor: job.Outputs[b][i], Bytes: t.size})
+						return nil
+					})
+				}
+			}
+			continue
+		}
+		for u0 := 0; u0 < job.Units; u0 += job.ChunkUnits {
+			u1 := min(u0+job.ChunkUnits, job.Units)
+			g.Go(func() error {
+				need := job.UnitMemory * int64(u1-u0)
+				if err := mem.reserve(gctx, need); err != nil {
+					return err
+				}
+				defer mem.release(need)
+				n, err := p.runChunk(be, job, u0, u1, targets, mem)
+				if err != nil {
+					return err
+				}
+				written.Add(n)
+				progress(Event{Kind: EventProgress, Tensor: job.Outputs[0][0], Bytes: n})
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("interrupted: %w (nothing was written to %s)", ctx.Err(), opt.Output)
+		}
+		return nil, err
+	}
+	progress(Event{Kind: EventPhase, Phase: "verifying"})
+	for _, w := range writers {
+		if err := w.Finish(); err != nil {
+			return nil, err
+		}
+	}
+	writers = nil
+	outFmt := p.out
+	entries := p.outputEntries()
+	if err := outFmt.WriteMeta(out.Path(), &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries}, p.Shards); err != nil {
+		return nil, err
+	}
+	for _, name := range p.SideFiles {
+		if err := copyFile(filepath.Join(out.Path(), name), filepath.Join(p.InputDir, name)); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.verify(out.Path()); err != nil {
+		return nil, fmt.Errorf("verifying the output: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("interrupted: %w (nothing was written to %s)", err, opt.Output)
+	}
+	progress(Event{Kind: EventPhase, Phase: "committing"})
+	if err := out.Commit(); err != nil {
+		return nil, err
+	}
+	progress(Event{Kind: EventDone})
+	return &Stats{BytesRead: p.BytesIn, BytesWritten: written.Load(), Tensors: len(entries),
+		Duration: time.Since(start), PeakReserved: mem.peakRes.Load(), PeakLive: mem.peakLive.Load(), Budget: p.Memory}, nil
+}
+
+func (p *Plan) outputEntries() []safetensors.Entry {
+	var out []safetensors.Entry
+	for _, sh := range p.Shards {
+		for i, e := range sh.Entries {
+			out = append(out, safetensors.Entry{Name: sh.Logical[i], DType: e.DType, Shape: e.Shape})
+		}
+	}
+	return out
+}
+
+// verify re-reads the written checkpoint with the strict reader and checks it
+// holds exactly the planned tensors.
+func (p *Plan) verify(dir string) error {
+	src, err := p.out.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	want := p.outputEntries()
+	if len(src.Tensors) != len(want) {
+		return fmt.Errorf("%d tensors written, %d planned", len(src.Tensors), len(want))
+	}
+	for _, e := range want {
+		t, ok := src.Lookup(e.Name)
+		if !ok {
+			return fmt.Errorf("tensor %s is missing from the output", e.Name)
+		}
+		if t.DType != e.DType || !t.Shape.Equal(e.Shape) {
+			return fmt.Errorf("tensor %s is %v%v, planned %v%v", e.Name, t.DType, t.Shape, e.DType, e.Shape)
+		}
+	}
+	return nil
+}
+
+// runChunk runs units [u0, u1) of a job and writes the results; it returns
+// the output bytes written.
+func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[string]target, mem *budget) (int64, error) {
+	a := &arena{b: mem}
+	defer a.freeAll()
+	units := int64(job.Units)
+	// Inputs: whole stacked bindings, or a slice along axis 0.
+	var vals [][]value
+	gatherIn := job.Gather >= 0 && p.Direction == Import
+	if gatherIn && job.Units > 1 {
+		for b := u0; b < u1; b++ {
+			vals = append(vals, sourceValues(job.Sources[b], 0, 1, 1))
+		}
+	} else {
+		for _, srcs := range job.Sources {
+			vals = append(vals, sourceValues(srcs, int64(u0), int64(u1), units))
+		}
+	}
+	for si, st := range job.Stages {
+		c0 := st.Calls[0]
+		var next [][]value
+		var err error
+		switch {
+		case isGather(c0) && c0.Def.Name == "stack":
+			next, err = stackValues(vals, a)
+		case isGather(c0):
+			next = unstackValues(vals)
+		default:
+			for _, bv := range vals {
+				o, err := runStage(be, st, bv, a)
+				if err != nil {
+					return 0, p.stageErr(job, si, err)
+				}
+				next = append(next, o)
+			}
+		}
+		if err != nil {
+			return 0, p.stageErr(job, si, err)
+		}
+		freeUnused(a, vals, next)
+		vals = next
+	}
+	// Outputs.
+	var n int64
+	gatherOut := job.Gather >= 0 && p.Direction == Export
+	for b, bv := range vals {
+		names := job.Outputs[0]
+		if gatherOut {
+			names = job.Outputs[u0+b]
+		}
+		for i, v := range bv {
+			t := targets[names[i]]
+			off := int64(0)
+			if !gatherOut {
+				off = t.size * int64(u0) / units
+			}
+			if err := t.w.WriteAt(t.key, off, v.t.Data); err != nil {
+				return 0, fmt.Errorf("tensor %s: %w", names[i], err)
+			}
+			n += int64(len(v.t.Data))
+		}
+	}
+	return n, nil
+}
+
+func (p *Plan) stageErr(job *Job, si int, err error) error {
+	var nf *backend.NonFiniteError
+	msg := err.Error()
+	if errors.As(err, &nf) {
+		msg = fmt.Sprintf("%v (element %d of the chunk being encoded)", nf, nf.Index)
+	}
+	return &TensorError{Tensor: job.Sources[0][0].Name, File: job.Sources[0][0].File.Path,
+		Rule: posString(job.Stages[si].Pos), Msg: fmt.Sprintf("%s: %s", job.Stages[si], msg)}
+}
+
+// sourceValues slices units [u0, u1) of `units` along axis 0 of each source.
+func sourceValues(srcs []format.Tensor, u0, u1, units int64) []value {
+	out := make([]value, len(srcs))
+	for i, s := range srcs {
+		data, _ := s.File.Data(s.Info.Name)
+		shape := s.Shape.Clone()
+		if units > 1 {
+			size := int64(len(data))
+			data = data[size*u0/units : size*u1/units]
+			shape[0] = int(int64(shape[0]) * (u1 - u0) / units)
+		}
+		out[i] = value{t: tensor.Tensor{DType: s.DType, Shape: shape, Data: data}}
+	}
+	return out
+}
+
+func runStage(be backend.Backend, st Stage, in []value, a *arena) ([]value, error) {
+	if !st.PerElement {
+		return runCall(be, st.Calls[0], in, a)
+	}
+	var out []value
+	for i, v := range in {
+		o, err := runCall(be, st.call(i), []value{v}, a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o...)
+	}
+	return out, nil
+}
+
+// stackValues joins the bindings of each tuple element along a new axis 0.
+func stackValues(vals [][]value, a *arena) ([][]value, error) {
+	out := make([]value, len(vals[0]))
+	for i := range out {
+		first := vals[0][i].t
+		size := int64(len(first.Data))
+		buf := a.alloc(size * int64(len(vals)))
+		for b, bv := range vals {
+			if !bv[i].t.Shape.Equal(first.Shape) {
+				return nil, fmt.Errorf("stack: binding %d has shape %v, binding 0 %v", b, bv[i].t.Shape, first.Shape)
+			}
+			copy(buf.data[int64(b)*size:], bv[i].t.Data)
+		}
+		shape := append(tensor.Shape{len(vals)}, first.Shape...)
+		out[i] = value{t: tensor.Tensor{DType: first.DType, Shape: shape, Data: buf.data}, owner: buf}
+	}
+	return [][]value{out}, nil
+}
+
+// unstackValues cuts axis 0 of each tuple element into one binding per index
+// (views, no copy).
+func unstackValues(vals [][]value) [][]value {
+	in := vals[0]
+	n := in[0].t.Shape[0]
+	out := make([][]value, n)
+	for b := range out {
+		for _, v := range in {
+			size := len(v.t.Data) / n
+			out[b] = append(out[b], value{t: tensor.Tensor{DType: v.t.DType, Shape: v.t.Shape[1:].Clone(),
+				Data: v.t.Data[b*size : (b+1)*size]}, owner: v.owner})
+		}
+	}
+	return out
+}
+
+// freeUnused frees the buffers of a stage's inputs that its outputs do not
+// share.
+func freeUnused(a *arena, in, out [][]value) {
+	keep := map[*buffer]bool{}
+	for _, bv := range out {
+		for _, v := range bv {
+			keep[v.owner] = true
+		}
+	}
+	for _, bv := range in {
+		for _, v := range bv {
+			if v.owner != nil && !keep[v.owner] {
+				a.free(v.owner)
+			}
+		}
+	}
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := safetensors.CopyRange(out, 0, in, 0, st.Size()); err != nil {
+		out.Close()
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	return out.Close()
+}
+

@@ -1,0 +1,780 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+// PlanOptions steer planning.
+type PlanOptions struct {
+	// To forces the output side ("hf", "fast_llm"); empty: detected from the
+	// input directory.
+	To string
+	// Variant forces the mapping variant on export (e.g. "dense").
+	Variant string
+	// ShardBytes limits tensor bytes per output file (0: the side's default).
+	ShardBytes int64
+	// Memory is the working-memory budget in bytes; chunks are sized to it.
+	Memory int64
+	// Workers is the number of concurrent chunk workers the budget is
+	// shared among.
+	Workers int
+}
+
+// Plan is everything a conversion will do, decided before a byte is written.
+type Plan struct {
+	Mapping   string
+	MapFile   string
+	Direction Direction
+	From, To  string // side names
+	Variant   string
+	InputDir  string
+
+	Config  map[string]any
+	Carried *format.Carried
+	Notes   []string
+
+	Jobs      []*Job
+	Shards    []format.Shard
+	SideFiles []string
+
+	BytesIn, BytesOut int64
+	// PeakMemory is the most working memory the executor may hold at once.
+	PeakMemory int64
+	Memory     int64
+	Workers    int
+
+	src *format.Source
+	out format.Format
+}
+
+// Job produces one rule instance's outputs from its sources.
+type Job struct {
+	Rule string // file:line of the rule
+	// Sources[b][i] is tuple element i of binding b. There is one binding
+	// unless the pipeline stacks over a variable (one binding per value).
+	Sources [][]format.Tensor
+	Stages  []Stage
+	// Outputs[b][i] names tuple element i of output binding b (several
+	// bindings when the pipeline unstacks).
+	Outputs  [][]string
+	OutTypes []ir.TensorType // per element of one output binding
+	// Gather is the index of the stack (or unstack) stage, -1 when none.
+	Gather int
+
+	// Copy: the job is a pure rename; bytes go file to file.
+	Copy bool
+	// Units is how many independent slices along axis 0 (or stacked
+	// bindings) the job splits into; ChunkUnits how many one chunk takes.
+	Units, ChunkUnits int
+	// UnitMemory is the working memory of one unit; a chunk needs
+	// UnitMemory * ChunkUnits.
+	UnitMemory int64
+}
+
+// Stage is one op of the pipeline as the executor runs it: one call for the
+// whole tuple, or for per-element ops one call per element (Calls of length
+// one applies to every element).
+type Stage struct {
+	Calls      []ir.Call
+	PerElement bool
+	Pos        ir.Pos
+}
+
+func (s Stage) String() string {
+	if len(s.Calls) == 1 {
+		return s.Calls[0].String()
+	}
+	parts := make([]string, len(s.Calls))
+	for i, c := range s.Calls {
+		parts[i] = c.String()
+	}
+	return "[" + strings.Join(parts, "; ") + "]"
+}
+
+func (s Stage) call(i int) ir.Call {
+	if len(s.Calls) == 1 {
+		return s.Calls[0]
+	}
+	return s.Calls[i]
+}
+
+// TensorError is a problem with one tensor, naming it, the input file and
+// the rule.
+type TensorError struct {
+	Tensor string
+	File   string
+	Rule   string
+	Msg    string
+}
+
+func (e *TensorError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		fmt.Fprintf(&b, "%s: ", e.File)
+	}
+	fmt.Fprintf(&b, "tensor %s: %s", e.Tensor, e.Msg)
+	if e.Rule != "" {
+		fmt.Fprintf(&b, " (rule at %s)", e.Rule)
+	}
+	return b.String()
+}
+
+func docName(side string) string {
+	switch side {
+	case "hf":
+		return "config.json"
+	case "fast_llm":
+		return "metadata.yaml config.base_model"
+	}
+	return side + " config"
+}
+
+// NewPlan opens the input checkpoint (headers and config only) and plans the
+// conversion. Every problem that can be found without writing is reported;
+// the returned plan holds the input open until Close or Execute.
+func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
+	dir, err := detectDirection(m, inDir, opt.To)
+	if err != nil {
+		return nil, err
+	}
+	from, to := m.Left, m.Right
+	if dir == Export {
+		if m.OneWay {
+			return nil, fmt.Errorf("mapping %s is declared oneway: it converts %s to %s only", m.Name, m.Left, m.Right)
+		}
+		from, to = to, from
+	}
+	inFmt, err := format.Lookup(from)
+	if err != nil {
+		return nil, err
+	}
+	outFmt, err := format.Lookup(to)
+	if err != nil {
+		return nil, err
+	}
+	src, err := inFmt.Open(inDir)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Mapping: m.Name, MapFile: m.File, Direction: dir, From: from, To: to, InputDir: inDir,
+		src: src, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
+	if p.Memory <= 0 {
+		p.Memory = DefaultMemory
+	}
+	if err := p.build(m, opt); err != nil {
+		src.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// DefaultMemory is the working-memory budget when none is given.
+const DefaultMemory = 2 << 30
+
+// Close releases the input checkpoint.
+func (p *Plan) Close() error { return p.src.Close() }
+
+func detectDirection(m *ir.Mapping, dir, to string) (Direction, error) {
+	if st, err := os.Stat(dir); err != nil {
+		return 0, fmt.Errorf("input: %w", err)
+	} else if !st.IsDir() {
+		return 0, fmt.Errorf("input %s is not a directory", dir)
+	}
+	switch to {
+	case m.Right:
+		if m.Left == m.Right {
+			return 0, fmt.Errorf("mapping %s has %s on both sides; the direction cannot be told by side", m.Name, m.Left)
+		}
+		return Import, nil
+	case m.Left:
+		return Export, nil
+	case "":
+	default:
+		return 0, fmt.Errorf("--to %s: mapping %s converts between %s and %s", to, m.Name, m.Left, m.Right)
+	}
+	found := format.Detect(dir, m.Left, m.Right)
+	switch {
+	case len(found) == 1 && found[0] == m.Left:
+		return Import, nil
+	case len(found) == 1:
+		return Export, nil
+	case len(found) == 0:
+		return 0, fmt.Errorf("%s holds neither a %s nor a %s checkpoint", dir, m.Left, m.Right)
+	}
+	return 0, fmt.Errorf("%s looks like both a %s and a %s checkpoint; say which to produce with --to", dir, m.Left, m.Right)
+}
+
+func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
+	var cfg *configResult
+	var err error
+	if p.Direction == Import {
+		if opt.Variant != "" {
+			return fmt.Errorf("--variant chooses the layout written on export; on import the config decides")
+		}
+		cfg, err = importConfig(m, p.src.Config, docName(p.From), "")
+	} else {
+		cfg, err = exportConfig(m, p.src.Config, p.src.Carried, docName(p.From), opt.Variant)
+	}
+	if err != nil {
+		return err
+	}
+	p.Config, p.Variant, p.Notes = cfg.Out, cfg.Variant, cfg.Notes
+	if p.Direction == Import {
+		p.Carried = cfg.Carried
+	}
+	if err := p.planTensors(m, cfg.Env); err != nil {
+		return err
+	}
+	p.SideFiles = p.src.SideFiles
+	for _, s := range p.src.Skipped {
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file)", s))
+	}
+	return p.layout(opt)
+}
+
+// planTensors expands every active rule into jobs and checks that every
+// input tensor is claimed exactly once and every output produced once.
+func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
+	var errs []error
+	claimed := map[string]string{}  // input tensor -> rule
+	produced := map[string]string{} // output tensor -> rule
+	for _, r := range m.Tensors {
+		if !inVariant(r.Variant, p.Variant) {
+			continue
+		}
+		ok, err := active(r.When, e)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("condition of the rule at %s: %w", posString(r.Pos), err))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		err = forBindings(r.Loops, e, func(be *env) error {
+			job, err := p.planJob(r, be)
+			if err != nil {
+				return err
+			}
+			for _, b := range job.Sources {
+				for _, t := range b {
+					if prev, dup := claimed[t.Name]; dup {
+						return &TensorError{Tensor: t.Name, File: t.File.Path, Rule: job.Rule, Msg: "claimed by two rules (also " + prev + ")"}
+					}
+					claimed[t.Name] = job.Rule
+				}
+			}
+			for _, b := range job.Outputs {
+				for _, n := range b {
+					if prev, dup := produced[n]; dup {
+						return &TensorError{Tensor: n, Rule: job.Rule, Msg: "produced by two rules (also " + prev + ")"}
+					}
+					produced[n] = job.Rule
+				}
+			}
+			p.Jobs = append(p.Jobs, job)
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, t := range p.src.Tensors {
+		if _, ok := claimed[t.Name]; !ok {
+			errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path,
+				Msg: fmt.Sprintf("not claimed by any rule of %s (variant %q); mapper drops nothing silently", m.Name, p.Variant)})
+		}
+	}
+	return joinErrors(errs)
+}
+
+// forBindings calls f once per combination of loop values, outermost first.
+func forBindings(loops []ir.Loop, e *env, f func(*env) error) error {
+	if len(loops) == 0 {
+		return f(e)
+	}
+	n, err := ir.EvalInt(loops[0].Bound, e)
+	if err != nil {
+		return fmt.Errorf("each %s (%s): %w", loops[0].Var, posString(loops[0].Pos), err)
+	}
+	for i := range n {
+		if err := forBindings(loops[1:], e.with(loops[0].Var, i), f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func expand(pat ir.Pattern, e *env) string {
+	var b strings.Builder
+	for _, part := range pat.Parts {
+		if part.Var == "" {
+			b.WriteString(part.Lit)
+			continue
+		}
+		b.WriteString(strconv.FormatInt(e.loop[part.Var], 10))
+	}
+	return b.String()
+}
+
+// evalCall evaluates an op's arguments.
+func evalCall(op *ir.Op, e *env) (ir.Call, error) {
+	c := ir.Call{Def: op.Def, Args: make([]ir.ArgValue, len(op.Args))}
+	for i, a := range op.Args {
+		kind := op.Def.Params[i].Kind
+		v := &c.Args[i]
+		switch kind {
+		case ir.ParamInt:
+			n, err := ir.EvalInt(a.Expr, e)
+			if err != nil {
+				return c, err
+			}
+			v.Int = int(n)
+		case ir.ParamIntList:
+			for _, x := range a.List {
+				n, err := ir.EvalInt(x, e)
+				if err != nil {
+					return c, err
+				}
+				v.Ints = append(v.Ints, int(n))
+			}
+		case ir.ParamDType:
+			d, err := tensor.ParseDType(a.DType)
+			if err != nil {
+				return c, err
+			}
+			v.DType = d
+		case ir.ParamRange:
+			n, err := ir.EvalInt(a.Bound, e)
+			if err != nil {
+				return c, err
+			}
+			v.Var, v.Bound = a.Var, int(n)
+		}
+	}
+	return c, nil
+}
+
+// declared evaluates a tensor ref's declared type; ok is false when the ref
+// declares no shape.
+func declared(ref *ir.TensorRef, e *env) (ir.TensorType, bool, error) {
+	var t ir.TensorType
+	if ref.DType != "" {
+		d, err := tensor.ParseDType(ref.DType)
+		if err != nil {
+			return t, false, err
+		}
+		t.DType = d
+	}
+	if ref.Shape == nil {
+		return t, false, nil
+	}
+	for _, x := range ref.Shape {
+		n, err := ir.EvalInt(x, e)
+		if err != nil {
+			return t, false, err
+		}
+		t.Shape = append(t.Shape, int(n))
+	}
+	return t, true, nil
+}
+
+func isGather(c ir.Call) bool { return c.Def.Name == "stack" || c.Def.Name == "unstack" }
+
+func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
+	rule := posString(r.Pos)
+	job := &Job{Rule: rule, Gather: -1}
+	calls := make([]ir.Call, len(r.Ops))
+	gatherVar, gatherN := "", 0
+	for i, op := range r.Ops {
+		c, err := evalCall(op, e)
+		if err != nil {
+			return nil, fmt.Errorf("rule at %s: %s: %w", rule, op.Name, err)
+		}
+		calls[i] = c
+		if isGather(c) {
+			gatherVar, gatherN = c.Args[0].Var, c.Args[0].Bound
+		}
+	}
+	// names lists a side's tensors: one binding, or one per value of the
+	// gathered variable when the side's names use it.
+	names := func(refs []*ir.TensorRef) [][]string {
+		uses := gatherVar != "" && slices.ContainsFunc(refs, func(t *ir.TensorRef) bool {
+			return slices.ContainsFunc(t.Pattern.Parts, func(pp ir.PatternPart) bool { return pp.Var == gatherVar })
+		})
+		n := 1
+		if uses {
+			n = gatherN
+		}
+		out := make([][]string, n)
+		for b := range out {
+			be := e
+			if uses {
+				be = e.with(gatherVar, int64(b))
+			}
+			for _, t := range refs {
+				out[b] = append(out[b], expand(t.Pattern, be))
+			}
+		}
+		return out
+	}
+	leftNames, rightNames := names(r.Left), names(r.Right)
+	srcRefs, srcNames, dstRefs, dstNames := r.Left, leftNames, r.Right, rightNames
+	if p.Direction == Export {
+		srcRefs, srcNames, dstRefs, dstNames = r.Right, rightNames, r.Left, leftNames
+	}
+	// Look up the sources.
+	var errs []error
+	job.Sources = make([][]format.Tensor, len(srcNames))
+	for b, ns := range srcNames {
+		for _, n := range ns {
+			t, ok := p.src.Lookup(n)
+			if !ok {
+				errs = append(errs, &TensorError{Tensor: n, Rule: rule, Msg: fmt.Sprintf("missing from the input %s checkpoint %s", p.From, p.InputDir)})
+				continue
+			}
+			job.Sources[b] = append(job.Sources[b], t)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+	// Every binding of a gathered source must have the same type.
+	for b := 1; b < len(job.Sources); b++ {
+		for i, t := range job.Sources[b] {
+			t0 := job.Sources[0][i]
+			if t.DType != t0.DType || !t.Shape.Equal(t0.Shape) {
+				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
+					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, t0.Name, t0.DType, t0.Shape)}
+			}
+		}
+	}
+	actual := make([]ir.TensorType, len(job.Sources[0]))
+	for i, t := range job.Sources[0] {
+		actual[i] = ir.TensorType{DType: t.DType, Shape: t.Shape}
+	}
+	// Check sources against what the rule declares for them.
+	for i, ref := range srcRefs {
+		want, hasShape, err := declared(ref, e)
+		if err != nil {
+			return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, srcNames[0][i], err)
+		}
+		if err := checkType(want, hasShape, actual[i]); err != nil {
+			t := job.Sources[0][i]
+			return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule, Msg: err.Error()}
+		}
+	}
+
+	// Left-side types: the sources' on import; the declared ones on export
+	// (an inverse needs the shapes the forward pass saw).
+	leftTypes := actual
+	if p.Direction == Export {
+		leftTypes = make([]ir.TensorType, len(r.Left))
+		for i, ref := range r.Left {
+			t, hasShape, err := declared(ref, e)
+			if err != nil {
+				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, leftNames[0][i], err)
+			}
+			if !hasShape {
+				if len(calls) > 0 {
+					return nil, fmt.Errorf("rule at %s: %s declares no shape; the export needs it to invert %s", rule, leftNames[0][i], calls[0].Def.Name)
+				}
+				t.Shape = actual[i].Shape
+			}
+			if t.DType == tensor.Invalid && !changesDType(calls) {
+				t.DType = actual[0].DType
+			}
+			leftTypes[i] = t
+		}
+	}
+	// Forward types through the pipeline.
+	types := [][]ir.TensorType{leftTypes}
+	for i, c := range calls {
+		out, err := ir.InferCall(c, types[i])
+		if err != nil {
+			return nil, &TensorError{Tensor: leftNames[0][0], Rule: posString(r.Ops[i].Pos), Msg: fmt.Sprintf("%s: %v", c.Def.Name, err)}
+		}
+		types = append(types, out)
+	}
+	rightTypes := types[len(types)-1]
+	if len(rightTypes) != len(r.Right) {
+		return nil, fmt.Errorf("rule at %s: the pipeline gives %d tensors but the right side names %d", rule, len(rightTypes), len(r.Right))
+	}
+	if p.Direction == Export {
+		for i := range rightTypes {
+			if err := checkType(rightTypes[i], true, actual[i]); err != nil {
+				t := job.Sources[0][i]
+				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
+					Msg: fmt.Sprintf("does not match what the rule's left side declares: %v", err)}
+			}
+		}
+	} else {
+		for i, ref := range r.Right {
+			want, hasShape, err := declared(ref, e)
+			if err != nil {
+				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, rightNames[0][i], err)
+			}
+			if err := checkType(want, hasShape, rightTypes[i]); err != nil {
+				return nil, &TensorError{Tensor: rightNames[0][i], Rule: rule, Msg: "the pipeline produces a tensor that " + err.Error()}
+			}
+		}
+	}
+
+	// Stages in execution order.
+	if p.Direction == Import {
+		for i, c := range calls {
+			job.Stages = append(job.Stages, Stage{Calls: []ir.Call{c}, PerElement: c.Def.PerElement, Pos: r.Ops[i].Pos})
+		}
+		job.OutTypes = rightTypes
+	} else {
+		for i := len(calls) - 1; i >= 0; i-- {
+			inv, ok := ir.InverseCalls(calls[i], types[i])
+			if !ok {
+				return nil, fmt.Errorf("rule at %s: %s has no inverse (%s), so the rule converts one way only", rule, calls[i].Def.Name, calls[i].Def.NoInverseWhy)
+			}
+			job.Stages = append(job.Stages, Stage{Calls: inv, PerElement: calls[i].Def.PerElement, Pos: r.Ops[i].Pos})
+		}
+		job.OutTypes = leftTypes
+	}
+	for i, s := range job.Stages {
+		if isGather(s.Calls[0]) {
+			job.Gather = i
+		}
+	}
+	job.Outputs = dstNames
+	if len(dstRefs) != len(job.OutTypes) {
+		return nil, fmt.Errorf("rule at %s: %d outputs for %d names", rule, len(job.OutTypes), len(dstRefs))
+	}
+	job.Copy = len(job.Stages) == 0
+	p.chunking(job, types)
+	return job, nil
+}
+
+func changesDType(calls []ir.Call) bool {
+	return slices.ContainsFunc(calls, func(c ir.Call) bool {
+		return c.Def.Name == "cast" || c.Def.Name == "mxfp4" || c.Def.Name == "mxfp4_encode"
+	})
+}
+
+// checkType compares a declared type (dtype Invalid: not declared; shape
+// only when hasShape) with an actual one.
+func checkType(want ir.TensorType, hasShape bool, got ir.TensorType) error {
+	if want.DType != tensor.Invalid && got.DType != tensor.Invalid && want.DType != got.DType {
+		return fmt.Errorf("is %v, the rule declares %v", got.DType, want.DType)
+	}
+	if hasShape && !want.Shape.Equal(got.Shape) {
+		return fmt.Errorf("has shape %v, the rule declares %v", got.Shape, want.Shape)
+	}
+	return nil
+}
+
+// chunking decides how a job splits along axis 0 so that peak memory stays
+// bounded whatever the tensor size. types are the forward types per stage.
+func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
+	job.Units, job.ChunkUnits = 1, 1
+	if job.Copy {
+		return
+	}
+	// Working memory of the whole job: the largest input+output of one
+	// stage; stage 0 reads the mapped input and costs nothing for it.
+	stageTypes := fwd
+	if p.Direction == Export {
+		stageTypes = slices.Clone(fwd)
+		slices.Reverse(stageTypes)
+	}
+	bindings := func(i int) int64 {
+		// Stages before an import stack / after an export unstack run once
+		// per binding; their per-binding types are what fwd holds.
+		if job.Gather < 0 {
+			return 1
+		}
+		if (p.Direction == Import && i <= job.Gather) || (p.Direction == Export && i > job.Gather) {
+			return int64(job.Stages[job.Gather].Calls[0].Args[0].Bound)
+		}
+		return 1
+	}
+	var peak int64
+	for i := 1; i < len(stageTypes); i++ {
+		in := int64(0)
+		if i > 1 {
+			in = typesBytes(stageTypes[i-1]) * bindings(i-1)
+		}
+		out := typesBytes(stageTypes[i]) * bindings(i)
+		peak = max(peak, in+out)
+	}
+	units := 1
+	switch {
+	case job.Gather >= 0:
+		// Chunk over the gathered variable when the stages on the other
+		// side of the gather keep axis 0 as a batch.
+		ok := true
+		for i, s := range job.Stages {
+			if (p.Direction == Import && i > job.Gather) || (p.Direction == Export && i < job.Gather) {
+				ok = ok && stageBatched(s)
+			}
+		}
+		if ok {
+			units = job.Stages[job.Gather].Calls[0].Args[0].Bound
+		}
+	case slices.IndexFunc(job.Stages, func(s Stage) bool { return !stageBatched(s) }) < 0:
+		units = 0
+		for _, t := range job.Sources[0] {
+			units = gcd(units, leading(t.Shape))
+		}
+		for _, t := range job.OutTypes {
+			units = gcd(units, leading(t.Shape))
+		}
+		units = max(units, 1)
+	}
+	job.Units = units
+	job.UnitMemory = (peak + int64(units) - 1) / int64(units)
+	perWorker := p.Memory / int64(p.Workers)
+	k := int64(1)
+	if job.UnitMemory > 0 {
+		k = max(1, min(perWorker, ChunkTarget)/job.UnitMemory)
+	}
+	job.ChunkUnits = int(min(k, int64(units)))
+}
+
+// ChunkTarget caps one chunk's working memory so that large tensors split
+// into enough pieces for every worker to take some.
+const ChunkTarget = 64 << 20
+
+func stageBatched(s Stage) bool {
+	for _, c := range s.Calls {
+		if !c.Def.Batched(c.Args) {
+			return false
+		}
+	}
+	return true
+}
+
+func leading(s tensor.Shape) int {
+	if len(s) == 0 {
+		return 1
+	}
+	return s[0]
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func typesBytes(ts []ir.TensorType) int64 {
+	var n int64
+	for _, t := range ts {
+		d := t.DType
+		if d == tensor.Invalid {
+			d = tensor.F32 // undeclared dtype: assume the widest float we produce
+		}
+		b, _ := t.Shape.ByteSize(d)
+		n += b
+	}
+	return n
+}
+
+// layout orders the outputs and lets the output side shard them.
+func (p *Plan) layout(opt PlanOptions) error {
+	var entries []safetensors.Entry
+	for _, j := range p.Jobs {
+		for _, b := range j.Outputs {
+			for i, n := range b {
+				t := j.OutTypes[i]
+				entries = append(entries, safetensors.Entry{Name: n, DType: t.DType, Shape: t.Shape})
+			}
+		}
+		for _, b := range j.Sources {
+			for _, t := range b {
+				p.BytesIn += t.Info.Size()
+			}
+		}
+		if !j.Copy {
+			p.PeakMemory = max(p.PeakMemory, j.UnitMemory*int64(j.ChunkUnits))
+		}
+	}
+	slices.SortFunc(entries, func(a, b safetensors.Entry) int { return naturalCompare(a.Name, b.Name) })
+	for _, en := range entries {
+		if en.DType == tensor.Invalid {
+			return fmt.Errorf("tensor %s: the output dtype is unknown; declare it in the rule", en.Name)
+		}
+		n, err := en.Size()
+		if err != nil {
+			return fmt.Errorf("tensor %s: %w", en.Name, err)
+		}
+		p.BytesOut += n
+	}
+	shards, err := p.out.Layout(&format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes})
+	if err != nil {
+		return err
+	}
+	p.Shards = shards
+	p.PeakMemory = min(p.PeakMemory*int64(p.Workers), max(p.Memory, p.PeakMemory))
+	for _, j := range p.Jobs {
+		if !j.Copy && j.UnitMemory > p.Memory {
+			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s of working memory, more than the budget of %s; raise --memory",
+				j.Outputs[0][0], j.Rule, FormatBytes(j.UnitMemory), FormatBytes(p.Memory))
+		}
+	}
+	return nil
+}
+
+// naturalCompare orders names with embedded numbers numerically, so layer 2
+// comes before layer 10.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digits(a), digits(b)
+		if da > 0 && db > 0 {
+			na, _ := strconv.ParseUint(a[:da], 10, 64)
+			nb, _ := strconv.ParseUint(b[:db], 10, 64)
+			if na != nb {
+				if na < nb {
+					return -1
+				}
+				return 1
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			if a[0] < b[0] {
+				return -1
+			}
+			return 1
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) - len(b)
+}
+
+func digits(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// FormatBytes prints a byte count with a binary unit.
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
