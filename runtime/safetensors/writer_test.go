@@ -125,7 +125,6 @@ func randomTensors(rng *rand.Rand, n int, prefix string) map[string]tensor.Tenso
 	return out
 }
 
-
 func entriesOf(ts map[string]tensor.Tensor) []Entry {
 	var es []Entry
 	for name, t := range ts {
