@@ -13,6 +13,8 @@ import (
 
 // File is an open, validated safetensors file mapped read-only into memory.
 // Its methods may be called from many goroutines; Close must not race them.
+// As with any mapping, truncating the file while it is open makes reads of
+// the lost pages fault (SIGBUS), so inputs must not change under a reader.
 type File struct {
 	Path     string
 	Metadata map[string]string // nil when the file has no __metadata__

@@ -22,7 +22,8 @@ type Writer struct {
 }
 
 // Create creates (or truncates) the file at path, writes l's header, and sizes
-// the file to l.Size, reserving the space where the filesystem allows.
+// the file to l.Size, reserving the space where the filesystem allows. l must
+// come from NewLayout and not be modified afterwards.
 func Create(path string, l *Layout) (*Writer, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
