@@ -1,0 +1,163 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/mapper-dev/mapper/engine/format/pyjson"
+)
+
+// Summary is the plan in the form `mapper plan --json` prints.
+type Summary struct {
+	Mapping    string          `json:"mapping"`
+	MapFile    string          `json:"map_file"`
+	Direction  string          `json:"direction"`
+	From       string          `json:"from"`
+	To         string          `json:"to"`
+	Variant    string          `json:"variant,omitempty"`
+	BytesIn    int64           `json:"bytes_in"`
+	BytesOut   int64           `json:"bytes_out"`
+	PeakMemory int64           `json:"peak_memory"`
+	Memory     int64           `json:"memory_budget"`
+	Workers    int             `json:"workers"`
+	Config     map[string]any  `json:"config"`
+	Carried    any             `json:"carried,omitempty"`
+	Notes      []string        `json:"notes,omitempty"`
+	Shards     []ShardSummary  `json:"shards"`
+	Tensors    []TensorSummary `json:"tensors"`
+	SideFiles  []string        `json:"side_files,omitempty"`
+}
+
+// ShardSummary is one output file.
+type ShardSummary struct {
+	File    string `json:"file"`
+	Tensors int    `json:"tensors"`
+	Bytes   int64  `json:"bytes"`
+}
+
+// TensorSummary is one output tensor and how it is made.
+type TensorSummary struct {
+	Name    string   `json:"name"`
+	DType   string   `json:"dtype"`
+	Shape   []int    `json:"shape"`
+	Bytes   int64    `json:"bytes"`
+	Shard   string   `json:"shard"`
+	Sources []string `json:"sources"`
+	Ops     []string `json:"ops"`
+	Rule    string   `json:"rule"`
+	Chunks  int      `json:"chunks"`
+}
+
+// Summarize describes the plan.
+func (p *Plan) Summarize() *Summary {
+	s := &Summary{Mapping: p.Mapping, MapFile: p.MapFile, Direction: p.Direction.String(), From: p.From, To: p.To,
+		Variant: p.Variant, BytesIn: p.BytesIn, BytesOut: p.BytesOut, PeakMemory: p.PeakMemory, Memory: p.Memory,
+		Workers: p.Workers, Config: p.Config, Notes: p.Notes, SideFiles: p.SideFiles}
+	if p.Carried != nil {
+		s.Carried = p.Carried
+	}
+	shardOf := map[string]string{}
+	for _, sh := range p.Shards {
+		s.Shards = append(s.Shards, ShardSummary{File: sh.File, Tensors: len(sh.Entries), Bytes: sh.Bytes})
+		for _, n := range sh.Logical {
+			shardOf[n] = sh.File
+		}
+	}
+	byName := map[string]TensorSummary{}
+	for _, j := range p.Jobs {
+		var srcs []string
+		for _, b := range j.Sources {
+			for _, t := range b {
+				srcs = append(srcs, t.Name)
+			}
+		}
+		var ops []string
+		for _, st := range j.Stages {
+			ops = append(ops, st.String())
+		}
+		chunks := (j.Units + j.ChunkUnits - 1) / j.ChunkUnits
+		for _, b := range j.Outputs {
+			for i, n := range b {
+				t := j.OutTypes[i]
+				size, _ := t.Shape.ByteSize(t.DType)
+				byName[n] = TensorSummary{Name: n, DType: t.DType.String(), Shape: t.Shape, Bytes: size,
+					Shard: shardOf[n], Sources: srcs, Ops: ops, Rule: j.Rule, Chunks: chunks}
+			}
+		}
+	}
+	for _, e := range p.outputEntries() {
+		s.Tensors = append(s.Tensors, byName[e.Name])
+	}
+	return s
+}
+
+// WriteJSON prints the summary as indented JSON.
+func (s *Summary) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// WriteText prints the summary for people.
+func (s *Summary) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mapping %s (%s): %s, %s -> %s", s.Mapping, s.MapFile, s.Direction, s.From, s.To)
+	if s.Variant != "" {
+		fmt.Fprintf(&b, ", variant %s", s.Variant)
+	}
+	fmt.Fprintf(&b, "\n%d tensors, %s in, %s out; peak working memory %s (budget %s, %d workers)\n",
+		len(s.Tensors), FormatBytes(s.BytesIn), FormatBytes(s.BytesOut), FormatBytes(s.PeakMemory), FormatBytes(s.Memory), s.Workers)
+	cfg, err := pyjson.Encode(s.Config, 2, true)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(&b, "\nconfig:\n%s\n", indent(string(cfg), "  "))
+	if s.Carried != nil {
+		c, _ := json.Marshal(s.Carried)
+		fmt.Fprintf(&b, "carried for the way back: %s\n", c)
+	}
+	if len(s.Notes) > 0 {
+		b.WriteString("\nnotes:\n")
+		for _, n := range s.Notes {
+			fmt.Fprintf(&b, "  - %s\n", n)
+		}
+	}
+	b.WriteString("\nfiles:\n")
+	for _, sh := range s.Shards {
+		fmt.Fprintf(&b, "  %s  %d tensors  %s\n", sh.File, sh.Tensors, FormatBytes(sh.Bytes))
+	}
+	for _, f := range s.SideFiles {
+		fmt.Fprintf(&b, "  %s  (copied unchanged)\n", f)
+	}
+	b.WriteString("\ntensors:\n")
+	for _, t := range s.Tensors {
+		fmt.Fprintf(&b, "  %s %s%v  %s\n", t.Name, t.DType, t.Shape, t.Shard)
+		src := strings.Join(t.Sources, ", ")
+		if len(t.Sources) > 1 {
+			src = "(" + src + ")"
+		}
+		how := "copy"
+		if len(t.Ops) > 0 {
+			how = strings.Join(t.Ops, " | ")
+			if t.Chunks > 1 {
+				how += fmt.Sprintf("  [%d chunks]", t.Chunks)
+			}
+		}
+		fmt.Fprintf(&b, "      <- %s | %s  (%s)\n", src, how, t.Rule)
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+func indent(s, pre string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = pre + l
+	}
+	return strings.Join(lines, "\n")
+}
