@@ -406,4 +406,3 @@ func copyFile(dst, src string) error {
 	}
 	return out.Close()
 }
-
