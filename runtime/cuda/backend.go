@@ -24,7 +24,8 @@ const MinBytes = 1 << 20
 // chunkBytes is the capacity of each staging buffer (pinned host and device,
 // input and output, per slot). A chunk never exceeds it, except for a
 // transpose whose single (outer, a) row is larger, for which the buffers grow.
-const chunkBytes = 32 << 20
+// (A variable only so that tests can make chunks small.)
+var chunkBytes = 32 << 20
 
 // auxBytes is a small area after each buffer for the encoder's error flag.
 const auxBytes = 256
@@ -36,6 +37,9 @@ type Backend struct {
 
 	mu     sync.RWMutex
 	closed bool
+
+	// compile turns kernels.cu into PTX for the device; NVRTC in New.
+	compile func(major, minor int) (ptx []byte, arch int, err error)
 
 	devName string
 	ccMajor int
@@ -156,11 +160,32 @@ func New() (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	return start(d, compileNVRTC)
+}
+
+// compileNVRTC compiles kernels.cu for the device's architecture (or the
+// newest older one NVRTC knows).
+func compileNVRTC(major, minor int) ([]byte, int, error) {
+	nv, err := getNVRTC()
+	if err != nil {
+		return nil, 0, err
+	}
+	arch := nv.pickArch(major, minor)
+	ptx, err := nv.compile(kernelSource, "kernels.cu", arch)
+	if err != nil {
+		return nil, arch, fmt.Errorf("cuda: compiling kernels.cu for compute_%d (device compute %d.%d): %w", arch, major, minor, err)
+	}
+	return ptx, arch, nil
+}
+
+// start creates a backend on driver d and waits for its worker to set up.
+func start(d *driver, compile func(major, minor int) ([]byte, int, error)) (*Backend, error) {
 	b := &Backend{
-		reqs: make(chan func()),
-		done: make(chan struct{}),
-		d:    d,
-		fns:  map[string]cuFunction{},
+		reqs:    make(chan func()),
+		done:    make(chan struct{}),
+		d:       d,
+		fns:     map[string]cuFunction{},
+		compile: compile,
 	}
 	initErr := make(chan error, 1)
 	go b.serve(initErr)
@@ -197,10 +222,13 @@ func (b *Backend) init() error {
 		return err
 	}
 	b.dev, b.devName, b.ccMajor, b.ccMinor = dev, name, major, minor
-	nv, err := getNVRTC()
+	// Compile before creating the context: a missing NVRTC is the most
+	// likely failure and needs no cleanup.
+	ptx, arch, err := b.compile(major, minor)
 	if err != nil {
 		return err
 	}
+	b.arch = arch
 	if d.primaryCtx {
 		if err := d.check(d.cuDevicePrimaryCtxRetain(&b.ctx, dev), "cuDevicePrimaryCtxRetain"); err != nil {
 			return err
@@ -210,11 +238,6 @@ func (b *Backend) init() error {
 	}
 	if err := d.check(d.cuCtxSetCurrent(b.ctx), "cuCtxSetCurrent"); err != nil {
 		return err
-	}
-	b.arch = nv.pickArch(major, minor)
-	ptx, err := nv.compile(kernelSource, "kernels.cu", b.arch)
-	if err != nil {
-		return fmt.Errorf("cuda: compiling kernels.cu for compute_%d (%s, compute %d.%d): %w", b.arch, name, major, minor, err)
 	}
 	if err := b.loadModule(ptx); err != nil {
 		return err

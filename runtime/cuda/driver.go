@@ -48,7 +48,6 @@ type driver struct {
 	cuDeviceGet          func(dev *cuDevice, ordinal int32) cuResult
 	cuDeviceGetName      func(name *byte, length int32, dev cuDevice) cuResult
 	cuDeviceGetAttribute func(value *int32, attr int32, dev cuDevice) cuResult
-	cuDeviceTotalMem     func(bytes *uintptr, dev cuDevice) cuResult
 
 	cuCtxCreate               func(ctx *cuContext, flags uint32, dev cuDevice) cuResult
 	cuCtxDestroy              func(ctx cuContext) cuResult
@@ -102,7 +101,6 @@ func loadDriver() (*driver, error) {
 		{"cuDeviceGet", &d.cuDeviceGet},
 		{"cuDeviceGetName", &d.cuDeviceGetName},
 		{"cuDeviceGetAttribute", &d.cuDeviceGetAttribute},
-		{"cuDeviceTotalMem_v2", &d.cuDeviceTotalMem},
 		{"cuCtxSetCurrent", &d.cuCtxSetCurrent},
 		{"cuModuleLoadDataEx", &d.cuModuleLoadDataEx},
 		{"cuModuleUnload", &d.cuModuleUnload},

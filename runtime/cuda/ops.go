@@ -37,10 +37,13 @@ func castKernel(dst, src tensor.DType) string {
 	return "cast_" + s + "_" + d
 }
 
-const (
-	threadsPerBlock = 256
-	maxBlocks       = 1 << 16 // kernels loop (grid-stride) over what a grid does not cover
-	maxGridYZ       = 65535
+// Grid limits. Every kernel loops (grid-stride) over what its grid does not
+// cover, so these only trade parallelism for per-thread work. Variables so
+// that the emulation test can shrink them and exercise those loops.
+var (
+	threadsPerBlock uint32 = 256 // a multiple of 32 (the encoder works per warp)
+	maxBlocks       int64  = 1 << 16
+	maxGridYZ int64 = 65535 // the hardware limit for grid y and z
 )
 
 func blocksFor(n int64, perBlock int64) uint32 {
@@ -236,7 +239,7 @@ func (b *Backend) Convert(dst []byte, dstType tensor.DType, src []byte, srcType 
 		},
 		launch: func(s *slot, sp span) error {
 			cnt := int64(sp.u1 - sp.u0)
-			return b.launch(s, name, [3]uint32{blocksFor(cnt, threadsPerBlock), 1, 1}, [3]uint32{threadsPerBlock, 1, 1},
+			return b.launch(s, name, [3]uint32{blocksFor(cnt, int64(threadsPerBlock)), 1, 1}, [3]uint32{threadsPerBlock, 1, 1},
 				uint64(s.devOut), uint64(s.devIn), uint64(cnt))
 		},
 		drain: func(_ *slot, out []byte, sp span) error {
@@ -283,7 +286,7 @@ func (b *Backend) DecodeMXFP4(dst []byte, dstType tensor.DType, blocks, scales [
 		},
 		launch: func(s *slot, sp span) error {
 			k := int64(sp.u1 - sp.u0)
-			return b.launch(s, name, [3]uint32{blocksFor(16*k, threadsPerBlock), 1, 1}, [3]uint32{threadsPerBlock, 1, 1},
+			return b.launch(s, name, [3]uint32{blocksFor(16*k, int64(threadsPerBlock)), 1, 1}, [3]uint32{threadsPerBlock, 1, 1},
 				uint64(s.devOut), uint64(s.devIn), uint64(s.devIn)+uint64(16*k), uint64(16*k))
 		},
 		drain: func(_ *slot, out []byte, sp span) error {
@@ -337,7 +340,7 @@ func (b *Backend) EncodeMXFP4(blocks, scales []byte, src []byte, srcType tensor.
 			if err := b.h2d(s, flag, hostAux(s.hostIn, s.capIn), 8, "encoder flag"); err != nil {
 				return err
 			}
-			err := b.launch(s, name, [3]uint32{blocksFor(32*k, threadsPerBlock), 1, 1}, [3]uint32{threadsPerBlock, 1, 1},
+			err := b.launch(s, name, [3]uint32{blocksFor(32*k, int64(threadsPerBlock)), 1, 1}, [3]uint32{threadsPerBlock, 1, 1},
 				uint64(s.devOut), uint64(s.devOut)+uint64(16*k), uint64(s.devIn), uint64(k), uint64(flag))
 			if err != nil {
 				return err

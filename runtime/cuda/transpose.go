@@ -120,7 +120,7 @@ func (b *Backend) Transpose(dst, src []byte, shape tensor.Shape, elemSize int, a
 			}
 			inner := int64(g.run / w)
 			n := nO * B * mid * aC * inner
-			return b.launch(s, name, [3]uint32{blocksFor(n, threadsPerBlock), 1, 1}, [3]uint32{threadsPerBlock, 1, 1},
+			return b.launch(s, name, [3]uint32{blocksFor(n, int64(threadsPerBlock)), 1, 1}, [3]uint32{threadsPerBlock, 1, 1},
 				uint64(s.devOut), uint64(s.devIn), uint64(aC), uint64(mid), uint64(B), uint64(inner), uint64(n))
 		},
 		drain: func(_ *slot, out []byte, sp span) error {

@@ -7,9 +7,10 @@
 //   kernel NAME
 //   grid GX GY GZ
 //   block BX BY BZ
-//   buf SIZE PATH   a device buffer argument, loaded from PATH (SIZE bytes)
-//                   and written back to PATH+".out" after the launch
-//   int VALUE       a long long argument
+//   alloc SIZE PATH  declares device allocation number i (in order), loaded
+//                    from PATH (SIZE bytes), written to PATH+".out" afterwards
+//   ptr I OFFSET     a pointer argument: allocation I plus OFFSET bytes
+//   int VALUE        a long long argument
 // Block-wide __syncthreads uses a barrier per block; warp intrinsics use a
 // barrier per warp, so a warp that leaves a loop early must do so as a whole
 // (as the CUDA code guarantees).
@@ -161,7 +162,7 @@ int main() {
             in >> grid.x >> grid.y >> grid.z;
         } else if (d == "block") {
             in >> block.x >> block.y >> block.z;
-        } else if (d == "buf") {
+        } else if (d == "alloc") {
             size_t size;
             std::string path;
             in >> size >> path;
@@ -174,7 +175,14 @@ int main() {
                 return 1;
             }
             bufs.push_back({b, path});
-            args.push_back((uintptr_t)b->data());
+        } else if (d == "ptr") {
+            size_t i, off;
+            in >> i >> off;
+            if (i >= bufs.size() || off > bufs[i].first->size() - 16) {
+                std::fprintf(stderr, "bad ptr %zu %zu\n", i, off);
+                return 1;
+            }
+            args.push_back((uintptr_t)(bufs[i].first->data() + off));
         } else if (d == "int") {
             long long v;
             in >> v;
