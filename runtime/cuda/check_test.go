@@ -222,8 +222,8 @@ func encodeInput(r *rand.Rand, randomGroups int) []float32 {
 	group(func(i int) float32 { return float32(i-16) * 0.25 })
 	group(func(i int) float32 { return 6 * float32(i%3-1) })
 	group(func(i int) float32 { return math.MaxFloat32 * float32(i%2*2-1) })
-	group(func(i int) float32 { return math.Float32frombits(uint32(i + 1)) })                 // subnormals
-	group(func(i int) float32 { return math.Float32frombits(0x00800000 + uint32(i)) })        // smallest normals
+	group(func(i int) float32 { return math.Float32frombits(uint32(i + 1)) })                // subnormals
+	group(func(i int) float32 { return math.Float32frombits(0x00800000 + uint32(i)) })       // smallest normals
 	group(func(i int) float32 { return float32(math.Ldexp(1, -126-i%20)) * float32(i%3-1) }) // around 2^-126
 	group(func(i int) float32 { return float32(math.Ldexp(6, 100)) * float32(i) / 31 })
 	for _, a := range []float32{6, 6.0000005, 5.9999995, 3, 12, 0.75, 1.5, 7, 0.1} {

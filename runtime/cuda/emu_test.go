@@ -67,13 +67,13 @@ func buildEmu(t *testing.T) string {
 
 // fakeGPU is the emulated device behind a fake driver.
 type fakeGPU struct {
-	t       *testing.T
-	bin     string
-	dir     string
-	mu      sync.Mutex
-	dev     map[uint64][]byte         // device allocations by base address
-	host    map[unsafe.Pointer][]byte // pinned host allocations
-	fnNames []string
+	t        *testing.T
+	bin      string
+	dir      string
+	mu       sync.Mutex
+	dev      map[uint64][]byte         // device allocations by base address
+	host     map[unsafe.Pointer][]byte // pinned host allocations
+	fnNames  []string
 	launches int
 	lastErr  string
 }

@@ -225,6 +225,7 @@ __device__ __forceinline__ void mxfp4_encode_group(u32 x, i64 g, u8* __restrict_
                                     const SRC_T* __restrict__ src, i64 groups, u64* flag) {        \
         i64 warp = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;                              \
         i64 nwarps = ((i64)blockDim.x * gridDim.x) >> 5;                                           \
+        i64 lane = threadIdx.x & 31;                                                               \
         for (i64 g = warp; g < groups; g += nwarps) {                                              \
             SRC_T v = src[g * 32 + lane];                                                          \
             mxfp4_encode_group((WIDEN), g, blocks, scales, flag);                                  \

@@ -43,7 +43,7 @@ func castKernel(dst, src tensor.DType) string {
 var (
 	threadsPerBlock uint32 = 256 // a multiple of 32 (the encoder works per warp)
 	maxBlocks       int64  = 1 << 16
-	maxGridYZ int64 = 65535 // the hardware limit for grid y and z
+	maxGridYZ       int64  = 65535 // the hardware limit for grid y and z
 )
 
 func blocksFor(n int64, perBlock int64) uint32 {
