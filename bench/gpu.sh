@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# bench/gpu.sh: the GPU check for runtime/cuda, for a machine with an NVIDIA
+# GPU (driver installed) and NVRTC (libnvrtc.so.12/13 from a CUDA toolkit or
+# the nvidia-cuda-nvrtc wheel; MAPPER_NVRTC=/path/to/libnvrtc.so.N if it is
+# not on the loader path). No Go toolchain is needed there.
+#
+# Build the test binary on any machine (no CUDA toolkit, no cgo):
+#     CGO_ENABLED=0 go test -c -o bench/bin/cuda.test ./runtime/cuda
+# then, from the repository root on the GPU machine:
+#     bash bench/gpu.sh
+#
+# It runs (1) the bit-for-bit tests of every kernel against the CPU backend
+# (TestGPU*, verbose), then (2) the benchmarks, each kernel on the GPU and on
+# the CPU backend in the same run (gpu_GB/s, cpu_GB/s, speedup), and prints a
+# summary. Exit status: 0 when the tests passed, 1 when one failed, 2 when the
+# GPU tests could not run (no binary, no GPU, no driver or no NVRTC: the
+# reason is printed). Expected runtime: well under 4 minutes on an H100.
+# BENCHTIME (default 2x) and TIMEOUT (default 200s for the tests) can be set.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$(pwd)
+BIN="$ROOT/bench/bin/cuda.test"
+BENCHTIME=${BENCHTIME:-2x}
+TIMEOUT=${TIMEOUT:-200s}
+LOG=$(mktemp -d)
+trap 'rm -rf "$LOG"' EXIT
+
+if [[ ! -x "$BIN" ]]; then
+    echo "gpu.sh: $BIN not found; build it with: CGO_ENABLED=0 go test -c -o bench/bin/cuda.test ./runtime/cuda" >&2
+    exit 2
+fi
+echo "== device"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "(nvidia-smi not available)"
+ldconfig -p 2>/dev/null | grep -E 'libcuda\.so|libnvrtc' | sed 's/^/  /' || true
+
+# The tests read testdata/ relative to the package directory.
+cd "$ROOT/runtime/cuda" || exit 2
+
+echo "== tests (bit for bit against the CPU backend)"
+start=$(date +%s)
+"$BIN" -test.v -test.count=1 -test.timeout "$TIMEOUT" -test.run '^Test(GPU|Loader|DriverError)' 2>&1 | tee "$LOG/test.txt"
+test_rc=${PIPESTATUS[0]}
+test_s=$(( $(date +%s) - start ))
+
+skipped=$(grep -c -- '--- SKIP: TestGPU' "$LOG/test.txt" || true)
+passed=$(grep -c -- '--- PASS: TestGPU' "$LOG/test.txt" || true)
+failed=$(grep -c -- '--- FAIL' "$LOG/test.txt" || true)
+
+bench_rc=0
+if [[ $test_rc -eq 0 && $passed -gt 0 ]]; then
+    echo "== benchmarks (GPU timed loop; CPU backend timed in the same run)"
+    start=$(date +%s)
+    "$BIN" -test.run '^$' -test.bench . -test.benchtime "$BENCHTIME" -test.benchmem=false -test.timeout 150s 2>&1 | tee "$LOG/bench.txt"
+    bench_rc=${PIPESTATUS[0]}
+    bench_s=$(( $(date +%s) - start ))
+fi
+
+echo
+echo "== summary"
+echo "tests: $passed GPU tests passed, $failed failed, $skipped skipped (${test_s}s, exit $test_rc)"
+if [[ $skipped -gt 0 && $passed -eq 0 ]]; then
+    echo "GPU tests were skipped; reason:"
+    grep -m1 'no GPU:' "$LOG/test.txt" | sed 's/^ */  /'
+    exit 2
+fi
+grep -E '^\s+cuda_test.go:[0-9]+: (Available|DeviceName):' "$LOG/test.txt" | sed 's/^ */  /'
+if [[ -f "$LOG/bench.txt" ]]; then
+    echo "benchmarks (${bench_s}s, exit $bench_rc):"
+    printf '  %-52s %10s %10s %8s\n' benchmark gpu_GB/s cpu_GB/s speedup
+    awk '/^Benchmark/ {
+        name=$1; g="-"; c="-"; s="-";
+        for (i = 2; i < NF; i++) {
+            if ($(i+1) == "gpu_GB/s") g = $i;
+            if ($(i+1) == "cpu_GB/s") c = $i;
+            if ($(i+1) == "speedup") s = $i;
+        }
+        printf "  %-52s %10s %10s %8s\n", name, g, c, s
+    }' "$LOG/bench.txt"
+fi
+if [[ $test_rc -ne 0 || $failed -gt 0 ]]; then
+    echo "RESULT: FAIL"
+    exit 1
+fi
+if [[ $bench_rc -ne 0 ]]; then
+    echo "RESULT: tests passed, benchmarks failed"
+    exit 1
+fi
+echo "RESULT: PASS"

@@ -1,0 +1,308 @@
+package cuda
+
+// GPU tests: every kernel against backend.CPU(0), bit for bit, on the real
+// device. They skip (naming the missing library) where New fails; run them
+// on a GPU machine with bench/gpu.sh.
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mapper-dev/mapper/runtime/backend"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+var (
+	gpuOnce sync.Once
+	gpuBE   *Backend
+	gpuErr  error
+)
+
+// gpu returns the shared GPU backend or skips. Tests share one backend (and
+// one NVRTC compile); TestGPUClose makes its own.
+func gpu(tb testing.TB) *Backend {
+	tb.Helper()
+	gpuOnce.Do(func() { gpuBE, gpuErr = New() })
+	if gpuErr != nil {
+		tb.Skipf("no GPU: %v", gpuErr)
+	}
+	return gpuBE
+}
+
+func TestGPUAvailable(t *testing.T) {
+	desc, err := Available()
+	if err != nil {
+		t.Skipf("no GPU: %v", err)
+	}
+	t.Logf("Available: %s", desc)
+	b := gpu(t)
+	t.Logf("DeviceName: %s (kernels compiled for compute_%d)", b.DeviceName(), b.arch)
+	if b.Name() != "cuda" {
+		t.Errorf("Name() = %q", b.Name())
+	}
+}
+
+func TestGPUConvert(t *testing.T) {
+	checkConvert(t, gpu(t), backend.CPU(0), rand.New(rand.NewPCG(1, 2)), 1<<20)
+}
+
+func TestGPUMXFP4(t *testing.T) {
+	b := gpu(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	checkDecode(t, b, backend.CPU(0), r, 100000)
+	checkEncode(t, b, backend.CPU(0), r, 100000)
+}
+
+func TestGPUTranspose(t *testing.T) {
+	b := gpu(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	cases := randomTransposeCases(r, 300, 1<<20)
+	cases = append(cases,
+		transposeCase{tensor.Shape{2880, 5760}, 2, 0, 1},    // a dense GPT-OSS expert matrix
+		transposeCase{tensor.Shape{4, 2880, 720}, 2, 1, 2},  // batched, per expert
+		transposeCase{tensor.Shape{3, 2, 4 << 20}, 2, 0, 1}, // 16 MiB rows: splits the swapped axis
+		transposeCase{tensor.Shape{1000, 3, 2000}, 1, 0, 2}, // 1-byte elements across a middle axis
+		transposeCase{tensor.Shape{257, 129, 3}, 4, 0, 1},   // 12-byte runs: generic kernel
+		transposeCase{tensor.Shape{70000, 2, 3}, 8, 0, 2},   // long swapped axis, 8-byte elements
+		transposeCase{tensor.Shape{2, 70000, 33}, 2, 0, 1},  // many batches
+		transposeCase{tensor.Shape{131072, 260}, 2, 0, 1},   // 65 MiB: several chunks of whole slices
+	)
+	checkTranspose(t, b, backend.CPU(0), r, cases)
+}
+
+// Inputs larger than a staging buffer go through several chunks on both
+// slots; the non-finite index must be global.
+func TestGPULarge(t *testing.T) {
+	b := gpu(t)
+	ref := backend.CPU(0)
+	r := rand.New(rand.NewPCG(7, 8))
+	n := 3*chunkBytes/4 + 12345 // F32 elements: about 3 chunks of input
+	src := make([]byte, 4*n)
+	for i := range src {
+		src[i] = byte(r.Uint32())
+	}
+	for _, dt := range []tensor.DType{tensor.BF16, tensor.F16} {
+		got, want := make([]byte, 2*n), make([]byte, 2*n)
+		if err := ref.Convert(want, dt, src, tensor.F32); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Convert(got, dt, src, tensor.F32); err != nil {
+			t.Fatal(err)
+		}
+		requireSame(t, "large convert F32 -> "+dt.String(), got, want, 2)
+	}
+	g := 5 * chunkBytes / 128 / 2 // groups: 2.5 chunks of F32 decode output
+	blocks, scales := make([]byte, 16*g), make([]byte, g)
+	for i := range blocks {
+		blocks[i] = byte(r.Uint32())
+	}
+	for i := range scales {
+		scales[i] = byte(110 + r.IntN(30))
+	}
+	got, want := make([]byte, 128*g), make([]byte, 128*g)
+	if err := ref.DecodeMXFP4(want, tensor.F32, blocks, scales); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DecodeMXFP4(got, tensor.F32, blocks, scales); err != nil {
+		t.Fatal(err)
+	}
+	requireSame(t, "large decode", got, want, 4)
+	// Encode the decoded values back; then put a NaN in the third chunk.
+	gb, gs, wb, ws := make([]byte, 16*g), make([]byte, g), make([]byte, 16*g), make([]byte, g)
+	if err := ref.EncodeMXFP4(wb, ws, want, tensor.F32); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EncodeMXFP4(gb, gs, want, tensor.F32); err != nil {
+		t.Fatal(err)
+	}
+	requireSame(t, "large encode scales", gs, ws, 1)
+	requireSame(t, "large encode blocks", gb, wb, 1)
+	bad := bytes.Clone(want)
+	idx := len(bad)/4 - 100
+	le.PutUint32(bad[4*idx:], 0x7fc00000)
+	le.PutUint32(bad[4*(idx+50):], 0x7f800000)
+	err := b.EncodeMXFP4(gb, gs, bad, tensor.F32)
+	want2 := ref.EncodeMXFP4(wb, ws, bad, tensor.F32)
+	if err == nil || want2 == nil || err.Error() != want2.Error() {
+		t.Fatalf("large encode with a NaN at %d: got %v, want %v", idx, err, want2)
+	}
+}
+
+// Concurrent callers are serialised by the worker and get their own results.
+func TestGPUConcurrent(t *testing.T) {
+	b := gpu(t)
+	ref := backend.CPU(0)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 9))
+			for range 5 {
+				n := 1 + r.IntN(1<<20)
+				src := make([]byte, 2*n)
+				for i := range src {
+					src[i] = byte(r.Uint32())
+				}
+				got, want := make([]byte, 4*n), make([]byte, 4*n)
+				_ = ref.Convert(want, tensor.F32, src, tensor.BF16)
+				if err := b.Convert(got, tensor.F32, src, tensor.BF16); err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(got, want) {
+					errs <- fmt.Errorf("worker %d: concurrent convert of %d elements differs", w, n)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestGPUClose(t *testing.T) {
+	gpu(t)
+	b, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := b.Convert(make([]byte, 4), tensor.F32, make([]byte, 2), tensor.BF16); err == nil {
+		t.Error("Convert after Close: no error")
+	}
+}
+
+// Benchmarks: each transform on 64 MiB-class inputs on the GPU (the timed
+// loop, so MB/s is the GPU's end-to-end throughput from and to pageable Go
+// memory) and, once per benchmark, on the CPU backend with all cores. The
+// extra metrics are the CPU's GB/s and the speedup (CPU time / GPU time).
+
+func benchCompare(b *testing.B, bytesPerOp int, cpu, cuda func() error) {
+	g := gpu(b)
+	_ = g
+	if err := cuda(); err != nil { // warm up (and fail early)
+		b.Fatal(err)
+	}
+	const cpuRuns = 3
+	start := time.Now()
+	for range cpuRuns {
+		if err := cpu(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpuPer := time.Since(start) / cpuRuns
+	b.SetBytes(int64(bytesPerOp))
+	b.ResetTimer()
+	for b.Loop() {
+		if err := cuda(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	gpuPer := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(float64(bytesPerOp)/cpuPer.Seconds()/1e9, "cpu_GB/s")
+	b.ReportMetric(float64(bytesPerOp)/gpuPer.Seconds()/1e9, "gpu_GB/s")
+	b.ReportMetric(cpuPer.Seconds()/gpuPer.Seconds(), "speedup")
+}
+
+func randomBytes(n int) []byte {
+	r := rand.New(rand.NewPCG(11, 12))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		le.PutUint64(b[i:], r.Uint64())
+	}
+	return b
+}
+
+func BenchmarkConvert(b *testing.B) {
+	const n = 32 << 20 // elements
+	for _, c := range []struct{ src, dst tensor.DType }{
+		{tensor.F32, tensor.BF16}, {tensor.BF16, tensor.F32}, {tensor.F16, tensor.BF16}, {tensor.F8_E4M3, tensor.BF16},
+	} {
+		b.Run(fmt.Sprintf("%v_to_%v", c.src, c.dst), func(b *testing.B) {
+			g := gpu(b)
+			cpu := backend.CPU(0)
+			src := randomBytes(n * c.src.Size())
+			dst := make([]byte, n*c.dst.Size())
+			benchCompare(b, len(src)+len(dst),
+				func() error { return cpu.Convert(dst, c.dst, src, c.src) },
+				func() error { return g.Convert(dst, c.dst, src, c.src) })
+		})
+	}
+}
+
+func BenchmarkDecodeMXFP4(b *testing.B) {
+	const groups = 2 << 20 // 64M elements, 34 MiB in
+	for _, dt := range []tensor.DType{tensor.BF16, tensor.F32} {
+		b.Run(dt.String(), func(b *testing.B) {
+			g := gpu(b)
+			cpu := backend.CPU(0)
+			blocks := randomBytes(16 * groups)
+			scales := make([]byte, groups)
+			for i := range scales {
+				scales[i] = byte(120 + i%10)
+			}
+			dst := make([]byte, 32*groups*dt.Size())
+			benchCompare(b, len(blocks)+len(scales)+len(dst),
+				func() error { return cpu.DecodeMXFP4(dst, dt, blocks, scales) },
+				func() error { return g.DecodeMXFP4(dst, dt, blocks, scales) })
+		})
+	}
+}
+
+func BenchmarkEncodeMXFP4(b *testing.B) {
+	const groups = 1 << 20
+	for _, st := range []tensor.DType{tensor.BF16, tensor.F32} {
+		b.Run(st.String(), func(b *testing.B) {
+			g := gpu(b)
+			cpu := backend.CPU(0)
+			r := rand.New(rand.NewPCG(13, 14))
+			vals := make([]float32, 32*groups)
+			for i := range vals {
+				vals[i] = float32(r.NormFloat64())
+			}
+			src := encodeSrc(vals, st)
+			blocks, scales := make([]byte, 16*groups), make([]byte, groups)
+			benchCompare(b, len(src)+len(blocks)+len(scales),
+				func() error { return cpu.EncodeMXFP4(blocks, scales, src, st) },
+				func() error { return g.EncodeMXFP4(blocks, scales, src, st) })
+		})
+	}
+}
+
+func BenchmarkTranspose(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		shape tensor.Shape
+		es    int
+		a, b  int
+	}{
+		{"bf16_8192x8192", tensor.Shape{8192, 8192}, 2, 0, 1},
+		{"bf16_experts_32x2880x720", tensor.Shape{32, 2880, 720}, 2, 1, 2},
+		{"f32_4096x4096", tensor.Shape{4096, 4096}, 4, 0, 1},
+		{"u8_4x4096x4096_axes02", tensor.Shape{4, 4096, 4096}, 1, 0, 2},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			g := gpu(b)
+			cpu := backend.CPU(0)
+			n := int(c.shape.Numel()) * c.es
+			src, dst := randomBytes(n), make([]byte, n)
+			benchCompare(b, 2*n,
+				func() error { return cpu.Transpose(dst, src, c.shape, c.es, c.a, c.b) },
+				func() error { return g.Transpose(dst, src, c.shape, c.es, c.a, c.b) })
+		})
+	}
+}
