@@ -16,7 +16,9 @@
 // use (calls are serialised). Large inputs are processed in chunks through
 // two pinned staging buffers, each with its own stream, so that copying
 // chunk k+1 into pinned memory and its transfer overlap the kernel and the
-// transfers of chunk k.
+// transfers of chunk k. Each backend holds 128 MiB of pinned host memory and
+// 128 MiB of device memory for this (more only for a transpose whose single
+// row exceeds a 32 MiB chunk); Close frees it.
 //
 // Below MinBytes of input a transform costs more in launch latency and PCIe
 // round trips than on the CPU; callers choosing a backend per call should

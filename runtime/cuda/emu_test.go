@@ -11,6 +11,7 @@ package cuda
 // the GPU tests (cuda_test.go, bench/gpu.sh) do.
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"unsafe"
 
 	"github.com/mapper-dev/mapper/runtime/backend"
+	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
 var (
@@ -308,5 +310,37 @@ func TestEmulatedTranspose(t *testing.T) {
 			n = 15
 		}
 		checkTranspose(t, b, backend.CPU(0), r, randomTransposeCases(r, n, 6000))
+	})
+}
+
+// Concurrent callers share the worker; each gets its own result.
+func TestEmulatedConcurrent(t *testing.T) {
+	withEmulated(t, 4<<10, func(b *Backend) {
+		ref := backend.CPU(1)
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(uint64(w), 7))
+				for range 2 {
+					n := 1 + r.IntN(3000)
+					src := make([]byte, 4*n)
+					for i := range src {
+						src[i] = byte(r.Uint32())
+					}
+					got, want := make([]byte, 2*n), make([]byte, 2*n)
+					_ = ref.Convert(want, tensor.F16, src, tensor.F32)
+					if err := b.Convert(got, tensor.F16, src, tensor.F32); err != nil {
+						t.Error(err)
+						return
+					}
+					if !bytes.Equal(got, want) {
+						t.Errorf("worker %d: %d elements differ from the CPU", w, n)
+					}
+				}
+			}()
+		}
+		wg.Wait()
 	})
 }
