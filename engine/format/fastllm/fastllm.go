@@ -1,0 +1,490 @@
+// Package fastllm is the Fast-LLM checkpoint side ("fast_llm" in .map
+// files): a directory with metadata.yaml and model_0.safetensors,
+// model_1.safetensors, ..., whose tensor keys are "<parameter>/weights".
+//
+// metadata.yaml holds fast_llm_version, model: gpt, format: fast_llm,
+// config: {base_model: ...}, shards: [weights] and metadata: {state_index:
+// {key: file}}. mapper adds metadata.mapper: what an import recorded for the
+// way back (format.Carried). The config the .map rules address is
+// config.base_model; the logical tensor names drop the "/weights" suffix.
+//
+// Reading is strict: the file must be a mapping with format fast_llm, a
+// config.base_model mapping and "weights" among the shards; every
+// state_index entry must be in the file it names and every tensor of those
+// files in the state_index; file names are checked by
+// safetensors.OpenFiles, so none can reach outside the directory. Tensors of
+// other shards (optimizer state) are refused. Numbers keep their kind: an
+// integer is an int64, a float a float64, so 32.0 stays a float.
+//
+// Writing uses yaml.v3 with sorted keys and floats written as PyYAML writes
+// them ("32.0", "1.0e-05"), so Fast-LLM (PyYAML) and mapper read back the
+// same values. Files are split as Fast-LLM does, by parameter count (2^32
+// per file by default: a file is closed once it reaches the count), or by
+// bytes when Output.ShardBytes is set.
+package fastllm
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
+)
+
+// Name is the side's name in .map files.
+const Name = "fast_llm"
+
+// MetadataFile is the name of the checkpoint's metadata.
+const MetadataFile = "metadata.yaml"
+
+// Version is the fast_llm_version written into metadata.yaml.
+const Version = "0.4.0"
+
+// WeightsShard is the shard holding the model weights; a tensor key is
+// "<parameter>/" + WeightsShard.
+const WeightsShard = "weights"
+
+// DefaultParametersPerFile is Fast-LLM's default parameters_per_file.
+const DefaultParametersPerFile int64 = 1 << 32
+
+func init() { format.Register(Side{}) }
+
+// Side implements format.Format for Fast-LLM checkpoints.
+type Side struct{}
+
+// Name returns "fast_llm".
+func (Side) Name() string { return Name }
+
+// Detect reports whether dir has a metadata.yaml.
+func (Side) Detect(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, MetadataFile))
+	return err == nil
+}
+
+var modelFile = regexp.MustCompile(`^model_[0-9]+\.safetensors$`)
+
+// Metadata is a parsed metadata.yaml.
+type Metadata struct {
+	Version    string
+	Config     map[string]any    // config.base_model
+	Shards     []string          // the state shards, "weights" among them
+	StateIndex map[string]string // tensor key -> file
+	Carried    *format.Carried   // metadata.mapper, nil when absent
+}
+
+// ParseMetadata parses and checks the content of a metadata.yaml.
+func ParseMetadata(data []byte) (*Metadata, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Kind == 0 {
+		return nil, fmt.Errorf("empty file")
+	}
+	v, err := fromYAML(&doc)
+	if err != nil {
+		return nil, err
+	}
+	top, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("not a mapping")
+	}
+	md := &Metadata{}
+	if f, _ := top["format"].(string); f != "fast_llm" {
+		return nil, fmt.Errorf("format is %s, want fast_llm", describe(top["format"]))
+	}
+	md.Version, _ = top["fast_llm_version"].(string)
+	cfg, _ := top["config"].(map[string]any)
+	base, ok := cfg["base_model"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("config.base_model is %s, want a mapping", describe(cfg["base_model"]))
+	}
+	md.Config = base
+	shards, ok := top["shards"].([]any)
+	if !ok {
+		return nil, fmt.Errorf("shards is %s, want a list", describe(top["shards"]))
+	}
+	for i, s := range shards {
+		name, ok := s.(string)
+		if !ok {
+			return nil, fmt.Errorf("shards[%d] is %s, want a string", i, describe(s))
+		}
+		md.Shards = append(md.Shards, name)
+	}
+	if !slices.Contains(md.Shards, WeightsShard) {
+		return nil, fmt.Errorf("shards %v do not contain %q", md.Shards, WeightsShard)
+	}
+	meta, ok := top["metadata"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("metadata is %s, want a mapping", describe(top["metadata"]))
+	}
+	si, ok := meta["state_index"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("metadata.state_index is %s, want a mapping", describe(meta["state_index"]))
+	}
+	md.StateIndex = make(map[string]string, len(si))
+	for k, f := range si {
+		file, ok := f.(string)
+		if !ok {
+			return nil, fmt.Errorf("metadata.state_index[%q] is %s, want a file name", k, describe(f))
+		}
+		md.StateIndex[k] = file
+	}
+	if m, present := meta["mapper"]; present && m != nil {
+		c, err := parseCarried(m)
+		if err != nil {
+			return nil, fmt.Errorf("metadata.mapper: %w", err)
+		}
+		md.Carried = c
+	}
+	return md, nil
+}
+
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "missing or null"
+	case string:
+		return strconv.Quote(v)
+	case map[string]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	}
+	return fmt.Sprintf("%v", v)
+}
+
+func parseCarried(v any) (*format.Carried, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("is %s, want a mapping", describe(v))
+	}
+	c := &format.Carried{}
+	for k, val := range m {
+		var ok bool
+		switch k {
+		case "mapping":
+			c.Mapping, ok = val.(string)
+		case "from":
+			c.From, ok = val.(string)
+		case "variant":
+			c.Variant, ok = val.(string)
+		case "kept":
+			c.Kept, ok = val.(map[string]any)
+		case "absent":
+			var list []any
+			if list, ok = val.([]any); ok {
+				for _, e := range list {
+					s, isStr := e.(string)
+					if !isStr {
+						return nil, fmt.Errorf("absent holds %s, want strings", describe(e))
+					}
+					c.Absent = append(c.Absent, s)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("unknown key %q", k)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s is %s", k, describe(val))
+		}
+	}
+	return c, nil
+}
+
+func carriedValue(c *format.Carried) map[string]any {
+	m := map[string]any{"mapping": c.Mapping, "from": c.From}
+	if c.Variant != "" {
+		m["variant"] = c.Variant
+	}
+	if len(c.Kept) > 0 {
+		m["kept"] = c.Kept
+	}
+	if len(c.Absent) > 0 {
+		a := make([]any, len(c.Absent))
+		for i, s := range c.Absent {
+			a[i] = s
+		}
+		m["absent"] = a
+	}
+	return m
+}
+
+// EncodeMetadata renders metadata.yaml for a checkpoint with the given
+// config (config.base_model), state index and carried data (nil: none).
+func EncodeMetadata(config map[string]any, stateIndex map[string]string, carried *format.Carried) ([]byte, error) {
+	si := make(map[string]any, len(stateIndex))
+	for k, f := range stateIndex {
+		si[k] = f
+	}
+	meta := map[string]any{"state_index": si}
+	if carried != nil {
+		meta["mapper"] = carriedValue(carried)
+	}
+	if config == nil {
+		config = map[string]any{}
+	}
+	doc := map[string]any{
+		"fast_llm_version": Version,
+		"model":            "gpt",
+		"format":           "fast_llm",
+		"config":           map[string]any{"base_model": config},
+		"shards":           []any{WeightsShard},
+		"metadata":         meta,
+	}
+	n, err := toYAML(doc, "")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Open reads metadata.yaml and the tensor headers of dir.
+func (Side) Open(dir string) (*format.Source, error) {
+	path := filepath.Join(dir, MetadataFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("fast_llm: %w", err)
+	}
+	md, err := ParseMetadata(data)
+	if err != nil {
+		return nil, fmt.Errorf("fast_llm: %s: %w", path, err)
+	}
+	// The logical names first: a bad key is reported before any file opens.
+	logical := make(map[string]string, len(md.StateIndex))
+	for key := range md.StateIndex {
+		name, err := logicalName(key, md.Shards)
+		if err != nil {
+			return nil, fmt.Errorf("fast_llm: %s: %w", path, err)
+		}
+		logical[key] = name
+	}
+	files := stateFiles(md.StateIndex)
+	ck, err := safetensors.OpenFiles(dir, files)
+	if err != nil {
+		return nil, fmt.Errorf("fast_llm: %s: %w", path, err)
+	}
+	fail := func(err error) (*format.Source, error) {
+		ck.Close()
+		return nil, err
+	}
+	// Every tensor of the files is in the index, in the file it names ...
+	for i, f := range ck.Files {
+		for _, t := range f.Tensors {
+			listed, ok := md.StateIndex[t.Name]
+			if !ok {
+				return fail(fmt.Errorf("fast_llm: %s: tensor %q is not in %s", f.Path, t.Name, path))
+			}
+			if listed != files[i] {
+				return fail(fmt.Errorf("fast_llm: %s: tensor %q is in %s, but %s says %s", f.Path, t.Name, files[i], path, listed))
+			}
+		}
+	}
+	// ... and every index entry is in its file.
+	keys := make([]string, 0, len(md.StateIndex))
+	for k := range md.StateIndex {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if _, _, ok := ck.Lookup(k); !ok {
+			return fail(fmt.Errorf("fast_llm: %s: tensor %q is listed in %s but not in the file", filepath.Join(dir, md.StateIndex[k]), k, path))
+		}
+	}
+	ownedFiles := make(map[string]bool, len(files))
+	for _, f := range files {
+		ownedFiles[f] = true
+	}
+	listed, skipped, err := format.ListDir(dir, func(name string) bool {
+		return name == MetadataFile || ownedFiles[name]
+	})
+	if err != nil {
+		return fail(fmt.Errorf("fast_llm: %w", err))
+	}
+	// A model_N.safetensors the state index does not name is stale state,
+	// not a side file to copy: it is reported with the skipped entries.
+	var side []string
+	for _, name := range listed {
+		if modelFile.MatchString(name) {
+			skipped = append(skipped, name)
+		} else {
+			side = append(side, name)
+		}
+	}
+	slices.Sort(skipped)
+	src := &format.Source{
+		Format:     Name,
+		Dir:        dir,
+		Config:     md.Config,
+		Carried:    md.Carried,
+		SideFiles:  side,
+		Skipped:    skipped,
+		Checkpoint: ck,
+	}
+	for _, k := range keys {
+		f, info, _ := ck.Lookup(k)
+		src.Tensors = append(src.Tensors, format.Tensor{
+			Name: logical[k], DType: info.DType, Shape: info.Shape, File: f, Info: info,
+		})
+	}
+	slices.SortFunc(src.Tensors, func(a, b format.Tensor) int { return strings.Compare(a.Name, b.Name) })
+	return src, nil
+}
+
+// logicalName strips the "/weights" suffix of a tensor key.
+func logicalName(key string, shards []string) (string, error) {
+	i := strings.LastIndexByte(key, '/')
+	if i >= 0 {
+		switch shard := key[i+1:]; {
+		case shard == WeightsShard && i > 0:
+			return key[:i], nil
+		case shard != WeightsShard && slices.Contains(shards, shard):
+			return "", fmt.Errorf("tensor %q belongs to shard %q: optimizer state not supported", key, shard)
+		}
+	}
+	return "", fmt.Errorf("tensor key %q does not end in /%s", key, WeightsShard)
+}
+
+// stateFiles lists the files of a state index once each, in the order of
+// the numbers in their names (model_2 before model_10).
+func stateFiles(index map[string]string) []string {
+	seen := map[string]bool{}
+	var files []string
+	for _, f := range index {
+		if !seen[f] {
+			seen[f] = true
+			files = append(files, f)
+		}
+	}
+	slices.SortFunc(files, naturalCompare)
+	return files
+}
+
+var digits = regexp.MustCompile(`[0-9]+|[^0-9]+`)
+
+// naturalCompare orders strings with runs of digits compared as numbers.
+func naturalCompare(a, b string) int {
+	pa, pb := digits.FindAllString(a, -1), digits.FindAllString(b, -1)
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		x, y := pa[i], pb[i]
+		if x == y {
+			continue
+		}
+		if x[0] >= '0' && x[0] <= '9' && y[0] >= '0' && y[0] <= '9' {
+			tx, ty := strings.TrimLeft(x, "0"), strings.TrimLeft(y, "0")
+			if c := len(tx) - len(ty); c != 0 {
+				return c
+			}
+			if c := strings.Compare(tx, ty); c != 0 {
+				return c
+			}
+		}
+		return strings.Compare(x, y)
+	}
+	if c := len(pa) - len(pb); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
+}
+
+// Layout splits out.Tensors, in order, into model_N.safetensors files.
+func (Side) Layout(out *format.Output) ([]format.Shard, error) {
+	n, err := format.ParseNaming(out.Naming, safetensors.NamingFastLLM)
+	if err != nil {
+		return nil, fmt.Errorf("fast_llm: %w", err)
+	}
+	if n != safetensors.NamingFastLLM {
+		return nil, fmt.Errorf("fast_llm: file naming %q is not Fast-LLM's", out.Naming)
+	}
+	var plan []safetensors.Shard
+	if out.ShardBytes > 0 {
+		plan, err = safetensors.PlanShards(out.Tensors, out.ShardBytes, safetensors.NamingFastLLM)
+	} else {
+		plan, err = planByParameters(out.Tensors, DefaultParametersPerFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fast_llm: %w", err)
+	}
+	for _, s := range plan {
+		for _, e := range s.Entries {
+			if e.Name == "" {
+				return nil, fmt.Errorf("fast_llm: a tensor has an empty name")
+			}
+		}
+	}
+	return format.ShardsOf(plan, Key), nil
+}
+
+// Key is the file-level key of a logical tensor name.
+func Key(logical string) string { return logical + "/" + WeightsShard }
+
+// planByParameters splits entries as Fast-LLM's saver does: tensors are
+// added in order and a file is closed as soon as it holds at least limit
+// parameters. No entries give one empty file.
+func planByParameters(entries []safetensors.Entry, limit int64) ([]safetensors.Shard, error) {
+	var shards []safetensors.Shard
+	var cur safetensors.Shard
+	var params int64
+	for _, e := range entries {
+		size, err := e.Size()
+		if err != nil {
+			return nil, fmt.Errorf("shard plan: tensor %q: %w", e.Name, err)
+		}
+		numel, _ := e.Shape.NumElements()
+		cur.Entries = append(cur.Entries, e)
+		cur.Bytes += size
+		params += numel
+		if params >= limit {
+			shards = append(shards, cur)
+			cur, params = safetensors.Shard{}, 0
+		}
+	}
+	if len(cur.Entries) > 0 || len(shards) == 0 {
+		shards = append(shards, cur)
+	}
+	for i := range shards {
+		shards[i].File = safetensors.NamingFastLLM.FileName(i, len(shards))
+	}
+	return shards, nil
+}
+
+// WriteMeta writes metadata.yaml.
+func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) error {
+	index := map[string]string{}
+	for _, s := range shards {
+		for _, e := range s.Entries {
+			if prev, dup := index[e.Name]; dup {
+				return fmt.Errorf("fast_llm: tensor %q in two files (%s and %s)", e.Name, prev, s.File)
+			}
+			index[e.Name] = s.File
+		}
+	}
+	if out.Config == nil {
+		return fmt.Errorf("fast_llm: no config to write")
+	}
+	data, err := EncodeMetadata(out.Config, index, out.Carried)
+	if err != nil {
+		return fmt.Errorf("fast_llm: %s: %w", MetadataFile, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, MetadataFile), data, 0o644); err != nil {
+		return fmt.Errorf("fast_llm: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,478 @@
+package fastllm
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	nlp "github.com/nlpodyssey/safetensors"
+
+	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+func fill(name string, n int64) []byte {
+	b := make([]byte, n)
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * 16777619
+	}
+	for i := range b {
+		h = h*1664525 + 1013904223
+		b[i] = byte(h >> 24)
+	}
+	return b
+}
+
+func writeShards(t *testing.T, dir string, shards []format.Shard) {
+	t.Helper()
+	for _, s := range shards {
+		l, err := safetensors.NewLayout(s.Entries, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := safetensors.Create(filepath.Join(dir, s.File), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range s.Entries {
+			n, _ := e.Size()
+			if err := w.WriteAt(e.Name, 0, fill(s.Logical[i], n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func entries() []safetensors.Entry {
+	return []safetensors.Entry{
+		{Name: "embeddings.word_embeddings_weight", DType: tensor.BF16, Shape: tensor.Shape{16, 8}},
+		{Name: "decoder.0.mixer.query.weight", DType: tensor.BF16, Shape: tensor.Shape{8, 8}},
+		{Name: "decoder.0.mixer.sinks", DType: tensor.BF16, Shape: tensor.Shape{4}},
+		{Name: "decoder.0.mlp.layer_1.weight", DType: tensor.F32, Shape: tensor.Shape{2, 16, 8}},
+		{Name: "head.final_norm.weight", DType: tensor.BF16, Shape: tensor.Shape{8}},
+	}
+}
+
+func config() map[string]any {
+	return map[string]any{
+		"hidden_size":           int64(8),
+		"tied_embedding_weight": false,
+		"embeddings":            map[string]any{"vocab_size": int64(16)},
+		"decoder": map[string]any{
+			"type": "pattern",
+			"blocks": map[string]any{
+				"sliding": map[string]any{"mixer": map[string]any{"window_size": int64(128), "heads": int64(4),
+					"rotary": map[string]any{"type": "yarn", "theta": 150000.0, "scale_factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0}}},
+				"full": map[string]any{"mixer": map[string]any{"heads": int64(4), "dropout": 0.0}},
+			},
+			"pattern":    []any{"sliding", "full"},
+			"num_blocks": int64(2),
+		},
+		"head": map[string]any{"normalization": map[string]any{"type": "rms_norm", "epsilon": 1e-05}},
+		"odd": map[string]any{"yes": "yes", "null": nil, "num": "1.0", "neg": math.Copysign(0, -1), "tiny": 5e-324, "big": 1e16,
+			"inf": math.Inf(1), "minf": math.Inf(-1), "multi": "a\nb", "unicode": "caf\u00e9", "empty": []any{}, "emptymap": map[string]any{},
+			"maxint": int64(math.MaxInt64), "minint": int64(math.MinInt64)},
+	}
+}
+
+func carried() *format.Carried {
+	return &format.Carried{Mapping: "gpt_oss", From: "hf", Variant: "mxfp4",
+		Kept:   map[string]any{"router_aux_loss_coef": 0.9, "swiglu_limit": 7.0, "rope_scaling.truncate": false, "eos_token_id": int64(200002)},
+		Absent: []string{"pad_token_id"}}
+}
+
+func side(t *testing.T) format.Format {
+	f, err := format.Lookup(Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func write(t *testing.T, out *format.Output) (string, []format.Shard, *format.Source) {
+	t.Helper()
+	s := side(t)
+	dir := t.TempDir()
+	shards, err := s.Layout(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeShards(t, dir, shards)
+	if err := s.WriteMeta(dir, out, shards); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Detect(dir) {
+		t.Fatal("Detect rejects what WriteMeta wrote")
+	}
+	src, err := s.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return dir, shards, src
+}
+
+func checkSource(t *testing.T, src *format.Source, es []safetensors.Entry, wantCarried *format.Carried) {
+	t.Helper()
+	if !reflect.DeepEqual(src.Config, config()) {
+		t.Errorf("config = %#v", src.Config)
+	}
+	// -0.0 == 0.0 for DeepEqual; check the sign survived.
+	if f := src.Config["odd"].(map[string]any)["neg"].(float64); !math.Signbit(f) {
+		t.Error("-0.0 lost its sign")
+	}
+	if !reflect.DeepEqual(src.Carried, wantCarried) {
+		t.Errorf("carried = %#v", src.Carried)
+	}
+	if len(src.Tensors) != len(es) {
+		t.Fatalf("%d tensors, want %d", len(src.Tensors), len(es))
+	}
+	for _, e := range es {
+		got, ok := src.Lookup(e.Name)
+		if !ok {
+			t.Fatalf("tensor %s missing", e.Name)
+		}
+		if got.DType != e.DType || !slices.Equal(got.Shape, e.Shape) || got.Info.Name != e.Name+"/weights" {
+			t.Errorf("%s: %v %v %q", e.Name, got.DType, got.Shape, got.Info.Name)
+		}
+		data, err := got.File.Data(got.Info.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := e.Size()
+		if !bytes.Equal(data, fill(e.Name, n)) {
+			t.Errorf("%s: data differs", e.Name)
+		}
+	}
+	if !slices.IsSortedFunc(src.Tensors, func(a, b format.Tensor) int { return strings.Compare(a.Name, b.Name) }) {
+		t.Error("tensors not sorted")
+	}
+}
+
+func checkWithReference(t *testing.T, dir string, shards []format.Shard) {
+	t.Helper()
+	for _, s := range shards {
+		raw, err := os.ReadFile(filepath.Join(dir, s.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := nlp.Deserialize(raw)
+		if err != nil {
+			t.Fatalf("%s: reference reader: %v", s.File, err)
+		}
+		if st.Len() != len(s.Entries) {
+			t.Errorf("%s: %d tensors, want %d", s.File, st.Len(), len(s.Entries))
+		}
+		for i, e := range s.Entries {
+			tv, ok := st.Tensor(e.Name)
+			if !ok {
+				t.Fatalf("%s: reference reader misses %s", s.File, e.Name)
+			}
+			n, _ := e.Size()
+			if tv.DType().String() != e.DType.String() || !bytes.Equal(tv.Data(), fill(s.Logical[i], n)) {
+				t.Errorf("%s: %s differs in the reference reader", s.File, e.Name)
+			}
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	es := entries()
+	for _, c := range []struct {
+		name    string
+		carried *format.Carried
+	}{{"carried", carried()}, {"no carried", nil}} {
+		t.Run(c.name, func(t *testing.T) {
+			out := &format.Output{Config: config(), Carried: c.carried, Tensors: es}
+			dir, shards, src := write(t, out)
+			if len(shards) != 1 || shards[0].File != "model_0.safetensors" {
+				t.Fatalf("shards %+v", shards)
+			}
+			checkSource(t, src, es, c.carried)
+			checkWithReference(t, dir, shards)
+			raw, _ := os.ReadFile(filepath.Join(dir, MetadataFile))
+			for _, want := range []string{"fast_llm_version: 0.4.0\n", "format: fast_llm\n", "model: gpt\n",
+				"shards:\n  - weights\n", "    epsilon: 1.0e-05\n", "        theta: 150000.0\n",
+				"  state_index:\n    decoder.0.mixer.query.weight/weights: model_0.safetensors\n"} {
+				if !strings.Contains(string(raw), want) {
+					t.Errorf("metadata.yaml lacks %q:\n%s", want, raw)
+				}
+			}
+			if has := strings.Contains(string(raw), "mapper:"); has != (c.carried != nil) {
+				t.Errorf("mapper key present: %v\n%s", has, raw)
+			}
+		})
+	}
+}
+
+func TestShardedByBytes(t *testing.T) {
+	es := entries() // 256 + 128 + 8 + 1024 + 16 bytes
+	out := &format.Output{Config: config(), Carried: carried(), Tensors: es, ShardBytes: 400}
+	dir, shards, src := write(t, out)
+	var files []string
+	for _, s := range shards {
+		files = append(files, s.File)
+	}
+	if !slices.Equal(files, []string{"model_0.safetensors", "model_1.safetensors", "model_2.safetensors"}) {
+		t.Fatalf("files %v", files)
+	}
+	if !slices.Equal(shards[0].Logical, []string{"embeddings.word_embeddings_weight", "decoder.0.mixer.query.weight", "decoder.0.mixer.sinks"}) ||
+		shards[0].Entries[0].Name != "embeddings.word_embeddings_weight/weights" {
+		t.Fatalf("shard 0 %+v", shards[0])
+	}
+	checkSource(t, src, es, carried())
+	checkWithReference(t, dir, shards)
+}
+
+func TestPlanByParameters(t *testing.T) {
+	e := func(name string, n int) safetensors.Entry {
+		return safetensors.Entry{Name: name, DType: tensor.BF16, Shape: tensor.Shape{n}}
+	}
+	plan, err := planByParameters([]safetensors.Entry{e("a", 3), e("b", 6), e("c", 10), e("d", 1), e("e", 2)}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fast-LLM closes a file once it holds >= 10 parameters: [a b c] [d e].
+	if len(plan) != 2 || len(plan[0].Entries) != 3 || plan[0].Bytes != 38 || plan[1].File != "model_1.safetensors" {
+		t.Fatalf("plan %+v", plan)
+	}
+	plan, _ = planByParameters([]safetensors.Entry{e("a", 10), e("b", 1)}, 10)
+	if len(plan) != 2 || len(plan[0].Entries) != 1 {
+		t.Fatalf("plan %+v", plan)
+	}
+	plan, _ = planByParameters([]safetensors.Entry{e("a", 10)}, 10)
+	if len(plan) != 1 {
+		t.Fatalf("plan %+v", plan)
+	}
+	plan, _ = planByParameters(nil, 10)
+	if len(plan) != 1 || plan[0].File != "model_0.safetensors" {
+		t.Fatalf("plan %+v", plan)
+	}
+	// The default: 2^32 parameters (never written).
+	big := []safetensors.Entry{e("a", 1<<31), e("b", 1<<31), e("c", 1)}
+	shards, err := side(t).Layout(&format.Output{Config: config(), Tensors: big})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shards) != 2 || len(shards[0].Entries) != 2 || shards[1].Logical[0] != "c" || shards[1].Entries[0].Name != "c/weights" {
+		t.Fatalf("shards %+v", shards)
+	}
+}
+
+func TestFloatFormat(t *testing.T) {
+	for f, want := range map[float64]string{32.0: "32.0", 1e-05: "1.0e-05", 1e16: "1.0e+16", 0.9: "0.9", 1.5e-07: "1.5e-07",
+		150000: "150000.0", math.Inf(1): ".inf", math.Inf(-1): "-.inf", 1.2345678901234568e+17: "1.2345678901234568e+17"} {
+		if got := FormatFloat(f); got != want {
+			t.Errorf("FormatFloat(%v) = %s, want %s", f, got, want)
+		}
+	}
+	if FormatFloat(math.NaN()) != ".nan" {
+		t.Error("NaN")
+	}
+}
+
+// Fast-LLM writes metadata.yaml with PyYAML: unindented sequences, single
+// quotes, floats like 1.0e-05; mapper must read what it writes.
+func TestParsePyYAMLStyle(t *testing.T) {
+	doc := `config:
+  base_model:
+    hidden_size: 8
+    eps: 1.0e-05
+    plain_exp: 1e-05
+    f: 32.0
+    s: 'yes'
+    anchor: &a {x: 1}
+    alias: *a
+    hex: 0x10
+fast_llm_version: 0.4.0
+format: fast_llm
+metadata:
+  state_index:
+    a/weights: model_0.safetensors
+model: gpt
+shards:
+- weights
+`
+	md, err := ParseMetadata([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"hidden_size": int64(8), "eps": 1e-05, "plain_exp": 1e-05, "f": 32.0, "s": "yes",
+		"anchor": map[string]any{"x": int64(1)}, "alias": map[string]any{"x": int64(1)}, "hex": int64(16)}
+	if !reflect.DeepEqual(md.Config, want) {
+		t.Errorf("config %#v", md.Config)
+	}
+	if md.Version != "0.4.0" || md.Carried != nil || md.StateIndex["a/weights"] != "model_0.safetensors" {
+		t.Errorf("metadata %+v", md)
+	}
+}
+
+func TestParseMetadataRejects(t *testing.T) {
+	const good = "format: fast_llm\nconfig: {base_model: {a: 1}}\nshards: [weights]\nmetadata: {state_index: {a/weights: model_0.safetensors}}\n"
+	cases := []struct{ doc, want string }{
+		{"- 1\n", "not a mapping"},
+		{"", "empty"},
+		{strings.Replace(good, "fast_llm", "distributed", 1), `format is "distributed", want fast_llm`},
+		{strings.Replace(good, "format: fast_llm\n", "", 1), "format is missing"},
+		{strings.Replace(good, "base_model", "other", 1), "config.base_model is missing"},
+		{strings.Replace(good, "{base_model: {a: 1}}", "[]", 1), "config.base_model is missing"},
+		{strings.Replace(good, "[weights]", "[momentum]", 1), `do not contain "weights"`},
+		{strings.Replace(good, "[weights]", "weights", 1), "shards is"},
+		{strings.Replace(good, "model_0.safetensors", "[x]", 1), "want a file name"},
+		{strings.Replace(good, "state_index", "index", 1), "metadata.state_index is missing"},
+		{good + "format: fast_llm\n", `duplicate key "format"`},
+		{strings.Replace(good, "{a: 1}", "{a: 1, a: 2}", 1), `at config.base_model: line 2: duplicate key "a"`},
+		{strings.Replace(good, "{a: 1}", "{a: 99999999999999999999}", 1), "does not fit in int64"},
+		{strings.Replace(good, "{a: 1}", "{1: 2}", 1), "is not a string"},
+		{strings.Replace(good, "{a: 1}", "{a: !!binary aGk=}", 1), "unsupported"},
+		{strings.Replace(good, "{a: 1}", "{a: 2001-12-14}", 1), "unsupported"},
+		{strings.Replace(good, "state_index:", "mapper: {mapping: 1}, state_index:", 1), "metadata.mapper: mapping is 1"},
+		{strings.Replace(good, "state_index:", "mapper: {bogus: x}, state_index:", 1), `metadata.mapper: unknown key "bogus"`},
+		{strings.Replace(good, "state_index:", "mapper: {absent: [1]}, state_index:", 1), "want strings"},
+	}
+	for _, c := range cases {
+		_, err := ParseMetadata([]byte(c.doc))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.doc, err, c.want)
+		}
+	}
+	// Billion laughs stays bounded.
+	var lol strings.Builder
+	lol.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 12; i++ {
+		lol.WriteString("a" + itoa(i) + ": &a" + itoa(i) + " [")
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				lol.WriteString(", ")
+			}
+			lol.WriteString("*a" + itoa(i-1))
+		}
+		lol.WriteString("]\n")
+	}
+	if _, err := ParseMetadata([]byte(lol.String())); err == nil {
+		t.Error("billion laughs accepted")
+	}
+}
+
+func itoa(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }
+
+// checkpoint writes a valid checkpoint, then lets edit change its
+// metadata.yaml before Open.
+func openEdited(t *testing.T, edit func(dir string, meta string) string) error {
+	t.Helper()
+	out := &format.Output{Config: config(), Tensors: entries(), ShardBytes: 400}
+	dir := t.TempDir()
+	s := side(t)
+	shards, err := s.Layout(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeShards(t, dir, shards)
+	if err := s.WriteMeta(dir, out, shards); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, MetadataFile)
+	raw, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(edit(dir, string(raw))), 0o644)
+	src, err := s.Open(dir)
+	if err == nil {
+		src.Close()
+	}
+	return err
+}
+
+func TestOpenRejects(t *testing.T) {
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "evil.safetensors"), []byte("x"), 0o644)
+	cases := []struct {
+		name string
+		edit func(dir, meta string) string
+		want string
+	}{
+		{"absolute path", func(_, m string) string {
+			return strings.Replace(m, ": model_2.safetensors", ": "+filepath.Join(outside, "evil.safetensors"), 1)
+		}, "unsafe file name"},
+		{"parent dir", func(_, m string) string {
+			return strings.Replace(m, ": model_2.safetensors", ": ../evil.safetensors", 1)
+		}, "unsafe file name"},
+		{"subdir", func(_, m string) string {
+			return strings.Replace(m, ": model_2.safetensors", ": sub/model_2.safetensors", 1)
+		}, "unsafe file name"},
+		{"symlink out", func(dir, m string) string {
+			os.Symlink(filepath.Join(outside, "evil.safetensors"), filepath.Join(dir, "model_9.safetensors"))
+			return strings.Replace(m, ": model_2.safetensors", ": model_9.safetensors", 1)
+		}, "outside the directory"},
+		{"missing file", func(_, m string) string {
+			return strings.Replace(m, ": model_2.safetensors", ": model_7.safetensors", 1)
+		}, "missing file"},
+		{"tensor not in index", func(_, m string) string {
+			return strings.Replace(m, "    decoder.0.mixer.sinks/weights: model_0.safetensors\n", "", 1)
+		}, `tensor "decoder.0.mixer.sinks/weights" is not in`},
+		{"index names the wrong file", func(_, m string) string {
+			return strings.Replace(m, "decoder.0.mixer.sinks/weights: model_0.safetensors", "decoder.0.mixer.sinks/weights: model_1.safetensors", 1)
+		}, "says model_1.safetensors"},
+		{"index entry absent from file", func(_, m string) string {
+			return strings.Replace(m, "  state_index:\n", "  state_index:\n    ghost/weights: model_0.safetensors\n", 1)
+		}, `tensor "ghost/weights" is listed`},
+		{"no /weights", func(_, m string) string {
+			return strings.Replace(m, "  state_index:\n", "  state_index:\n    ghost: model_0.safetensors\n", 1)
+		}, `tensor key "ghost" does not end in /weights`},
+		{"optimizer state", func(_, m string) string {
+			m = strings.Replace(m, "  - weights\n", "  - weights\n  - momentum\n", 1)
+			return strings.Replace(m, "  state_index:\n", "  state_index:\n    a/momentum: model_0.safetensors\n", 1)
+		}, "optimizer state not supported"},
+		{"not yaml", func(_, m string) string { return "{" }, MetadataFile},
+	}
+	for _, c := range cases {
+		err := openEdited(t, c.edit)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestSideFiles(t *testing.T) {
+	out := &format.Output{Config: config(), Tensors: entries()}
+	dir, _, _ := write(t, out)
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "model_5.safetensors"), []byte("stale"), 0o644)
+	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	src, err := side(t).Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if !slices.Equal(src.SideFiles, []string{"tokenizer.json"}) || !slices.Equal(src.Skipped, []string{"model_5.safetensors", "sub"}) {
+		t.Errorf("side %v skipped %v", src.SideFiles, src.Skipped)
+	}
+}
+
+func TestStateFilesOrder(t *testing.T) {
+	got := stateFiles(map[string]string{"a": "model_10.safetensors", "b": "model_2.safetensors", "c": "model_2.safetensors", "d": "model_0.safetensors"})
+	if !slices.Equal(got, []string{"model_0.safetensors", "model_2.safetensors", "model_10.safetensors"}) {
+		t.Errorf("files %v", got)
+	}
+}
+
+func TestLayoutRejects(t *testing.T) {
+	s := side(t)
+	if _, err := s.Layout(&format.Output{Config: config(), Naming: "hf"}); err == nil {
+		t.Error("hf naming accepted")
+	}
+	if err := s.WriteMeta(t.TempDir(), &format.Output{Config: map[string]any{"a": struct{}{}}}, nil); err == nil {
+		t.Error("unsupported config value accepted")
+	}
+	if err := s.WriteMeta(t.TempDir(), &format.Output{Config: map[string]any{"a": uint64(math.MaxUint64)}}, nil); err == nil {
+		t.Error("uint64 beyond int64 accepted")
+	}
+}
