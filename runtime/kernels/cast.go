@@ -36,10 +36,11 @@ func F32ToBF16(f float32) uint16 {
 }
 
 func f32BitsToBF16(b uint32) uint16 {
-	if b&0x7fffffff > 0x7f800000 {
-		return uint16(b>>16) | 0x0040
+	r := (b + 0x7fff + (b>>16)&1) >> 16
+	if b&0x7fffffff > 0x7f800000 { // NaN: keep sign and payload top, set quiet bit
+		r = b>>16 | 0x0040
 	}
-	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
+	return uint16(r)
 }
 
 // F16ToF32 widens an IEEE half (given by its bits) to float32. Exact,
@@ -76,40 +77,41 @@ func F32ToF16(f float32) uint16 {
 }
 
 func f32BitsToF16(b uint32) uint16 {
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23) & 0xff
-	mant := b & 0x7fffff
-	if exp == 0xff {
-		if mant != 0 {
-			return sign | 0x7e00 | uint16(mant>>13)
-		}
-		return sign | 0x7c00
+	if h, ok := f16Normal(b); ok {
+		return h
 	}
-	e := exp - 127 + 15
-	if e >= 31 {
-		return sign | 0x7c00
+	return uint16(b>>16)&0x8000 | f16Rare(b&0x7fffffff)
+}
+
+// f16Normal converts b when the result is a normal half (2^-14 <= |x| <
+// 2^16, rounding up to infinity included) and reports whether it did. It is
+// small enough to inline into the slice loops.
+func f16Normal(b uint32) (uint16, bool) {
+	a := b & 0x7fffffff
+	if a-0x38800000 >= 0x47800000-0x38800000 {
+		return 0, false
 	}
-	if e <= 0 {
-		if e < -10 {
-			// Below half the smallest subnormal (2^-25): rounds to zero.
-			return sign
-		}
-		m := mant | 0x800000
-		shift := uint32(14 - e)
-		h := m >> shift
-		rem := m & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rem > half || (rem == half && h&1 != 0) {
-			h++ // may carry into the smallest normal, which is the right encoding
-		}
-		return sign | uint16(h)
+	// Rebias, then round to nearest even on the 13 dropped bits; a carry
+	// into the exponent is correct, up to infinity.
+	a += 0xfff + (a>>13)&1 - (127-15)<<23
+	return uint16(b>>16)&0x8000 | uint16(a>>13), true
+}
+
+// f16Rare is the half for a float32 magnitude outside [2^-14, 2^16): a
+// subnormal or zero, an infinity or a NaN (kept out of f32BitsToF16 so that
+// the common path inlines).
+func f16Rare(a uint32) uint16 {
+	switch {
+	case a > 0x7f800000:
+		return 0x7e00 | uint16(a>>13)&0x3ff
+	case a >= 0x47800000:
+		return 0x7c00
 	}
-	h := uint32(e)<<10 | mant>>13
-	rem := mant & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && h&1 != 0) {
-		h++ // a carry into the exponent is correct, up to infinity
-	}
-	return sign | uint16(h)
+	// Adding 0.5 (whose ulp, 2^-24, is the half subnormal step) rounds to
+	// nearest even in the FPU and leaves the step count in the low mantissa
+	// bits; a result of 2^-14 is the smallest normal's encoding.
+	f := math.Float32frombits(a) + 0.5
+	return uint16(math.Float32bits(f) - 0x3f000000)
 }
 
 // F8E4M3ToF32 decodes an OCP F8 E4M3 ("E4M3FN") byte: bias 7, no

@@ -243,14 +243,18 @@ func encodeGroup(x *[32]uint32, blk []byte, scale *byte) *NonFiniteError {
 
 // e2m1 is step 5: convert float32 bits q to a 4-bit E2M1 code, as the
 // reference does (round half away from zero in magnitude, saturating at 6).
+// Branch-free: whether |q| < 1 is data-dependent and would mispredict.
 func e2m1(q uint32) byte {
-	sign := q & 0x80000000
 	e := (q >> 23) & 0xff
 	m := q & 0x7fffff
+	// Subnormal alignment for e < 127, shifting by 127-e-1. Shifts of 23 or
+	// more leave 0, so clamping the shift at 31 changes nothing; for
+	// e >= 127 the subtraction wraps, the clamp applies and sub is unused.
+	sub := (0x400000 | m>>1) >> min(126-e, 31)
 	if e < 127 {
-		m = (0x400000 | m>>1) >> (127 - e - 1) // shifts of 32 or more give 0
+		m = sub
 	}
 	e = max(e, 126) - 126
 	code := min((((e<<2)|(m>>21))+1)>>1, 7)
-	return byte(sign>>28 | code)
+	return byte(q>>31<<3 | code)
 }

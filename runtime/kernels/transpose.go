@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -16,8 +17,10 @@ const copyChunk = 1 << 20
 // A row-major tensor of shape [outer..., A, mid..., B, inner...] is viewed as
 // [O, A, M, B, R] with R = bytes of one inner run; the output is
 // [O, B, M, A, R]. For each (o, m) the A x B plane of R-byte runs is
-// transposed tile by tile, with loops specialised for R = 1, 2, 4, 8 and 16
-// and copy for longer runs. When the swap keeps the order of the non-unit
+// transposed tile by tile: runs of up to 16 bytes are staged through a
+// small contiguous buffer (so power-of-two strides cannot thrash the cache)
+// and moved by loops specialised for R = 1, 2, 4, 8; longer runs are moved
+// with copy. When the swap keeps the order of the non-unit
 // dimensions (a == b, or only one of A, M, B exceeds 1) the bytes do not move
 // and the plan is a chunked copy.
 type TransposePlan struct {
@@ -88,11 +91,11 @@ func PlanTranspose(shape tensor.Shape, elemSize, a, b int) (*TransposePlan, erro
 		return p, nil
 	}
 	switch {
-	case p.run <= 2:
-		p.tile = 64
+	case p.run <= 4:
+		p.tile = 64 // at most 16 KiB staged
 	case p.run <= 8:
 		p.tile = 32
-	case p.run <= 32:
+	case p.run <= 16:
 		p.tile = 16
 	case p.run <= 256:
 		p.tile = 8
@@ -128,6 +131,7 @@ func (p *TransposePlan) Run(dst, src []byte, lo, hi int) {
 	R := p.run
 	srcStride := p.m * p.b * R // bytes between rows i and i+1 of a plane in src
 	dstStride := p.m * p.a * R // bytes between rows j and j+1 of a plane in dst
+	var buf [tileBuf]byte
 	for u := lo; u < hi; u++ {
 		ct := u % p.colTiles
 		r := u / p.colTiles
@@ -141,22 +145,36 @@ func (p *TransposePlan) Run(dst, src []byte, lo, hi int) {
 		j0, j1 := ct*p.tile, min((ct+1)*p.tile, p.b)
 		s := src[srcBase:]
 		d := dst[dstBase:]
+		if R > 16 {
+			tileRun(d, s, R, i0, i1, j0, j1, srcStride, dstStride)
+			continue
+		}
+		// Stage the tile's source rows in a contiguous buffer: with
+		// power-of-two strides the rows of a tile would otherwise share a
+		// few cache sets and evict each other while the columns are read.
+		w := (j1 - j0) * R
+		for i := i0; i < i1; i++ {
+			copy(buf[(i-i0)*w:(i-i0+1)*w], s[i*srcStride+j0*R:i*srcStride+j1*R])
+		}
+		st := buf[:(i1-i0)*w]
 		switch R {
 		case 1:
-			tile1(d, s, i0, i1, j0, j1, srcStride, dstStride)
+			tile1(d, st, w, i0, i1, j0, j1, dstStride)
 		case 2:
-			tile2(d, s, i0, i1, j0, j1, srcStride, dstStride)
+			tile2(d, st, w, i0, i1, j0, j1, dstStride)
 		case 4:
-			tile4(d, s, i0, i1, j0, j1, srcStride, dstStride)
+			tile4(d, st, w, i0, i1, j0, j1, dstStride)
 		case 8:
-			tile8(d, s, i0, i1, j0, j1, srcStride, dstStride)
-		case 16:
-			tile16(d, s, i0, i1, j0, j1, srcStride, dstStride)
+			tile8(d, st, w, i0, i1, j0, j1, dstStride)
 		default:
-			tileRun(d, s, R, i0, i1, j0, j1, srcStride, dstStride)
+			tileSmall(d, st, R, w, i0, i1, j0, j1, dstStride)
 		}
 	}
 }
+
+// tileBuf holds the largest staged tile: 64 x 64 runs of 4 bytes, 32 x 32 of
+// 8 or 16 x 16 of 16.
+const tileBuf = 16 << 10
 
 // Transpose swaps axes a and b of src (row-major, the given shape, elements
 // of elemSize bytes: 1, 2, 4 or 8) into dst. dst and src must not overlap.
@@ -183,67 +201,117 @@ func (p *TransposePlan) Check(dst, src []byte) error {
 	return nil
 }
 
-// The tile loops write dst row j (a contiguous run of i) while reading src
-// column j; the tile is small enough for both sides to stay in L1.
+// The tile loops write dst row j (a contiguous run of i) from column j of
+// the staged tile st (rows of w bytes, L1-resident). They move elements as
+// opaque units, so host byte order does not matter; the slices are bounds
+// checked once per row and the inner loops use unchecked pointer arithmetic
+// within them (unaligned access to pointer-free types is allowed).
 
-func tile1(d, s []byte, i0, i1, j0, j1, ss, ds int) {
+func tile1(d, st []byte, w, i0, i1, j0, j1, ds int) {
+	n := i1 - i0
+	if n <= 0 || j1 <= j0 {
+		return
+	}
+	_ = st[(n-1)*w+1*(j1-j0)-1] // the furthest staged element: bounds checked once
 	for j := j0; j < j1; j++ {
-		row := d[j*ds+i0 : j*ds+i1]
-		k := i0*ss + j
-		for x := range row {
-			row[x] = s[k]
-			k += ss
+		row := d[j*ds+1*i0 : j*ds+1*i1] // bounds checked
+		pd := unsafe.Pointer(unsafe.SliceData(row))
+		ps := unsafe.Pointer(&st[1*(j-j0)])
+		x := 0
+		for ; x+4 <= n; x += 4 {
+			*(*uint8)(unsafe.Add(pd, 1*x)) = *(*uint8)(unsafe.Add(ps, x*w))
+			*(*uint8)(unsafe.Add(pd, 1*x+1)) = *(*uint8)(unsafe.Add(ps, x*w+w))
+			*(*uint8)(unsafe.Add(pd, 1*x+2*1)) = *(*uint8)(unsafe.Add(ps, x*w+2*w))
+			*(*uint8)(unsafe.Add(pd, 1*x+3*1)) = *(*uint8)(unsafe.Add(ps, x*w+3*w))
+		}
+		for ; x < n; x++ {
+			*(*uint8)(unsafe.Add(pd, 1*x)) = *(*uint8)(unsafe.Add(ps, x*w))
 		}
 	}
 }
 
-func tile2(d, s []byte, i0, i1, j0, j1, ss, ds int) {
+func tile2(d, st []byte, w, i0, i1, j0, j1, ds int) {
+	n := i1 - i0
+	if n <= 0 || j1 <= j0 {
+		return
+	}
+	_ = st[(n-1)*w+2*(j1-j0)-1] // the furthest staged element: bounds checked once
 	for j := j0; j < j1; j++ {
-		row := d[j*ds+2*i0 : j*ds+2*i1]
-		k := i0*ss + 2*j
-		for x := 0; x+2 <= len(row); x += 2 {
-			le.PutUint16(row[x:x+2], le.Uint16(s[k:k+2]))
-			k += ss
+		row := d[j*ds+2*i0 : j*ds+2*i1] // bounds checked
+		pd := unsafe.Pointer(unsafe.SliceData(row))
+		ps := unsafe.Pointer(&st[2*(j-j0)])
+		x := 0
+		for ; x+4 <= n; x += 4 {
+			*(*uint16)(unsafe.Add(pd, 2*x)) = *(*uint16)(unsafe.Add(ps, x*w))
+			*(*uint16)(unsafe.Add(pd, 2*x+2)) = *(*uint16)(unsafe.Add(ps, x*w+w))
+			*(*uint16)(unsafe.Add(pd, 2*x+2*2)) = *(*uint16)(unsafe.Add(ps, x*w+2*w))
+			*(*uint16)(unsafe.Add(pd, 2*x+3*2)) = *(*uint16)(unsafe.Add(ps, x*w+3*w))
+		}
+		for ; x < n; x++ {
+			*(*uint16)(unsafe.Add(pd, 2*x)) = *(*uint16)(unsafe.Add(ps, x*w))
 		}
 	}
 }
 
-func tile4(d, s []byte, i0, i1, j0, j1, ss, ds int) {
+func tile4(d, st []byte, w, i0, i1, j0, j1, ds int) {
+	n := i1 - i0
+	if n <= 0 || j1 <= j0 {
+		return
+	}
+	_ = st[(n-1)*w+4*(j1-j0)-1] // the furthest staged element: bounds checked once
 	for j := j0; j < j1; j++ {
-		row := d[j*ds+4*i0 : j*ds+4*i1]
-		k := i0*ss + 4*j
-		for x := 0; x+4 <= len(row); x += 4 {
-			le.PutUint32(row[x:x+4], le.Uint32(s[k:k+4]))
-			k += ss
+		row := d[j*ds+4*i0 : j*ds+4*i1] // bounds checked
+		pd := unsafe.Pointer(unsafe.SliceData(row))
+		ps := unsafe.Pointer(&st[4*(j-j0)])
+		x := 0
+		for ; x+4 <= n; x += 4 {
+			*(*uint32)(unsafe.Add(pd, 4*x)) = *(*uint32)(unsafe.Add(ps, x*w))
+			*(*uint32)(unsafe.Add(pd, 4*x+4)) = *(*uint32)(unsafe.Add(ps, x*w+w))
+			*(*uint32)(unsafe.Add(pd, 4*x+2*4)) = *(*uint32)(unsafe.Add(ps, x*w+2*w))
+			*(*uint32)(unsafe.Add(pd, 4*x+3*4)) = *(*uint32)(unsafe.Add(ps, x*w+3*w))
+		}
+		for ; x < n; x++ {
+			*(*uint32)(unsafe.Add(pd, 4*x)) = *(*uint32)(unsafe.Add(ps, x*w))
 		}
 	}
 }
 
-func tile8(d, s []byte, i0, i1, j0, j1, ss, ds int) {
+func tile8(d, st []byte, w, i0, i1, j0, j1, ds int) {
+	n := i1 - i0
+	if n <= 0 || j1 <= j0 {
+		return
+	}
+	_ = st[(n-1)*w+8*(j1-j0)-1] // the furthest staged element: bounds checked once
 	for j := j0; j < j1; j++ {
-		row := d[j*ds+8*i0 : j*ds+8*i1]
-		k := i0*ss + 8*j
-		for x := 0; x+8 <= len(row); x += 8 {
-			le.PutUint64(row[x:x+8], le.Uint64(s[k:k+8]))
-			k += ss
+		row := d[j*ds+8*i0 : j*ds+8*i1] // bounds checked
+		pd := unsafe.Pointer(unsafe.SliceData(row))
+		ps := unsafe.Pointer(&st[8*(j-j0)])
+		x := 0
+		for ; x+4 <= n; x += 4 {
+			*(*uint64)(unsafe.Add(pd, 8*x)) = *(*uint64)(unsafe.Add(ps, x*w))
+			*(*uint64)(unsafe.Add(pd, 8*x+8)) = *(*uint64)(unsafe.Add(ps, x*w+w))
+			*(*uint64)(unsafe.Add(pd, 8*x+2*8)) = *(*uint64)(unsafe.Add(ps, x*w+2*w))
+			*(*uint64)(unsafe.Add(pd, 8*x+3*8)) = *(*uint64)(unsafe.Add(ps, x*w+3*w))
+		}
+		for ; x < n; x++ {
+			*(*uint64)(unsafe.Add(pd, 8*x)) = *(*uint64)(unsafe.Add(ps, x*w))
 		}
 	}
 }
 
-func tile16(d, s []byte, i0, i1, j0, j1, ss, ds int) {
+// tileSmall handles staged runs of 3, 5..7 and 9..16 bytes.
+func tileSmall(d, st []byte, r, w, i0, i1, j0, j1, ds int) {
 	for j := j0; j < j1; j++ {
-		row := d[j*ds+16*i0 : j*ds+16*i1]
-		k := i0*ss + 16*j
-		for x := 0; x+16 <= len(row); x += 16 {
-			v := s[k : k+16]
-			w := row[x : x+16]
-			le.PutUint64(w[0:], le.Uint64(v[0:]))
-			le.PutUint64(w[8:], le.Uint64(v[8:]))
-			k += ss
+		row := d[j*ds+r*i0 : j*ds+r*i1]
+		k := r * (j - j0)
+		for x := 0; x+r <= len(row); x += r {
+			copy(row[x:x+r], st[k:k+r])
+			k += w
 		}
 	}
 }
 
+// tileRun moves runs longer than 16 bytes straight from src to dst.
 func tileRun(d, s []byte, r, i0, i1, j0, j1, ss, ds int) {
 	for j := j0; j < j1; j++ {
 		row := d[j*ds+r*i0 : j*ds+r*i1]
