@@ -1,0 +1,206 @@
+package check
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mapper-dev/mapper/dsl/diag"
+	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/dsl/syntax"
+)
+
+// expr lowers an expression; the names it reads are resolved later, when
+// every config claim is known.
+func (c *checker) expr(e syntax.Expr, sc scope) ir.Expr {
+	out := c.lowerExpr(e, sc)
+	c.spans[out] = e.Range()
+	return out
+}
+
+func (c *checker) lowerExpr(e syntax.Expr, sc scope) ir.Expr {
+	pos := e.Range().Pos
+	switch e := e.(type) {
+	case *syntax.NameExpr:
+		ok := true
+		for _, s := range e.Name.Segs {
+			switch s.Kind {
+			case syntax.SegStar:
+				c.errorf(s.Span, "", "%s: * cannot be read in an expression", e.Name)
+				ok = false
+			case syntax.SegVar:
+				c.errorf(s.Span, "write the variable without braces", "%s: placeholders belong in tensor names, not in expressions", e.Name)
+				ok = false
+			}
+		}
+		if ok {
+			c.nameUses = append(c.nameUses, nameUse{name: e.Name, sc: sc})
+		}
+		return &ir.Ref{Path: pathOf(e.Name).Segs, At: pos}
+	case *syntax.UnaryExpr:
+		if e.Op == "-" {
+			if v, ok := constNumber(e); ok {
+				return &ir.Literal{Value: v, At: pos}
+			}
+		}
+		return &ir.Unary{Op: e.Op, X: c.expr(e.X, sc), At: pos}
+	case *syntax.BinaryExpr:
+		return &ir.Binary{Op: e.Op, X: c.expr(e.X, sc), Y: c.expr(e.Y, sc), At: pos}
+	}
+	v, _ := c.constValue(e, false)
+	return &ir.Literal{Value: v, At: pos}
+}
+
+// constNumber folds -<number> (and - -<number>).
+func constNumber(e syntax.Expr) (any, bool) {
+	switch e := e.(type) {
+	case *syntax.IntLit:
+		return e.Value, true
+	case *syntax.FloatLit:
+		return e.Value, true
+	case *syntax.UnaryExpr:
+		if e.Op != "-" {
+			return nil, false
+		}
+		switch v, ok := constNumber(e.X); x := v.(type) {
+		case int64:
+			return -x, ok
+		case float64:
+			return -x, ok
+		}
+	}
+	return nil, false
+}
+
+// constValue evaluates a constant: a literal, a list or object of
+// constants, or a negative number. With bareStrings (value maps and cycle
+// tables) a bare identifier is the string it spells.
+func (c *checker) constValue(e syntax.Expr, bareStrings bool) (any, bool) {
+	switch e := e.(type) {
+	case *syntax.IntLit:
+		return e.Value, true
+	case *syntax.FloatLit:
+		return e.Value, true
+	case *syntax.StringLit:
+		return e.Value, true
+	case *syntax.BoolLit:
+		return e.Value, true
+	case *syntax.NullLit:
+		return nil, true
+	case *syntax.ListExpr:
+		out := []any{}
+		ok := true
+		for _, x := range e.Elems {
+			v, ok1 := c.constValue(x, bareStrings)
+			ok = ok && ok1
+			out = append(out, v)
+		}
+		return out, ok
+	case *syntax.ObjectExpr:
+		out := map[string]any{}
+		ok := true
+		for _, en := range e.Entries {
+			v, ok1 := c.constValue(en.Value, bareStrings)
+			ok = ok && ok1
+			out[en.Key] = v
+		}
+		return out, ok
+	case *syntax.UnaryExpr:
+		if v, ok := constNumber(e); ok {
+			return v, true
+		}
+	case *syntax.NameExpr:
+		if bareStrings && len(e.Name.Segs) == 1 && e.Name.Segs[0].Kind == syntax.SegIdent {
+			return e.Name.Segs[0].Text, true
+		}
+		hint := fmt.Sprintf("write it as a string: %q", e.Name.String())
+		c.errorf(e.Span, hint, "%s is not a constant: a value here must be a literal", e.Name)
+		return nil, false
+	}
+	c.errorf(e.Range(), "", "not a constant: a value here must be a literal, a list, an object or a negative number")
+	return nil, false
+}
+
+// claim is a left config path some config rule claims.
+type claim struct {
+	segs []string
+	name *syntax.Name
+	rule *cruleInfo
+}
+
+// related reports whether a is equal to, under or above b.
+func related(a, b []string) bool {
+	n := min(len(a), len(b))
+	return slices.Equal(a[:n], b[:n])
+}
+
+// claimed returns whether path is equal to, under or above a claimed path.
+func (c *checker) claimed(path []string) bool {
+	for _, cl := range c.claimList {
+		if related(path, cl.segs) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveNames checks every name read by an expression.
+func (c *checker) resolveNames() {
+	for _, u := range c.nameUses {
+		path := pathOf(u.name).Segs
+		if len(path) == 1 {
+			if u.sc.lookupVar(path[0]) != nil {
+				continue
+			}
+			if l := c.lets[path[0]]; l != nil {
+				if u.sc.letLimit < 0 || l.index < u.sc.letLimit {
+					l.used = true
+					continue
+				}
+				if !c.claimed(path) {
+					c.errorf(u.name.Span, "move the let above this one", "let %s is used before its definition (line %d)", path[0], l.decl.Pos.Line)
+					l.used = true
+					continue
+				}
+			}
+		}
+		if c.claimed(path) {
+			continue
+		}
+		c.undefined(u)
+	}
+	for _, l := range c.letOrder {
+		if !l.used {
+			c.warnf(l.decl.Name.Span, "remove it, or use it", "let %s is never used", l.decl.Name.Name)
+		}
+	}
+}
+
+func (c *checker) undefined(u nameUse) {
+	text := u.name.String()
+	var cands []string
+	for _, v := range u.sc.vars {
+		cands = append(cands, v.name)
+	}
+	for _, l := range c.letOrder {
+		if u.sc.letLimit < 0 || l.index < u.sc.letLimit {
+			cands = append(cands, l.decl.Name.Name)
+		}
+	}
+	for _, cl := range c.claimList {
+		cands = append(cands, strings.Join(cl.segs, "."))
+	}
+	hint := diag.DidYouMean(text, cands)
+	if hint == "" {
+		for _, s := range c.samples {
+			if _, ok := s.ir.Values[text]; ok {
+				hint = fmt.Sprintf("sample %s sets %s, but no config rule claims it: add a rule for it, or `keep %s`", s.ir.Name, text, text)
+				break
+			}
+		}
+	}
+	if hint == "" {
+		hint = "a name must be a let, a loop variable in scope, or a left config key that a config rule claims"
+	}
+	c.errorf(u.name.Span, hint, "undefined name %s", text)
+}

@@ -1,0 +1,371 @@
+package check
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/dsl/syntax"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+// maxBindings bounds how many loop bindings of one rule a sample check
+// visits; samples are meant to be tiny.
+const maxBindings = 256
+
+// sampleEnv is a sample used as the left config: loop variables, then lets,
+// then config paths.
+type sampleEnv struct {
+	cfg    map[string]any
+	lets   map[string]any
+	vars   map[string]any
+	failed map[string]bool // lets that could not be evaluated (already reported)
+	hit    bool            // an evaluation read a failed let
+}
+
+func (e *sampleEnv) Lookup(path []string) (any, bool) {
+	if len(path) == 1 {
+		if v, ok := e.vars[path[0]]; ok {
+			return v, true
+		}
+		if e.failed[path[0]] {
+			e.hit = true
+			return nil, false
+		}
+		if v, ok := e.lets[path[0]]; ok {
+			return v, true
+		}
+	}
+	return lookupPath(e.cfg, path)
+}
+
+func lookupPath(m map[string]any, path []string) (any, bool) {
+	var cur any = m
+	for _, seg := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = mm[seg]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = deepCopy(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = deepCopy(x)
+		}
+		return out
+	}
+	return v
+}
+
+// sampleRun is the state of one sample's check.
+type sampleRun struct {
+	c      *checker
+	s      *sampleInfo
+	env    *sampleEnv
+	active string // the variant this sample selects ("" when none)
+}
+
+// fail reports an evaluation error unless it comes from a let that already
+// failed.
+func (r *sampleRun) fail(span syntax.Span, err error) {
+	if r.env.hit {
+		r.env.hit = false
+		return
+	}
+	msg := err.Error()
+	var ee *ir.EvalError
+	if errors.As(err, &ee) {
+		msg = ee.Msg
+	}
+	r.c.errorf(span, "", "in sample %s: %s", r.s.ir.Name, msg)
+}
+
+func (r *sampleRun) span(e ir.Expr) syntax.Span { return r.c.spans[e] }
+
+func (r *sampleRun) evalInt(e ir.Expr) (int64, bool) {
+	r.env.hit = false
+	v, err := ir.EvalInt(e, r.env)
+	if err != nil {
+		r.fail(r.span(e), err)
+		return 0, false
+	}
+	return v, true
+}
+
+func (r *sampleRun) evalBool(e ir.Expr) (bool, bool) {
+	r.env.hit = false
+	v, err := ir.EvalBool(e, r.env)
+	if err != nil {
+		r.fail(r.span(e), err)
+		return false, false
+	}
+	return v, true
+}
+
+// applies reports whether a rule's variant is the active one and all its
+// conditions hold.
+func (r *sampleRun) applies(ctx *ctxInfo) bool {
+	if ctx.variant != "" && ctx.variant != r.active {
+		return false
+	}
+	for _, w := range ctx.when {
+		ok, good := r.evalBool(w)
+		if !good || !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSamples evaluates each sample and pushes declared shapes through the
+// pipelines of the rules it activates.
+func (c *checker) checkSamples() {
+	for _, s := range c.samples {
+		r := &sampleRun{c: c, s: s, env: &sampleEnv{
+			cfg: deepCopy(s.config).(map[string]any), lets: map[string]any{}, vars: map[string]any{}, failed: map[string]bool{},
+		}}
+		r.run()
+	}
+}
+
+func (r *sampleRun) run() {
+	c := r.c
+	// The variant: the first whose condition holds, else the default.
+	def := ""
+	for _, v := range c.variants {
+		if v.ir.When == nil {
+			def = v.ir.Name
+			continue
+		}
+		if ok, good := r.evalBool(v.ir.When); good && ok && r.active == "" {
+			r.active = v.ir.Name
+		}
+	}
+	if r.active == "" {
+		r.active = def
+	}
+	// Complete the config with the defaults of the renames that apply.
+	for _, cr := range c.crules {
+		if cr.rule.Kind != ir.ConfigRename || cr.rule.LeftDefault == nil || !r.applies(cr.ctx) {
+			continue
+		}
+		if _, ok := lookupPath(r.env.cfg, cr.rule.Left.Segs); ok {
+			continue
+		}
+		r.env.hit = false
+		v, err := ir.Eval(cr.rule.LeftDefault, r.env)
+		if err != nil {
+			r.fail(r.span(cr.rule.LeftDefault), err)
+			continue
+		}
+		_ = setPath(r.env.cfg, cr.rule.Left.Segs, v)
+	}
+	for _, l := range c.letOrder {
+		r.env.hit = false
+		v, err := ir.Eval(l.ir.Expr, r.env)
+		if err != nil {
+			r.fail(r.span(l.ir.Expr), err)
+			r.env.failed[l.ir.Name] = true
+			continue
+		}
+		r.env.lets[l.ir.Name] = v
+	}
+	for _, t := range c.trules {
+		if t.broken || (t.ctx.variant != "" && t.ctx.variant != r.active) {
+			continue
+		}
+		n := 0
+		r.loops(t, 0, &n)
+		for _, l := range t.rule.Loops {
+			delete(r.env.vars, l.Var)
+		}
+	}
+}
+
+// loops visits the bindings of a rule's loops; it returns false once a
+// problem has been reported (one report per rule and sample).
+func (r *sampleRun) loops(t *truleInfo, k int, n *int) bool {
+	if k == len(t.rule.Loops) {
+		*n++
+		return r.binding(t)
+	}
+	l := t.rule.Loops[k]
+	bound, ok := r.evalInt(l.Bound)
+	if !ok {
+		return false
+	}
+	for v := int64(0); v < bound && *n < maxBindings; v++ {
+		r.env.vars[l.Var] = v
+		if !r.loops(t, k+1, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// binding checks one rule under one loop binding.
+func (r *sampleRun) binding(t *truleInfo) bool {
+	rule := t.rule
+	for _, w := range rule.When {
+		ok, good := r.evalBool(w)
+		if !good {
+			return false
+		}
+		if !ok {
+			return true
+		}
+	}
+	for _, b := range t.extra {
+		r.env.vars[b.name] = int64(0)
+	}
+	defer func() {
+		for _, b := range t.extra {
+			delete(r.env.vars, b.name)
+		}
+	}()
+	left, lok := r.types(rule.Left)
+	right, rok := r.types(rule.Right)
+	if lok == nil || rok == nil {
+		return false
+	}
+	for _, ok := range lok {
+		if !ok {
+			return true // a left ref without a declared shape: nothing to push through
+		}
+	}
+	types := left
+	for i, op := range rule.Ops {
+		call := ir.Call{Def: op.Def}
+		for j, a := range op.Args {
+			v, ok := r.argValue(op.Def.Params[j], a)
+			if !ok {
+				return false
+			}
+			call.Args = append(call.Args, v)
+		}
+		out, err := ir.InferCall(call, types)
+		if err != nil {
+			r.c.errorf(t.node.Ops[i].Span, "", "in sample %s: %s: %v", r.s.ir.Name, call, err)
+			return false
+		}
+		types = out
+	}
+	if len(types) != len(rule.Right) {
+		return true // reported as an arity error
+	}
+	for i, ref := range rule.Right {
+		got, want := types[i], right[i]
+		if !rok[i] && ref.DType == "" {
+			continue
+		}
+		same := true
+		if rok[i] && !got.Shape.Equal(want.Shape) {
+			same = false
+		}
+		if want.DType != tensor.Invalid && got.DType != tensor.Invalid && want.DType != got.DType {
+			same = false
+		}
+		if !same {
+			verb := "the pipeline gives"
+			if len(rule.Ops) == 0 {
+				verb = "the left side is"
+			}
+			r.c.errorf(t.node.Right.Refs[i].Span, "", "in sample %s: %s %s, but %s is declared %s",
+				r.s.ir.Name, verb, typeText(got), patternText(ref.Pattern), declText(ref, want, rok[i]))
+			return false
+		}
+	}
+	return true
+}
+
+// types evaluates the declared types of refs; ok[i] tells whether ref i has a
+// declared shape. A nil ok means an evaluation failed (reported).
+func (r *sampleRun) types(refs []*ir.TensorRef) ([]ir.TensorType, []bool) {
+	out := make([]ir.TensorType, len(refs))
+	ok := make([]bool, len(refs))
+	for i, ref := range refs {
+		if d, err := tensor.ParseDType(ref.DType); err == nil {
+			out[i].DType = d
+		}
+		if ref.Shape == nil {
+			continue
+		}
+		ok[i] = true
+		out[i].Shape = tensor.Shape{}
+		for _, e := range ref.Shape {
+			v, good := r.evalInt(e)
+			if !good {
+				return nil, nil
+			}
+			if v < 0 {
+				r.c.errorf(r.span(e), "", "in sample %s: dimension %s is %d, which is negative", r.s.ir.Name, ir.Format(e), v)
+				return nil, nil
+			}
+			out[i].Shape = append(out[i].Shape, int(v))
+		}
+	}
+	return out, ok
+}
+
+func (r *sampleRun) argValue(p ir.Param, a ir.Arg) (ir.ArgValue, bool) {
+	var v ir.ArgValue
+	switch p.Kind {
+	case ir.ParamInt:
+		n, ok := r.evalInt(a.Expr)
+		v.Int = int(n)
+		return v, ok
+	case ir.ParamIntList:
+		for _, e := range a.List {
+			n, ok := r.evalInt(e)
+			if !ok {
+				return v, false
+			}
+			v.Ints = append(v.Ints, int(n))
+		}
+		if v.Ints == nil {
+			v.Ints = []int{}
+		}
+	case ir.ParamDType:
+		v.DType, _ = tensor.ParseDType(a.DType)
+	case ir.ParamRange:
+		n, ok := r.evalInt(a.Bound)
+		v.Var, v.Bound = a.Var, int(n)
+		return v, ok
+	}
+	return v, true
+}
+
+// typeText prints a type as BF16[4 8], or [4 8] when the dtype is unknown.
+func typeText(t ir.TensorType) string {
+	s := fmt.Sprint([]int(t.Shape))
+	if t.DType == tensor.Invalid {
+		return s
+	}
+	return t.DType.String() + s
+}
+
+func declText(ref *ir.TensorRef, want ir.TensorType, hasShape bool) string {
+	var b strings.Builder
+	if ref.DType != "" {
+		b.WriteString(ref.DType)
+	}
+	if hasShape {
+		b.WriteString(fmt.Sprint([]int(want.Shape)))
+	}
+	return b.String()
+}

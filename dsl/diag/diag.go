@@ -1,0 +1,136 @@
+// Package diag holds the positioned diagnostics that every stage of the .map
+// front end reports (syntax errors, semantic checks, shape checks), and their
+// renderers: a human text form with the source line and a caret under the
+// offending span, JSON, and GitHub Actions annotation lines.
+//
+// A Diagnostic is positioned by a half-open byte span [Pos, End) in one file,
+// like HCL's subject range; Hint carries a fix suggestion such as a
+// did-you-mean.
+package diag
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mapper-dev/mapper/dsl/ir"
+)
+
+// Pos is a position in a source file (1-based line, 1-based byte column).
+type Pos = ir.Pos
+
+// Severity orders diagnostics by how bad they are.
+type Severity int
+
+const (
+	// Error makes a mapping unusable; `mapper lint` exits 1.
+	Error Severity = iota
+	// Warning is worth fixing but does not fail a lint run.
+	Warning
+)
+
+func (s Severity) String() string {
+	switch s {
+	case Error:
+		return "error"
+	case Warning:
+		return "warning"
+	}
+	return fmt.Sprintf("severity(%d)", int(s))
+}
+
+// MarshalText lets JSON encoders write the severity as a word.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Diagnostic is one problem found in a .map file.
+type Diagnostic struct {
+	Severity Severity
+	Pos      Pos    // first byte of the offending span
+	End      Pos    // one past its last byte (End.Offset == Pos.Offset for an empty span)
+	Message  string // what is wrong, one line, no trailing period
+	Hint     string // how to fix it; "" when there is nothing to suggest
+}
+
+func (d Diagnostic) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s: %s", d.Pos.File, d.Pos.Line, d.Pos.Column, d.Severity, d.Message)
+}
+
+// List is a list of diagnostics. The zero value is empty and ready to use.
+type List []Diagnostic
+
+// Add appends a diagnostic.
+func (l *List) Add(sev Severity, pos, end Pos, hint, format string, args ...any) {
+	*l = append(*l, Diagnostic{Severity: sev, Pos: pos, End: end, Message: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+// Errorf appends an error without a hint.
+func (l *List) Errorf(pos, end Pos, format string, args ...any) {
+	l.Add(Error, pos, end, "", format, args...)
+}
+
+// Sort orders the list by file, position, severity and message, and drops
+// exact duplicates.
+func (l List) Sort() List {
+	slices.SortStableFunc(l, compare)
+	return slices.CompactFunc(l, func(a, b Diagnostic) bool { return a == b })
+}
+
+func compare(a, b Diagnostic) int {
+	return cmp.Or(
+		cmp.Compare(a.Pos.File, b.Pos.File),
+		cmp.Compare(a.Pos.Offset, b.Pos.Offset),
+		cmp.Compare(a.End.Offset, b.End.Offset),
+		cmp.Compare(a.Severity, b.Severity),
+		cmp.Compare(a.Message, b.Message),
+	)
+}
+
+// HasErrors reports whether any diagnostic is an Error.
+func (l List) HasErrors() bool {
+	return slices.ContainsFunc(l, func(d Diagnostic) bool { return d.Severity == Error })
+}
+
+// Count returns how many diagnostics have severity s.
+func (l List) Count(s Severity) int {
+	n := 0
+	for _, d := range l {
+		if d.Severity == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Err returns nil when the list holds no errors, and otherwise an error whose
+// text is every diagnostic, one per line (warnings included).
+func (l List) Err() error {
+	if !l.HasErrors() {
+		return nil
+	}
+	return ListError(l)
+}
+
+// ListError is a List used as an error.
+type ListError List
+
+func (e ListError) Error() string {
+	var b strings.Builder
+	for i, d := range e {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(d.Error())
+	}
+	return b.String()
+}
+
+// AsList extracts the diagnostics from an error made by Err, or nil.
+func AsList(err error) List {
+	var le ListError
+	if errors.As(err, &le) {
+		return List(le)
+	}
+	return nil
+}

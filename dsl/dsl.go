@@ -1,0 +1,37 @@
+// Package dsl is the front end of the .map language: it turns the text of a
+// mapping file into the checked IR (package dsl/ir) that the engine runs,
+// with every problem reported as a positioned diagnostic (package
+// dsl/diag), and prints the canonical form of a file (`mapper fmt`).
+//
+// The work is split like Go's own toolchain:
+//
+//	dsl/syntax  scanner, participle grammar, AST with positions, formatter
+//	            (like go/scanner + go/parser + go/ast + go/printer)
+//	dsl/check   AST -> IR, with every semantic check (like go/types)
+//	dsl/diag    diagnostics and their text, JSON and GitHub renderers
+//	dsl/ir      the IR, the op table and expression evaluation
+//
+// Syntax errors stop at the first one (the parser does not recover); every
+// later pass collects all the problems it finds. The language itself is
+// described in docs/language.md, its grammar in docs/grammar.ebnf.
+package dsl
+
+import (
+	"github.com/mapper-dev/mapper/dsl/check"
+	"github.com/mapper-dev/mapper/dsl/diag"
+	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/dsl/syntax"
+)
+
+// Load parses and checks one .map file. The mapping is nil only on a syntax
+// error; otherwise it is returned even when the list holds errors (the
+// engine must not run it then: use diags.HasErrors or diags.Err).
+// Warnings never make a mapping unusable.
+func Load(filename string, src []byte) (*ir.Mapping, diag.List) {
+	f, diags := syntax.Parse(filename, src)
+	if f == nil {
+		return nil, diags
+	}
+	m, more := check.Check(f)
+	return m, append(diags, more...).Sort()
+}
