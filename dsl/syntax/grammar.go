@@ -116,8 +116,8 @@ type gCRule struct {
 }
 
 type gCycle struct {
-	Kw     tok    `parser:"@\"cycle\" \"(\""`
-	Length *gExpr `parser:"@@ \")\""`
+	Kw     tok     `parser:"@\"cycle\" \"(\""`
+	Length *gExpr  `parser:"@@ \")\""`
 	Table  *gTable `parser:"@@"`
 }
 
@@ -211,7 +211,7 @@ type gName struct {
 
 type gExpr struct {
 	Tokens []tok
-	X      *gAnd     `parser:"@@"`
+	X      *gAnd      `parser:"@@"`
 	Rest   []*gOrTail `parser:"@@*"`
 }
 
@@ -271,8 +271,8 @@ type gMulTail struct {
 
 type gUnary struct {
 	Tokens []tok
-	Minus  *tok     `parser:"(  @\"-\""`
-	X      *gUnary  `parser:"   @@"`
+	Minus  *tok      `parser:"(  @\"-\""`
+	X      *gUnary   `parser:"   @@"`
 	Prim   *gPrimary `parser:"| @@ )"`
 }
 
