@@ -214,12 +214,15 @@ func encodeGroup(x *[32]uint32, blk []byte, scale *byte) *NonFiniteError {
 	// Step 1: amax (on the magnitude bits, which order like the values for
 	// finite floats) and d = amax / 6 in float32.
 	var amax uint32
-	for i, b := range x {
-		m := b & 0x7fffffff
-		if m >= 0x7f800000 {
-			return &NonFiniteError{Index: int64(i), Value: math.Float32frombits(b)}
+	for _, b := range x {
+		amax = max(amax, b&0x7fffffff)
+	}
+	if amax >= 0x7f800000 { // some element is an infinity or a NaN
+		for i, b := range x {
+			if b&0x7fffffff >= 0x7f800000 {
+				return &NonFiniteError{Index: int64(i), Value: math.Float32frombits(b)}
+			}
 		}
-		amax = max(amax, m)
 	}
 	d := math.Float32frombits(amax) / 6.0
 	// Step 2: round d up to a power of two on its bits.
@@ -233,12 +236,28 @@ func encodeGroup(x *[32]uint32, blk []byte, scale *byte) *NonFiniteError {
 		inv = 1 / math.Float32frombits(dsBits) // exact: ds is in [2^-126, 2^126]
 	}
 	for j := range 16 {
-		lo := e2m1(math.Float32bits(math.Float32frombits(x[2*j]) * inv))
-		hi := e2m1(math.Float32bits(math.Float32frombits(x[2*j+1]) * inv))
+		lo := e2m1Fast(math.Float32bits(math.Float32frombits(x[2*j]) * inv))
+		hi := e2m1Fast(math.Float32bits(math.Float32frombits(x[2*j+1]) * inv))
 		// Step 6: pack pairs, even element in the low nibble.
 		blk[j] = lo | hi<<4
 	}
 	return nil
+}
+
+// e2m1Table holds e2m1 for every value of bits 30..21 of q (exponent and
+// top two mantissa bits), which are the only bits e2m1 reads: for e >= 127
+// it uses m>>21, and for e < 127 the aligned mantissa shifted right by 21
+// is m >> (148-e) with 148-e >= 22. The tests check the table against e2m1.
+var e2m1Table = func() (t [1024]byte) {
+	for i := range t {
+		t[i] = e2m1(uint32(i) << 21)
+	}
+	return
+}()
+
+// e2m1Fast is e2m1 by table lookup.
+func e2m1Fast(q uint32) byte {
+	return e2m1Table[q>>21&0x3ff] | byte(q>>31<<3)
 }
 
 // e2m1 is step 5: convert float32 bits q to a 4-bit E2M1 code, as the

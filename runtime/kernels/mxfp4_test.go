@@ -274,6 +274,25 @@ func TestEncodeMXFP4HandWorked(t *testing.T) {
 	}
 }
 
+func TestE2M1Table(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	for top := range uint32(1 << 11) { // sign, exponent, top two mantissa bits
+		for k := range 64 {
+			low := rng.Uint32() & (1<<21 - 1)
+			switch k {
+			case 0:
+				low = 0
+			case 1:
+				low = 1<<21 - 1
+			}
+			q := top<<21 | low
+			if got, want := e2m1Fast(q), e2m1(q); got != want {
+				t.Fatalf("e2m1Fast(%#08x) = %d, e2m1 = %d", q, got, want)
+			}
+		}
+	}
+}
+
 func TestE2M1Saturates(t *testing.T) {
 	for _, q := range []float32{6, 6.5, 7, 8, 100, 1e30, math.MaxFloat32} {
 		if got := e2m1(math.Float32bits(q)); got != 7 {
