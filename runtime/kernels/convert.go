@@ -222,8 +222,17 @@ func ConvertF32ToF16(dst, src []byte) {
 		h1, ok1 := f16Normal(b1)
 		h2, ok2 := f16Normal(b2)
 		h3, ok3 := f16Normal(b3)
-		if !(ok0 && ok1 && ok2 && ok3) {
-			h0, h1, h2, h3 = f32BitsToF16(b0), f32BitsToF16(b1), f32BitsToF16(b2), f32BitsToF16(b3)
+		if !ok0 {
+			h0 = f32BitsToF16(b0)
+		}
+		if !ok1 {
+			h1 = f32BitsToF16(b1)
+		}
+		if !ok2 {
+			h2 = f32BitsToF16(b2)
+		}
+		if !ok3 {
+			h3 = f32BitsToF16(b3)
 		}
 		le.PutUint64(dst, uint64(h0)|uint64(h1)<<16|uint64(h2)<<32|uint64(h3)<<48)
 		src, dst = src[16:], dst[8:]
