@@ -1,0 +1,221 @@
+// Package synth writes deterministic synthetic checkpoints in the exact
+// on-disk Hugging Face format, for tests, demos and benchmarks: the same
+// (Arch, seed, Options) always gives byte-identical files.
+//
+// A checkpoint is config.json exactly as transformers writes it (Python's
+// json.dumps with indent 2 and sorted keys, plus a newline), the tensors
+// under their Hugging Face names, shapes and dtypes in model.safetensors or
+// save_pretrained shards with an index, and two side files,
+// generation_config.json and a small tokenizer.json.
+//
+// Families and their small defaults (every size is an Arch field, so a
+// benchmark can ask for real widths):
+//
+//   - gpt_oss ([TinyGPTOSS], MXFP4 experts; [TinyGPTOSSDense], dequantized
+//     BF16 experts): hidden 64, intermediate 64, 2 layers, 4 heads of 16, 2
+//     key/value heads, 4 experts (top 2), vocab 128, sliding window 128.
+//     The config has every key of openai/gpt-oss-20b's with the sizes
+//     replaced: layer_types alternate sliding/full from layer 0 (sliding),
+//     and quantization_config appears only in the MXFP4 variant.
+//     [GPTOSS20B] gives the real widths (hidden and intermediate 2880, 32
+//     experts, 64 heads of 64, 8 key/value heads) for any layer count and
+//     vocabulary; with 24 layers and vocab 201088 its config.json is the
+//     published file byte for byte.
+//   - llama ([TinyLlama]): hidden 64, intermediate 128, 2 layers, 4 heads of
+//     16, 2 key/value heads, vocab 128, no biases, untied embeddings, Llama 3
+//     values (rope_theta 500000.0, rms_norm_eps 1e-05, rope_scaling null).
+//     [Llama3_8B] gives Llama-3-8B's widths (4096, 14336, 32 heads, 8 kv).
+//   - mistral ([TinyMistral]): Llama's sizes, no biases, sliding_window 4096
+//     (0 writes null), rope_theta 10000.0.
+//   - mixtral ([TinyMixtral]): Mistral's attention, 4 experts (top 2) with
+//     per-expert w1/w2/w3, sliding_window null, rope_theta 1000000.0.
+//   - qwen2 ([TinyQwen2]): Llama's sizes with q/k/v biases, rms_norm_eps
+//     1e-06, use_sliding_window false, max_window_layers = layers.
+//
+// Data comes from a PCG generator seeded per tensor from (seed, tensor
+// name), so tensors are generated in parallel and still reproducibly.
+// Floating tensors are BF16 values of a bell-shaped (Irwin-Hall, four
+// uniform bytes) distribution, rounded to nearest even: weights and biases
+// with standard deviation 0.02, norm weights around 1.0. MXFP4 scales lie in
+// 118..124 and the block codes have random signs and magnitudes skewed to
+// the small ones, so that, as in real checkpoints, some groups (about one in
+// eight) have no magnitude above 3 and re-encode under a smaller scale: the
+// same values, other bytes. With Options.ByteExactMXFP4 every group of 32
+// values holds a magnitude-6 code, so MXFP4 decode then the reference encode
+// gives back the very same bytes.
+package synth
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Family is a model family, named as its .map file is.
+type Family string
+
+// The families synth can write.
+const (
+	GPTOSS  Family = "gpt_oss"
+	Llama   Family = "llama"
+	Mistral Family = "mistral"
+	Mixtral Family = "mixtral"
+	Qwen2   Family = "qwen2"
+)
+
+// Arch describes a synthetic model: its family and every size.
+type Arch struct {
+	Family       Family
+	Hidden       int // hidden_size
+	Intermediate int // intermediate_size (per expert for MoE families)
+	Layers       int // num_hidden_layers
+	Heads        int // num_attention_heads
+	KVHeads      int // num_key_value_heads
+	HeadDim      int // head_dim
+	Vocab        int // vocab_size
+	// Experts and ExpertsPerTok size the MoE families (gpt_oss, mixtral).
+	Experts       int
+	ExpertsPerTok int
+	// MXFP4 selects GPT-OSS's quantized expert layout (else dense BF16).
+	MXFP4         bool
+	TieEmbeddings bool // tie_word_embeddings: no lm_head.weight
+	// AttentionBias and MLPBias are Llama's attention_bias and mlp_bias
+	// (GPT-OSS always has attention biases, Qwen2 always q/k/v biases).
+	AttentionBias bool
+	MLPBias       bool
+	// SlidingWindow is the config's sliding_window (gpt_oss, mistral,
+	// mixtral, qwen2); 0 writes null.
+	SlidingWindow int
+	// Overrides replaces top-level config.json keys after generation (a nil
+	// value writes null); Remove deletes keys.
+	Overrides map[string]any
+	Remove    []string
+}
+
+// TinyGPTOSS is a small GPT-OSS with MXFP4 experts.
+func TinyGPTOSS() Arch {
+	return Arch{Family: GPTOSS, Hidden: 64, Intermediate: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16,
+		Vocab: 128, Experts: 4, ExpertsPerTok: 2, MXFP4: true, SlidingWindow: 128}
+}
+
+// TinyGPTOSSDense is TinyGPTOSS with dequantized BF16 experts.
+func TinyGPTOSSDense() Arch {
+	a := TinyGPTOSS()
+	a.MXFP4 = false
+	return a
+}
+
+// GPTOSS20B has gpt-oss-20b's widths with the given layer count and
+// vocabulary (24 and 201088 for the real model).
+func GPTOSS20B(layers, vocab int) Arch {
+	return Arch{Family: GPTOSS, Hidden: 2880, Intermediate: 2880, Layers: layers, Heads: 64, KVHeads: 8, HeadDim: 64,
+		Vocab: vocab, Experts: 32, ExpertsPerTok: 4, MXFP4: true, SlidingWindow: 128}
+}
+
+// TinyLlama is a small Llama (Llama 3 style config).
+func TinyLlama() Arch {
+	return Arch{Family: Llama, Hidden: 64, Intermediate: 128, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, Vocab: 128}
+}
+
+// Llama3_8B has Llama-3-8B's widths with the given layer count and
+// vocabulary (32 and 128256 for the real model).
+func Llama3_8B(layers, vocab int) Arch {
+	return Arch{Family: Llama, Hidden: 4096, Intermediate: 14336, Layers: layers, Heads: 32, KVHeads: 8, HeadDim: 128, Vocab: vocab}
+}
+
+// TinyMistral is a small Mistral with a 4096-token sliding window.
+func TinyMistral() Arch {
+	a := TinyLlama()
+	a.Family, a.SlidingWindow = Mistral, 4096
+	return a
+}
+
+// TinyMixtral is a small Mixtral with 4 experts, top 2.
+func TinyMixtral() Arch {
+	a := TinyLlama()
+	a.Family, a.Experts, a.ExpertsPerTok = Mixtral, 4, 2
+	return a
+}
+
+// TinyQwen2 is a small Qwen2.
+func TinyQwen2() Arch {
+	a := TinyLlama()
+	a.Family, a.SlidingWindow = Qwen2, 32768
+	return a
+}
+
+var named = map[string]func() Arch{
+	"gpt_oss":       TinyGPTOSS,
+	"gpt_oss_dense": TinyGPTOSSDense,
+	"llama":         TinyLlama,
+	"mistral":       TinyMistral,
+	"mixtral":       TinyMixtral,
+	"qwen2":         TinyQwen2,
+}
+
+// Names lists the names ByName knows, sorted.
+func Names() []string {
+	out := make([]string, 0, len(named))
+	for n := range named {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ByName returns the small default of a family: "gpt_oss" (MXFP4),
+// "gpt_oss_dense", "llama", "mistral", "mixtral" or "qwen2".
+func ByName(name string) (Arch, error) {
+	f, ok := named[name]
+	if !ok {
+		return Arch{}, fmt.Errorf("synth: unknown architecture %q (known: %v)", name, Names())
+	}
+	return f(), nil
+}
+
+func (a Arch) moe() bool { return a.Family == GPTOSS || a.Family == Mixtral }
+
+// Validate checks that the sizes make a model of the family.
+func (a Arch) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("synth: %s: %s", a.Family, fmt.Sprintf(format, args...))
+	}
+	if _, ok := named[string(a.Family)]; !ok || a.Family == "gpt_oss_dense" {
+		return fmt.Errorf("synth: unknown family %q", a.Family)
+	}
+	for _, s := range []struct {
+		name string
+		v    int
+	}{{"Hidden", a.Hidden}, {"Intermediate", a.Intermediate}, {"Layers", a.Layers}, {"Heads", a.Heads},
+		{"KVHeads", a.KVHeads}, {"HeadDim", a.HeadDim}, {"Vocab", a.Vocab}} {
+		if s.v <= 0 {
+			return bad("%s is %d, want > 0", s.name, s.v)
+		}
+	}
+	if a.Heads%a.KVHeads != 0 {
+		return bad("%d heads are not a multiple of %d key/value heads", a.Heads, a.KVHeads)
+	}
+	if a.moe() {
+		if a.Experts <= 0 || a.ExpertsPerTok <= 0 || a.ExpertsPerTok > a.Experts {
+			return bad("%d experts, %d per token", a.Experts, a.ExpertsPerTok)
+		}
+	} else if a.Experts != 0 {
+		return bad("a dense family has no experts")
+	}
+	if a.MXFP4 && a.Family != GPTOSS {
+		return bad("only gpt_oss has MXFP4 experts")
+	}
+	if a.MXFP4 && (a.Hidden%32 != 0 || a.Intermediate%32 != 0) {
+		return bad("MXFP4 needs hidden (%d) and intermediate (%d) sizes divisible by 32", a.Hidden, a.Intermediate)
+	}
+	if (a.AttentionBias || a.MLPBias) && a.Family != Llama {
+		return bad("AttentionBias and MLPBias are Llama options")
+	}
+	if a.Family == Qwen2 && a.HeadDim*a.Heads != a.Hidden {
+		return bad("Qwen2 configs have no head_dim: it must be hidden/heads = %d", a.Hidden/a.Heads)
+	}
+	if slices.Contains(a.Remove, "") {
+		return bad("empty key in Remove")
+	}
+	return nil
+}

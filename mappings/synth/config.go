@@ -1,0 +1,192 @@
+package synth
+
+import "maps"
+
+// LayerTypes is GPT-OSS's layer_types for n layers: alternating, layer 0
+// "sliding_attention", layer 1 "full_attention", ...
+func LayerTypes(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = "sliding_attention"
+		if i%2 == 1 {
+			out[i] = "full_attention"
+		}
+	}
+	return out
+}
+
+func i64(v int) int64 { return int64(v) }
+
+func window(v int) any {
+	if v == 0 {
+		return nil
+	}
+	return int64(v)
+}
+
+// Config is the config.json content of a (numbers as int64 and float64,
+// as pyjson decodes them).
+func Config(a Arch) (map[string]any, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	var c map[string]any
+	switch a.Family {
+	case GPTOSS:
+		c = map[string]any{
+			"architectures":           []any{"GptOssForCausalLM"},
+			"attention_bias":          true,
+			"attention_dropout":       0.0,
+			"eos_token_id":            int64(200002),
+			"experts_per_token":       i64(a.ExpertsPerTok),
+			"head_dim":                i64(a.HeadDim),
+			"hidden_act":              "silu",
+			"hidden_size":             i64(a.Hidden),
+			"initial_context_length":  int64(4096),
+			"initializer_range":       0.02,
+			"intermediate_size":       i64(a.Intermediate),
+			"layer_types":             LayerTypes(a.Layers),
+			"max_position_embeddings": int64(131072),
+			"model_type":              "gpt_oss",
+			"num_attention_heads":     i64(a.Heads),
+			"num_experts_per_tok":     i64(a.ExpertsPerTok),
+			"num_hidden_layers":       i64(a.Layers),
+			"num_key_value_heads":     i64(a.KVHeads),
+			"num_local_experts":       i64(a.Experts),
+			"output_router_logits":    false,
+			"pad_token_id":            int64(199999),
+			"rms_norm_eps":            1e-05,
+			"rope_scaling": map[string]any{
+				"beta_fast": 32.0, "beta_slow": 1.0, "factor": 32.0,
+				"original_max_position_embeddings": int64(4096), "rope_type": "yarn", "truncate": false,
+			},
+			"rope_theta":           int64(150000),
+			"router_aux_loss_coef": 0.9,
+			"sliding_window":       window(a.SlidingWindow),
+			"swiglu_limit":         7.0,
+			"tie_word_embeddings":  a.TieEmbeddings,
+			"transformers_version": "4.55.0.dev0",
+			"use_cache":            true,
+			"vocab_size":           i64(a.Vocab),
+		}
+		if a.MXFP4 {
+			c["quantization_config"] = map[string]any{
+				"modules_to_not_convert": []any{"model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"},
+				"quant_method":           "mxfp4",
+			}
+		}
+	case Llama:
+		c = map[string]any{
+			"architectures":           []any{"LlamaForCausalLM"},
+			"attention_bias":          a.AttentionBias,
+			"attention_dropout":       0.0,
+			"bos_token_id":            int64(128000),
+			"eos_token_id":            int64(128001),
+			"head_dim":                i64(a.HeadDim),
+			"hidden_act":              "silu",
+			"hidden_size":             i64(a.Hidden),
+			"initializer_range":       0.02,
+			"intermediate_size":       i64(a.Intermediate),
+			"max_position_embeddings": int64(8192),
+			"mlp_bias":                a.MLPBias,
+			"model_type":              "llama",
+			"num_attention_heads":     i64(a.Heads),
+			"num_hidden_layers":       i64(a.Layers),
+			"num_key_value_heads":     i64(a.KVHeads),
+			"pretraining_tp":          int64(1),
+			"rms_norm_eps":            1e-05,
+			"rope_scaling":            nil,
+			"rope_theta":              500000.0,
+			"tie_word_embeddings":     a.TieEmbeddings,
+			"torch_dtype":             "bfloat16",
+			"transformers_version":    "4.46.0",
+			"use_cache":               true,
+			"vocab_size":              i64(a.Vocab),
+		}
+	case Mistral, Mixtral:
+		c = map[string]any{
+			"architectures":           []any{"MistralForCausalLM"},
+			"attention_dropout":       0.0,
+			"bos_token_id":            int64(1),
+			"eos_token_id":            int64(2),
+			"head_dim":                i64(a.HeadDim),
+			"hidden_act":              "silu",
+			"hidden_size":             i64(a.Hidden),
+			"initializer_range":       0.02,
+			"intermediate_size":       i64(a.Intermediate),
+			"max_position_embeddings": int64(32768),
+			"model_type":              "mistral",
+			"num_attention_heads":     i64(a.Heads),
+			"num_hidden_layers":       i64(a.Layers),
+			"num_key_value_heads":     i64(a.KVHeads),
+			"rms_norm_eps":            1e-05,
+			"rope_theta":              10000.0,
+			"sliding_window":          window(a.SlidingWindow),
+			"tie_word_embeddings":     a.TieEmbeddings,
+			"torch_dtype":             "bfloat16",
+			"transformers_version":    "4.46.0",
+			"use_cache":               true,
+			"vocab_size":              i64(a.Vocab),
+		}
+		if a.Family == Mixtral {
+			c["architectures"] = []any{"MixtralForCausalLM"}
+			c["model_type"] = "mixtral"
+			c["rope_theta"] = 1000000.0
+			c["num_local_experts"] = i64(a.Experts)
+			c["num_experts_per_tok"] = i64(a.ExpertsPerTok)
+			c["output_router_logits"] = false
+			c["router_aux_loss_coef"] = 0.02
+			c["router_jitter_noise"] = 0.0
+		}
+	case Qwen2:
+		c = map[string]any{
+			"architectures":           []any{"Qwen2ForCausalLM"},
+			"attention_dropout":       0.0,
+			"bos_token_id":            int64(151643),
+			"eos_token_id":            int64(151645),
+			"hidden_act":              "silu",
+			"hidden_size":             i64(a.Hidden),
+			"initializer_range":       0.02,
+			"intermediate_size":       i64(a.Intermediate),
+			"max_position_embeddings": int64(32768),
+			"max_window_layers":       i64(a.Layers),
+			"model_type":              "qwen2",
+			"num_attention_heads":     i64(a.Heads),
+			"num_hidden_layers":       i64(a.Layers),
+			"num_key_value_heads":     i64(a.KVHeads),
+			"rms_norm_eps":            1e-06,
+			"rope_scaling":            nil,
+			"rope_theta":              1000000.0,
+			"sliding_window":          window(a.SlidingWindow),
+			"tie_word_embeddings":     a.TieEmbeddings,
+			"torch_dtype":             "bfloat16",
+			"transformers_version":    "4.43.1",
+			"use_cache":               true,
+			"use_sliding_window":      false,
+			"vocab_size":              i64(a.Vocab),
+		}
+	}
+	maps.Copy(c, a.Overrides)
+	for _, k := range a.Remove {
+		delete(c, k)
+	}
+	return c, nil
+}
+
+// GenerationConfig is the generation_config.json content of a.
+func GenerationConfig(a Arch) map[string]any {
+	c, _ := Config(a)
+	g := map[string]any{"transformers_version": c["transformers_version"]}
+	switch a.Family {
+	case GPTOSS: // as published for gpt-oss-20b
+		g["bos_token_id"] = int64(199998)
+		g["do_sample"] = true
+		g["eos_token_id"] = []any{int64(200002), int64(199999), int64(200012)}
+		g["pad_token_id"] = int64(199999)
+	default:
+		g["_from_model_config"] = true
+		g["bos_token_id"] = c["bos_token_id"]
+		g["eos_token_id"] = c["eos_token_id"]
+	}
+	return g
+}

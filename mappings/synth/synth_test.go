@@ -1,0 +1,448 @@
+package synth
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	nlp "github.com/nlpodyssey/safetensors"
+
+	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/engine/format/hf"
+	"github.com/mapper-dev/mapper/engine/format/pyjson"
+	"github.com/mapper-dev/mapper/runtime/kernels"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+func generate(t *testing.T, a Arch, seed int64, opts Options) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	if err := Generate(dir, a, seed, opts); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func open(t *testing.T, dir string) *format.Source {
+	t.Helper()
+	src, err := hf.Side{}.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
+
+func readAll(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
+}
+
+func TestDeterministic(t *testing.T) {
+	a := TinyGPTOSS()
+	opts := Options{ShardBytes: 100_000, Workers: 1}
+	first := readAll(t, generate(t, a, 7, opts))
+	opts.Workers = 5
+	second := readAll(t, generate(t, a, 7, opts))
+	if len(first) < 4 {
+		t.Fatalf("only %d files: %v", len(first), slices.Collect(func(yield func(string) bool) {
+			for k := range first {
+				yield(k)
+			}
+		}))
+	}
+	if !reflect.DeepEqual(first, second) {
+		for name := range first {
+			if !bytes.Equal(first[name], second[name]) {
+				t.Errorf("%s differs between two runs", name)
+			}
+		}
+		t.Fatal("not deterministic")
+	}
+	other := readAll(t, generate(t, a, 8, opts))
+	for name, data := range first {
+		if strings.HasSuffix(name, ".safetensors") && bytes.Equal(data, other[name]) {
+			t.Errorf("%s: seed 8 gives seed 7's data", name)
+		}
+	}
+	if !bytes.Equal(first["config.json"], other["config.json"]) {
+		t.Error("the config depends on the seed")
+	}
+}
+
+// The published gpt-oss-20b config.json, byte for byte.
+func TestGPTOSS20BConfig(t *testing.T) {
+	want, err := os.ReadFile("testdata/gpt-oss-20b-config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Config(GPTOSS20B(24, 201088))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pyjson.Encode(cfg, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(append(got, '\n')) != string(want) {
+		t.Fatalf("config differs from the published one:\n%s", got)
+	}
+}
+
+// gptOSSShapes is formats.md's table for GPT-OSS.
+func gptOSSShapes(a Arch) map[string]tensor.Shape {
+	H, I, E, V, q, kv := a.Hidden, a.Intermediate, a.Experts, a.Vocab, a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
+	m := map[string]tensor.Shape{
+		"model.embed_tokens.weight": {V, H},
+		"model.norm.weight":         {H},
+		"lm_head.weight":            {V, H},
+	}
+	for l := 0; l < a.Layers; l++ {
+		p := "model.layers." + string(rune('0'+l)) + "."
+		for k, s := range map[string]tensor.Shape{
+			"input_layernorm.weight": {H}, "post_attention_layernorm.weight": {H},
+			"self_attn.q_proj.weight": {q, H}, "self_attn.q_proj.bias": {q},
+			"self_attn.k_proj.weight": {kv, H}, "self_attn.k_proj.bias": {kv},
+			"self_attn.v_proj.weight": {kv, H}, "self_attn.v_proj.bias": {kv},
+			"self_attn.o_proj.weight": {H, q}, "self_attn.o_proj.bias": {H},
+			"self_attn.sinks":   {a.Heads},
+			"mlp.router.weight": {E, H}, "mlp.router.bias": {E},
+			"mlp.experts.gate_up_proj_bias": {E, 2 * I},
+			"mlp.experts.down_proj_bias":    {E, H},
+		} {
+			m[p+k] = s
+		}
+		if a.MXFP4 {
+			m[p+"mlp.experts.gate_up_proj_blocks"] = tensor.Shape{E, 2 * I, H / 32, 16}
+			m[p+"mlp.experts.gate_up_proj_scales"] = tensor.Shape{E, 2 * I, H / 32}
+			m[p+"mlp.experts.down_proj_blocks"] = tensor.Shape{E, H, I / 32, 16}
+			m[p+"mlp.experts.down_proj_scales"] = tensor.Shape{E, H, I / 32}
+		} else {
+			m[p+"mlp.experts.gate_up_proj"] = tensor.Shape{E, H, 2 * I}
+			m[p+"mlp.experts.down_proj"] = tensor.Shape{E, I, H}
+		}
+	}
+	return m
+}
+
+func TestGPTOSSOpensWithFormatsShapes(t *testing.T) {
+	for _, a := range []Arch{TinyGPTOSS(), TinyGPTOSSDense()} {
+		a.Hidden, a.Intermediate, a.Experts, a.Layers = 96, 64, 3, 3 // H != I, so a swapped axis shows
+		dir := generate(t, a, 1, Options{})
+		src := open(t, dir)
+		want := gptOSSShapes(a)
+		if len(src.Tensors) != len(want) {
+			t.Errorf("mxfp4=%v: %d tensors, want %d", a.MXFP4, len(src.Tensors), len(want))
+		}
+		for name, shape := range want {
+			got, ok := src.Lookup(name)
+			if !ok {
+				t.Errorf("mxfp4=%v: %s missing", a.MXFP4, name)
+				continue
+			}
+			dt := tensor.BF16
+			if strings.HasSuffix(name, "_blocks") || strings.HasSuffix(name, "_scales") {
+				dt = tensor.U8
+			}
+			if !slices.Equal(got.Shape, shape) || got.DType != dt {
+				t.Errorf("mxfp4=%v: %s is %v%v, want %v%v", a.MXFP4, name, got.DType, got.Shape, dt, shape)
+			}
+		}
+		cfg, _ := Config(a)
+		if !reflect.DeepEqual(src.Config, cfg) {
+			t.Errorf("config read back differs:\n%#v\n%#v", src.Config, cfg)
+		}
+		_, hasQ := src.Config["quantization_config"]
+		if hasQ != a.MXFP4 {
+			t.Errorf("mxfp4=%v: quantization_config present: %v", a.MXFP4, hasQ)
+		}
+		if lt := src.Config["layer_types"].([]any); !reflect.DeepEqual(lt, []any{"sliding_attention", "full_attention", "sliding_attention"}) {
+			t.Errorf("layer_types %v", lt)
+		}
+		if !slices.Equal(src.SideFiles, []string{"generation_config.json", "tokenizer.json"}) {
+			t.Errorf("side files %v", src.SideFiles)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestFamilies(t *testing.T) {
+	tied := TinyQwen2()
+	tied.TieEmbeddings = true
+	biased := TinyLlama()
+	biased.AttentionBias, biased.MLPBias = true, true
+	nullWindow := TinyMistral()
+	nullWindow.SlidingWindow = 0
+	over := TinyLlama()
+	over.Overrides = map[string]any{"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 8.0}, "extra": nil}
+	over.Remove = []string{"pretraining_tp"}
+	cases := []struct {
+		name       string
+		a          Arch
+		tensors    int
+		has, lacks []string
+		config     map[string]any
+	}{
+		{"llama", TinyLlama(), 1 + 2*9 + 2, []string{"lm_head.weight", "model.layers.1.mlp.down_proj.weight"},
+			[]string{"model.layers.0.self_attn.q_proj.bias"}, map[string]any{"model_type": "llama", "rope_scaling": nil, "rope_theta": 500000.0}},
+		{"llama biases", biased, 1 + 2*(9+7) + 2, []string{"model.layers.0.self_attn.o_proj.bias", "model.layers.0.mlp.down_proj.bias"},
+			nil, map[string]any{"attention_bias": true, "mlp_bias": true}},
+		{"mistral", TinyMistral(), 1 + 2*9 + 2, nil, []string{"model.layers.0.self_attn.q_proj.bias"},
+			map[string]any{"sliding_window": int64(4096), "architectures": []any{"MistralForCausalLM"}}},
+		{"mistral null window", nullWindow, 1 + 2*9 + 2, nil, nil, map[string]any{"sliding_window": nil}},
+		{"mixtral", TinyMixtral(), 1 + 2*(4+1+4*3+2) + 2,
+			[]string{"model.layers.1.block_sparse_moe.gate.weight", "model.layers.1.block_sparse_moe.experts.3.w2.weight"},
+			[]string{"model.layers.0.mlp.gate_proj.weight"}, map[string]any{"num_local_experts": int64(4), "model_type": "mixtral"}},
+		{"qwen2 tied", tied, 1 + 2*12 + 1, []string{"model.layers.0.self_attn.v_proj.bias"},
+			[]string{"lm_head.weight", "model.layers.0.self_attn.o_proj.bias"},
+			map[string]any{"tie_word_embeddings": true, "use_sliding_window": false, "rms_norm_eps": 1e-06}},
+		{"overrides", over, 1 + 2*9 + 2, nil, nil, map[string]any{"extra": nil, "rope_scaling": map[string]any{"rope_type": "llama3", "factor": 8.0}}},
+	}
+	for _, c := range cases {
+		src := open(t, generate(t, c.a, 3, Options{}))
+		if len(src.Tensors) != c.tensors {
+			t.Errorf("%s: %d tensors, want %d", c.name, len(src.Tensors), c.tensors)
+		}
+		for _, n := range c.has {
+			if _, ok := src.Lookup(n); !ok {
+				t.Errorf("%s: no %s", c.name, n)
+			}
+		}
+		for _, n := range c.lacks {
+			if _, ok := src.Lookup(n); ok {
+				t.Errorf("%s: unexpected %s", c.name, n)
+			}
+		}
+		for k, v := range c.config {
+			if got, ok := src.Config[k]; !ok || !reflect.DeepEqual(got, v) {
+				t.Errorf("%s: config %s = %#v, want %#v", c.name, k, got, v)
+			}
+		}
+		if c.name == "overrides" {
+			if _, ok := src.Config["pretraining_tp"]; ok {
+				t.Error("Remove did not remove pretraining_tp")
+			}
+		}
+		if q, _ := src.Lookup("model.layers.0.self_attn.q_proj.weight"); !slices.Equal(q.Shape, tensor.Shape{64, 64}) {
+			t.Errorf("%s: q_proj %v", c.name, q.Shape)
+		}
+		if d, ok := src.Lookup("model.layers.0.mlp.down_proj.weight"); ok && !slices.Equal(d.Shape, tensor.Shape{64, 128}) {
+			t.Errorf("%s: down_proj %v", c.name, d.Shape)
+		}
+	}
+}
+
+func TestShardedCheckpoint(t *testing.T) {
+	a := TinyLlama()
+	dir := generate(t, a, 1, Options{ShardBytes: 40_000})
+	ix, err := safetensors.ReadIndex(filepath.Join(dir, safetensors.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]bool{}
+	for _, f := range ix.WeightMap {
+		files[f] = true
+	}
+	if len(files) < 3 || !files["model-00001-of-0000"+string(rune('0'+len(files)))+".safetensors"] {
+		t.Errorf("files %v", files)
+	}
+	src := open(t, dir)
+	var total int64
+	for _, tn := range src.Tensors {
+		total += tn.Info.Size()
+	}
+	if total != ix.TotalSize {
+		t.Errorf("total_size %d, tensors %d", ix.TotalSize, total)
+	}
+	// Every file reads with the reference reader too.
+	for f := range files {
+		raw, _ := os.ReadFile(filepath.Join(dir, f))
+		if _, err := nlp.Deserialize(raw); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	zero := generate(t, a, 1, Options{ShardBytes: 40_000, Naming: "hf-zero-based"})
+	if _, err := os.Stat(filepath.Join(zero, "model-00000-of-0000"+string(rune('0'+len(files)-1))+".safetensors")); err != nil {
+		t.Error(err)
+	}
+	open(t, zero)
+}
+
+func bf16s(t *testing.T, src *format.Source, name string) []float32 {
+	t.Helper()
+	tn, ok := src.Lookup(name)
+	if !ok {
+		t.Fatalf("no %s", name)
+	}
+	data, err := tn.File.Data(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, len(data)/2)
+	for i := range out {
+		out[i] = kernels.BF16ToF32(binary.LittleEndian.Uint16(data[2*i:]))
+	}
+	return out
+}
+
+func TestValues(t *testing.T) {
+	a := TinyLlama()
+	a.Vocab = 4096
+	src := open(t, generate(t, a, 5, Options{}))
+	stats := func(v []float32) (mean, std float64) {
+		for _, x := range v {
+			mean += float64(x)
+		}
+		mean /= float64(len(v))
+		for _, x := range v {
+			std += (float64(x) - mean) * (float64(x) - mean)
+		}
+		return mean, math.Sqrt(std / float64(len(v)))
+	}
+	if m, s := stats(bf16s(t, src, "model.embed_tokens.weight")); math.Abs(m) > 0.001 || math.Abs(s-0.02) > 0.001 {
+		t.Errorf("embeddings: mean %v std %v", m, s)
+	}
+	if m, s := stats(bf16s(t, src, "model.norm.weight")); math.Abs(m-1) > 0.01 || s > 0.03 {
+		t.Errorf("norm: mean %v std %v", m, s)
+	}
+	// Distinct tensors get distinct data.
+	if slices.Equal(bf16s(t, src, "model.layers.0.mlp.up_proj.weight"), bf16s(t, src, "model.layers.0.mlp.gate_proj.weight")) {
+		t.Error("gate and up have the same data")
+	}
+	// A tensor larger than one segment has no repeated segment.
+	emb := bf16s(t, src, "model.embed_tokens.weight")
+	half := SegmentBytes / 2
+	if len(emb) > half && slices.Equal(emb[:half/2], emb[half:half+half/2]) {
+		t.Error("segments repeat")
+	}
+}
+
+func TestMXFP4(t *testing.T) {
+	for _, exact := range []bool{true, false} {
+		a := TinyGPTOSS()
+		src := open(t, generate(t, a, 11, Options{ByteExactMXFP4: exact}))
+		var groups, sameBytes int
+		for _, proj := range []string{"gate_up_proj", "down_proj"} {
+			p := "model.layers.1.mlp.experts." + proj
+			bt, _ := src.Lookup(p + "_blocks")
+			st, _ := src.Lookup(p + "_scales")
+			blocks, _ := bt.File.Data(p + "_blocks")
+			scales, _ := st.File.Data(p + "_scales")
+			for _, s := range scales {
+				if s < 118 || s > 124 {
+					t.Fatalf("scale %d outside 118..124", s)
+				}
+			}
+			vals := make([]byte, 2*32*len(scales))
+			if err := kernels.DecodeMXFP4ToBF16(vals, blocks, scales); err != nil {
+				t.Fatal(err)
+			}
+			b2, s2 := make([]byte, len(blocks)), make([]byte, len(scales))
+			if err := kernels.EncodeMXFP4FromBF16(b2, s2, vals); err != nil {
+				t.Fatal(err)
+			}
+			vals2 := make([]byte, len(vals))
+			if err := kernels.DecodeMXFP4ToBF16(vals2, b2, s2); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(vals, vals2) {
+				t.Errorf("exact=%v %s: decode-encode-decode changes values", exact, proj)
+			}
+			for g := range scales {
+				groups++
+				if scales[g] == s2[g] && bytes.Equal(blocks[16*g:16*g+16], b2[16*g:16*g+16]) {
+					sameBytes++
+				}
+			}
+		}
+		if exact && sameBytes != groups {
+			t.Errorf("byte-exact: %d of %d groups re-encode to other bytes", groups-sameBytes, groups)
+		}
+		if !exact && (sameBytes == groups || sameBytes < groups*3/4) {
+			t.Errorf("%d of %d groups re-encode identically; expected most, not all", sameBytes, groups)
+		}
+	}
+}
+
+func TestRejects(t *testing.T) {
+	bad := []func(*Arch){
+		func(a *Arch) { a.Hidden = 0 },
+		func(a *Arch) { a.Hidden = 48 }, // MXFP4 needs multiples of 32
+		func(a *Arch) { a.Heads = 3 },   // not a multiple of 2 kv heads
+		func(a *Arch) { a.ExpertsPerTok = 9 },
+		func(a *Arch) { a.Family = "bert" },
+		func(a *Arch) { a.AttentionBias = true },
+	}
+	for i, f := range bad {
+		a := TinyGPTOSS()
+		f(&a)
+		if err := Generate(filepath.Join(t.TempDir(), "x"), a, 1, Options{}); err == nil {
+			t.Errorf("case %d: accepted", i)
+		}
+	}
+	q := TinyQwen2()
+	q.HeadDim = 32
+	if q.Validate() == nil {
+		t.Error("qwen2 with head_dim != hidden/heads accepted")
+	}
+	m := TinyLlama()
+	m.MXFP4 = true
+	if m.Validate() == nil {
+		t.Error("MXFP4 llama accepted")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
+	if err := Generate(dir, TinyLlama(), 1, Options{}); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("non-empty dir: %v", err)
+	}
+	if _, err := ByName("nope"); err == nil {
+		t.Error("ByName(nope)")
+	}
+	for _, n := range Names() {
+		a, err := ByName(n)
+		if err != nil || a.Validate() != nil {
+			t.Errorf("%s: %v %v", n, err, a.Validate())
+		}
+	}
+}
+
+// BenchmarkGPTOSS20BWidths writes gpt-oss-20b's widths with 2 layers and a
+// small vocabulary (about 0.9 GB).
+func BenchmarkGPTOSS20BWidths(b *testing.B) {
+	a := GPTOSS20B(2, 1024)
+	var size int64
+	ts, _ := Tensors(a)
+	for _, t := range ts {
+		n, _ := t.Size()
+		size += n
+	}
+	b.SetBytes(size)
+	for i := 0; i < b.N; i++ {
+		dir := filepath.Join(b.TempDir(), "ckpt")
+		if err := Generate(dir, a, int64(i), Options{ByteExactMXFP4: true}); err != nil {
+			b.Fatal(err)
+		}
+		os.RemoveAll(dir)
+	}
+}

@@ -1,0 +1,112 @@
+package synth
+
+import (
+	"fmt"
+
+	"github.com/mapper-dev/mapper/runtime/safetensors"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+// Kind says how a tensor's values are drawn.
+type Kind int
+
+// The kinds of tensor data.
+const (
+	Weight      Kind = iota // BF16, mean 0, standard deviation 0.02
+	Norm                    // BF16, mean 1, standard deviation 0.02
+	MXFP4Blocks             // U8 block bytes (two E2M1 codes each)
+	MXFP4Scales             // U8 E8M0 scales in 118..124
+)
+
+// Tensor is one tensor of a synthetic checkpoint.
+type Tensor struct {
+	safetensors.Entry
+	Kind Kind
+}
+
+// Tensors lists a's tensors with their Hugging Face names, shapes and
+// dtypes, in the order of the model's state dict (embeddings, each layer,
+// final norm, lm_head).
+func Tensors(a Arch) ([]Tensor, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	var out []Tensor
+	add := func(kind Kind, dt tensor.DType, name string, shape ...int) {
+		out = append(out, Tensor{Entry: safetensors.Entry{Name: name, DType: dt, Shape: tensor.Shape(shape)}, Kind: kind})
+	}
+	w := func(name string, shape ...int) { add(Weight, tensor.BF16, name, shape...) }
+	H, I, E, V := a.Hidden, a.Intermediate, a.Experts, a.Vocab
+	q, kv := a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
+
+	w("model.embed_tokens.weight", V, H)
+	for l := 0; l < a.Layers; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		qkvBias := a.Family == GPTOSS || a.Family == Qwen2 || a.AttentionBias
+		w(p+"self_attn.q_proj.weight", q, H)
+		if qkvBias {
+			w(p+"self_attn.q_proj.bias", q)
+		}
+		w(p+"self_attn.k_proj.weight", kv, H)
+		if qkvBias {
+			w(p+"self_attn.k_proj.bias", kv)
+		}
+		w(p+"self_attn.v_proj.weight", kv, H)
+		if qkvBias {
+			w(p+"self_attn.v_proj.bias", kv)
+		}
+		w(p+"self_attn.o_proj.weight", H, q)
+		if a.Family == GPTOSS || a.AttentionBias {
+			w(p+"self_attn.o_proj.bias", H)
+		}
+		switch a.Family {
+		case GPTOSS:
+			w(p+"self_attn.sinks", a.Heads)
+			w(p+"mlp.router.weight", E, H)
+			w(p+"mlp.router.bias", E)
+			x := p + "mlp.experts."
+			if a.MXFP4 {
+				add(MXFP4Blocks, tensor.U8, x+"gate_up_proj_blocks", E, 2*I, H/32, 16)
+				add(MXFP4Scales, tensor.U8, x+"gate_up_proj_scales", E, 2*I, H/32)
+			} else {
+				w(x+"gate_up_proj", E, H, 2*I)
+			}
+			w(x+"gate_up_proj_bias", E, 2*I)
+			if a.MXFP4 {
+				add(MXFP4Blocks, tensor.U8, x+"down_proj_blocks", E, H, I/32, 16)
+				add(MXFP4Scales, tensor.U8, x+"down_proj_scales", E, H, I/32)
+			} else {
+				w(x+"down_proj", E, I, H)
+			}
+			w(x+"down_proj_bias", E, H)
+		case Mixtral:
+			w(p+"block_sparse_moe.gate.weight", E, H)
+			for e := 0; e < E; e++ {
+				x := fmt.Sprintf("%sblock_sparse_moe.experts.%d.", p, e)
+				w(x+"w1.weight", I, H)
+				w(x+"w2.weight", H, I)
+				w(x+"w3.weight", I, H)
+			}
+		default:
+			w(p+"mlp.gate_proj.weight", I, H)
+			if a.MLPBias {
+				w(p+"mlp.gate_proj.bias", I)
+			}
+			w(p+"mlp.up_proj.weight", I, H)
+			if a.MLPBias {
+				w(p+"mlp.up_proj.bias", I)
+			}
+			w(p+"mlp.down_proj.weight", H, I)
+			if a.MLPBias {
+				w(p+"mlp.down_proj.bias", H)
+			}
+		}
+		add(Norm, tensor.BF16, p+"input_layernorm.weight", H)
+		add(Norm, tensor.BF16, p+"post_attention_layernorm.weight", H)
+	}
+	add(Norm, tensor.BF16, "model.norm.weight", H)
+	if !a.TieEmbeddings {
+		w("lm_head.weight", V, H)
+	}
+	return out, nil
+}
