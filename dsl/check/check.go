@@ -43,6 +43,7 @@ func Check(f *syntax.File) (*ir.Mapping, diag.List) {
 		m:     &ir.Mapping{Name: f.Name.Name, File: f.Filename, Left: f.Left.Name, Right: f.Right.Name, OneWay: f.OneWay},
 		lets:  map[string]*letInfo{},
 		spans: map[ir.Expr]syntax.Span{},
+		bad:   map[string]bool{},
 	}
 	c.header()
 	c.lower()
@@ -70,6 +71,7 @@ type checker struct {
 	spans     map[ir.Expr]syntax.Span
 	nextCond  int
 	claimList []claim
+	bad       map[string]bool // names already reported as undefined
 }
 
 // letInfo is one let declaration.

@@ -164,13 +164,15 @@ func pathsOverlap(a, b []string) bool {
 // checkConfig reports keys claimed twice, conflicting writes, and sample
 // keys that no rule claims.
 func (c *checker) checkConfig() {
-	for i, a := range c.crules {
-		for _, b := range c.crules[i+1:] {
+	// Each later path is reported once, against the first rule it clashes with.
+	done := map[*syntax.Name]bool{}
+	for j, b := range c.crules {
+		for _, a := range c.crules[:j] {
 			if exclusive(a.ctx, b.ctx) {
 				continue
 			}
-			c.leftConflict(a, b)
-			c.rightConflict(a, b)
+			c.leftConflict(a, b, done)
+			c.rightConflict(a, b, done)
 		}
 	}
 	for _, s := range c.samples {
@@ -192,50 +194,56 @@ func (c *checker) checkConfig() {
 	}
 }
 
-func (c *checker) leftConflict(a, b *cruleInfo) {
+func (c *checker) leftConflict(a, b *cruleInfo, done map[*syntax.Name]bool) {
 	for _, na := range a.lefts {
 		for _, nb := range b.lefts {
 			pa, pb := pathOf(na).Segs, pathOf(nb).Segs
-			if !related(pa, pb) {
+			if done[nb] || !related(pa, pb) {
 				continue
 			}
 			if a.rule.Kind == ir.ConfigLeftConst && b.rule.Kind == ir.ConfigLeftConst && len(pa) == len(pb) {
 				if ir.ValuesEqual(a.rule.Value, b.rule.Value) {
 					continue // the same constant twice says nothing new
 				}
+				done[nb] = true
 				c.errorf(nb.Span, "", "conflicting constants for left key %s: %s here, %s at line %d",
 					nb, ir.FormatValue(b.rule.Value), ir.FormatValue(a.rule.Value), na.Pos.Line)
 				continue
 			}
 			if (a.rule.Kind == ir.ConfigLeftConst) != (b.rule.Kind == ir.ConfigLeftConst) && len(pa) == len(pb) {
+				done[nb] = true
 				c.errorf(nb.Span, "a key is either a constant or renamed, not both",
 					"left key %s is written by both a %s (line %d) and a %s", nb, a.what(), na.Pos.Line, b.what())
 				continue
 			}
+			done[nb] = true
 			c.errorf(nb.Span, "every left key must be claimed by exactly one rule (or the rules must sit in exclusive variants or when/else branches)",
 				"left key %s is already claimed by the %s at line %d (%s)", nb, a.what(), na.Pos.Line, na)
 		}
 	}
 }
 
-func (c *checker) rightConflict(a, b *cruleInfo) {
+func (c *checker) rightConflict(a, b *cruleInfo, done map[*syntax.Name]bool) {
 	for _, na := range a.rights {
 		for _, nb := range b.rights {
 			pa, pb := pathOf(na).Segs, pathOf(nb).Segs
-			if !pathsOverlap(pa, pb) {
+			if done[nb] || !pathsOverlap(pa, pb) {
 				continue
 			}
 			ca, cb := a.rule.Kind == ir.ConfigRightConst, b.rule.Kind == ir.ConfigRightConst
 			switch {
 			case ca && cb:
 				if !ir.ValuesEqual(a.rule.Value, b.rule.Value) {
+					done[nb] = true
 					c.errorf(nb.Span, "", "conflicting constants for right path %s: %s here, %s at line %d (%s)",
 						nb, ir.FormatValue(b.rule.Value), ir.FormatValue(a.rule.Value), na.Pos.Line, na)
 				}
 			case ca || cb:
+				done[nb] = true
 				c.errorf(nb.Span, "a path is either a constant or the image of a rename, not both",
 					"right path %s is written by both a %s (line %d) and a %s", nb, a.what(), na.Pos.Line, b.what())
 			default:
+				done[nb] = true
 				c.errorf(nb.Span, "list several right paths in one rule (a fan-out) when one left key feeds them all",
 					"right path %s is already written by the %s at line %d (%s)", nb, a.what(), na.Pos.Line, na)
 			}

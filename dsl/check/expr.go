@@ -159,6 +159,7 @@ func (c *checker) resolveNames() {
 				}
 				if !c.claimed(path) {
 					c.errorf(u.name.Span, "move the let above this one", "let %s is used before its definition (line %d)", path[0], l.decl.Pos.Line)
+					c.bad[path[0]] = true
 					l.used = true
 					continue
 				}
@@ -203,4 +204,5 @@ func (c *checker) undefined(u nameUse) {
 		hint = "a name must be a let, a loop variable in scope, or a left config key that a config rule claims"
 	}
 	c.errorf(u.name.Span, hint, "undefined name %s", text)
+	c.bad[text] = true
 }

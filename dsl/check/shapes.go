@@ -17,6 +17,7 @@ const maxBindings = 256
 // sampleEnv is a sample used as the left config: loop variables, then lets,
 // then config paths.
 type sampleEnv struct {
+	bad    map[string]bool // names reported as undefined: reading one is not news
 	cfg    map[string]any
 	lets   map[string]any
 	vars   map[string]any
@@ -29,6 +30,12 @@ func (e *sampleEnv) Lookup(path []string) (any, bool) {
 		if v, ok := e.vars[path[0]]; ok {
 			return v, true
 		}
+	}
+	if e.bad[strings.Join(path, ".")] {
+		e.hit = true
+		return nil, false
+	}
+	if len(path) == 1 {
 		if e.failed[path[0]] {
 			e.hit = true
 			return nil, false
@@ -137,6 +144,7 @@ func (r *sampleRun) applies(ctx *ctxInfo) bool {
 func (c *checker) checkSamples() {
 	for _, s := range c.samples {
 		r := &sampleRun{c: c, s: s, env: &sampleEnv{
+			bad: c.bad,
 			cfg: deepCopy(s.config).(map[string]any), lets: map[string]any{}, vars: map[string]any{}, failed: map[string]bool{},
 		}}
 		r.run()

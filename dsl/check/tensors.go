@@ -119,7 +119,7 @@ func (c *checker) rule(it *syntax.RuleItem, sc scope, lprefix, rprefix []*syntax
 
 	// Ops first: stack and unstack bind variables the names use.
 	count, known := len(it.Left.Refs), true
-	for _, o := range it.Ops {
+	for k, o := range it.Ops {
 		op := c.op(o, t)
 		r.Ops = append(r.Ops, op)
 		if op.Def == nil {
@@ -129,7 +129,7 @@ func (c *checker) rule(it *syntax.RuleItem, sc scope, lprefix, rprefix []*syntax
 		d := op.Def
 		if known && (count < d.MinIn || (d.MaxIn >= 0 && count > d.MaxIn)) {
 			hint := ""
-			if count == 1 && d.MinIn > 1 {
+			if k == 0 && count == 1 && d.MinIn > 1 {
 				hint = fmt.Sprintf("put the inputs in parentheses: (a, b) | %s", d.Name)
 			}
 			c.errorf(o.Name.Span, hint, "%s takes %s, but %s", d.Name, arityText(d), tupleText(count))
