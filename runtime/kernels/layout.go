@@ -182,14 +182,16 @@ func Split(dsts [][]byte, src []byte, shape tensor.Shape, elemSize, axis int, si
 		return fmt.Errorf("kernels: split: source length %d, want %d for shape %v", len(src), outer*dim*unit, shape)
 	}
 	sum := 0
-	for _, s := range sizes {
+	// (The messages do not format sizes itself, which would make every
+	// caller's sizes slice escape to the heap.)
+	for k, s := range sizes {
 		if s < 0 || s > dim {
-			return fmt.Errorf("kernels: split: bad size %d in %v", s, sizes)
+			return fmt.Errorf("kernels: split: bad size %d for part %d", s, k)
 		}
 		sum += s
 	}
 	if sum != dim {
-		return fmt.Errorf("kernels: split: sizes %v sum to %d, axis %d of shape %v has %d", sizes, sum, axis, shape, dim)
+		return fmt.Errorf("kernels: split: %d sizes sum to %d, axis %d of shape %v has %d", len(sizes), sum, axis, shape, dim)
 	}
 	for k, s := range sizes {
 		if len(dsts[k]) != outer*s*unit {

@@ -280,3 +280,30 @@ func TestConcatSplit(t *testing.T) {
 		t.Error("wrong part length accepted")
 	}
 }
+
+func TestKernelsDoNotAllocate(t *testing.T) {
+	src := make([]byte, 64*96*4)
+	dst := make([]byte, len(src))
+	shape := tensor.Shape{64, 96}
+	halves := [][]byte{make([]byte, len(src)/2), make([]byte, len(src)/2)}
+	halfShapes := []tensor.Shape{{64, 48}, {64, 48}}
+	blocks, scales := make([]byte, 16*192), make([]byte, 192)
+	for name, f := range map[string]func() error{
+		"transpose": func() error { return Transpose(dst, src, shape, 4, 0, 1) },
+		"convert":   func() error { return Convert(dst[:len(src)/2], tensor.BF16, src, tensor.F32) },
+		"f16":       func() error { return Convert(dst, tensor.F32, src[:len(src)/2], tensor.F16) },
+		"unzip":     func() error { return Unzip(halves, src, shape, 4, 1, 2) },
+		"zip":       func() error { return Zip(dst, halves, shape, 4, 1, 2) },
+		"concat":    func() error { return Concat(dst, halves, halfShapes, 4, 1) },
+		"split":     func() error { return Split(halves, src, shape, 4, 1, []int{48, 48}) },
+		"decode":    func() error { return DecodeMXFP4ToF32(dst[:128*96], blocks[:16*96], scales[:96]) },
+		"encode":    func() error { return EncodeMXFP4FromF32(blocks, scales, src) },
+	} {
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := testing.AllocsPerRun(10, func() { _ = f() }); n != 0 {
+			t.Errorf("%s allocates %v times per call", name, n)
+		}
+	}
+}

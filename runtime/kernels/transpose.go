@@ -44,26 +44,26 @@ func TransposedShape(shape tensor.Shape, a, b int) tensor.Shape {
 
 // PlanTranspose validates and plans swapping axes a and b of a row-major
 // tensor of the given shape whose elements are elemSize bytes (1, 2, 4 or 8).
-func PlanTranspose(shape tensor.Shape, elemSize, a, b int) (*TransposePlan, error) {
+func PlanTranspose(shape tensor.Shape, elemSize, a, b int) (TransposePlan, error) {
 	switch elemSize {
 	case 1, 2, 4, 8:
 	default:
-		return nil, fmt.Errorf("kernels: transpose: element size %d, want 1, 2, 4 or 8", elemSize)
+		return TransposePlan{}, fmt.Errorf("kernels: transpose: element size %d, want 1, 2, 4 or 8", elemSize)
 	}
 	if a < 0 || a >= len(shape) || b < 0 || b >= len(shape) {
-		return nil, fmt.Errorf("kernels: transpose: axes %d, %d out of range for shape %v", a, b, shape)
+		return TransposePlan{}, fmt.Errorf("kernels: transpose: axes %d, %d out of range for shape %v", a, b, shape)
 	}
 	n, err := shape.NumElements()
 	if err != nil {
-		return nil, fmt.Errorf("kernels: transpose: %w", err)
+		return TransposePlan{}, fmt.Errorf("kernels: transpose: %w", err)
 	}
 	if n > int64(maxInt/elemSize) {
-		return nil, fmt.Errorf("kernels: transpose: shape %v is too large", shape)
+		return TransposePlan{}, fmt.Errorf("kernels: transpose: shape %v is too large", shape)
 	}
 	if a > b {
 		a, b = b, a
 	}
-	p := &TransposePlan{o: 1, m: 1, bytes: int(n) * elemSize}
+	p := TransposePlan{o: 1, m: 1, bytes: int(n) * elemSize}
 	if len(shape) > 0 {
 		p.a, p.b = shape[a], shape[b]
 	}
