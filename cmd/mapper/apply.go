@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mapper-dev/mapper/engine"
+)
+
+// convFlags are the flags apply and plan share.
+type convFlags struct {
+	to, variant string
+	workers     int
+	memory      sizeFlag
+	shardSize   sizeFlag
+}
+
+func (c *convFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&c.to, "to", "", "side to produce (default: the side the input is not)")
+	fs.StringVar(&c.variant, "variant", "", "on export, the mapping variant to write (default: the one recorded at import)")
+	fs.IntVar(&c.workers, "workers", runtime.GOMAXPROCS(0), "concurrent workers")
+	c.memory = sizeFlag(engine.DefaultMemory)
+	fs.Var(&c.memory, "memory", "working-memory budget (e.g. 512MiB, 4GiB)")
+	fs.Var(&c.shardSize, "shard-size", "tensor bytes per output file (default: the side's default)")
+}
+
+func (c *convFlags) options() engine.PlanOptions {
+	return engine.PlanOptions{To: c.to, Variant: c.variant, Workers: max(c.workers, 1), Memory: int64(c.memory), ShardBytes: int64(c.shardSize)}
+}
+
+func newFlagSet(name, args string, stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: mapper %s %s\n\nFlags:\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses and returns the exit code to use when parsing ends the command.
+func parseFlags(fs *pflag.FlagSet, args []string, nargs int) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if err == pflag.ErrHelp {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() != nargs {
+		fs.Usage()
+		return 2, false
+	}
+	return 0, true
+}
+
+func runApply(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("apply", "MAPPING IN OUT", stderr)
+	var cf convFlags
+	cf.register(fs)
+	force := fs.Bool("force", false, "replace OUT if it exists")
+	progress := fs.String("progress", "auto", "progress output: auto, bar, plain, json, none")
+	backendName := fs.String("backend", "auto", "where heavy transforms run: auto, cpu, cuda")
+	if code, ok := parseFlags(fs, args, 3); !ok {
+		return code
+	}
+	m, ok := loadMapping(fs.Arg(0), stderr)
+	if !ok {
+		return 1
+	}
+	in, out := fs.Arg(1), fs.Arg(2)
+	if _, err := os.Stat(out); err == nil && !*force {
+		fmt.Fprintf(stderr, "mapper: %s already exists; use --force to replace it\n", out)
+		return 1
+	}
+	// Keep the heap near the budget: the executor's buffers are accounted,
+	// this bounds what the garbage collector lets pile up beside them.
+	debug.SetMemoryLimit(int64(cf.memory) + 256<<20)
+	plan, err := engine.NewPlan(m, in, cf.options())
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	defer plan.Close()
+	be, err := selectBackend(*backendName, cf.workers, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 2
+	}
+	defer be.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := newReporter(*progress, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 2
+	}
+	stats, err := plan.Execute(ctx, engine.ExecOptions{Output: out, Force: *force, Backend: be, Progress: rep.event})
+	rep.finish(err == nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s -> %s: %d tensors, %s written in %.1fs (%s %s -> %s, backend %s)\n",
+		in, out, stats.Tensors, engine.FormatBytes(stats.BytesWritten), stats.Duration.Seconds(),
+		plan.Direction, plan.From, plan.To, be.Name())
+	for _, n := range plan.Notes {
+		fmt.Fprintf(stdout, "note: %s\n", n)
+	}
+	return 0
+}
+
+func runPlan(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("plan", "MAPPING IN", stderr)
+	var cf convFlags
+	cf.register(fs)
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	if code, ok := parseFlags(fs, args, 2); !ok {
+		return code
+	}
+	m, ok := loadMapping(fs.Arg(0), stderr)
+	if !ok {
+		return 1
+	}
+	plan, err := engine.NewPlan(m, fs.Arg(1), cf.options())
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	defer plan.Close()
+	s := plan.Summarize()
+	if *asJSON {
+		err = s.WriteJSON(stdout)
+	} else {
+		err = s.WriteText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	return 0
+}

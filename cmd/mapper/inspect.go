@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/mapper-dev/mapper/engine"
+	"github.com/mapper-dev/mapper/engine/format/pyjson"
+)
+
+func runInspect(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("inspect", "DIR", stderr)
+	if code, ok := parseFlags(fs, args, 1); !ok {
+		return code
+	}
+	src, err := engine.OpenAny(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	defer src.Close()
+	var total int64
+	for _, t := range src.Tensors {
+		total += t.Info.Size()
+	}
+	fmt.Fprintf(stdout, "%s: %s checkpoint, %d tensors, %s in %d files\n", src.Dir, src.Format, len(src.Tensors), engine.FormatBytes(total), len(src.Checkpoint.Files))
+	if src.Carried != nil {
+		fmt.Fprintf(stdout, "converted by mapper from %s with mapping %s (variant %q)\n", src.Carried.From, src.Carried.Mapping, src.Carried.Variant)
+	}
+	cfg, err := pyjson.Encode(src.Config, 2, true)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "\nconfig:\n%s\n\ntensors:\n", cfg)
+	for _, t := range src.Tensors {
+		fmt.Fprintf(stdout, "  %-60s %-8s %-22v %10s  %s\n", t.Name, t.DType, t.Shape, engine.FormatBytes(t.Info.Size()), fileBase(t.File.Path))
+	}
+	for _, f := range src.SideFiles {
+		fmt.Fprintf(stdout, "side file: %s\n", f)
+	}
+	return 0
+}
+
+func fileBase(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[i+1:]
+		}
+	}
+	return p
+}
+
+func runDiff(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("diff", "A B", stderr)
+	all := fs.Bool("all", false, "list identical tensors too")
+	if code, ok := parseFlags(fs, args, 2); !ok {
+		return code
+	}
+	rep, err := engine.Diff(fs.Arg(0), fs.Arg(1))
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	counts := map[engine.DiffKind]int{}
+	for _, d := range rep.Tensors {
+		counts[d.Kind]++
+		if d.Kind == engine.Identical && !*all {
+			continue
+		}
+		line := fmt.Sprintf("%-14s %s", d.Kind, d.Name)
+		if d.Kind == engine.Different {
+			line += fmt.Sprintf("  max abs difference %g", d.MaxAbs)
+		}
+		if d.Detail != "" {
+			line += "  (" + d.Detail + ")"
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	fmt.Fprintf(stdout, "%d tensors: %d identical, %d equal values, %d different, %d shape differs, %d only in A, %d only in B\n",
+		len(rep.Tensors), counts[engine.Identical], counts[engine.EqualValues], counts[engine.Different], counts[engine.ShapeDiffers], counts[engine.OnlyInA], counts[engine.OnlyInB])
+	if !rep.Same() {
+		return 1
+	}
+	return 0
+}
