@@ -35,3 +35,14 @@ func Load(filename string, src []byte) (*ir.Mapping, diag.List) {
 	m, more := check.Check(f)
 	return m, append(diags, more...).Sort()
 }
+
+// Format returns the canonical form of a .map file (see syntax.Format). It
+// fails, with the diagnostics as the error (diag.AsList recovers them), when
+// the file does not parse.
+func Format(filename string, src []byte) ([]byte, error) {
+	f, diags := syntax.Parse(filename, src)
+	if err := diags.Err(); err != nil {
+		return nil, err
+	}
+	return syntax.Format(f), nil
+}

@@ -58,6 +58,9 @@ func dump(b *strings.Builder, v reflect.Value, depth int) {
 		case *NullLit:
 			b.WriteString("NullLit\n")
 			return
+		case *NameExpr:
+			fmt.Fprintf(b, "NameExpr %q\n", x.Name.String())
+			return
 		}
 		dump(b, v.Elem(), depth)
 		return
@@ -73,7 +76,11 @@ func dump(b *strings.Builder, v reflect.Value, depth int) {
 			if fv.IsZero() {
 				continue // nil pointers and empty lists say nothing
 			}
-			fmt.Fprintf(b, "%s  %s: ", indent, f.Name)
+			if fv.Kind() == reflect.Slice {
+				fmt.Fprintf(b, "%s  %s:", indent, f.Name)
+			} else {
+				fmt.Fprintf(b, "%s  %s: ", indent, f.Name)
+			}
 			dump(b, fv, depth+1)
 		}
 		return

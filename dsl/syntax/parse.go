@@ -72,6 +72,10 @@ func syntaxDiag(lines *lineTable, src []byte, err error) diag.Diagnostic {
 	var ue *participle.UnexpectedTokenError
 	if errors.As(err, &ue) {
 		t := ue.Unexpected
+		if t.EOF() && t.Pos.Offset > 0 && t.Pos.Offset == len(src) && src[len(src)-1] == '\n' {
+			// Point at the end of the last line, not at the empty line after it.
+			t.Pos.Offset--
+		}
 		end := t.Pos.Offset + len(t.Value)
 		d := diag.Diagnostic{
 			Severity: diag.Error,
@@ -195,6 +199,8 @@ func syntaxHint(t lexer.Token, msg string) string {
 		return fmt.Sprintf("%q is a keyword and cannot be used as a name", t.Value)
 	case (t.Value == "=" || t.Value == "<" || t.Value == "-" || t.Value == ">") && strings.Contains(msg, `"<->"`):
 		return "rules relate the two sides with <->"
+	case strings.Contains("< > <= >= == !=", t.Value) && t.Type == tokPunct && !strings.Contains(msg, "error: expected"):
+		return "comparisons do not chain: write a < b and b < c"
 	case t.Type == tokName && strings.Contains(msg, "identifier"):
 		return "a plain identifier is needed here, not a dotted name"
 	}
