@@ -9,7 +9,9 @@ import (
 	"github.com/mapper-dev/mapper/dsl/diag"
 )
 
-func pos(off, line, col int) diag.Pos { return diag.Pos{File: "f.map", Offset: off, Line: line, Column: col} }
+func pos(off, line, col int) diag.Pos {
+	return diag.Pos{File: "f.map", Offset: off, Line: line, Column: col}
+}
 
 var src = []byte("mapping m\n\tx | tranpose(0, 1) <-> y\nlast line")
 
@@ -45,7 +47,7 @@ func TestText(t *testing.T) {
 		"    hint: did you mean transpose?\n" +
 		"f.map:2:2: error: spans lines\n" +
 		"    \tx | tranpose(0, 1) <-> y\n" +
-		"    \t^~~~~~~~~~~~~~~~~~~~~~~\n"
+		"    \t^~~~~~~~~~~~~~~~~~~~~~~~\n"
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
