@@ -1,0 +1,241 @@
+package mappings_test
+
+// A second implementation of the expert and attention layouts, written in
+// plain Go straight from /work/shared/spec/formats.md (§2 MXFP4 and gate_up
+// interleaving, §3 names, §4 Fast-LLM layouts): no engine, no .map file, no
+// runtime/kernels. What the mappings produce must agree with it element by
+// element.
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/mapper-dev/mapper/engine"
+	"github.com/mapper-dev/mapper/mappings/synth"
+)
+
+// e2m1 is the FP4 code table: index = 4-bit code, bit 3 the sign (-0 kept).
+var e2m1 = func() (t [16]float64) {
+	for i, v := range [8]float64{0, 0.5, 1, 1.5, 2, 3, 4, 6} {
+		t[i], t[8+i] = v, math.Copysign(v, -1)
+	}
+	return t
+}()
+
+// refDecodeMXFP4 decodes blocks [..., G, 16] and scales [..., G] into values
+// [..., G*32]: byte j of group g holds element 32g+2j in its low nibble and
+// 32g+2j+1 in its high nibble; value = code * 2^(scale - 127).
+func refDecodeMXFP4(blocks, scales []byte) []float32 {
+	if len(blocks) != 16*len(scales) {
+		panic(fmt.Sprintf("%d block bytes for %d scales", len(blocks), len(scales)))
+	}
+	out := make([]float32, 32*len(scales))
+	for g, s := range scales {
+		for j := range 16 {
+			b := blocks[16*g+j]
+			out[32*g+2*j] = float32(math.Ldexp(e2m1[b&0x0f], int(s)-127))
+			out[32*g+2*j+1] = float32(math.Ldexp(e2m1[b>>4], int(s)-127))
+		}
+	}
+	return out
+}
+
+// expected is a Fast-LLM tensor computed by the reference: shape and values.
+type expected struct {
+	shape  []int
+	values []float32
+}
+
+// refGPTOSSLayer computes layer l's Fast-LLM expert and key/value tensors
+// from an HF GPT-OSS checkpoint, for either HF expert layout.
+func refGPTOSSLayer(hf *checkpoint, a synth.Arch, l int) map[string]expected {
+	E, H, I := a.Experts, a.Hidden, a.Intermediate
+	kv := a.KVHeads * a.HeadDim
+	p := fmt.Sprintf("model.layers.%d.", l)
+	x := p + "mlp.experts."
+
+	// gate_up as a function (e, k, h): k along 2I (interleaved: even gate,
+	// odd up), h along H; down as (e, h, i).
+	var gateUp func(e, k, h int) float32
+	var down func(e, h, i int) float32
+	if a.MXFP4 {
+		// [E, 2I, H] and [E, H, I]: output-major, blocks along the input.
+		gu := refDecodeMXFP4(hf.u8(x+"gate_up_proj_blocks", E, 2*I, H/32, 16), hf.u8(x+"gate_up_proj_scales", E, 2*I, H/32))
+		dn := refDecodeMXFP4(hf.u8(x+"down_proj_blocks", E, H, I/32, 16), hf.u8(x+"down_proj_scales", E, H, I/32))
+		gateUp = func(e, k, h int) float32 { return gu[(e*2*I+k)*H+h] }
+		down = func(e, h, i int) float32 { return dn[(e*H+h)*I+i] }
+	} else {
+		// [E, H, 2I] and [E, I, H]: input-major.
+		gu := hf.bf16(x+"gate_up_proj", E, H, 2*I)
+		dn := hf.bf16(x+"down_proj", E, I, H)
+		gateUp = func(e, k, h int) float32 { return gu[(e*H+h)*2*I+k] }
+		down = func(e, h, i int) float32 { return dn[(e*I+i)*H+h] }
+	}
+
+	// layer_1.weight [E*2I, H]: per expert [gate; up], each [I, H].
+	l1 := make([]float32, E*2*I*H)
+	for e := range E {
+		for j := range I {
+			for h := range H {
+				l1[(e*2*I+j)*H+h] = gateUp(e, 2*j, h)
+				l1[(e*2*I+I+j)*H+h] = gateUp(e, 2*j+1, h)
+			}
+		}
+	}
+	// layer_1.bias [E, 2I]: the bias de-interleaved the same way.
+	gub := hf.bf16(x+"gate_up_proj_bias", E, 2*I)
+	b1 := make([]float32, E*2*I)
+	for e := range E {
+		for j := range I {
+			b1[e*2*I+j] = gub[e*2*I+2*j]
+			b1[e*2*I+I+j] = gub[e*2*I+2*j+1]
+		}
+	}
+	// layer_2.weight [E*I, H]: per expert down as [I, H].
+	l2 := make([]float32, E*I*H)
+	for e := range E {
+		for i := range I {
+			for h := range H {
+				l2[(e*I+i)*H+h] = down(e, h, i)
+			}
+		}
+	}
+	// key_value.weight [2*kv, H]: [k; v].
+	kvW := append(hf.bf16(p+"self_attn.k_proj.weight", kv, H), hf.bf16(p+"self_attn.v_proj.weight", kv, H)...)
+
+	d := fmt.Sprintf("decoder.%d.", l)
+	return map[string]expected{
+		d + "mlp.layer_1.weight":     {[]int{E * 2 * I, H}, l1},
+		d + "mlp.layer_1.bias":       {[]int{E, 2 * I}, b1},
+		d + "mlp.layer_2.weight":     {[]int{E * I, H}, l2},
+		d + "mlp.layer_2.bias":       {[]int{E, H}, hf.bf16(x+"down_proj_bias", E, H)},
+		d + "mixer.key_value.weight": {[]int{2 * kv, H}, kvW},
+	}
+}
+
+// refMixtralLayer computes layer l's Fast-LLM layer_1 and layer_2 from an
+// HF Mixtral checkpoint.
+func refMixtralLayer(hf *checkpoint, a synth.Arch, l int) map[string]expected {
+	E, H, I := a.Experts, a.Hidden, a.Intermediate
+	l1 := make([]float32, 0, E*2*I*H)
+	l2 := make([]float32, E*I*H)
+	for e := range E {
+		x := fmt.Sprintf("model.layers.%d.block_sparse_moe.experts.%d.", l, e)
+		// e.w1 then e.w3, each [I, H].
+		l1 = append(l1, hf.bf16(x+"w1.weight", I, H)...)
+		l1 = append(l1, hf.bf16(x+"w3.weight", I, H)...)
+		// w2 [H, I] transposed to [I, H].
+		w2 := hf.bf16(x+"w2.weight", H, I)
+		for i := range I {
+			for h := range H {
+				l2[(e*I+i)*H+h] = w2[h*I+i]
+			}
+		}
+	}
+	d := fmt.Sprintf("decoder.%d.mlp.", l)
+	return map[string]expected{
+		d + "layer_1.weight": {[]int{E * 2 * I, H}, l1},
+		d + "layer_2.weight": {[]int{E * I, H}, l2},
+		d + "router.weight":  {[]int{E, H}, hf.bf16(fmt.Sprintf("model.layers.%d.block_sparse_moe.gate.weight", l), E, H)},
+	}
+}
+
+// refLlamaLayer computes layer l's Fast-LLM MLP tensors from an HF Llama
+// checkpoint: layer_1 = [gate; up], layer_2 = down transposed.
+func refLlamaLayer(hf *checkpoint, a synth.Arch, l int) map[string]expected {
+	H, I := a.Hidden, a.Intermediate
+	p := fmt.Sprintf("model.layers.%d.mlp.", l)
+	down := hf.bf16(p+"down_proj.weight", H, I)
+	l2 := make([]float32, I*H)
+	for i := range I {
+		for h := range H {
+			l2[i*H+h] = down[h*I+i]
+		}
+	}
+	d := fmt.Sprintf("decoder.%d.mlp.", l)
+	return map[string]expected{
+		d + "layer_1.weight": {[]int{2 * I, H}, append(hf.bf16(p+"gate_proj.weight", I, H), hf.bf16(p+"up_proj.weight", I, H)...)},
+		d + "layer_2.weight": {[]int{I, H}, l2},
+	}
+}
+
+// rect makes a GPT-OSS arch whose expert matrices are not square.
+func rect(a synth.Arch) synth.Arch {
+	a.Intermediate, a.Experts, a.KVHeads = 32, 3, 1
+	return a
+}
+
+// checkAgainst compares each expected tensor with the Fast-LLM output, bit
+// for bit.
+func checkAgainst(t *testing.T, fl *checkpoint, want map[string]expected) {
+	t.Helper()
+	for name, w := range want {
+		sameBits(t, name, fl.bf16(name, w.shape...), w.values)
+	}
+}
+
+func TestReferenceGPTOSS(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		arch synth.Arch
+	}{
+		{"mxfp4", synth.TinyGPTOSS()},
+		{"dense", synth.TinyGPTOSSDense()},
+		// H != I, and more key/value heads than one: a transposition
+		// mistake cannot hide behind a square matrix.
+		{"mxfp4_rect", rect(synth.TinyGPTOSS())},
+		{"dense_rect", rect(synth.TinyGPTOSSDense())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := tc.arch
+			hfDir := generate(t, a, synth.Options{})
+			out, _ := convert(t, load(t, "gpt_oss"), hfDir, engine.PlanOptions{})
+			hf, fl := openHF(t, hfDir), openFastLLM(t, out)
+			for l := range a.Layers {
+				checkAgainst(t, fl, refGPTOSSLayer(hf, a, l))
+			}
+		})
+	}
+}
+
+func TestReferenceMixtral(t *testing.T) {
+	t.Parallel()
+	a := synth.TinyMixtral()
+	hfDir := generate(t, a, synth.Options{})
+	out, _ := convert(t, load(t, "mixtral"), hfDir, engine.PlanOptions{})
+	hf, fl := openHF(t, hfDir), openFastLLM(t, out)
+	for l := range a.Layers {
+		checkAgainst(t, fl, refMixtralLayer(hf, a, l))
+	}
+}
+
+func TestReferenceLlama(t *testing.T) {
+	t.Parallel()
+	a := synth.TinyLlama()
+	hfDir := generate(t, a, synth.Options{})
+	out, _ := convert(t, load(t, "llama"), hfDir, engine.PlanOptions{})
+	hf, fl := openHF(t, hfDir), openFastLLM(t, out)
+	for l := range a.Layers {
+		checkAgainst(t, fl, refLlamaLayer(hf, a, l))
+	}
+}
+
+// TestReferenceDecoderSanity pins the reference decoder on hand-made bytes,
+// so that an agreement between it and the mapping cannot come from both
+// being wrong the same way on random data.
+func TestReferenceDecoderSanity(t *testing.T) {
+	blocks := make([]byte, 16)
+	blocks[0] = 0x97  // element 0: code 7 (6), element 1: code 9 (-0.5)
+	blocks[1] = 0x81  // element 2: code 1 (0.5), element 3: code 8 (-0)
+	blocks[15] = 0xF2 // element 30: code 2 (1), element 31: code 15 (-6)
+	got := refDecodeMXFP4(blocks, []byte{128})
+	want := map[int]float32{0: 12, 1: -1, 2: 1, 3: float32(math.Copysign(0, -1)), 30: 2, 31: -12}
+	for i, v := range got {
+		w := want[i] // zero for the other elements
+		if math.Float32bits(v) != math.Float32bits(w) {
+			t.Errorf("element %d = %v, want %v", i, v, w)
+		}
+	}
+}
