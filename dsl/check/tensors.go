@@ -23,7 +23,8 @@ type truleInfo struct {
 
 // outCount returns how many tensors an op gives for n inputs, and false
 // when that depends on an argument that is not a constant. Every op of the
-// table must be listed (a test checks it).
+// table must be listed (a test checks it); outText says the same in words,
+// for the docs (see Arity).
 var outCount = map[string]func(args []ir.Arg, n int) (int, bool){
 	"transpose": perElement, "stack": perElement, "unstack": perElement, "flatten": perElement,
 	"unflatten": perElement, "cast": perElement, "slice": perElement,
@@ -44,6 +45,29 @@ var outCount = map[string]func(args []ir.Arg, n int) (int, bool){
 		n, err := ir.EvalInt(args[1].Expr, emptyEnv{})
 		return int(n), err == nil
 	},
+}
+
+var outText = map[string]string{"mxfp4_encode": "2", "split": "len(sizes)", "unzip": "n"}
+
+// Arity describes, for the docs, the tuple sizes an op takes and gives:
+// "n -> n (each)" for a per-element op, "2+ -> 1" for concat, "1 -> n" for
+// unzip(axis, n). The checker counts tuple sizes with the same table.
+func Arity(d *ir.OpDef) string {
+	in := fmt.Sprint(d.MinIn)
+	switch {
+	case d.MaxIn < 0:
+		in += "+"
+	case d.MaxIn != d.MinIn:
+		in += fmt.Sprintf("..%d", d.MaxIn)
+	}
+	if d.PerElement {
+		return "n -> n (each)"
+	}
+	out := "1"
+	if t, ok := outText[d.Name]; ok {
+		out = t
+	}
+	return in + " -> " + out
 }
 
 func perElement(_ []ir.Arg, n int) (int, bool) { return n, true }

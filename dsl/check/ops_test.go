@@ -1,0 +1,46 @@
+package check
+
+import (
+	"testing"
+
+	"github.com/mapper-dev/mapper/dsl/ir"
+)
+
+// Every op of the table must be known to the arity tracking.
+func TestOutCountCoversOps(t *testing.T) {
+	for _, d := range ir.Ops() {
+		if outCount[d.Name] == nil {
+			t.Errorf("op %s: no entry in outCount", d.Name)
+		}
+		if d.PerElement {
+			if n, ok := outCount[d.Name](nil, 3); !ok || n != 3 {
+				t.Errorf("op %s is per-element but outCount gives %d", d.Name, n)
+			}
+		}
+	}
+}
+
+func TestOverlap(t *testing.T) {
+	pat := func(parts ...ir.PatternPart) []elem { return elems(ir.Pattern{Parts: parts}) }
+	lit := func(s string) ir.PatternPart { return ir.PatternPart{Lit: s} }
+	v := func(s string) ir.PatternPart { return ir.PatternPart{Var: s} }
+	for _, c := range []struct {
+		a, b    []elem
+		ok      bool
+		witness string
+	}{
+		{pat(lit("a.b")), pat(lit("a.b")), true, "a.b"},
+		{pat(lit("a.b")), pat(lit("a.c")), false, ""},
+		{pat(lit("l."), v("i"), lit(".w")), pat(lit("l.12.w")), true, "l.12.w"},
+		{pat(lit("l."), v("i"), lit(".w")), pat(lit("l.x.w")), false, ""},
+		{pat(lit("l."), v("i"), lit(".w")), pat(lit("l."), v("j"), lit(".w")), true, "l.0.w"},
+		{pat(lit("l."), v("i"), lit("."), v("j")), pat(lit("l.1."), v("k")), true, "l.1.0"},
+		{pat(lit("l."), v("i")), pat(lit("l.")), false, ""},
+		{pat(lit("e."), v("i"), lit(".w")), pat(lit("e."), v("i"), lit(".w.b")), false, ""},
+	} {
+		w, ok := overlap(c.a, c.b)
+		if ok != c.ok || w != c.witness {
+			t.Errorf("overlap(%v, %v) = %q, %v; want %q, %v", c.a, c.b, w, ok, c.witness, c.ok)
+		}
+	}
+}
