@@ -171,7 +171,7 @@ func TestLanguageDocExamples(t *testing.T) {
 	}
 	n := 0
 	for _, m := range regexp.MustCompile("(?s)```\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
-		if !regexp.MustCompile(`(?m)^mapping `).MatchString(m[1]) {
+		if !regexp.MustCompile(`(?m)^mapping [a-z_0-9]+( oneway)?\n`).MatchString(m[1]) {
 			continue
 		}
 		n++
