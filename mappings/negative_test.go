@@ -1,0 +1,358 @@
+package mappings_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mapper-dev/mapper/engine"
+	"github.com/mapper-dev/mapper/engine/format/fastllm"
+	"github.com/mapper-dev/mapper/mappings/synth"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+// stored is one tensor as rewrite reads and writes it.
+type stored struct {
+	safetensors.Entry
+	Data []byte
+}
+
+// rewrite rewrites the safetensors files of an HF checkpoint through edit,
+// which may change a tensor (shape, dtype, data) or drop it (keep false);
+// extra tensors go into the first file. When the checkpoint has an index it
+// is written again from the new files, so index and files stay consistent:
+// what the plan then refuses is the content, not a broken checkpoint.
+func rewrite(t *testing.T, dir string, edit func(s *stored) (keep bool), extra ...stored) {
+	t.Helper()
+	ck, err := safetensors.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shards []safetensors.Shard
+	var data [][]stored
+	for i, f := range ck.Files {
+		var kept []stored
+		for _, info := range f.Tensors {
+			b, err := f.Data(info.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := stored{Entry: safetensors.Entry{Name: info.Name, DType: info.DType, Shape: info.Shape.Clone()}, Data: slices.Clone(b)}
+			if edit(&s) {
+				kept = append(kept, s)
+			}
+		}
+		if i == 0 {
+			kept = append(kept, extra...)
+		}
+		sh := safetensors.Shard{File: filepath.Base(f.Path)}
+		for _, s := range kept {
+			sh.Entries = append(sh.Entries, s.Entry)
+			sh.Bytes += int64(len(s.Data))
+		}
+		shards, data = append(shards, sh), append(data, kept)
+	}
+	hasIndex := ck.Index != nil
+	ck.Close()
+	for i, sh := range shards {
+		l, err := safetensors.NewLayout(sh.Entries, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := safetensors.Create(filepath.Join(dir, sh.File), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range data[i] {
+			if err := w.WriteAt(s.Name, 0, s.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hasIndex {
+		if err := safetensors.WriteIndex(filepath.Join(dir, safetensors.IndexFile), safetensors.NewIndex(shards)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The rewritten checkpoint must itself be valid.
+	ck, err = safetensors.OpenDir(dir)
+	if err != nil {
+		t.Fatalf("the rewritten checkpoint does not open: %v", err)
+	}
+	ck.Close()
+}
+
+// drop returns an edit that removes the named tensor (and checks it existed).
+func drop(t *testing.T, name string) func(*stored) bool {
+	found := false
+	t.Cleanup(func() {
+		if !found {
+			t.Errorf("no tensor %s to drop", name)
+		}
+	})
+	return func(s *stored) bool {
+		if s.Name == name {
+			found = true
+			return false
+		}
+		return true
+	}
+}
+
+func keepAll(*stored) bool { return true }
+
+// refused plans a conversion that must fail, checks the message holds every
+// substring, and that no output was written.
+func refused(t *testing.T, mapping, in string, opt engine.PlanOptions, want ...string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	p, err := engine.NewPlan(load(t, mapping), in, opt)
+	if err == nil {
+		p.Close()
+		t.Fatalf("NewPlan(%s) accepted the checkpoint; want an error with %q", mapping, want)
+	}
+	msg := err.Error()
+	t.Logf("refused:\n%s", msg)
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error does not mention %q:\n%s", w, msg)
+		}
+	}
+	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("output %s exists after a refused plan (%v)", out, err)
+	}
+}
+
+func withOverrides(a synth.Arch, kv ...any) synth.Arch {
+	a.Overrides = map[string]any{}
+	for i := 0; i < len(kv); i += 2 {
+		a.Overrides[kv[i].(string)] = kv[i+1]
+	}
+	return a
+}
+
+// TestRefusedHF lists the HF checkpoints the seed mappings refuse on
+// import, each with what the message must name.
+func TestRefusedHF(t *testing.T) {
+	gptOSS := synth.TinyGPTOSS()
+	cases := []struct {
+		name    string
+		mapping string
+		arch    synth.Arch
+		opts    synth.Options
+		edit    func(t *testing.T) func(*stored) bool
+		extra   []stored
+		want    []string
+	}{
+		{
+			name: "gpt_oss_missing_expert_tensor", mapping: "gpt_oss", arch: gptOSS,
+			// Sharded, so that the index has to be rewritten consistently.
+			opts: synth.Options{ShardBytes: 48 << 10},
+			edit: func(t *testing.T) func(*stored) bool { return drop(t, "model.layers.1.mlp.experts.down_proj_scales") },
+			want: []string{"tensor model.layers.1.mlp.experts.down_proj_scales", "missing from the input hf checkpoint"},
+		},
+		{
+			name: "gpt_oss_dense_missing_expert_tensor", mapping: "gpt_oss", arch: synth.TinyGPTOSSDense(),
+			edit: func(t *testing.T) func(*stored) bool { return drop(t, "model.layers.0.mlp.experts.gate_up_proj") },
+			want: []string{"tensor model.layers.0.mlp.experts.gate_up_proj", "missing from the input"},
+		},
+		{
+			// Three experts' blocks where the config says four.
+			name: "gpt_oss_wrong_expert_shape", mapping: "gpt_oss", arch: gptOSS,
+			edit: func(t *testing.T) func(*stored) bool {
+				return func(s *stored) bool {
+					if s.Name == "model.layers.0.mlp.experts.gate_up_proj_blocks" {
+						s.Shape[0]--
+						s.Data = s.Data[:len(s.Data)/4*3]
+					}
+					return true
+				}
+			},
+			want: []string{"tensor model.layers.0.mlp.experts.gate_up_proj_blocks", "has shape [3 128 2 16], the rule declares [4 128 2 16]"},
+		},
+		{
+			// The orientation trap of formats.md: a dense gate_up_proj stored
+			// output-major [E, 2I, H] like the quantized one. It must be
+			// refused, never silently transposed.
+			name: "gpt_oss_dense_wrong_orientation", mapping: "gpt_oss", arch: synth.TinyGPTOSSDense(),
+			edit: func(t *testing.T) func(*stored) bool {
+				return func(s *stored) bool {
+					if s.Name == "model.layers.1.mlp.experts.gate_up_proj" {
+						s.Shape[1], s.Shape[2] = s.Shape[2], s.Shape[1]
+					}
+					return true
+				}
+			},
+			want: []string{"tensor model.layers.1.mlp.experts.gate_up_proj", "has shape [4 128 64], the rule declares [4 64 128]"},
+		},
+		{
+			name: "gpt_oss_expert_dtype", mapping: "gpt_oss", arch: synth.TinyGPTOSSDense(),
+			edit: func(t *testing.T) func(*stored) bool {
+				return func(s *stored) bool {
+					if s.Name == "model.layers.0.mlp.experts.down_proj" {
+						s.DType = tensor.F16
+					}
+					return true
+				}
+			},
+			want: []string{"tensor model.layers.0.mlp.experts.down_proj", "is F16, the rule declares BF16"},
+		},
+		{
+			name: "gpt_oss_layer_types_length", mapping: "gpt_oss",
+			arch: withOverrides(gptOSS, "layer_types", synth.LayerTypes(3)),
+			want: []string{"config.json: layer_types: has 3 entries but num_hidden_layers is 2"},
+		},
+		{
+			name: "gpt_oss_unknown_layer_type", mapping: "gpt_oss",
+			arch: withOverrides(gptOSS, "layer_types", []any{"sliding_attention", "chunked_attention"}),
+			want: []string{"layer_types[1]", `value "chunked_attention" has no counterpart`},
+		},
+		{
+			name: "gpt_oss_unclaimed_config_key", mapping: "gpt_oss",
+			arch: withOverrides(gptOSS, "use_kernels", true),
+			want: []string{"config.json: use_kernels: not claimed by any config rule of gpt_oss"},
+		},
+		{
+			name: "gpt_oss_unclaimed_nested_config_key", mapping: "gpt_oss",
+			arch: withOverrides(gptOSS, "rope_scaling", map[string]any{
+				"beta_fast": 32.0, "beta_slow": 1.0, "factor": 32.0, "mscale": 1.0,
+				"original_max_position_embeddings": int64(4096), "rope_type": "yarn", "truncate": false,
+			}),
+			want: []string{"rope_scaling.mscale: not claimed by any config rule"},
+		},
+		{
+			name: "gpt_oss_not_yarn", mapping: "gpt_oss",
+			arch: withOverrides(gptOSS, "rope_scaling", map[string]any{"factor": 8.0, "rope_type": "linear"}),
+			want: []string{"rope_scaling.rope_type", `is "linear"; the mapping requires "yarn"`},
+		},
+		{
+			name: "gpt_oss_unclaimed_tensor", mapping: "gpt_oss", arch: gptOSS,
+			edit: func(*testing.T) func(*stored) bool { return keepAll },
+			extra: []stored{{Entry: safetensors.Entry{Name: "model.layers.0.self_attn.rotary_emb.inv_freq", DType: tensor.F32, Shape: tensor.Shape{8}}, Data: make([]byte, 32)}},
+			want:  []string{"tensor model.layers.0.self_attn.rotary_emb.inv_freq", "not claimed by any rule of gpt_oss", `(variant "mxfp4")`},
+		},
+		{
+			// Experts quantized some other way: the mxfp4 variant does not
+			// apply, and the dense one does not claim the key.
+			name: "gpt_oss_other_quantization", mapping: "gpt_oss",
+			arch: withOverrides(gptOSS, "quantization_config", map[string]any{"quant_method": "fp8"}),
+			want: []string{"config.json: quantization_config.quant_method: not claimed by any config rule of gpt_oss"},
+		},
+		{
+			name: "llama_rope_scaling", mapping: "llama",
+			arch: withOverrides(synth.TinyLlama(), "rope_scaling", map[string]any{
+				"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+				"original_max_position_embeddings": int64(8192), "rope_type": "llama3",
+			}),
+			want: []string{"config.json: rope_scaling: is {", "the mapping requires null"},
+		},
+		{
+			name: "llama_hidden_act", mapping: "llama",
+			arch: withOverrides(synth.TinyLlama(), "hidden_act", "gelu"),
+			want: []string{"hidden_act", `value "gelu" has no counterpart (known: "silu")`},
+		},
+		{
+			// The config promises attention biases the file does not have.
+			name: "llama_missing_bias", mapping: "llama",
+			arch: withOverrides(synth.TinyLlama(), "attention_bias", true),
+			want: []string{"tensor model.layers.0.self_attn.q_proj.bias", "missing from the input"},
+		},
+		{
+			// Biases in the file the config says are not there.
+			name: "llama_unclaimed_bias", mapping: "llama",
+			arch: func() synth.Arch {
+				a := synth.TinyLlama()
+				a.MLPBias = true
+				return withOverrides(a, "mlp_bias", false)
+			}(),
+			want: []string{"tensor model.layers.0.mlp.down_proj.bias", "not claimed by any rule of llama"},
+		},
+		{
+			name: "qwen2_sliding_window", mapping: "qwen2",
+			arch: withOverrides(synth.TinyQwen2(), "use_sliding_window", true),
+			want: []string{"config.json: use_sliding_window: is true; the mapping requires false"},
+		},
+		{
+			name: "mixtral_missing_expert", mapping: "mixtral", arch: synth.TinyMixtral(),
+			edit: func(t *testing.T) func(*stored) bool {
+				return drop(t, "model.layers.1.block_sparse_moe.experts.3.w2.weight")
+			},
+			want: []string{"tensor model.layers.1.block_sparse_moe.experts.3.w2.weight", "missing from the input"},
+		},
+		{
+			name: "mixtral_expert_shape", mapping: "mixtral", arch: synth.TinyMixtral(),
+			edit: func(t *testing.T) func(*stored) bool {
+				return func(s *stored) bool {
+					if s.Name == "model.layers.0.block_sparse_moe.experts.2.w3.weight" {
+						s.Shape[0], s.Data = s.Shape[0]/2, s.Data[:len(s.Data)/2]
+					}
+					return true
+				}
+			},
+			want: []string{"tensor model.layers.0.block_sparse_moe.experts.2.w3.weight: is BF16[64 64] but model.layers.0.block_sparse_moe.experts.0.w3.weight is BF16[128 64]; stacked tensors must agree"},
+		},
+		{
+			name: "mistral_wrong_architecture", mapping: "mistral",
+			arch: withOverrides(synth.TinyMistral(), "model_type", "llama"),
+			want: []string{"config.json: model_type: is \"llama\"; the mapping requires \"mistral\""},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := generate(t, tc.arch, tc.opts)
+			if tc.edit != nil {
+				rewrite(t, dir, tc.edit(t), tc.extra...)
+			}
+			refused(t, tc.mapping, dir, engine.PlanOptions{}, tc.want...)
+		})
+	}
+}
+
+// TestRefusedFastLLM covers refusals on export: a Fast-LLM config the
+// mapping cannot express in HF, and a variant the mapping does not have.
+func TestRefusedFastLLM(t *testing.T) {
+	t.Parallel()
+	m := load(t, "llama")
+	fl, _ := convert(t, m, generate(t, synth.TinyLlama(), synth.Options{}), engine.PlanOptions{})
+	refused(t, "llama", fl, engine.PlanOptions{Variant: "dense"}, `mapping llama has no variant "dense"`)
+
+	flOSS, _ := convert(t, load(t, "gpt_oss"), generate(t, synth.TinyGPTOSS(), synth.Options{}), engine.PlanOptions{})
+	refused(t, "gpt_oss", flOSS, engine.PlanOptions{Variant: "fp8"}, `mapping gpt_oss has no variant "fp8" (known: mxfp4, dense)`)
+
+	// One rms_norm_eps feeds both epsilons; if they disagree there is no HF
+	// value to write.
+	editMetadata(t, fl, func(cfg map[string]any) {
+		cfg["head"].(map[string]any)["normalization"].(map[string]any)["epsilon"] = 1e-06
+	})
+	refused(t, "llama", fl, engine.PlanOptions{}, "head.normalization.epsilon", "they must agree", "decoder.block.normalization.epsilon")
+
+	// A Fast-LLM key no rule of the mapping knows.
+	fl2, _ := convert(t, m, generate(t, synth.TinyLlama(), synth.Options{}), engine.PlanOptions{})
+	editMetadata(t, fl2, func(cfg map[string]any) {
+		cfg["decoder"].(map[string]any)["block"].(map[string]any)["mixer"].(map[string]any)["softmax_scale_power"] = 0.5
+	})
+	refused(t, "llama", fl2, engine.PlanOptions{}, "metadata.yaml config.base_model: decoder.block.mixer.softmax_scale_power: not claimed by any config rule of llama")
+}
+
+// editMetadata changes config.base_model of a Fast-LLM checkpoint in place.
+func editMetadata(t *testing.T, dir string, edit func(map[string]any)) {
+	t.Helper()
+	md := parseMetadata(t, dir)
+	edit(md.Config)
+	b, err := fastllm.EncodeMetadata(md.Config, md.StateIndex, md.Carried)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, fastllm.MetadataFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
