@@ -235,7 +235,7 @@ func TestRefusedHF(t *testing.T) {
 		},
 		{
 			name: "gpt_oss_unclaimed_tensor", mapping: "gpt_oss", arch: gptOSS,
-			edit: func(*testing.T) func(*stored) bool { return keepAll },
+			edit:  func(*testing.T) func(*stored) bool { return keepAll },
 			extra: []stored{{Entry: safetensors.Entry{Name: "model.layers.0.self_attn.rotary_emb.inv_freq", DType: tensor.F32, Shape: tensor.Shape{8}}, Data: make([]byte, 32)}},
 			want:  []string{"tensor model.layers.0.self_attn.rotary_emb.inv_freq", "not claimed by any rule of gpt_oss", `(variant "mxfp4")`},
 		},
