@@ -196,4 +196,3 @@ func TestStackUnstack(t *testing.T) {
 		}
 	}
 }
-
