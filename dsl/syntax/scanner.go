@@ -97,7 +97,13 @@ type scanner struct {
 	off       int
 	line, col int
 	trivia    bool // also return whitespace and comment tokens
+	depth     int  // open brackets
+	unary     int  // consecutive prefix operators (- and not)
 }
+
+// maxNesting bounds bracket nesting and runs of prefix operators, so that
+// no input can make the recursive-descent parser recurse without limit.
+const maxNesting = 200
 
 func (s *scanner) pos() lexer.Position {
 	return lexer.Position{Filename: s.file, Offset: s.off, Line: s.line, Column: s.col}
@@ -178,10 +184,32 @@ func (s *scanner) errorf(n int, format string, args ...any) error {
 // comment scan in Parse asks for them with trivia set.
 func (s *scanner) Next() (lexer.Token, error) {
 	for {
+		start := s.pos()
 		t, err := s.next()
-		if err != nil || s.trivia || (t.Type != tokWhitespace && t.Type != tokComment) {
+		if err != nil {
 			return t, err
 		}
+		if t.Type == tokWhitespace || t.Type == tokComment {
+			if s.trivia {
+				return t, nil
+			}
+			continue
+		}
+		switch {
+		case t.Type == tokPunct && (t.Value == "(" || t.Value == "[" || t.Value == "{"):
+			s.depth++
+		case t.Type == tokPunct && (t.Value == ")" || t.Value == "]" || t.Value == "}"):
+			s.depth--
+		}
+		if (t.Type == tokPunct && t.Value == "-") || (t.Type == tokKeyword && t.Value == "not") {
+			s.unary++
+		} else {
+			s.unary = 0
+		}
+		if s.depth > maxNesting || s.unary > maxNesting {
+			return lexer.Token{}, &ScanError{Pos: start, Len: len(t.Value), Msg: fmt.Sprintf("nesting deeper than %d levels", maxNesting)}
+		}
+		return t, nil
 	}
 }
 
