@@ -83,11 +83,17 @@ func syntaxDiag(lines *lineTable, src []byte, err error) diag.Diagnostic {
 			End:      lines.pos(min(end, len(src))),
 		}
 		found := describeToken(t)
-		if exp := expected(ue.Message()); exp != "" {
-			d.Message = fmt.Sprintf("syntax error: expected %s, found %s", exp, found)
-		} else {
-			d.Message = fmt.Sprintf("syntax error: unexpected %s", found)
+		exp := expected(ue.Message())
+		if exp == "" {
+			// Participle names nothing when the file's production is done
+			// (or never started): what may come there is known.
+			if strings.TrimSpace(string(src[:t.Pos.Offset])) == "" || onlyComments(src[:t.Pos.Offset]) {
+				exp = `"mapping" (a file starts with its header)`
+			} else {
+				exp = "a declaration (sample, let, config, tensors or variant)"
+			}
 		}
+		d.Message = fmt.Sprintf("syntax error: expected %s, found %s", exp, found)
 		d.Hint = syntaxHint(t, d.Message)
 		return d
 	}
@@ -97,6 +103,16 @@ func syntaxDiag(lines *lineTable, src []byte, err error) diag.Diagnostic {
 		return diag.Diagnostic{Severity: diag.Error, Pos: lines.pos(p.Offset), End: lines.pos(p.Offset), Message: "syntax error: " + pe.Message()}
 	}
 	return diag.Diagnostic{Severity: diag.Error, Pos: lines.pos(0), End: lines.pos(0), Message: "syntax error: " + err.Error()}
+}
+
+// onlyComments reports whether b holds nothing but whitespace and comments.
+func onlyComments(b []byte) bool {
+	for _, line := range strings.Split(string(b), "\n") {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
+			return false
+		}
+	}
+	return true
 }
 
 // describeToken names a token for an error message.
@@ -199,7 +215,7 @@ func syntaxHint(t lexer.Token, msg string) string {
 		return fmt.Sprintf("%q is a keyword and cannot be used as a name", t.Value)
 	case (t.Value == "=" || t.Value == "<" || t.Value == "-" || t.Value == ">") && strings.Contains(msg, `"<->"`):
 		return "rules relate the two sides with <->"
-	case strings.Contains("< > <= >= == !=", t.Value) && t.Type == tokPunct && !strings.Contains(msg, "error: expected"):
+	case strings.Contains("< > <= >= == !=", t.Value) && t.Type == tokPunct && strings.Contains(msg, "a declaration"):
 		return "comparisons do not chain: write a < b and b < c"
 	case t.Type == tokName && strings.Contains(msg, "identifier"):
 		return "a plain identifier is needed here, not a dotted name"
