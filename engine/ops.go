@@ -90,7 +90,7 @@ func runCall(be backend.Backend, c ir.Call, in []value, a *arena) ([]value, erro
 			}
 			return outs, kernels.Split(dsts, in[0].t.Data, in[0].t.Shape, elem(), c.Args[0].Int, sizes)
 		}
-		return runSlice(c, in[0], outs[0], a)
+		return runSlice(c, in[0], outs[0])
 	case "mxfp4":
 		o, err := newOut(0)
 		if err != nil {
@@ -111,21 +111,27 @@ func runCall(be backend.Backend, c ir.Call, in []value, a *arena) ([]value, erro
 	return nil, fmt.Errorf("the executor has no kernel for op %s", c.Def.Name)
 }
 
-// runSlice keeps [start, end) of one axis by splitting into three parts.
-func runSlice(c ir.Call, in, out value, a *arena) ([]value, error) {
+// runSlice keeps [start, end) of one axis, copying the kept rows straight
+// into out: no buffer beyond the output, so a chunk holds no more than the
+// planner reserved for it (in + out).
+func runSlice(c ir.Call, in, out value) ([]value, error) {
 	ax, start, end := c.Args[0].Int, c.Args[1].Int, c.Args[2].Int
 	shape := in.t.Shape
-	elem := in.t.DType.Size()
-	rowBytes := int64(elem)
+	rowBytes := int64(in.t.DType.Size())
 	for _, d := range shape[ax+1:] {
 		rowBytes *= int64(d)
 	}
-	head := a.alloc(int64(start) * rowBytes * outerCount(shape, ax))
-	tail := a.alloc(int64(shape[ax]-end) * rowBytes * outerCount(shape, ax))
-	defer a.free(head)
-	defer a.free(tail)
-	err := kernels.Split([][]byte{head.data, out.t.Data, tail.data}, in.t.Data, shape, elem, ax, []int{start, end - start, shape[ax] - end})
-	return []value{out}, err
+	outer := outerCount(shape, ax)
+	span, keep := int64(shape[ax])*rowBytes, int64(end-start)*rowBytes
+	if int64(len(in.t.Data)) != outer*span || int64(len(out.t.Data)) != outer*keep {
+		return nil, fmt.Errorf("slice: %d input and %d output bytes for shape %v, axis %d, [%d, %d)",
+			len(in.t.Data), len(out.t.Data), shape, ax, start, end)
+	}
+	skip := int64(start) * rowBytes
+	for o := range outer {
+		copy(out.t.Data[o*keep:(o+1)*keep], in.t.Data[o*span+skip:o*span+skip+keep])
+	}
+	return []value{out}, nil
 }
 
 func outerCount(s tensor.Shape, ax int) int64 {
