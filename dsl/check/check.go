@@ -144,7 +144,10 @@ type ctxInfo struct {
 	when    []ir.Expr
 }
 
-// exclusive reports whether two rules can never be active together.
+// exclusive reports whether two rules can never be active together: they
+// sit in different variants, in the two branches of one when/else, or under
+// conditions that contradict each other on their face (c and not c, or
+// x == 1 and x == 2).
 func exclusive(a, b *ctxInfo) bool {
 	if a.variant != "" && b.variant != "" && a.variant != b.variant {
 		return true
@@ -156,7 +159,29 @@ func exclusive(a, b *ctxInfo) bool {
 			}
 		}
 	}
+	for _, x := range a.when {
+		for _, y := range b.when {
+			if contradict(x, y) || contradict(y, x) {
+				return true
+			}
+		}
+	}
 	return false
+}
+
+// contradict reports whether x and y cannot both hold, judged by their text.
+func contradict(x, y ir.Expr) bool {
+	if u, ok := x.(*ir.Unary); ok && u.Op == "not" && ir.Format(u.X) == ir.Format(y) {
+		return true
+	}
+	bx, ok1 := x.(*ir.Binary)
+	by, ok2 := y.(*ir.Binary)
+	if !ok1 || !ok2 || bx.Op != "==" || by.Op != "==" || ir.Format(bx.X) != ir.Format(by.X) {
+		return false
+	}
+	lx, ok1 := bx.Y.(*ir.Literal)
+	ly, ok2 := by.Y.(*ir.Literal)
+	return ok1 && ok2 && !ir.ValuesEqual(lx.Value, ly.Value)
 }
 
 // nameUse is a name read by an expression, resolved once all claims are known.
