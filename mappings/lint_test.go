@@ -1,0 +1,41 @@
+package mappings_test
+
+import (
+	"testing"
+
+	"github.com/mapper-dev/mapper/dsl"
+	"github.com/mapper-dev/mapper/mappings"
+)
+
+// TestBuiltinLintClean requires every built-in mapping to check without a
+// single diagnostic, warnings included (what `mapper lint mappings/` says).
+func TestBuiltinLintClean(t *testing.T) {
+	files := mappings.Builtin()
+	if len(files) != 5 {
+		t.Errorf("%d built-in mappings, want the 5 seed mappings", len(files))
+	}
+	for _, f := range files {
+		m, diags := dsl.Load(f.Path, f.Source)
+		for _, d := range diags {
+			t.Errorf("%v", d)
+		}
+		if m != nil && m.Name != f.Name {
+			t.Errorf("%s declares mapping %s", f.Path, m.Name)
+		}
+	}
+}
+
+// TestBuiltinFormatted requires every built-in mapping to be in the
+// canonical form `mapper fmt` writes.
+func TestBuiltinFormatted(t *testing.T) {
+	for _, f := range mappings.Builtin() {
+		got, err := dsl.Format(f.Path, f.Source)
+		if err != nil {
+			t.Errorf("%s: %v", f.Path, err)
+			continue
+		}
+		if string(got) != string(f.Source) {
+			t.Errorf("%s is not formatted (run mapper fmt -w %s)", f.Path, f.Path)
+		}
+	}
+}
