@@ -35,6 +35,8 @@ func init() {
 		"plan":    {runPlan, "show what apply would do, without writing: plan MAPPING IN"},
 		"inspect": {runInspect, "list a checkpoint's tensors and config: inspect DIR"},
 		"diff":    {runDiff, "compare two checkpoints tensor by tensor: diff A B"},
+		"lint":    {runLint, "check .map files: lint [FILES|DIRS] (default: the built-in mappings)"},
+		"fmt":     {runFmt, "format .map files: fmt [-l] [-w] [FILES|DIRS]"},
 	}
 }
 
