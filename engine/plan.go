@@ -259,15 +259,35 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		if !ok {
 			continue
 		}
+		// After a binding fails, the rule's other bindings are not planned
+		// (one error per rule is enough), but the tensors it names still
+		// count as claimed: reporting them as claimed by no rule would be
+		// false.
+		var failed error
+		claimNames := func(be *env) {
+			for _, n := range p.sourceNames(r, be) {
+				if _, ok := claimed[n]; !ok {
+					claimed[n] = posString(r.Pos)
+				}
+			}
+		}
 		err = forBindings(r.Loops, e, func(be *env) error {
+			if failed != nil {
+				claimNames(be)
+				return nil
+			}
 			job, err := p.planJob(r, be)
 			if err != nil {
-				return err
+				failed = err
+				claimNames(be)
+				return nil
 			}
 			for _, b := range job.Sources {
 				for _, t := range b {
 					if prev, dup := claimed[t.Name]; dup {
-						return &TensorError{Tensor: t.Name, File: t.File.Path, Rule: job.Rule, Msg: "claimed by two rules (also " + prev + ")"}
+						failed = &TensorError{Tensor: t.Name, File: t.File.Path, Rule: job.Rule, Msg: "claimed by two rules (also " + prev + ")"}
+						claimNames(be)
+						return nil
 					}
 					claimed[t.Name] = job.Rule
 				}
@@ -275,7 +295,8 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			for _, b := range job.Outputs {
 				for _, n := range b {
 					if prev, dup := produced[n]; dup {
-						return &TensorError{Tensor: n, Rule: job.Rule, Msg: "produced by two rules (also " + prev + ")"}
+						failed = &TensorError{Tensor: n, Rule: job.Rule, Msg: "produced by two rules (also " + prev + ")"}
+						return nil
 					}
 					produced[n] = job.Rule
 				}
@@ -285,6 +306,9 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		})
 		if err != nil {
 			errs = append(errs, err)
+		}
+		if failed != nil {
+			errs = append(errs, failed)
 		}
 	}
 	for _, t := range p.src.Tensors {
@@ -385,6 +409,36 @@ func declared(ref *ir.TensorRef, e *env) (ir.TensorType, bool, error) {
 		t.Shape = append(t.Shape, int(n))
 	}
 	return t, true, nil
+}
+
+// sourceNames lists the input tensors a rule names for one binding of its
+// loops, every value of a stacked variable included, without looking them
+// up or checking anything.
+func (p *Plan) sourceNames(r *ir.TensorRule, e *env) []string {
+	refs := r.Left
+	if p.Direction == Export {
+		refs = r.Right
+	}
+	gatherVar, gatherN := "", int64(0)
+	for _, op := range r.Ops {
+		if op.Def == nil || (op.Def.Name != "stack" && op.Def.Name != "unstack") || len(op.Args) == 0 {
+			continue
+		}
+		if n, err := ir.EvalInt(op.Args[0].Bound, e); err == nil {
+			gatherVar, gatherN = op.Args[0].Var, n
+		}
+	}
+	var out []string
+	for _, t := range refs {
+		if gatherVar == "" || !slices.ContainsFunc(t.Pattern.Parts, func(pp ir.PatternPart) bool { return pp.Var == gatherVar }) {
+			out = append(out, expand(t.Pattern, e))
+			continue
+		}
+		for b := range gatherN {
+			out = append(out, expand(t.Pattern, e.with(gatherVar, b)))
+		}
+	}
+	return out
 }
 
 func isGather(c ir.Call) bool { return c.Def.Name == "stack" || c.Def.Name == "unstack" }

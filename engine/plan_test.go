@@ -3,9 +3,11 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +15,8 @@ import (
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/mappings"
 	"github.com/mapper-dev/mapper/mappings/synth"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
+	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/plan")
@@ -152,6 +156,101 @@ func TestPlanGolden(t *testing.T) {
 			text, js = summaries(t, exp, tmp)
 			checkGolden(t, tc.name+"_export.txt.golden", text)
 			checkGolden(t, tc.name+"_export.json.golden", js)
+		})
+	}
+}
+
+// TestPlanErrors: problems with the input's tensors are all reported by the
+// plan, each once, naming the tensor, its file and the rule; a rule that
+// fails does not make the tensors it names look unclaimed.
+func TestPlanErrors(t *testing.T) {
+	m := loadMapFile(t, "testdata/small.map")
+	type edit func(es []safetensors.Entry) []safetensors.Entry
+	drop := func(name string) edit {
+		return func(es []safetensors.Entry) []safetensors.Entry {
+			return slices.DeleteFunc(es, func(e safetensors.Entry) bool { return e.Name == name })
+		}
+	}
+	reshape := func(name string, shape ...int) edit {
+		return func(es []safetensors.Entry) []safetensors.Entry {
+			for i := range es {
+				if es[i].Name == name {
+					es[i].Shape = shape
+				}
+			}
+			return es
+		}
+	}
+	add := func(name string) edit {
+		return func(es []safetensors.Entry) []safetensors.Entry {
+			return append(es, safetensors.Entry{Name: name, DType: tensor.BF16, Shape: tensor.Shape{2}})
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		edits []edit
+		want  []string // one substring per error, in order
+	}{{
+		name:  "wrong-shape",
+		edits: []edit{reshape("model.layers.0.self_attn.o_proj.weight", 32, 16)},
+		want:  []string{"$TMP/model.safetensors: tensor model.layers.0.self_attn.o_proj.weight: has shape [32 16], the rule declares [32 32] (rule at testdata/small.map:49)"},
+	}, {
+		name:  "missing-one-of-a-tuple",
+		edits: []edit{drop("model.layers.0.self_attn.k_proj.weight")},
+		want:  []string{"tensor model.layers.0.self_attn.k_proj.weight: missing from the input hf checkpoint $TMP (rule at testdata/small.map:44)"},
+	}, {
+		name:  "missing-expert",
+		edits: []edit{drop("model.layers.1.mlp.experts.2.down_proj.weight")},
+		want:  []string{"tensor model.layers.1.mlp.experts.2.down_proj.weight: missing from the input hf checkpoint $TMP (rule at testdata/small.map:54)"},
+	}, {
+		name:  "stacked-shapes-disagree",
+		edits: []edit{reshape("model.layers.0.mlp.experts.1.down_proj.weight", 16, 32)},
+		want: []string{"$TMP/model.safetensors: tensor model.layers.0.mlp.experts.1.down_proj.weight: is BF16[16 32] but " +
+			"model.layers.0.mlp.experts.0.down_proj.weight is BF16[32 16]; stacked tensors must agree (rule at testdata/small.map:54)"},
+	}, {
+		name:  "unclaimed",
+		edits: []edit{add("model.layers.0.extra")},
+		want:  []string{`$TMP/model.safetensors: tensor model.layers.0.extra: not claimed by any rule of small (variant ""); mapper drops nothing silently`},
+	}, {
+		name:  "all-at-once",
+		edits: []edit{add("zzz"), reshape("model.norm.weight", 31), drop("model.layers.1.self_attn.sinks")},
+		want: []string{
+			"tensor model.norm.weight: has shape [31], the rule declares [32]",
+			"tensor model.layers.1.self_attn.sinks: missing",
+			"tensor zzz: not claimed",
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := smallConfig()
+			es := smallTensors(cfg)
+			for _, e := range tc.edits {
+				es = e(es)
+			}
+			writeHF(t, dir, cfg, es)
+			_, err := NewPlan(m, dir, PlanOptions{Workers: 1})
+			if err == nil {
+				t.Fatal("planned a broken input")
+			}
+			var got []error
+			if list, ok := err.(Errors); ok {
+				got = list
+			} else {
+				got = []error{err}
+			}
+			var te *TensorError
+			for i, e := range got {
+				msg := strings.ReplaceAll(e.Error(), dir, "$TMP")
+				if !errors.As(e, &te) {
+					t.Errorf("error %d is a %T, want a *TensorError: %s", i, e, msg)
+				}
+				if i < len(tc.want) && !strings.Contains(msg, tc.want[i]) {
+					t.Errorf("error %d:\n  got  %s\n  want %s", i, msg, tc.want[i])
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("%d errors, want %d:\n%s", len(got), len(tc.want), strings.ReplaceAll(err.Error(), dir, "$TMP"))
+			}
 		})
 	}
 }
