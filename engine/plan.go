@@ -773,7 +773,8 @@ func (p *Plan) layout(opt PlanOptions) error {
 		return err
 	}
 	p.Shards = shards
-	p.PeakMemory = min(p.PeakMemory*int64(p.Workers), max(p.Memory, p.PeakMemory))
+	// Workers run chunks side by side, within the budget.
+	p.PeakMemory = min(p.PeakMemory*int64(p.Workers), p.Memory)
 	for _, j := range p.Jobs {
 		if !j.Copy && j.UnitMemory > p.Memory {
 			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s of working memory, more than the budget of %s; raise --memory",
