@@ -4,14 +4,18 @@
 # the nvidia-cuda-nvrtc wheel; MAPPER_NVRTC=/path/to/libnvrtc.so.N if it is
 # not on the loader path). No Go toolchain is needed there.
 #
-# Build the test binary on any machine (no CUDA toolkit, no cgo):
+# Build the test binary and the mapper binary on any machine (no CUDA
+# toolkit, no cgo):
 #     CGO_ENABLED=0 go test -c -o bench/bin/cuda.test ./runtime/cuda
+#     CGO_ENABLED=0 go build -o bench/bin/mapper ./cmd/mapper
 # then, from the repository root on the GPU machine:
 #     bash bench/gpu.sh
 #
 # It runs (1) the bit-for-bit tests of every kernel against the CPU backend
 # (TestGPU*, verbose), then (2) the benchmarks, each kernel on the GPU and on
-# the CPU backend in the same run (gpu_GB/s, cpu_GB/s, speedup), and prints a
+# the CPU backend in the same run (gpu_GB/s, cpu_GB/s, speedup), then (3) a
+# whole GPT-OSS conversion at gpt-oss-20b widths (2 layers) both ways with
+# --backend cuda and --backend cpu, requiring identical files, and prints a
 # summary. Exit status: 0 when the tests passed, 1 when one failed, 2 when the
 # GPU tests could not run (no binary, no GPU, no driver or no NVRTC: the
 # reason is printed). Expected runtime: well under 4 minutes on an H100.
@@ -55,6 +59,35 @@ if [[ $test_rc -eq 0 && $passed -gt 0 ]]; then
     bench_s=$(( $(date +%s) - start ))
 fi
 
+conv_rc=0
+conv_msg="not run (bench/bin/mapper missing or tests failed)"
+MAPPER="$ROOT/bench/bin/mapper"
+if [[ $test_rc -eq 0 && $passed -gt 0 && -x "$MAPPER" ]]; then
+    echo "== whole conversion: --backend cuda must write the same files as --backend cpu"
+    W=$(mktemp -d)
+    conv() { # conv IN OUT BACKEND
+        local t0=$(date +%s.%N)
+        "$MAPPER" apply gpt_oss "$1" "$2" --backend "$3" --progress none || return 1
+        echo "  $3: $(echo "$(date +%s.%N) - $t0" | bc 2>/dev/null || echo '?')s"
+    }
+    same() { # same DIR_A DIR_B
+        local f
+        for f in "$1"/*; do
+            cmp -s "$f" "$2/$(basename "$f")" || { echo "  differs: $(basename "$f")"; return 1; }
+        done
+        [[ $(ls "$1" | wc -l) -eq $(ls "$2" | wc -l) ]]
+    }
+    if "$MAPPER" synth gpt_oss "$W/hf" --width real --layers 2 --vocab 8192 &&
+        conv "$W/hf" "$W/fl_cpu" cpu && conv "$W/hf" "$W/fl_cuda" cuda && same "$W/fl_cpu" "$W/fl_cuda" &&
+        conv "$W/fl_cpu" "$W/back_cpu" cpu && conv "$W/fl_cpu" "$W/back_cuda" cuda && same "$W/back_cpu" "$W/back_cuda"; then
+        conv_msg="identical files both ways (import decodes MXFP4 on the GPU, export re-encodes)"
+    else
+        conv_rc=1
+        conv_msg="FAILED"
+    fi
+    rm -rf "$W"
+fi
+
 echo
 echo "== summary"
 echo "tests: $passed GPU tests passed, $failed failed, $skipped skipped (${test_s}s, exit $test_rc)"
@@ -77,7 +110,8 @@ if [[ -f "$LOG/bench.txt" ]]; then
         printf "  %-52s %10s %10s %8s\n", name, g, c, s
     }' "$LOG/bench.txt"
 fi
-if [[ $test_rc -ne 0 || $failed -gt 0 ]]; then
+echo "whole conversion: $conv_msg"
+if [[ $test_rc -ne 0 || $failed -gt 0 || $conv_rc -ne 0 ]]; then
     echo "RESULT: FAIL"
     exit 1
 fi

@@ -10,6 +10,7 @@
 //	mapper diff A B                   compare two checkpoints tensor by tensor
 //	mapper lint [FILES|DIRS]          check .map files
 //	mapper fmt [-l] [-w] [FILES|DIRS] format .map files
+//	mapper synth ARCH DIR             write a synthetic checkpoint (gpt_oss, llama, ...)
 //
 // Exit status: 0 success, 1 failure (or differences, or diagnostics), 2 usage.
 package main
@@ -37,6 +38,7 @@ func init() {
 		"diff":    {runDiff, "compare two checkpoints tensor by tensor: diff A B"},
 		"lint":    {runLint, "check .map files: lint [FILES|DIRS] (default: the built-in mappings)"},
 		"fmt":     {runFmt, "format .map files: fmt [-l] [-w] [FILES|DIRS]"},
+		"synth":   {runSynth, "write a synthetic HF checkpoint for trying things out: synth ARCH DIR"},
 	}
 }
 
