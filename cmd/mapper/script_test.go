@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mapper-dev/mapper/engine/format/pyjson"
+	"github.com/mapper-dev/mapper/mappings/synth"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+// The scripts under testdata/script run the mapper command, a copy of this
+// test binary, as a separate process (testscript installs it in $PATH), so
+// exit codes, signals and files are the real ones.
+//
+// Commands besides testscript's own:
+//
+//	mapper ARGS...                  the command under test
+//	gen ARCH DIR [flags]            write a synthetic HF checkpoint (synth.Generate)
+//	exitcode N PROG ARGS...         run PROG, expect exit status N
+//	interrupt DIR PROG ARGS...      run PROG (apply with --progress json), send it
+//	                                SIGINT once it has created its temporary
+//	                                directory beside DIR, and report how it exited
+//	ls DIR                          print DIR's entries, hidden ones included
+//	truncate FILE SIZE              cut FILE to SIZE bytes (-N: N bytes shorter)
+//	set-config DIR KEY JSON|-       set (or with -, delete) a top-level key of config.json
+//	drop-tensor DIR NAME            remove a tensor from DIR/model.safetensors
+//	add-tensor DIR NAME DTYPE SHAPE add a tensor (SHAPE like 4x8) to DIR/model.safetensors
+//	reshape-tensor DIR NAME SHAPE   give a tensor another shape, same dtype, new bytes
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"mapper": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"gen":    func() { os.Exit(genMain(os.Args[1:], os.Stderr)) },
+	})
+}
+
+var updateScripts = flag.Bool("update", false, "rewrite cmp targets in testdata/script")
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		UpdateScripts:       *updateScripts,
+		RequireExplicitExec: false,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exitcode":       scriptExitCode,
+			"interrupt":      scriptInterrupt,
+			"ls":             scriptLs,
+			"truncate":       scriptTruncate,
+			"set-config":     scriptSetConfig,
+			"drop-tensor":    scriptDropTensor,
+			"add-tensor":     scriptAddTensor,
+			"reshape-tensor": scriptReshapeTensor,
+		},
+	})
+}
+
+// genMain is `gen ARCH DIR [flags]`: a synthetic checkpoint of one of
+// synth's small architectures, with sizes overridable.
+func genMain(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	seed := fs.Int64("seed", 1, "random seed")
+	shard := fs.Int64("shard-bytes", 0, "tensor bytes per shard (0: one file)")
+	exact := fs.Bool("byte-exact", false, "MXFP4 groups that re-encode to the same bytes")
+	hidden := fs.Int("hidden", 0, "hidden size (0: the architecture's)")
+	inter := fs.Int("inter", 0, "intermediate size")
+	layers := fs.Int("layers", 0, "layers")
+	experts := fs.Int("experts", 0, "experts")
+	vocab := fs.Int("vocab", 0, "vocabulary")
+	if len(args) < 2 {
+		fmt.Fprintln(stderr, "usage: gen ARCH DIR [flags]")
+		return 2
+	}
+	if err := fs.Parse(args[2:]); err != nil || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: gen ARCH DIR [flags]")
+		return 2
+	}
+	a, err := synth.ByName(args[0])
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	for _, o := range []struct {
+		v   int
+		dst *int
+	}{{*hidden, &a.Hidden}, {*inter, &a.Intermediate}, {*layers, &a.Layers}, {*experts, &a.Experts}, {*vocab, &a.Vocab}} {
+		if o.v > 0 {
+			*o.dst = o.v
+		}
+	}
+	if err := synth.Generate(args[1], a, *seed, synth.Options{ShardBytes: *shard, ByteExactMXFP4: *exact}); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// command builds an exec.Cmd for PROG (looked up in $PATH, where testscript
+// put mapper) running in the script's directory and environment.
+func scriptCommand(ts *testscript.TestScript, prog string, args ...string) *exec.Cmd {
+	path, err := exec.LookPath(prog)
+	ts.Check(err)
+	cmd := exec.Command(path, args...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = append(os.Environ(), "WORK="+ts.Getenv("WORK"), "HOME="+ts.Getenv("HOME"), "TMPDIR="+ts.Getenv("TMPDIR"))
+	return cmd
+}
+
+func scriptExitStatus(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+func scriptExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N PROG ARGS...")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	cmd := scriptCommand(ts, args[1], args[2:]...)
+	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
+	err = cmd.Run()
+	if got := scriptExitStatus(err); got != want {
+		ts.Fatalf("%s exited with status %d (%v), want %d", args[1], got, err, want)
+	}
+}
+
+// scriptInterrupt runs PROG ARGS... (an apply writing its progress as JSON to
+// stderr), waits for the start event and for the temporary directory beside
+// the output DIR, sends SIGINT, and prints "exit status N" and the command's
+// stderr. The program blocks writing progress into the pipe while this side
+// does not read, so it cannot finish between the start event and the
+// signal.
+func scriptInterrupt(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: interrupt OUTDIR PROG ARGS...")
+	}
+	out := ts.MkAbs(args[0])
+	cmd := scriptCommand(ts, args[1], args[2:]...)
+	pipe, err := cmd.StderrPipe()
+	ts.Check(err)
+	cmd.Stdout = ts.Stdout()
+	ts.Check(cmd.Start())
+	r := bufio.NewReader(pipe)
+	var log strings.Builder
+	for {
+		line, err := r.ReadString('\n')
+		log.WriteString(line)
+		if err != nil {
+			cmd.Wait()
+			ts.Fatalf("%s ended before it started converting:\n%s", args[1], log.String())
+		}
+		if strings.Contains(line, `"event":"start"`) {
+			break
+		}
+	}
+	tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*"))
+	if len(tmps) != 1 {
+		ts.Fatalf("no temporary directory beside %s once converting (found %q)", out, tmps)
+	}
+	ts.Check(cmd.Process.Signal(syscall.SIGINT))
+	// Let the signal land while the program may be blocked on the pipe.
+	time.Sleep(100 * time.Millisecond)
+	rest, _ := io.ReadAll(r)
+	log.Write(rest)
+	err = cmd.Wait()
+	fmt.Fprintf(ts.Stdout(), "exit status %d\n", scriptExitStatus(err))
+	// The progress lines are noise; keep what is not an event.
+	for _, l := range strings.Split(log.String(), "\n") {
+		if l != "" && !strings.HasPrefix(l, `{"event":`) {
+			fmt.Fprintln(ts.Stderr(), l)
+		}
+	}
+}
+
+func scriptLs(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: ls DIR")
+	}
+	es, err := os.ReadDir(ts.MkAbs(args[0]))
+	ts.Check(err)
+	for _, e := range es {
+		fmt.Fprintln(ts.Stdout(), e.Name())
+	}
+}
+
+func scriptTruncate(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: truncate FILE SIZE")
+	}
+	path := ts.MkAbs(args[0])
+	n, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	if n < 0 {
+		st, err := os.Stat(path)
+		ts.Check(err)
+		n += st.Size()
+	}
+	ts.Check(os.Truncate(path, n))
+}
+
+func scriptSetConfig(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: set-config DIR KEY JSON|-")
+	}
+	path := filepath.Join(ts.MkAbs(args[0]), "config.json")
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	v, err := pyjson.Decode(data)
+	ts.Check(err)
+	cfg := v.(map[string]any)
+	if args[2] == "-" {
+		delete(cfg, args[1])
+	} else {
+		x, err := pyjson.Decode([]byte(args[2]))
+		ts.Check(err)
+		cfg[args[1]] = x
+	}
+	out, err := pyjson.Encode(cfg, 2, true)
+	ts.Check(err)
+	ts.Check(os.WriteFile(path, append(out, '\n'), 0o644))
+}
+
+// scriptRewriteTensors rewrites DIR/model.safetensors through edit, which gets
+// the entries and their bytes and may change both.
+func scriptRewriteTensors(ts *testscript.TestScript, dir string, edit func(es []safetensors.Entry, data map[string][]byte) []safetensors.Entry) {
+	path := filepath.Join(ts.MkAbs(dir), "model.safetensors")
+	f, err := safetensors.Open(path)
+	ts.Check(err)
+	var es []safetensors.Entry
+	data := map[string][]byte{}
+	for _, t := range f.Tensors {
+		es = append(es, safetensors.Entry{Name: t.Name, DType: t.DType, Shape: t.Shape.Clone()})
+		b, err := f.Data(t.Name)
+		ts.Check(err)
+		data[t.Name] = append([]byte(nil), b...)
+	}
+	meta := f.Metadata
+	ts.Check(f.Close())
+	es = edit(es, data)
+	l, err := safetensors.NewLayout(es, meta)
+	ts.Check(err)
+	tmp := path + ".new"
+	w, err := safetensors.Create(tmp, l)
+	ts.Check(err)
+	for _, e := range es {
+		ts.Check(w.WriteAt(e.Name, 0, data[e.Name]))
+	}
+	ts.Check(w.Finish())
+	ts.Check(os.Rename(tmp, path))
+}
+
+func scriptParseShape(ts *testscript.TestScript, s string) tensor.Shape {
+	var out tensor.Shape
+	for _, d := range strings.Split(s, "x") {
+		n, err := strconv.Atoi(d)
+		ts.Check(err)
+		out = append(out, n)
+	}
+	return out
+}
+
+func scriptDropTensor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: drop-tensor DIR NAME")
+	}
+	scriptRewriteTensors(ts, args[0], func(es []safetensors.Entry, data map[string][]byte) []safetensors.Entry {
+		for i, e := range es {
+			if e.Name == args[1] {
+				return append(es[:i], es[i+1:]...)
+			}
+		}
+		ts.Fatalf("no tensor %s", args[1])
+		return nil
+	})
+}
+
+func scriptAddTensor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: add-tensor DIR NAME DTYPE SHAPE")
+	}
+	dt, err := tensor.ParseDType(args[2])
+	ts.Check(err)
+	e := safetensors.Entry{Name: args[1], DType: dt, Shape: scriptParseShape(ts, args[3])}
+	n, err := e.Size()
+	ts.Check(err)
+	scriptRewriteTensors(ts, args[0], func(es []safetensors.Entry, data map[string][]byte) []safetensors.Entry {
+		data[e.Name] = make([]byte, n)
+		return append(es, e)
+	})
+}
+
+func scriptReshapeTensor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: reshape-tensor DIR NAME SHAPE")
+	}
+	shape := scriptParseShape(ts, args[2])
+	scriptRewriteTensors(ts, args[0], func(es []safetensors.Entry, data map[string][]byte) []safetensors.Entry {
+		for i, e := range es {
+			if e.Name == args[1] {
+				es[i].Shape = shape
+				n, err := es[i].Size()
+				ts.Check(err)
+				data[e.Name] = make([]byte, n)
+				return es
+			}
+		}
+		ts.Fatalf("no tensor %s", args[1])
+		return nil
+	})
+}
