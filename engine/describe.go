@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/engine/format/pyjson"
 )
 
@@ -118,7 +119,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "\nconfig:\n%s\n", indent(string(cfg), "  "))
 	if s.Carried != nil {
-		c, _ := json.Marshal(s.Carried)
+		c, err := carriedText(s.Carried)
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(&b, "carried for the way back: %s\n", c)
 	}
 	if len(s.Notes) > 0 {
@@ -160,4 +164,25 @@ func indent(s, pre string) string {
 		lines[i] = pre + l
 	}
 	return strings.Join(lines, "\n")
+}
+
+// carriedText prints what an import carries on one line, with values
+// written as the config above them is (Python's repr of floats: 7.0 stays
+// 7.0, where encoding/json would print 7).
+func carriedText(c any) ([]byte, error) {
+	fc, ok := c.(*format.Carried)
+	if !ok {
+		return json.Marshal(c)
+	}
+	o := pyjson.Object{{Key: "mapping", Value: fc.Mapping}, {Key: "from", Value: fc.From}}
+	if fc.Variant != "" {
+		o = append(o, pyjson.Member{Key: "variant", Value: fc.Variant})
+	}
+	if len(fc.Kept) > 0 {
+		o = append(o, pyjson.Member{Key: "kept", Value: fc.Kept})
+	}
+	if len(fc.Absent) > 0 {
+		o = append(o, pyjson.Member{Key: "absent", Value: fc.Absent})
+	}
+	return pyjson.Encode(o, -1, false)
 }
