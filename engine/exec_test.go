@@ -22,7 +22,7 @@ func dirSums(t *testing.T, dir string) map[string][32]byte {
 	t.Helper()
 	out := map[string][32]byte{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
 		b, err := os.ReadFile(p)
@@ -273,4 +273,48 @@ func TestExecuteWriteFailures(t *testing.T) {
 		}
 		assertNothingLeft(t, root, "hf")
 	})
+}
+
+// TestExecuteRefusesOutputOverInput: an output that is the input, holds it
+// or lies inside it is refused before anything is written, even with Force
+// (whose commit would otherwise delete the input and, for a parent, all
+// beside it).
+func TestExecuteRefusesOutputOverInput(t *testing.T) {
+	m := loadMapFile(t, "testdata/small.map")
+	root := t.TempDir()
+	hfDir := filepath.Join(root, "ckpts", "hf")
+	writeSmallHF(t, hfDir, smallConfig())
+	if err := os.WriteFile(filepath.Join(root, "ckpts", "other.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(hfDir, filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	before := dirSums(t, root)
+	for _, tc := range []struct{ out, want string }{
+		{hfDir, "is the input directory"},
+		{hfDir + "/", "is the input directory"},
+		{filepath.Join(root, "link"), "is the input directory"},
+		{filepath.Join(root, "ckpts"), "contains the input"},
+		{root, "contains the input"},
+		{filepath.Join(hfDir, "out"), "is inside the input"},
+		{filepath.Join(root, "link", "sub", "out"), "is inside the input"},
+	} {
+		p := planOrFail(t, m, hfDir, PlanOptions{Workers: 1})
+		_, err := p.Execute(context.Background(), ExecOptions{Output: tc.out, Force: true})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("output %s: %v, want an error saying it %s", tc.out, err, tc.want)
+		}
+	}
+	if after := dirSums(t, root); !sameSums(before, after) {
+		t.Error("the input's directory changed")
+	}
+	if got := entries(t, hfDir); !slices.Equal(got, []string{"config.json", "model.safetensors", "tokenizer.json"}) {
+		t.Errorf("input now holds %q", got)
+	}
+	// A sibling whose name starts like the input's is fine.
+	p := planOrFail(t, m, hfDir, PlanOptions{Workers: 1})
+	if _, err := p.Execute(context.Background(), ExecOptions{Output: hfDir + "-fast"}); err != nil {
+		t.Fatal(err)
+	}
 }
