@@ -23,7 +23,8 @@ import (
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
-// The scripts under testdata/script run the mapper command, a copy of this
+// The scripts under testdata/script (go test ./cmd/mapper -run TestScripts/NAME;
+// -update-scripts rewrites their cmp targets) run the mapper command, a copy of this
 // test binary, as a separate process (testscript installs it in $PATH), so
 // exit codes, signals and files are the real ones.
 //
@@ -48,7 +49,7 @@ func TestMain(m *testing.M) {
 	})
 }
 
-var updateScripts = flag.Bool("update", false, "rewrite cmp targets in testdata/script")
+var updateScripts = flag.Bool("update-scripts", false, "rewrite the cmp targets of testdata/script from what the commands print")
 
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
