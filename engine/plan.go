@@ -183,23 +183,28 @@ const DefaultMemory = 2 << 30
 // Close releases the input checkpoint.
 func (p *Plan) Close() error { return p.src.Close() }
 
-func detectDirection(m *ir.Mapping, dir, to string) (Direction, error) {
+func detectDirection(m *ir.Mapping, dirPath, to string) (Direction, error) {
+	dir := dirPath
 	if st, err := os.Stat(dir); err != nil {
 		return 0, fmt.Errorf("input: %w", err)
 	} else if !st.IsDir() {
 		return 0, fmt.Errorf("input %s is not a directory", dir)
 	}
-	switch to {
-	case m.Right:
-		if m.Left == m.Right {
-			return 0, fmt.Errorf("mapping %s has %s on both sides; the direction cannot be told by side", m.Name, m.Left)
-		}
-		return Import, nil
-	case m.Left:
-		return Export, nil
-	case "":
-	default:
+	if to != "" && to != m.Left && to != m.Right {
 		return 0, fmt.Errorf("--to %s: mapping %s converts between %s and %s", to, m.Name, m.Left, m.Right)
+	}
+	if to != "" && m.Left == m.Right {
+		return 0, fmt.Errorf("mapping %s has %s on both sides; the direction cannot be told by side", m.Name, m.Left)
+	}
+	if to != "" {
+		dir, from := Import, m.Left
+		if to == m.Left {
+			dir, from = Export, m.Right
+		}
+		if len(format.Detect(dirPath, from)) == 0 {
+			return 0, fmt.Errorf("--to %s converts from a %s checkpoint, and %s does not look like one", to, from, dirPath)
+		}
+		return dir, nil
 	}
 	found := format.Detect(dir, m.Left, m.Right)
 	switch {
