@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,14 +129,16 @@ func (e *TensorError) Error() string {
 	return b.String()
 }
 
-func docName(side string) string {
+// docName names the config document of a side's checkpoint in dir, as
+// errors cite it.
+func docName(side, dir string) string {
 	switch side {
 	case "hf":
-		return "config.json"
+		return filepath.Join(dir, "config.json")
 	case "fast_llm":
-		return "metadata.yaml config.base_model"
+		return filepath.Join(dir, "metadata.yaml") + " config.base_model"
 	}
-	return side + " config"
+	return side + " config in " + dir
 }
 
 // NewPlan opens the input checkpoint (headers and config only) and plans the
@@ -225,9 +228,9 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 		if opt.Variant != "" {
 			return fmt.Errorf("--variant chooses the layout written on export; on import the config decides")
 		}
-		cfg, err = importConfig(m, p.src.Config, docName(p.From), "")
+		cfg, err = importConfig(m, p.src.Config, docName(p.From, p.InputDir), "")
 	} else {
-		cfg, err = exportConfig(m, p.src.Config, p.src.Carried, docName(p.From), opt.Variant)
+		cfg, err = exportConfig(m, p.src.Config, p.src.Carried, docName(p.From, p.InputDir), opt.Variant)
 	}
 	if err != nil {
 		return err
