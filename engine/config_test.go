@@ -9,7 +9,7 @@ import (
 
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
-	"github.com/mapper-dev/mapper/engine/format/pyjson"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
 )
 
 // cfgSrc exercises every kind of config rule: renames (with fan-out, over a

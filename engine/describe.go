@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/mapper-dev/mapper/engine/format"
-	"github.com/mapper-dev/mapper/engine/format/pyjson"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
 )
 
 // Summary is the plan in the form `mapper plan --json` prints.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/ir"
-	"github.com/mapper-dev/mapper/engine/format/pyjson"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 

@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/mapper-dev/mapper/engine"
-	"github.com/mapper-dev/mapper/engine/format/pyjson"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
 )
 
 func runInspect(args []string, stdout, stderr io.Writer) int {

@@ -17,8 +17,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/mapper-dev/mapper/engine/format/pyjson"
 	"github.com/mapper-dev/mapper/mappings/synth"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )

@@ -14,8 +14,8 @@ import (
 
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/engine/format/hf"
-	"github.com/mapper-dev/mapper/engine/format/pyjson"
 	"github.com/mapper-dev/mapper/runtime/kernels"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sort"
 	"strconv"
+
+	"github.com/mapper-dev/mapper/runtime/pyjson"
 )
 
 // IndexFile is the name of the index of a sharded Hugging Face checkpoint.
@@ -179,9 +181,9 @@ func (ix *Index) Encode() []byte {
 		b = append(b, "{\n"...)
 		for i, n := range names {
 			b = append(b, "    "...)
-			b = appendPythonString(b, n)
+			b = pyjson.AppendString(b, n)
 			b = append(b, ": "...)
-			b = appendPythonString(b, ix.WeightMap[n])
+			b = pyjson.AppendString(b, ix.WeightMap[n])
 			if i < len(names)-1 {
 				b = append(b, ',')
 			}
@@ -198,39 +200,4 @@ func WriteIndex(path string, ix *Index) error {
 		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil
-}
-
-// appendPythonString quotes s as Python's json.dumps does with ensure_ascii:
-// everything outside printable ASCII becomes \uXXXX (UTF-16, lowercase hex).
-func appendPythonString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	u4 := func(b []byte, r rune) []byte {
-		return append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
-	}
-	b = append(b, '"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b = append(b, '\\', byte(r))
-		case r == '\n':
-			b = append(b, '\\', 'n')
-		case r == '\r':
-			b = append(b, '\\', 'r')
-		case r == '\t':
-			b = append(b, '\\', 't')
-		case r == '\b':
-			b = append(b, '\\', 'b')
-		case r == '\f':
-			b = append(b, '\\', 'f')
-		case r >= 0x20 && r <= 0x7e:
-			b = append(b, byte(r))
-		case r > 0xffff:
-			r -= 0x10000
-			b = u4(b, 0xd800+(r>>10))
-			b = u4(b, 0xdc00+(r&0x3ff))
-		default:
-			b = u4(b, r)
-		}
-	}
-	return append(b, '"')
 }

@@ -30,7 +30,7 @@ import (
 	"strings"
 
 	"github.com/mapper-dev/mapper/engine/format"
-	"github.com/mapper-dev/mapper/engine/format/pyjson"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
