@@ -10,48 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	nlp "github.com/nlpodyssey/safetensors"
 
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/engine/format/formattest"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
-
-func fill(name string, n int64) []byte {
-	b := make([]byte, n)
-	h := uint32(2166136261)
-	for i := 0; i < len(name); i++ {
-		h = (h ^ uint32(name[i])) * 16777619
-	}
-	for i := range b {
-		h = h*1664525 + 1013904223
-		b[i] = byte(h >> 24)
-	}
-	return b
-}
-
-func writeShards(t *testing.T, dir string, shards []format.Shard) {
-	t.Helper()
-	for _, s := range shards {
-		l, err := safetensors.NewLayout(s.Entries, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := safetensors.Create(filepath.Join(dir, s.File), l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, e := range s.Entries {
-			n, _ := e.Size()
-			if err := w.WriteAt(e.Name, 0, fill(s.Logical[i], n)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Finish(); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func entries() []safetensors.Entry {
 	return []safetensors.Entry{
@@ -107,7 +71,7 @@ func write(t *testing.T, out *format.Output) (string, []format.Shard, *format.So
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeShards(t, dir, shards)
+	formattest.WriteShards(t, dir, shards)
 	if err := s.WriteMeta(dir, out, shards); err != nil {
 		t.Fatal(err)
 	}
@@ -150,39 +114,12 @@ func checkSource(t *testing.T, src *format.Source, es []safetensors.Entry, wantC
 			t.Fatal(err)
 		}
 		n, _ := e.Size()
-		if !bytes.Equal(data, fill(e.Name, n)) {
+		if !bytes.Equal(data, formattest.Fill(e.Name, n)) {
 			t.Errorf("%s: data differs", e.Name)
 		}
 	}
 	if !slices.IsSortedFunc(src.Tensors, func(a, b format.Tensor) int { return strings.Compare(a.Name, b.Name) }) {
 		t.Error("tensors not sorted")
-	}
-}
-
-func checkWithReference(t *testing.T, dir string, shards []format.Shard) {
-	t.Helper()
-	for _, s := range shards {
-		raw, err := os.ReadFile(filepath.Join(dir, s.File))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := nlp.Deserialize(raw)
-		if err != nil {
-			t.Fatalf("%s: reference reader: %v", s.File, err)
-		}
-		if st.Len() != len(s.Entries) {
-			t.Errorf("%s: %d tensors, want %d", s.File, st.Len(), len(s.Entries))
-		}
-		for i, e := range s.Entries {
-			tv, ok := st.Tensor(e.Name)
-			if !ok {
-				t.Fatalf("%s: reference reader misses %s", s.File, e.Name)
-			}
-			n, _ := e.Size()
-			if tv.DType().String() != e.DType.String() || !bytes.Equal(tv.Data(), fill(s.Logical[i], n)) {
-				t.Errorf("%s: %s differs in the reference reader", s.File, e.Name)
-			}
-		}
 	}
 }
 
@@ -199,7 +136,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("shards %+v", shards)
 			}
 			checkSource(t, src, es, c.carried)
-			checkWithReference(t, dir, shards)
+			formattest.CheckWithReference(t, dir, shards)
 			raw, _ := os.ReadFile(filepath.Join(dir, MetadataFile))
 			for _, want := range []string{"fast_llm_version: 0.4.0\n", "format: fast_llm\n", "model: gpt\n",
 				"shards:\n  - weights\n", "    epsilon: 1.0e-05\n", "        theta: 150000.0\n",
@@ -231,7 +168,7 @@ func TestShardedByBytes(t *testing.T) {
 		t.Fatalf("shard 0 %+v", shards[0])
 	}
 	checkSource(t, src, es, carried())
-	checkWithReference(t, dir, shards)
+	formattest.CheckWithReference(t, dir, shards)
 }
 
 func TestPlanByParameters(t *testing.T) {
@@ -377,7 +314,7 @@ func openEdited(t *testing.T, edit func(dir string, meta string) string) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeShards(t, dir, shards)
+	formattest.WriteShards(t, dir, shards)
 	if err := s.WriteMeta(dir, out, shards); err != nil {
 		t.Fatal(err)
 	}

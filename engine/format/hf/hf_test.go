@@ -10,51 +10,13 @@ import (
 	"strings"
 	"testing"
 
-	nlp "github.com/nlpodyssey/safetensors"
 
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/engine/format/formattest"
 	_ "github.com/mapper-dev/mapper/engine/format/hf" // registers "hf"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
-
-// fill is a tensor's test content: bytes derived from its name.
-func fill(name string, n int64) []byte {
-	b := make([]byte, n)
-	h := uint32(2166136261)
-	for i := 0; i < len(name); i++ {
-		h = (h ^ uint32(name[i])) * 16777619
-	}
-	for i := range b {
-		h = h*1664525 + 1013904223
-		b[i] = byte(h >> 24)
-	}
-	return b
-}
-
-// writeShards creates every shard with the safetensors writer.
-func writeShards(t *testing.T, dir string, shards []format.Shard) {
-	t.Helper()
-	for _, s := range shards {
-		l, err := safetensors.NewLayout(s.Entries, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := safetensors.Create(filepath.Join(dir, s.File), l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, e := range s.Entries {
-			n, _ := e.Size()
-			if err := w.WriteAt(e.Name, 0, fill(s.Logical[i], n)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Finish(); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func entries() []safetensors.Entry {
 	return []safetensors.Entry{
@@ -108,7 +70,7 @@ func write(t *testing.T, out *format.Output) (string, []format.Shard, *format.So
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeShards(t, dir, shards)
+	formattest.WriteShards(t, dir, shards)
 	if err := s.WriteMeta(dir, out, shards); err != nil {
 		t.Fatal(err)
 	}
@@ -147,40 +109,12 @@ func checkSource(t *testing.T, src *format.Source, es []safetensors.Entry) {
 			t.Fatal(err)
 		}
 		n, _ := e.Size()
-		if !bytes.Equal(data, fill(e.Name, n)) {
+		if !bytes.Equal(data, formattest.Fill(e.Name, n)) {
 			t.Errorf("%s: data differs", e.Name)
 		}
 	}
 	if !slices.IsSortedFunc(src.Tensors, func(a, b format.Tensor) int { return strings.Compare(a.Name, b.Name) }) {
 		t.Error("tensors not sorted")
-	}
-}
-
-// checkWithReference reads every shard with nlpodyssey/safetensors.
-func checkWithReference(t *testing.T, dir string, shards []format.Shard) {
-	t.Helper()
-	for _, s := range shards {
-		raw, err := os.ReadFile(filepath.Join(dir, s.File))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := nlp.Deserialize(raw)
-		if err != nil {
-			t.Fatalf("%s: reference reader: %v", s.File, err)
-		}
-		if st.Len() != len(s.Entries) {
-			t.Errorf("%s: %d tensors, want %d", s.File, st.Len(), len(s.Entries))
-		}
-		for i, e := range s.Entries {
-			tv, ok := st.Tensor(e.Name)
-			if !ok {
-				t.Fatalf("%s: reference reader misses %s", s.File, e.Name)
-			}
-			n, _ := e.Size()
-			if tv.DType().String() != e.DType.String() || !bytes.Equal(tv.Data(), fill(s.Logical[i], n)) {
-				t.Errorf("%s: %s differs in the reference reader", s.File, e.Name)
-			}
-		}
 	}
 }
 
@@ -199,7 +133,7 @@ func TestSingleFile(t *testing.T) {
 		t.Error("an index for a single file")
 	}
 	checkSource(t, src, es)
-	checkWithReference(t, dir, shards)
+	formattest.CheckWithReference(t, dir, shards)
 }
 
 func TestSharded(t *testing.T) {
@@ -231,7 +165,7 @@ func TestSharded(t *testing.T) {
 		t.Errorf("index:\n%s", raw)
 	}
 	checkSource(t, src, es)
-	checkWithReference(t, dir, shards)
+	formattest.CheckWithReference(t, dir, shards)
 }
 
 func TestZeroBasedNaming(t *testing.T) {
@@ -251,7 +185,7 @@ func TestZeroBasedNaming(t *testing.T) {
 		t.Errorf("index:\n%s\nwant\n%s", raw, want)
 	}
 	checkSource(t, src, es)
-	checkWithReference(t, dir, shards)
+	formattest.CheckWithReference(t, dir, shards)
 }
 
 func TestDefaultShardSize(t *testing.T) {
@@ -292,7 +226,7 @@ func TestSideFiles(t *testing.T) {
 	if !slices.Equal(src.Skipped, []string{"link.json", "original"}) {
 		t.Errorf("skipped %v", src.Skipped)
 	}
-	checkWithReference(t, dir, shards)
+	formattest.CheckWithReference(t, dir, shards)
 }
 
 func TestRejects(t *testing.T) {
