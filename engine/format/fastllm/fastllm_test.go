@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/engine/format/formattest"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
