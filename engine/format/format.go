@@ -7,6 +7,7 @@ package format
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"sort"
@@ -173,9 +174,10 @@ func ParseNaming(name string, def safetensors.Naming) (safetensors.Naming, error
 }
 
 // ListDir sorts the entries of dir for a side's Open: regular files that
-// owned rejects are side files; everything that is not a regular file
-// (subdirectories, symlinks, devices) is skipped, never followed. Both lists
-// are sorted.
+// owned rejects are side files, and so are symlinks to regular files that
+// safetensors.ResolveIn accepts (inside dir, or a hub cache snapshot's blob);
+// everything else (subdirectories, other links, devices) is skipped. Both
+// lists are sorted.
 func ListDir(dir string, owned func(name string) bool) (sideFiles, skipped []string, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -183,7 +185,16 @@ func ListDir(dir string, owned func(name string) bool) (sideFiles, skipped []str
 	}
 	for _, e := range ents { // ReadDir sorts by name
 		switch {
-		case !e.Type().IsRegular():
+		case e.Type()&fs.ModeSymlink != 0 && !owned(e.Name()):
+			// A link is carried when it stays inside the checkpoint (or is a
+			// hub cache snapshot's link to its blob) and names a regular file.
+			path, err := safetensors.ResolveIn(dir, e.Name())
+			if st, statErr := os.Stat(path); err != nil || statErr != nil || !st.Mode().IsRegular() {
+				skipped = append(skipped, e.Name())
+				continue
+			}
+			sideFiles = append(sideFiles, e.Name())
+		case !e.Type().IsRegular() && e.Type()&fs.ModeSymlink == 0:
 			skipped = append(skipped, e.Name())
 		case !owned(e.Name()):
 			sideFiles = append(sideFiles, e.Name())

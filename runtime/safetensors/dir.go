@@ -194,11 +194,35 @@ func resolveIn(dir, name, listedIn string) (string, error) {
 		}
 		return "", fmt.Errorf("safetensors: %w", err)
 	}
-	rel, err := filepath.Rel(realDir, real)
-	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+	if !within(realDir, real) && !inHubBlobs(realDir, real) {
 		return bad(fmt.Sprintf("resolves to %s, outside the directory", real))
 	}
 	return path, nil
+}
+
+// ResolveIn is the check OpenDir applies to every file name: name must be a
+// plain file name whose file, symlinks followed, lies inside dir (or in the
+// blob store of a Hugging Face cache snapshot, see inHubBlobs). It returns
+// dir/name.
+func ResolveIn(dir, name string) (string, error) { return resolveIn(dir, name, dir) }
+
+// within reports whether path lies strictly inside dir (both resolved).
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// inHubBlobs accepts the one layout where a checkpoint's files legitimately
+// live outside its directory: a Hugging Face hub cache snapshot,
+// <repo>/snapshots/<revision>/, whose files are symlinks into <repo>/blobs/.
+// The link targets are made by the hub client, not named by the index, so
+// this does not let an index reach anywhere else.
+func inHubBlobs(realDir, real string) bool {
+	snapshots := filepath.Dir(realDir)
+	if filepath.Base(snapshots) != "snapshots" {
+		return false
+	}
+	return within(filepath.Join(filepath.Dir(snapshots), "blobs"), real)
 }
 
 func (c *Checkpoint) finish() {

@@ -205,3 +205,41 @@ func TestOpenFiles(t *testing.T) {
 		t.Errorf("missing file error %v does not wrap ErrNotExist", err)
 	}
 }
+
+// A Hugging Face hub cache snapshot links every file into the repository's
+// blob store, outside the snapshot directory: that layout opens, and a link
+// anywhere else is still refused.
+func TestOpenDirHubCacheSnapshot(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "models--org--name")
+	blobs := filepath.Join(repo, "blobs")
+	snap := filepath.Join(repo, "snapshots", "0123abcd")
+	for _, d := range []string{blobs, snap} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	smallFile(t, blobs, "9f8e7d", "w")
+	if err := os.Symlink("../../blobs/9f8e7d", filepath.Join(snap, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenDir(snap)
+	if err != nil {
+		t.Fatalf("hub cache snapshot: %v", err)
+	}
+	c.Close()
+
+	elsewhere := filepath.Join(repo, "other")
+	if err := os.MkdirAll(elsewhere, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	smallFile(t, elsewhere, "x", "w")
+	if err := os.Remove(filepath.Join(snap, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../other/x", filepath.Join(snap, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenDir(snap); err == nil || !strings.Contains(err.Error(), "outside the directory") {
+		t.Fatalf("a link out of the snapshot but not into blobs/: %v", err)
+	}
+}

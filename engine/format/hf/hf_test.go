@@ -213,16 +213,19 @@ func TestSideFiles(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644)
 	}
 	os.Mkdir(filepath.Join(dir, "original"), 0o755)
-	os.Symlink("tokenizer.json", filepath.Join(dir, "link.json"))
+	os.Symlink("tokenizer.json", filepath.Join(dir, "link.json")) // inside: carried
+	outside := filepath.Join(t.TempDir(), "secret.json")          // outside: skipped
+	os.WriteFile(outside, []byte("x"), 0o644)
+	os.Symlink(outside, filepath.Join(dir, "escape.json"))
 	src, err := side(t).Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if !slices.Equal(src.SideFiles, []string{"README.md", "generation_config.json", "tokenizer.json"}) {
+	if !slices.Equal(src.SideFiles, []string{"README.md", "generation_config.json", "link.json", "tokenizer.json"}) {
 		t.Errorf("side files %v", src.SideFiles)
 	}
-	if !slices.Equal(src.Skipped, []string{"link.json", "original"}) {
+	if !slices.Equal(src.Skipped, []string{"escape.json", "original"}) {
 		t.Errorf("skipped %v", src.Skipped)
 	}
 	formattest.CheckWithReference(t, dir, shards)
