@@ -387,6 +387,9 @@ func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, 
 			variant = m.Variants[0].Name
 		}
 	}
+	if variant != "" && len(m.Variants) == 0 {
+		return nil, fmt.Errorf("mapping %s has no variants, so --variant %s does not apply", m.Name, variant)
+	}
 	if variant != "" && !slices.ContainsFunc(m.Variants, func(v *ir.Variant) bool { return v.Name == variant }) {
 		return nil, fmt.Errorf("mapping %s has no variant %q (known: %s)", m.Name, variant, variantNames(m))
 	}

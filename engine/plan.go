@@ -242,6 +242,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	if err := p.planTensors(m, cfg.Env); err != nil {
 		return err
 	}
+	p.noteLossy()
 	p.SideFiles = p.src.SideFiles
 	for _, s := range p.src.Skipped {
 		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file)", s))
@@ -267,11 +268,12 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		if !ok {
 			continue
 		}
-		// After a binding fails, the rule's other bindings are not planned
-		// (one error per rule is enough), but the tensors it names still
-		// count as claimed: reporting them as claimed by no rule would be
+		// Every binding is planned, so a problem in layer 7 is not hidden
+		// behind one in layer 0; the first few failures of a rule are
+		// reported and the rest counted. A failing binding still claims the
+		// tensors it names: reporting them as claimed by no rule would be
 		// false.
-		var failed error
+		var failures []error
 		claimNames := func(be *env) {
 			for _, n := range p.sourceNames(r, be) {
 				if _, ok := claimed[n]; !ok {
@@ -280,20 +282,16 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			}
 		}
 		err = forBindings(r.Loops, e, func(be *env) error {
-			if failed != nil {
-				claimNames(be)
-				return nil
-			}
 			job, err := p.planJob(r, be)
 			if err != nil {
-				failed = err
+				failures = append(failures, err)
 				claimNames(be)
 				return nil
 			}
 			for _, b := range job.Sources {
 				for _, t := range b {
 					if prev, dup := claimed[t.Name]; dup {
-						failed = &TensorError{Tensor: t.Name, File: t.File.Path, Rule: job.Rule, Msg: "claimed by two rules (also " + prev + ")"}
+						failures = append(failures, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: job.Rule, Msg: "claimed by two rules (also " + prev + ")"})
 						claimNames(be)
 						return nil
 					}
@@ -303,7 +301,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			for _, b := range job.Outputs {
 				for _, n := range b {
 					if prev, dup := produced[n]; dup {
-						failed = &TensorError{Tensor: n, Rule: job.Rule, Msg: "produced by two rules (also " + prev + ")"}
+						failures = append(failures, &TensorError{Tensor: n, Rule: job.Rule, Msg: "produced by two rules (also " + prev + ")"})
 						return nil
 					}
 					produced[n] = job.Rule
@@ -315,8 +313,10 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if failed != nil {
-			errs = append(errs, failed)
+		const shown = 3
+		errs = append(errs, failures[:min(len(failures), shown)]...)
+		if len(failures) > shown {
+			errs = append(errs, fmt.Errorf("... and %d more instances of the rule at %s fail", len(failures)-shown, posString(r.Pos)))
 		}
 	}
 	for _, t := range p.src.Tensors {
@@ -326,6 +326,28 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		}
 	}
 	return joinErrors(errs)
+}
+
+// noteLossy says in the plan when an export quantizes: re-encoding values
+// that came from MXFP4 gives them back exactly, quantizing anything else
+// loses precision, and the user should hear which one this is.
+func (p *Plan) noteLossy() {
+	if p.Direction != Export {
+		return
+	}
+	for _, j := range p.Jobs {
+		for _, st := range j.Stages {
+			if st.Calls[0].Def.Name != "mxfp4_encode" {
+				continue
+			}
+			if p.src.Carried != nil && p.src.Carried.Variant == p.Variant {
+				p.Notes = append(p.Notes, fmt.Sprintf("variant %s re-encodes MXFP4 as imported: the decoded values come back exactly (the bytes too where every 32-value group holds a magnitude of 4 or 6)", p.Variant))
+			} else {
+				p.Notes = append(p.Notes, fmt.Sprintf("variant %s quantizes to MXFP4 values that did not come from MXFP4: this loses precision", p.Variant))
+			}
+			return
+		}
+	}
 }
 
 // forBindings calls f once per combination of loop values, outermost first.

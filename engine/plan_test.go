@@ -208,6 +208,14 @@ func TestPlanErrors(t *testing.T) {
 		want: []string{"$TMP/model.safetensors: tensor model.layers.0.mlp.experts.1.down_proj.weight: is BF16[16 32] but " +
 			"model.layers.0.mlp.experts.0.down_proj.weight is BF16[32 16]; stacked tensors must agree (rule at testdata/small.map:54)"},
 	}, {
+		// Every layer is checked: a problem in one does not hide another's.
+		name:  "two-layers",
+		edits: []edit{reshape("model.layers.0.self_attn.o_proj.weight", 32, 16), reshape("model.layers.1.self_attn.o_proj.weight", 16, 32)},
+		want: []string{
+			"tensor model.layers.0.self_attn.o_proj.weight: has shape [32 16], the rule declares [32 32]",
+			"tensor model.layers.1.self_attn.o_proj.weight: has shape [16 32], the rule declares [32 32]",
+		},
+	}, {
 		name:  "unclaimed",
 		edits: []edit{add("model.layers.0.extra")},
 		want:  []string{`$TMP/model.safetensors: tensor model.layers.0.extra: not claimed by any rule of small (variant ""); mapper drops nothing silently`},

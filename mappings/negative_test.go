@@ -323,7 +323,7 @@ func TestRefusedFastLLM(t *testing.T) {
 	t.Parallel()
 	m := load(t, "llama")
 	fl, _ := convert(t, m, generate(t, synth.TinyLlama(), synth.Options{}), engine.PlanOptions{})
-	refused(t, "llama", fl, engine.PlanOptions{Variant: "dense"}, `mapping llama has no variant "dense"`)
+	refused(t, "llama", fl, engine.PlanOptions{Variant: "dense"}, `mapping llama has no variants, so --variant dense does not apply`)
 
 	flOSS, _ := convert(t, load(t, "gpt_oss"), generate(t, synth.TinyGPTOSS(), synth.Options{}), engine.PlanOptions{})
 	refused(t, "gpt_oss", flOSS, engine.PlanOptions{Variant: "fp8"}, `mapping gpt_oss has no variant "fp8" (known: mxfp4, dense)`)
