@@ -174,7 +174,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	writers = nil
 	outFmt := p.out
 	entries := p.outputEntries()
-	if err := outFmt.WriteMeta(out.Path(), &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries}, p.Shards); err != nil {
+	if err := outFmt.WriteMeta(out.Path(), p.output, p.Shards); err != nil {
 		return nil, err
 	}
 	for _, name := range p.SideFiles {

@@ -53,8 +53,9 @@ type Plan struct {
 	Memory     int64
 	Workers    int
 
-	src *format.Source
-	out format.Format
+	src    *format.Source
+	out    format.Format
+	output *format.Output // what Layout was given; WriteMeta gets the same
 }
 
 // Job produces one rule instance's outputs from its sources.
@@ -242,6 +243,9 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	if err := p.planTensors(m, cfg.Env); err != nil {
 		return err
 	}
+	if p.Direction == Import {
+		p.Carried.Files, p.Carried.Naming = inputFiles(p.src)
+	}
 	p.noteLossy()
 	p.SideFiles = p.src.SideFiles
 	for _, s := range p.src.Skipped {
@@ -326,6 +330,25 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		}
 	}
 	return joinErrors(errs)
+}
+
+// inputFiles records which file holds each input tensor, when there are
+// several, and whether the names follow the 0-based convention GPT-OSS
+// publishes, so that the way back can write the same files.
+func inputFiles(src *format.Source) (map[string]string, string) {
+	if len(src.Checkpoint.Files) < 2 {
+		return nil, ""
+	}
+	files := make(map[string]string, len(src.Tensors))
+	naming := ""
+	for _, t := range src.Tensors {
+		f := filepath.Base(t.File.Path)
+		files[t.Name] = f
+		if strings.HasPrefix(f, "model-00000-of-") {
+			naming = "hf-zero-based"
+		}
+	}
+	return files, naming
 }
 
 // noteLossy says in the plan when an export quantizes: re-encoding values
@@ -798,7 +821,13 @@ func (p *Plan) layout(opt PlanOptions) error {
 		}
 		p.BytesOut += n
 	}
-	shards, err := p.out.Layout(&format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes})
+	p.output = &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes}
+	if c := p.src.Carried; p.Direction == Export && c != nil && c.Variant == p.Variant && opt.ShardBytes == 0 &&
+		!slices.ContainsFunc(entries, func(e safetensors.Entry) bool { _, ok := c.Files[e.Name]; return !ok }) {
+		// Write the files the import started from.
+		p.output.Files, p.output.Naming = c.Files, c.Naming
+	}
+	shards, err := p.out.Layout(p.output)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,8 @@ func TestRoundTrip(t *testing.T) {
 			if tc.variant != "" && (imp.Carried == nil || imp.Carried.Variant != tc.variant) {
 				t.Errorf("the import does not record variant %q for the way back: %+v", tc.variant, imp.Carried)
 			}
-			hf1, exp := convert(t, m, fl, engine.PlanOptions{ShardBytes: tc.opts.ShardBytes})
+			// No shard size: the export writes the files the import started from.
+			hf1, exp := convert(t, m, fl, engine.PlanOptions{})
 			if exp.Direction != engine.Export || exp.Variant != tc.variant {
 				t.Fatalf("export: direction %v, variant %q; want export, %q", exp.Direction, exp.Variant, tc.variant)
 			}
@@ -124,36 +125,39 @@ func checkHFRoundTrip(t *testing.T, a, b string, valuesOnly bool) {
 			checkSameMXFP4Values(t, ca, cb, base)
 		}
 	}
-	// Every file other than the tensor data and the index is byte-identical.
-	// The shards themselves may be cut elsewhere: the HF side writes tensors
-	// in natural name order, save_pretrained in state-dict order, so only
-	// the index's content (which tensors, how many bytes) must agree.
-	others := func(dir string) []string {
+	// The export writes the files the import read (names, shards, index),
+	// so every file is byte-identical; only re-quantized MXFP4 data may
+	// differ, and that was compared by value above.
+	names := func(dir string) []string {
 		ents, err := os.ReadDir(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out []string
 		for _, e := range ents {
-			if !strings.HasSuffix(e.Name(), ".safetensors") {
-				out = append(out, e.Name())
-			}
+			out = append(out, e.Name())
 		}
 		return out
 	}
-	na, nb := others(a), others(b)
+	na, nb := names(a), names(b)
 	if !slices.Equal(na, nb) {
 		t.Errorf("files differ:\n  %v\n  %v", na, nb)
 	}
 	for _, n := range na {
-		pa, pb := filepath.Join(a, n), filepath.Join(b, n)
-		if n == safetensors.IndexFile {
-			checkSameIndexContent(t, pa, pb)
+		if valuesOnly && strings.HasSuffix(n, ".safetensors") {
 			continue
 		}
-		if !bytes.Equal(readFile(t, pa), readFile(t, pb)) {
-			t.Errorf("%s is not byte-identical after the round trip", n)
+		ba, bb := readFile(t, filepath.Join(a, n)), readFile(t, filepath.Join(b, n))
+		if bytes.Equal(ba, bb) {
+			continue
 		}
+		// GPT-OSS's published one-line index lists tensors in an order of
+		// its own, which is not recorded: there only the content must agree.
+		if n == safetensors.IndexFile && !bytes.Contains(ba, []byte("\n  ")) {
+			checkSameIndexContent(t, filepath.Join(a, n), filepath.Join(b, n))
+			continue
+		}
+		t.Errorf("%s is not byte-identical after the round trip", n)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
@@ -89,11 +90,16 @@ func (s *Source) Close() error {
 // left keys were absent (defaults must not materialise on the way back), and
 // the variant chosen on import.
 type Carried struct {
-	Mapping string         `yaml:"mapping" json:"mapping"`
-	From    string         `yaml:"from" json:"from"` // the side imported from
-	Variant string         `yaml:"variant,omitempty" json:"variant,omitempty"`
-	Kept    map[string]any `yaml:"kept,omitempty" json:"kept,omitempty"`     // dotted left path -> value
-	Absent  []string       `yaml:"absent,omitempty" json:"absent,omitempty"` // dotted left paths
+	Mapping string         `json:"mapping"`
+	From    string         `json:"from"` // the side imported from
+	Variant string         `json:"variant,omitempty"`
+	Kept    map[string]any `json:"kept,omitempty"`   // dotted left path -> value
+	Absent  []string       `json:"absent,omitempty"` // dotted left paths
+	// Files and Naming record how the imported checkpoint was split into
+	// files (tensor -> file name, and its naming convention), so that the
+	// way back writes the same files. Absent for a single-file input.
+	Files  map[string]string `json:"files,omitempty"`
+	Naming string            `json:"naming,omitempty"`
 }
 
 // Output is a conversion's result as a side must lay it out.
@@ -108,6 +114,9 @@ type Output struct {
 	// a safetensors.Naming ("hf", "hf-zero-based", "fast-llm"); "" is the
 	// side's default. A side refuses a naming it cannot write.
 	Naming string
+	// Files, when set, names the file of every tensor: the layout of the
+	// checkpoint a round trip started from. It overrides ShardBytes.
+	Files map[string]string
 }
 
 // Shard is one output file with its file-level entries.
@@ -201,6 +210,45 @@ func ListDir(dir string, owned func(name string) bool) (sideFiles, skipped []str
 		}
 	}
 	return sideFiles, skipped, nil
+}
+
+// ShardsByFile lays tensors out in the files files names (in plan order
+// within each file, files sorted by name), with file-level keys
+// key(logical name). Every tensor must have a file, and every file name must
+// be a plain name: the map may come from a metadata file a user can edit.
+func ShardsByFile(tensors []safetensors.Entry, files map[string]string, key func(logical string) string) ([]Shard, error) {
+	byFile := map[string]*Shard{}
+	for _, e := range tensors {
+		f, ok := files[e.Name]
+		if !ok {
+			return nil, fmt.Errorf("no file recorded for tensor %s", e.Name)
+		}
+		if f == "" || f == "." || f == ".." || strings.ContainsAny(f, `/\`) || !strings.HasSuffix(f, ".safetensors") {
+			return nil, fmt.Errorf("tensor %s: recorded file %q is not a plain *.safetensors name", e.Name, f)
+		}
+		sh := byFile[f]
+		if sh == nil {
+			sh = &Shard{File: f}
+			byFile[f] = sh
+		}
+		size, err := e.Size()
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", e.Name, err)
+		}
+		sh.Logical = append(sh.Logical, e.Name)
+		sh.Entries = append(sh.Entries, safetensors.Entry{Name: key(e.Name), DType: e.DType, Shape: e.Shape})
+		sh.Bytes += size
+	}
+	names := make([]string, 0, len(byFile))
+	for f := range byFile {
+		names = append(names, f)
+	}
+	slices.Sort(names)
+	out := make([]Shard, len(names))
+	for i, f := range names {
+		out[i] = *byFile[f]
+	}
+	return out, nil
 }
 
 // ShardsOf converts a safetensors shard plan into Shards whose file-level

@@ -179,6 +179,20 @@ func parseCarried(v any) (*format.Carried, error) {
 			c.Variant, ok = val.(string)
 		case "kept":
 			c.Kept, ok = val.(map[string]any)
+		case "naming":
+			c.Naming, ok = val.(string)
+		case "files":
+			var fm map[string]any
+			if fm, ok = val.(map[string]any); ok {
+				c.Files = make(map[string]string, len(fm))
+				for t, f := range fm {
+					s, isStr := f.(string)
+					if !isStr {
+						return nil, fmt.Errorf("files: %s is %s, want a file name", t, describe(f))
+					}
+					c.Files[t] = s
+				}
+			}
 		case "absent":
 			var list []any
 			if list, ok = val.([]any); ok {
@@ -214,6 +228,16 @@ func carriedValue(c *format.Carried) map[string]any {
 			a[i] = s
 		}
 		m["absent"] = a
+	}
+	if len(c.Files) > 0 {
+		f := make(map[string]any, len(c.Files))
+		for t, name := range c.Files {
+			f[t] = name
+		}
+		m["files"] = f
+	}
+	if c.Naming != "" {
+		m["naming"] = c.Naming
 	}
 	return m
 }

@@ -137,6 +137,9 @@ func (Side) Layout(out *format.Output) ([]format.Shard, error) {
 	if err != nil {
 		return nil, err
 	}
+	if out.Files != nil {
+		return format.ShardsByFile(out.Tensors, out.Files, func(name string) string { return name })
+	}
 	limit := out.ShardBytes
 	if limit <= 0 {
 		limit = DefaultShardBytes
