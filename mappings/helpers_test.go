@@ -1,6 +1,7 @@
 package mappings_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"math"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	nlp "github.com/nlpodyssey/safetensors"
 
 	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/ir"
@@ -58,7 +61,49 @@ func convert(t testing.TB, m *ir.Mapping, in string, opt engine.PlanOptions) (st
 	if _, err := p.Execute(context.Background(), engine.ExecOptions{Output: out}); err != nil {
 		t.Fatalf("Execute(%s, %s): %v", m.Name, in, err)
 	}
+	checkIndependently(t, out)
 	return out, p
+}
+
+// checkIndependently reads every safetensors file mapper wrote with
+// nlpodyssey/safetensors, an independent implementation, and requires the
+// same tensors, dtypes, shapes and bytes as our strict reader sees.
+func checkIndependently(t testing.TB, dir string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("%s: no safetensors files (%v)", dir, err)
+	}
+	for _, path := range files {
+		raw := readFile(t, path)
+		ref, err := nlp.Deserialize(raw)
+		if err != nil {
+			t.Fatalf("%s: the reference reader refuses it: %v", path, err)
+		}
+		ours, err := safetensors.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref.Len() != len(ours.Tensors) {
+			t.Errorf("%s: reference reader sees %d tensors, ours %d", path, ref.Len(), len(ours.Tensors))
+		}
+		for _, info := range ours.Tensors {
+			tv, ok := ref.Tensor(info.Name)
+			data, _ := ours.Data(info.Name)
+			if !ok || tv.DType().String() != info.DType.String() || !slices.Equal(tv.Shape(), intsToUint64(info.Shape)) || !bytes.Equal(tv.Data(), data) {
+				t.Errorf("%s: %s differs between the reference reader and ours", path, info.Name)
+			}
+		}
+		ours.Close()
+	}
+}
+
+func intsToUint64(s tensor.Shape) []uint64 {
+	out := make([]uint64, len(s))
+	for i, d := range s {
+		out[i] = uint64(d)
+	}
+	return out
 }
 
 // checkpoint is an opened checkpoint of either side, by logical tensor name.
