@@ -205,7 +205,7 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 	if err != nil {
 		return nil, &ConfigError{Doc: leftDoc, Msg: err.Error()}
 	}
-	res2 := &resolver{doc: res.Out}
+	rs := &resolver{doc: res.Out}
 	var claims []string
 	var errs []error
 	fail := func(r *ir.ConfigRule, key, format string, args ...any) {
@@ -270,7 +270,7 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 				setPath(res.Out, join(node.path, []string{"blocks", b}), map[string]any{})
 			}
 		}
-		res2.blocks = append(res2.blocks, node)
+		rs.blocks = append(rs.blocks, node)
 	}
 
 	written := map[string]string{} // right path -> rule that wrote it
@@ -317,7 +317,7 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 				fail(r, key, "is %s; the mapping requires %s", ir.FormatValue(v), ir.FormatValue(r.Value))
 			}
 		case ir.ConfigRightConst:
-			paths, ok := res2.resolve(r.Right[0].Segs)
+			paths, ok := rs.resolve(r.Right[0].Segs)
 			if !ok {
 				continue // a block this config does not have
 			}
@@ -338,7 +338,7 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 			}
 			placed := false
 			for _, rp := range r.Right {
-				paths, ok := res2.resolve(rp.Segs)
+				paths, ok := rs.resolve(rp.Segs)
 				if !ok {
 					continue
 				}
