@@ -141,18 +141,24 @@ func (s *Summary) WriteText(w io.Writer) error {
 	b.WriteString("\ntensors:\n")
 	for _, t := range s.Tensors {
 		fmt.Fprintf(&b, "  %s %s%v  %s\n", t.Name, t.DType, t.Shape, t.Shard)
-		src := strings.Join(t.Sources, ", ")
+		// A stack over 128 experts names 256 sources: show both ends.
+		srcs := t.Sources
+		if len(srcs) > 4 {
+			srcs = []string{srcs[0], srcs[1], fmt.Sprintf("... %d more ...", len(srcs)-3), srcs[len(srcs)-1]}
+		}
+		src := strings.Join(srcs, ", ")
 		if len(t.Sources) > 1 {
 			src = "(" + src + ")"
 		}
-		how := "copy"
-		if len(t.Ops) > 0 {
-			how = strings.Join(t.Ops, " | ")
-			if t.Chunks > 1 {
-				how += fmt.Sprintf("  [%d chunks]", t.Chunks)
-			}
+		if len(t.Ops) == 0 {
+			fmt.Fprintf(&b, "      <- %s  copied  (%s)\n", src, t.Rule)
+			continue
 		}
-		fmt.Fprintf(&b, "      <- %s | %s  (%s)\n", src, how, t.Rule)
+		chunks := ""
+		if t.Chunks > 1 {
+			chunks = fmt.Sprintf("  [%d chunks]", t.Chunks)
+		}
+		fmt.Fprintf(&b, "      <- %s | %s%s  (%s)\n", src, strings.Join(t.Ops, " | "), chunks, t.Rule)
 	}
 	_, err = io.WriteString(w, b.String())
 	return err
