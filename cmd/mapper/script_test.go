@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +44,8 @@ import (
 //	drop-tensor DIR NAME            remove a tensor from DIR/model.safetensors
 //	add-tensor DIR NAME DTYPE SHAPE add a tensor (SHAPE like 4x8) to DIR/model.safetensors
 //	reshape-tensor DIR NAME SHAPE   give a tensor another shape, same dtype, new bytes
+//	json FILE                       parse FILE as JSON (nothing may follow the value) and
+//	                                print each leaf as PATH VALUE, one a line, keys sorted
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"mapper": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
@@ -65,6 +69,7 @@ func TestScripts(t *testing.T) {
 			"drop-tensor":    scriptDropTensor,
 			"add-tensor":     scriptAddTensor,
 			"reshape-tensor": scriptReshapeTensor,
+			"json":           scriptJSON,
 		},
 	})
 }
@@ -329,4 +334,50 @@ func scriptReshapeTensor(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no tensor %s", args[1])
 		return nil
 	})
+}
+
+// scriptJSON prints the leaves of a JSON file, so that a script can check
+// that machine-readable output parses and holds the fields it should:
+//
+//	[0].line 8
+//	[0].message "undefined name x"
+func scriptJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: json FILE")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.UseNumber()
+	var v any
+	ts.Check(dec.Decode(&v))
+	if _, err := dec.Token(); err != io.EOF {
+		ts.Fatalf("%s: more after the JSON value", args[0])
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				walk(path+"."+k, x[k])
+			}
+		case []any:
+			for i, e := range x {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		default:
+			var b strings.Builder
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			ts.Check(enc.Encode(x))
+			fmt.Fprintf(ts.Stdout(), "%s %s", path, b.String())
+		}
+	}
+	walk("", v)
 }
