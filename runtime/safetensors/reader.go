@@ -117,6 +117,42 @@ func (f *File) Data(name string) ([]byte, error) {
 	return f.mm[a:b:b], nil // capped, so an append cannot reach the next tensor
 }
 
+// Release tells the kernel that this process is done, for now, with bytes
+// [off, off+n) of the named tensor's data: the pages of the mapping wholly
+// inside that range leave the process's resident set (madvise
+// MADV_DONTNEED). The file's pages stay in the page cache, and reading them
+// again through Data just maps them back, so this changes no byte anyone
+// reads; it keeps a reader that streams through a large file from holding
+// all of it resident. Pages the range covers only in part are kept (rounding
+// inward), since a neighbouring range may still be in use. Release must not
+// race Close; it does nothing on a closed file or an empty range.
+func (f *File) Release(name string, off, n int64) {
+	t, ok := f.Tensor(name)
+	if !ok || f.mm == nil || off < 0 || n <= 0 || off > t.Size()-n {
+		return
+	}
+	a := f.FileOffset(t) + off
+	releaseMapped(f.mm, a, a+n)
+}
+
+// ReleaseAll is Release of the whole file, header included.
+func (f *File) ReleaseAll() {
+	if f.mm != nil {
+		releaseMapped(f.mm, 0, int64(len(f.mm)))
+	}
+}
+
+// releaseMapped drops the whole pages of mm[a:b] from the resident set.
+func releaseMapped(mm []byte, a, b int64) {
+	page := int64(os.Getpagesize())
+	a = (a + page - 1) / page * page
+	b = b / page * page
+	if a < b {
+		// Advisory: a failure leaves the pages resident, nothing worse.
+		_ = unix.Madvise(mm[a:b], unix.MADV_DONTNEED)
+	}
+}
+
 // Load returns the named tensor with its data aliasing the mapping (see Data).
 func (f *File) Load(name string) (tensor.Tensor, error) {
 	data, err := f.Data(name)

@@ -38,3 +38,22 @@ func preallocate(f *os.File, size int64) error {
 	}
 	return ferr
 }
+
+// startWriteback asks the kernel to start writing bytes [off, off+n) of f to
+// disk now (sync_file_range with SYNC_FILE_RANGE_WRITE: it queues the dirty
+// pages and returns, promising nothing about durability). Without it the
+// pages wait for the flusher's thresholds, and a conversion's final fsync
+// waits for gigabytes the disk could have taken while the CPU was busy.
+// Advisory: an error only means the fsync does all the work.
+func startWriteback(f *os.File, off, n int64) {
+	if n <= 0 {
+		return
+	}
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = sc.Control(func(fd uintptr) {
+		_ = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
+	})
+}

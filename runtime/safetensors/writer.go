@@ -68,6 +68,11 @@ func (w *Writer) span(name string, off, n int64) (int, int64, error) {
 }
 
 // WriteAt writes p at offset off within the named tensor's data.
+//
+// WriteAt and CopyFrom start the write-back of what they wrote (see
+// startWriteback), so the disk works while later chunks are computed and
+// the fsync at Close has little left to wait for; durability still comes
+// from that fsync alone.
 func (w *Writer) WriteAt(name string, off int64, p []byte) error {
 	i, abs, err := w.span(name, off, int64(len(p)))
 	if err != nil {
@@ -76,6 +81,7 @@ func (w *Writer) WriteAt(name string, off int64, p []byte) error {
 	if _, err := w.f.WriteAt(p, abs); err != nil {
 		return fmt.Errorf("safetensors: tensor %q: %w", name, err)
 	}
+	startWriteback(w.f, abs, int64(len(p)))
 	w.cov[i].add(off, off+int64(len(p)))
 	return nil
 }
@@ -103,6 +109,7 @@ func (w *Writer) CopyFrom(name string, off int64, src *File, srcName string) err
 	if err := CopyRange(w.f, abs, src.f, src.FileOffset(st), st.Size()); err != nil {
 		return fmt.Errorf("safetensors: tensor %q from %q: %w", name, srcName, err)
 	}
+	startWriteback(w.f, abs, st.Size())
 	w.cov[i].add(off, off+st.Size())
 	return nil
 }
