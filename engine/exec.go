@@ -118,6 +118,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	progress(Event{Kind: EventStart, Total: p.BytesOut})
 
 	mem := newBudget(p.Memory)
+	defer mem.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.Workers)
 	var written atomic.Int64
@@ -285,6 +286,7 @@ func (p *Plan) verify(dir string) error {
 func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[string]target, mem *budget) (int64, error) {
 	a := &arena{b: mem}
 	defer a.freeAll()
+	defer p.releaseChunk(job, u0, u1)
 	units := int64(job.Units)
 	// Inputs: whole stacked bindings, or a slice along axis 0.
 	var vals [][]value

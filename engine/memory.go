@@ -11,6 +11,14 @@ import (
 // budget is the executor's working-memory account: chunks reserve their
 // estimated need before they start, and every buffer they allocate is
 // counted, so a test can check that the budget was never exceeded.
+//
+// Freed buffers are kept for reuse, by exact size (the chunks of one job
+// are alike), so that a conversion does not fault in fresh pages for every
+// chunk; live and idle buffers together never pass the limit (idle ones are
+// dropped first), so the process's buffer memory stays within the budget.
+// Large buffers are mapped outside the Go heap (see allocBuffer): dropping
+// one returns its pages to the system at once, and the garbage collector
+// never lets dead ones pile up beside the live.
 type budget struct {
 	limit    int64
 	sem      *semaphore.Weighted
@@ -18,11 +26,14 @@ type budget struct {
 	live     atomic.Int64
 	peakRes  atomic.Int64
 	peakLive atomic.Int64
-	pool     sync.Pool // *[]byte, reused buffers
+
+	mu        sync.Mutex
+	idle      map[int64][][]byte // freed buffers by length
+	idleBytes int64
 }
 
 func newBudget(limit int64) *budget {
-	return &budget{limit: limit, sem: semaphore.NewWeighted(limit)}
+	return &budget{limit: limit, sem: semaphore.NewWeighted(limit), idle: map[int64][][]byte{}}
 }
 
 func (b *budget) reserve(ctx context.Context, n int64) error {
@@ -49,6 +60,61 @@ func raiseTo(peak *atomic.Int64, v int64) {
 	}
 }
 
+// get returns a buffer of n bytes, reused when one of that size is idle.
+// Its content is whatever the last user left: every kernel writes all of
+// its output.
+func (b *budget) get(n int64) []byte {
+	b.mu.Lock()
+	if l := b.idle[n]; len(l) > 0 {
+		data := l[len(l)-1]
+		b.idle[n] = l[:len(l)-1]
+		b.idleBytes -= n
+		b.mu.Unlock()
+		return data
+	}
+	// Drop idle buffers of other sizes until the new one fits beside the
+	// live ones.
+	var drop [][]byte
+	for size, l := range b.idle {
+		if b.idleBytes == 0 || b.live.Load()+b.idleBytes+n <= b.limit {
+			break
+		}
+		for len(l) > 0 && b.live.Load()+b.idleBytes+n > b.limit {
+			drop = append(drop, l[len(l)-1])
+			l = l[:len(l)-1]
+			b.idleBytes -= size
+		}
+		b.idle[size] = l
+	}
+	b.mu.Unlock()
+	for _, d := range drop {
+		freeBuffer(d)
+	}
+	return allocBuffer(n)
+}
+
+// put keeps a freed buffer for reuse.
+func (b *budget) put(data []byte) {
+	b.mu.Lock()
+	n := int64(len(data))
+	b.idle[n] = append(b.idle[n], data)
+	b.idleBytes += n
+	b.mu.Unlock()
+}
+
+// close drops every idle buffer; the budget stays usable.
+func (b *budget) close() {
+	b.mu.Lock()
+	idle := b.idle
+	b.idle, b.idleBytes = map[int64][][]byte{}, 0
+	b.mu.Unlock()
+	for _, l := range idle {
+		for _, d := range l {
+			freeBuffer(d)
+		}
+	}
+}
+
 // buffer is one allocation of a chunk.
 type buffer struct {
 	data  []byte
@@ -62,20 +128,9 @@ type arena struct {
 }
 
 func (a *arena) alloc(n int64) *buffer {
-	var data []byte
-	// Reuse only exact sizes (chunks of one job are alike), so that the
-	// account never holds more than the chunk asked for.
-	if p, ok := a.b.pool.Get().(*[]byte); ok && int64(cap(*p)) == n {
-		data = (*p)[:n]
-	} else {
-		if ok {
-			a.b.pool.Put(p)
-		}
-		data = make([]byte, n)
-	}
-	buf := &buffer{data: data}
+	buf := &buffer{data: a.b.get(n)}
 	a.bufs = append(a.bufs, buf)
-	raiseTo(&a.b.peakLive, a.b.live.Add(int64(cap(data))))
+	raiseTo(&a.b.peakLive, a.b.live.Add(n))
 	return buf
 }
 
@@ -84,9 +139,8 @@ func (a *arena) free(buf *buffer) {
 		return
 	}
 	buf.freed = true
-	a.b.live.Add(-int64(cap(buf.data)))
-	d := buf.data[:cap(buf.data)]
-	a.b.pool.Put(&d)
+	a.b.live.Add(-int64(len(buf.data)))
+	a.b.put(buf.data)
 	buf.data = nil
 }
 

@@ -1,0 +1,29 @@
+package engine
+
+// releaseChunk drops the input pages a chunk read from the process's
+// resident set once the chunk is done with them (safetensors.File.Release:
+// the page cache keeps them, nothing is re-read from disk). Mapped inputs
+// would otherwise stay resident to the end, file-backed pages count in the
+// RSS, and a conversion's footprint would grow with the model.
+func (p *Plan) releaseChunk(job *Job, u0, u1 int) {
+	if job.Gather >= 0 && p.Direction == Import && job.Units > 1 {
+		// Units are whole stacked bindings.
+		for b := u0; b < u1; b++ {
+			for _, s := range job.Sources[b] {
+				s.File.Release(s.Info.Name, 0, s.Info.Size())
+			}
+		}
+		return
+	}
+	units := int64(job.Units)
+	for _, srcs := range job.Sources {
+		for _, s := range srcs {
+			size := s.Info.Size()
+			a, b := int64(0), size
+			if units > 1 {
+				a, b = size*int64(u0)/units, size*int64(u1)/units
+			}
+			s.File.Release(s.Info.Name, a, b-a)
+		}
+	}
+}
