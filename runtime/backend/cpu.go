@@ -18,7 +18,8 @@ const minParallelBytes = 64 << 10
 type cpu struct{ workers int }
 
 // CPU returns the reference backend, which runs the runtime/kernels loops
-// and splits large inputs into contiguous chunks across up to workers
+// (MXFP4 to and from BF16 by integer paths that give the same bytes, see
+// mxfp4.go) and splits large inputs into contiguous chunks across up to workers
 // goroutines (workers <= 0 means GOMAXPROCS). Inputs under 64 KiB run on
 // the calling goroutine. The result never depends on the worker count.
 func CPU(workers int) Backend {
@@ -98,7 +99,7 @@ func (c *cpu) DecodeMXFP4(dst []byte, dstType tensor.DType, blocks, scales []byt
 	var f func(dst, blocks, scales []byte) error
 	switch dstType {
 	case tensor.BF16:
-		f = kernels.DecodeMXFP4ToBF16
+		f = func(dst, blocks, scales []byte) error { decodeMXFP4ToBF16(dst, blocks, scales); return nil }
 	case tensor.F32:
 		f = kernels.DecodeMXFP4ToF32
 	default:
@@ -123,7 +124,7 @@ func (c *cpu) EncodeMXFP4(blocks, scales []byte, src []byte, srcType tensor.DTyp
 	var f func(blocks, scales, src []byte) error
 	switch srcType {
 	case tensor.BF16:
-		f = kernels.EncodeMXFP4FromBF16
+		f = encodeMXFP4FromBF16
 	case tensor.F16:
 		f = kernels.EncodeMXFP4FromF16
 	case tensor.F32:
