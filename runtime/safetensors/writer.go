@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Writer fills a file planned by a Layout. WriteAt and CopyFrom may be called
@@ -19,6 +20,10 @@ type Writer struct {
 	f      *os.File
 	cov    []coverage // per tensor, indexed like layout.Tensors
 	closed bool
+	// d is the file opened again for direct I/O (nil where refused);
+	// noDirect turns it off after the first EINVAL (see direct.go).
+	d        *os.File
+	noDirect atomic.Bool
 }
 
 // Create creates (or truncates) the file at path, writes l's header, and sizes
@@ -46,7 +51,7 @@ func Create(path string, l *Layout) (*Writer, error) {
 	if _, err := f.WriteAt(head, 0); err != nil {
 		return fail(err)
 	}
-	return &Writer{Path: path, layout: l, f: f, cov: make([]coverage, len(l.Tensors))}, nil
+	return &Writer{Path: path, layout: l, f: f, cov: make([]coverage, len(l.Tensors)), d: openDirect(path)}, nil
 }
 
 // Layout returns the plan the writer fills.
@@ -69,20 +74,29 @@ func (w *Writer) span(name string, off, n int64) (int, int64, error) {
 
 // WriteAt writes p at offset off within the named tensor's data.
 //
-// WriteAt and CopyFrom start the write-back of what they wrote (see
-// startWriteback), so the disk works while later chunks are computed and
-// the fsync at Close has little left to wait for; durability still comes
-// from that fsync alone.
+// Large writes go to the device directly where the filesystem allows it
+// (see direct.go); what goes through the page cache has its write-back
+// started at once (startWriteback), so the disk works while later chunks
+// are computed. Durability comes from the fsync at Close alone.
 func (w *Writer) WriteAt(name string, off int64, p []byte) error {
-	i, abs, err := w.span(name, off, int64(len(p)))
+	return w.WriteParts(name, off, [][]byte{p})
+}
+
+// WriteParts writes parts back to back at offset off within the named
+// tensor's data: a gathered write, for data that lies in pieces in memory.
+func (w *Writer) WriteParts(name string, off int64, parts [][]byte) error {
+	var n int64
+	for _, p := range parts {
+		n += int64(len(p))
+	}
+	i, abs, err := w.span(name, off, n)
 	if err != nil {
 		return err
 	}
-	if _, err := w.f.WriteAt(p, abs); err != nil {
+	if err := w.writeParts(abs, parts); err != nil {
 		return fmt.Errorf("safetensors: tensor %q: %w", name, err)
 	}
-	startWriteback(w.f, abs, int64(len(p)))
-	w.cov[i].add(off, off+int64(len(p)))
+	w.cov[i].add(off, off+n)
 	return nil
 }
 
@@ -150,9 +164,13 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
+	var derr error
+	if w.d != nil {
+		derr = w.d.Close()
+	}
 	serr := w.f.Sync()
 	cerr := w.f.Close()
-	if err := errors.Join(serr, cerr); err != nil {
+	if err := errors.Join(derr, serr, cerr); err != nil {
 		return fmt.Errorf("safetensors: closing %s: %w", w.Path, err)
 	}
 	return nil
