@@ -2,7 +2,6 @@ package backend
 
 import (
 	"encoding/binary"
-	"math"
 
 	"github.com/mapper-dev/mapper/runtime/kernels"
 )
@@ -131,11 +130,14 @@ func encodeMXFP4FromBF16(blocks, scales, src []byte) error {
 			maxLanes(maxLanes(w[4]&mags, w[5]&mags), maxLanes(w[6]&mags, w[7]&mags)))
 		m = maxLanes(m, m>>32)
 		m = maxLanes(m, m>>16)
-		amax := uint32(m & 0x7fff)
+		amax := int32(m & 0x7fff)
 		// The reference's steps 1-3: d = amax/6 in float32, rounded up to a
-		// power of two; the scale byte is its exponent field.
-		d := math.Float32frombits(amax<<16) / 6
-		e := (math.Float32bits(d) + 0x007fffff) >> 23
+		// power of two; the scale byte is its exponent field. With amax =
+		// (1 + f/128) * 2^(x-127), amax/6 = r * 2^(x-129) with r = (128+f)/192,
+		// never within float32 rounding of 1 unless exactly 1 (f = 64): the
+		// power of two is 2^(x-129) for f <= 64 and 2^(x-128) above, so the
+		// exponent is (amax+63)>>7 - 2 (d subnormal only where that is < 3).
+		e := (amax+63)>>7 - 2
 		if amax >= 0x7f80 || e < 3 {
 			// Non-finite input or tiny scales: the reference.
 			if err := kernels.EncodeMXFP4FromBF16(blocks[16*g:16*g+16], scales[g:g+1], s); err != nil {
@@ -149,13 +151,20 @@ func encodeMXFP4FromBF16(blocks, scales, src []byte) error {
 		scales[g] = byte(e)
 		// Per lane: sign<<11 | (bits 14..5) + codeBias - 4*(e-127), at most
 		// 2048 + 1023 + 512 + 4*124 < 4096.
-		bias := uint64(codeBias-int32(e-127)<<2) * lanes
-		blk := blocks[16*g : 16*g+16 : 16*g+16]
+		bias := uint64(codeBias-(e-127)<<2) * lanes
+		var lo, hi uint64 // block bytes 0..7 and 8..15
 		for i, x := range w {
 			k := (x>>5)&(0x3ff*lanes) + bias + (x>>4)&(0x800*lanes)
-			blk[2*i] = e2m1Table[k&0xfff] | e2m1Table[k>>16&0xfff]<<4
-			blk[2*i+1] = e2m1Table[k>>32&0xfff] | e2m1Table[k>>48&0xfff]<<4
+			two := uint64(e2m1Table[k&0xfff]) | uint64(e2m1Table[k>>16&0xfff])<<4 |
+				uint64(e2m1Table[k>>32&0xfff])<<8 | uint64(e2m1Table[k>>48&0xfff])<<12
+			if i < 4 {
+				lo |= two << (16 * i)
+			} else {
+				hi |= two << (16 * (i - 4))
+			}
 		}
+		le.PutUint64(blocks[16*g:], lo)
+		le.PutUint64(blocks[16*g+8:], hi)
 	}
 	return nil
 }
