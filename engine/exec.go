@@ -300,7 +300,13 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 			vals = append(vals, sourceValues(srcs, int64(u0), int64(u1), units))
 		}
 	}
-	for si, st := range job.Stages {
+	for si := 0; si < len(job.Stages); si++ {
+		if end, next, ok := lazyStages(job.Stages, si, vals); ok {
+			vals, si = next, end-1
+			continue
+		}
+		vals = materialize(vals, a)
+		st := job.Stages[si]
 		c0 := st.Calls[0]
 		var next [][]value
 		var err error
@@ -338,10 +344,16 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 			if !gatherOut {
 				off = t.size * int64(u0) / units
 			}
-			if err := t.w.WriteAt(t.key, off, v.t.Data); err != nil {
+			var err error
+			if v.parts != nil {
+				err = t.w.WriteParts(t.key, off, v.parts)
+			} else {
+				err = t.w.WriteAt(t.key, off, v.t.Data)
+			}
+			if err != nil {
 				return 0, fmt.Errorf("tensor %s: %w", names[i], err)
 			}
-			n += int64(len(v.t.Data))
+			n += v.size()
 		}
 	}
 	return n, nil

@@ -14,6 +14,9 @@ import (
 type value struct {
 	t     tensor.Tensor
 	owner *buffer
+	// parts, when not nil, holds a lazy value's bytes (t.Data is nil): see
+	// lazy.go.
+	parts [][]byte
 }
 
 // runCall applies one call to a tuple. Views (flatten, unflatten, a cast to
