@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/backend"
@@ -119,15 +120,25 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 
 	mem := newBudget(p.Memory)
 	defer mem.close()
+	// Workers chunks compute at once; three times as many more may be
+	// waiting to compute or writing (the memory budget bounds them all), so
+	// that a chunk waiting for the disk leaves its core to another. With as
+	// many tasks as workers, cores idled through every write; with twice
+	// as many, whenever the writes bunched up.
+	mem.compute = semaphore.NewWeighted(int64(p.Workers))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.Workers)
+	g.SetLimit(4 * p.Workers)
 	var written atomic.Int64
+	// One queue of tasks per job, started round-robin across jobs (see
+	// interleave).
+	var queues [][]func() error
 	for _, job := range p.Jobs {
+		var q []func() error
 		if job.Copy {
 			for b, srcs := range job.Sources {
 				for i, s := range srcs {
 					t := targets[job.Outputs[b][i]]
-					g.Go(func() error {
+					q = append(q, func() error {
 						if err := gctx.Err(); err != nil {
 							return err
 						}
@@ -140,11 +151,12 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 					})
 				}
 			}
+			queues = append(queues, q)
 			continue
 		}
 		for u0 := 0; u0 < job.Units; u0 += job.ChunkUnits {
 			u1 := min(u0+job.ChunkUnits, job.Units)
-			g.Go(func() error {
+			q = append(q, func() error {
 				need := job.UnitMemory * int64(u1-u0)
 				if err := mem.reserve(gctx, need); err != nil {
 					return err
@@ -159,7 +171,9 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 				return nil
 			})
 		}
+		queues = append(queues, q)
 	}
+	interleave(queues, g.Go)
 	if err := g.Wait(); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("interrupted: %w (nothing was written to %s)", ctx.Err(), opt.Output)
@@ -300,6 +314,8 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 			vals = append(vals, sourceValues(srcs, int64(u0), int64(u1), units))
 		}
 	}
+	leave := mem.enterCompute()
+	defer leave()
 	for si := 0; si < len(job.Stages); si++ {
 		if end, next, ok := lazyStages(job.Stages, si, vals); ok {
 			vals, si = next, end-1
@@ -330,6 +346,7 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 		freeUnused(a, vals, next)
 		vals = next
 	}
+	leave() // writing needs no core
 	// Outputs.
 	var n int64
 	gatherOut := job.Gather >= 0 && p.Direction == Export

@@ -30,6 +30,11 @@ type budget struct {
 	mu        sync.Mutex
 	idle      map[int64][][]byte // freed buffers by length
 	idleBytes int64
+
+	// compute, when set, limits how many chunks run their stages at once
+	// (the executor's workers); a chunk gives its slot back before it
+	// writes, so that another can compute while it waits for the disk.
+	compute *semaphore.Weighted
 }
 
 func newBudget(limit int64) *budget {
@@ -56,6 +61,22 @@ func raiseTo(peak *atomic.Int64, v int64) {
 		p := peak.Load()
 		if v <= p || peak.CompareAndSwap(p, v) {
 			return
+		}
+	}
+}
+
+// enterCompute waits for a compute slot and returns the function that
+// gives it back (once, however often it is called).
+func (b *budget) enterCompute() (leave func()) {
+	if b.compute == nil {
+		return func() {}
+	}
+	_ = b.compute.Acquire(context.Background(), 1) // cannot fail without a deadline
+	left := false
+	return func() {
+		if !left {
+			left = true
+			b.compute.Release(1)
 		}
 	}
 }

@@ -27,3 +27,24 @@ func (p *Plan) releaseChunk(job *Job, u0, u1 int) {
 		}
 	}
 }
+
+// interleave starts the tasks of every queue, round-robin across queues:
+// first task of each, then the second of each, and so on. Jobs differ in
+// what they wait for (a rename waits for the disk, MXFP4 decode for the
+// CPU, a decode with a transpose for the CPU longer); taking their chunks
+// in turn keeps both busy, where job after job would leave the disk idle
+// through the compute-heavy ones and the cores idle through the rest.
+func interleave(queues [][]func() error, start func(func() error)) {
+	for i := 0; ; i++ {
+		started := false
+		for _, q := range queues {
+			if i < len(q) {
+				start(q[i])
+				started = true
+			}
+		}
+		if !started {
+			return
+		}
+	}
+}
