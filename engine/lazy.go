@@ -265,7 +265,9 @@ func (l *pieceList) add(m pieceList) {
 	}
 }
 
-// materialize copies every lazy value of vals into a buffer of its own.
+// materialize copies every lazy value of vals into a buffer of its own; a
+// value in one piece (a view of the mapped input: only the runs that start
+// a pipeline are ever materialized) is used where it lies.
 func materialize(vals [][]value, a *arena) [][]value {
 	copied := false
 	for b, bv := range vals {
@@ -280,6 +282,10 @@ func materialize(vals [][]value, a *arena) [][]value {
 					vals[j] = append([]value(nil), vals[j]...)
 				}
 				copied = true
+			}
+			if len(v.parts) == 1 {
+				vals[b][i] = value{t: tensor.Tensor{DType: v.t.DType, Shape: v.t.Shape, Data: v.parts[0]}}
+				continue
 			}
 			buf := a.alloc(v.size())
 			off := 0
