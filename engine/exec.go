@@ -322,6 +322,13 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 			continue
 		}
 		vals = materialize(vals, a)
+		if next, ok, at, err := fusedStages(be, job.Stages, si, vals, a); err != nil {
+			return 0, p.stageErr(job, at, err)
+		} else if ok {
+			freeUnused(a, vals, next)
+			vals, si = next, si+1
+			continue
+		}
 		st := job.Stages[si]
 		c0 := st.Calls[0]
 		var next [][]value
