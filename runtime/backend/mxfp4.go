@@ -97,6 +97,16 @@ var e2m1Table = func() (t [4096]byte) {
 	return
 }()
 
+// codes4 returns the 4-bit codes of the four BF16 values of x (elements
+// 0..3 in bits 0..15) for the scale whose index offset is bias in every
+// lane: per lane, sign<<11 | (bits 14..5) + bias indexes e2m1Table.
+func codes4(x, bias uint64) uint64 {
+	const lanes = 0x0001000100010001
+	k := (x>>5)&(0x3ff*lanes) + bias + (x>>4)&(0x800*lanes)
+	return uint64(e2m1Table[k&0xfff]) | uint64(e2m1Table[k>>16&0xfff])<<4 |
+		uint64(e2m1Table[k>>32&0xfff])<<8 | uint64(e2m1Table[k>>48&0xfff])<<12
+}
+
 // maxLanes is the lane-wise maximum of four 15-bit values in 16-bit lanes:
 // a|0x8000 - b keeps a lane's top bit set where a >= b, and no borrow
 // crosses lanes since b < 0x8000.
@@ -152,19 +162,8 @@ func encodeMXFP4FromBF16(blocks, scales, src []byte) error {
 		// Per lane: sign<<11 | (bits 14..5) + codeBias - 4*(e-127), at most
 		// 2048 + 1023 + 512 + 4*124 < 4096.
 		bias := uint64(codeBias-(e-127)<<2) * lanes
-		var lo, hi uint64 // block bytes 0..7 and 8..15
-		for i, x := range w {
-			k := (x>>5)&(0x3ff*lanes) + bias + (x>>4)&(0x800*lanes)
-			two := uint64(e2m1Table[k&0xfff]) | uint64(e2m1Table[k>>16&0xfff])<<4 |
-				uint64(e2m1Table[k>>32&0xfff])<<8 | uint64(e2m1Table[k>>48&0xfff])<<12
-			if i < 4 {
-				lo |= two << (16 * i)
-			} else {
-				hi |= two << (16 * (i - 4))
-			}
-		}
-		le.PutUint64(blocks[16*g:], lo)
-		le.PutUint64(blocks[16*g+8:], hi)
+		le.PutUint64(blocks[16*g:], codes4(w[0], bias)|codes4(w[1], bias)<<16|codes4(w[2], bias)<<32|codes4(w[3], bias)<<48)
+		le.PutUint64(blocks[16*g+8:], codes4(w[4], bias)|codes4(w[5], bias)<<16|codes4(w[6], bias)<<32|codes4(w[7], bias)<<48)
 	}
 	return nil
 }

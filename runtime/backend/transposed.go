@@ -92,11 +92,15 @@ func encodeBandT(blocks, scales, src []byte, rows, cols, b, g int) *NonFiniteErr
 	var w [32]uint64
 	c := 0
 	for ; c+4 <= cols; c += 4 {
-		m := uint64(0)
-		for i := range w {
-			w[i] = le.Uint64(src[base+i*stride+2*c:])
-			m = maxLanes(m, w[i]&mags)
+		// Four running maxima, so that the max chain is not 32 deep.
+		var m0, m1, m2, m3 uint64
+		for i := 0; i < 32; i += 4 {
+			o := base + i*stride + 2*c
+			w[i], w[i+1], w[i+2], w[i+3] = le.Uint64(src[o:]), le.Uint64(src[o+stride:]), le.Uint64(src[o+2*stride:]), le.Uint64(src[o+3*stride:])
+			m0, m1 = maxLanes(m0, w[i]&mags), maxLanes(m1, w[i+1]&mags)
+			m2, m3 = maxLanes(m2, w[i+2]&mags), maxLanes(m3, w[i+3]&mags)
 		}
+		m := maxLanes(maxLanes(m0, m1), maxLanes(m2, m3))
 		var bias uint64
 		fallback := 0 // lanes for the reference, as a bit set
 		for k := range 4 {
@@ -255,4 +259,52 @@ func halves(s byte) uint32 {
 // addition is add (see decodeMXFP4ToBF16).
 func pairAt(x byte, add uint32) uint32 {
 	return bf16Pair[x] + add&nonzeroPair[x]
+}
+
+// MXFP4Gatherer is an optional Backend interface: EncodeMXFP4 of a source
+// that lies in pieces (each a whole number of groups), as if they were one
+// buffer, without gathering them first. ok is false when the backend does
+// not do it for srcType.
+type MXFP4Gatherer interface {
+	EncodeMXFP4Parts(blocks, scales []byte, parts [][]byte, srcType tensor.DType) (ok bool, err error)
+}
+
+var _ MXFP4Gatherer = (*cpu)(nil)
+
+func (c *cpu) EncodeMXFP4Parts(blocks, scales []byte, parts [][]byte, srcType tensor.DType) (bool, error) {
+	if srcType != tensor.BF16 {
+		return false, nil
+	}
+	// Where each part's groups start.
+	starts := make([]int, len(parts)+1)
+	for i, p := range parts {
+		if len(p)%64 != 0 {
+			return true, fmt.Errorf("cpu: mxfp4 encode: a piece of %d bytes is not a whole number of BF16 groups", len(p))
+		}
+		starts[i+1] = starts[i] + len(p)/64
+	}
+	g := starts[len(parts)]
+	if len(blocks) != 16*g || len(scales) != g {
+		return true, fmt.Errorf("cpu: mxfp4 encode: %d block and %d scale bytes for %d groups", len(blocks), len(scales), g)
+	}
+	var mu sync.Mutex
+	var first *NonFiniteError
+	c.parallel(len(parts), max(1, minParallelBytes/max(1, 64*g/max(1, len(parts)))), func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			a, b := starts[i], starts[i+1]
+			var nf *NonFiniteError
+			if err := encodeMXFP4FromBF16(blocks[16*a:16*b], scales[a:b], parts[i]); errors.As(err, &nf) {
+				mu.Lock()
+				if idx := int64(32*a) + nf.Index; first == nil || idx < first.Index {
+					first = &NonFiniteError{Index: idx, Value: nf.Value}
+				}
+				mu.Unlock()
+				return // later pieces of this chunk hold later elements
+			}
+		}
+	})
+	if first != nil {
+		return true, first
+	}
+	return true, nil
 }

@@ -170,3 +170,44 @@ func BenchmarkMXFP4Transposed(b *testing.B) {
 		})
 	}
 }
+
+// TestEncodeMXFP4Parts: encoding pieces gives the bytes of encoding them
+// gathered, and a NaN is placed in the gathered order.
+func TestEncodeMXFP4Parts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	f32 := finiteF32(rng, 32*3000)
+	src := make([]byte, len(f32)/2)
+	kernels.ConvertF32ToBF16(src, f32)
+	var parts [][]byte
+	for x := 0; x < len(src); {
+		n := min(len(src)-x, 64*(1+rng.IntN(90)))
+		parts = append(parts, src[x:x+n])
+		x += n
+	}
+	wb, ws := make([]byte, len(src)/4), make([]byte, len(src)/64)
+	if err := kernels.EncodeMXFP4FromBF16(wb, ws, src); err != nil {
+		t.Fatal(err)
+	}
+	for _, be := range append(parallelBackends, CPU(1)) {
+		gb, gs := make([]byte, len(wb)), make([]byte, len(ws))
+		if ok, err := be.(MXFP4Gatherer).EncodeMXFP4Parts(gb, gs, parts, tensor.BF16); !ok || err != nil {
+			t.Fatalf("ok %v, %v", ok, err)
+		}
+		if !bytes.Equal(gb, wb) || !bytes.Equal(gs, ws) {
+			t.Fatal("encoding the pieces differs from encoding them gathered")
+		}
+	}
+	be := CPU(3).(MXFP4Gatherer)
+	if ok, _ := be.EncodeMXFP4Parts(wb, ws, parts, tensor.F32); ok {
+		t.Error("F32 pieces accepted")
+	}
+	if _, err := be.EncodeMXFP4Parts(wb, ws, [][]byte{src[:62], src[62:]}, tensor.BF16); err == nil {
+		t.Error("a piece that splits a group accepted")
+	}
+	le.PutUint16(src[2*70000:], 0x7fc0)
+	le.PutUint16(src[2*90000:], 0x7f80)
+	var nf *NonFiniteError
+	if _, err := be.EncodeMXFP4Parts(wb, ws, parts, tensor.BF16); !errors.As(err, &nf) || nf.Index != 70000 {
+		t.Errorf("err = %v, want a NaN at 70000", err)
+	}
+}
