@@ -321,6 +321,13 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 			vals, si = next, end-1
 			continue
 		}
+		if next, ok, err := gatheredEncode(be, job.Stages[si], vals, a); err != nil {
+			return 0, p.stageErr(job, si, err)
+		} else if ok {
+			freeUnused(a, vals, next)
+			vals = next
+			continue
+		}
 		vals = materialize(vals, a)
 		if next, ok, at, err := fusedStages(be, job.Stages, si, vals, a); err != nil {
 			return 0, p.stageErr(job, at, err)

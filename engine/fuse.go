@@ -97,3 +97,62 @@ func fusedStages(be backend.Backend, stages []Stage, si int, vals [][]value, a *
 	}
 	return next, true, 0, nil
 }
+
+// gatheredEncode runs an mxfp4_encode stage on lazy input where it lies
+// (backend.MXFP4Gatherer), instead of gathering it into a buffer first:
+// Fast-LLM -> GPT-OSS re-interleaves gate and up rows (split | zip) right
+// before quantizing them. ok is false when the stage is not that or the
+// backend declines; nothing has been run then.
+func gatheredEncode(be backend.Backend, st Stage, vals [][]value, a *arena) (next [][]value, ok bool, err error) {
+	ge, can := be.(backend.MXFP4Gatherer)
+	c := st.Calls[0]
+	if !can || c.Def.Name != "mxfp4_encode" || len(st.Calls) != 1 {
+		return nil, false, nil
+	}
+	lazy := false
+	for _, bv := range vals {
+		if len(bv) != 1 {
+			return nil, false, nil
+		}
+		lazy = lazy || len(bv[0].parts) > 1
+	}
+	if !lazy {
+		return nil, false, nil
+	}
+	free := func(vs [][]value) {
+		for _, bv := range vs {
+			for _, o := range bv {
+				a.free(o.owner)
+			}
+		}
+	}
+	for _, bv := range vals {
+		v := bv[0]
+		outTypes, err := c.Def.Infer(c.Args, []ir.TensorType{{DType: v.t.DType, Shape: v.t.Shape}})
+		if err != nil || len(outTypes) != 2 {
+			free(next)
+			return nil, false, nil
+		}
+		outs := make([]value, 2)
+		for i, t := range outTypes {
+			n, err := t.Shape.ByteSize(t.DType)
+			if err != nil {
+				free(next)
+				return nil, false, nil
+			}
+			buf := a.alloc(n)
+			outs[i] = value{t: tensor.Tensor{DType: t.DType, Shape: t.Shape, Data: buf.data}, owner: buf}
+		}
+		parts := v.parts
+		if parts == nil {
+			parts = [][]byte{v.t.Data}
+		}
+		done, err := ge.EncodeMXFP4Parts(outs[0].t.Data, outs[1].t.Data, parts, v.t.DType)
+		if !done || err != nil {
+			free(append(next, outs))
+			return nil, done, err
+		}
+		next = append(next, outs)
+	}
+	return next, true, nil
+}

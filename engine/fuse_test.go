@@ -27,15 +27,16 @@ func convertWith(t *testing.T, be backend.Backend, in, out string) error {
 }
 
 // TestFusedTransposeMXFP4: GPT-OSS's down projections (mxfp4 | transpose on
-// import, transpose | mxfp4_encode on export) run fused on the CPU backend;
-// the output is byte for byte the two-step one, and a NaN the encoder
-// refuses is reported the same way.
+// import, transpose | mxfp4_encode on export) run fused on the CPU backend,
+// and the export's gate_up rows are quantized where they lie (split | zip
+// | mxfp4_encode); the output is byte for byte the one without those
+// kernels, and a NaN the encoder refuses is reported the same way by each.
 func TestFusedTransposeMXFP4(t *testing.T) {
 	if _, ok := backend.CPU(1).(backend.MXFP4Transposer); !ok {
 		t.Fatal("the CPU backend has no fused MXFP4 transposes")
 	}
 	a := synth.TinyGPTOSS()
-	a.Hidden, a.Intermediate, a.Experts = 96, 128, 3
+	a.Hidden, a.Intermediate, a.Experts = 288, 128, 3 // rows of 576 bytes: long enough to defer
 	root := t.TempDir()
 	hf := filepath.Join(root, "hf")
 	if err := synth.Generate(hf, a, 4, synth.Options{ByteExactMXFP4: true}); err != nil {
@@ -62,26 +63,31 @@ func TestFusedTransposeMXFP4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn, ok := src.Lookup("decoder.1.mlp.layer_2.weight")
-	if !ok {
-		t.Fatal("no layer_2 in the Fast-LLM checkpoint")
+	for _, name := range []string{"decoder.1.mlp.layer_2.weight", "decoder.0.mlp.layer_1.weight"} {
+		tn, ok := src.Lookup(name)
+		if !ok {
+			t.Fatalf("no %s in the Fast-LLM checkpoint", name)
+		}
+		fast := filepath.Join(root, "fast-"+name)
+		if err := os.CopyFS(fast, os.DirFS(dir("fast"))); err != nil {
+			t.Fatal(err)
+		}
+		w, err := os.OpenFile(filepath.Join(fast, filepath.Base(tn.File.Path)), os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.WriteAt([]byte{0xc0, 0x7f}, tn.File.FileOffset(tn.Info)+2*1000); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		fusedErr := convertWith(t, backend.CPU(2), fast, fast+"-nan")
+		plainErr := convertWith(t, plainBackend{backend.CPU(2)}, fast, fast+"-nan-plain")
+		if fusedErr == nil || plainErr == nil {
+			t.Fatalf("%s: NaN accepted: fused %v, two steps %v", name, fusedErr, plainErr)
+		}
+		if fusedErr.Error() != plainErr.Error() || !strings.Contains(fusedErr.Error(), "mxfp4_encode") {
+			t.Errorf("%s: errors differ:\n fused     %v\n two steps %v", name, fusedErr, plainErr)
+		}
 	}
-	path, off := tn.File.Path, tn.File.FileOffset(tn.Info)+2*1000
 	src.Close()
-	w, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.WriteAt([]byte{0xc0, 0x7f}, off); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	fusedErr := convertWith(t, backend.CPU(2), dir("fast"), dir("nan"))
-	plainErr := convertWith(t, plainBackend{backend.CPU(2)}, dir("fast"), dir("nan-plain"))
-	if fusedErr == nil || plainErr == nil {
-		t.Fatalf("NaN accepted: fused %v, two steps %v", fusedErr, plainErr)
-	}
-	if fusedErr.Error() != plainErr.Error() || !strings.Contains(fusedErr.Error(), "mxfp4_encode") {
-		t.Errorf("errors differ:\n fused     %v\n two steps %v", fusedErr, plainErr)
-	}
 }
