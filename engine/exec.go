@@ -154,10 +154,16 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 			queues = append(queues, q)
 			continue
 		}
+		working := job.UnitMemory
+		if p.allLazy(job) {
+			working = 0
+		}
 		for u0 := 0; u0 < job.Units; u0 += job.ChunkUnits {
 			u1 := min(u0+job.ChunkUnits, job.Units)
 			q = append(q, func() error {
-				need := job.UnitMemory * int64(u1-u0)
+				// Working memory, and the mapped input pages the chunk
+				// makes resident (released when it is done).
+				need := working*int64(u1-u0) + p.chunkInputBytes(job, u0, u1)
 				if err := mem.reserve(gctx, need); err != nil {
 					return err
 				}

@@ -309,3 +309,19 @@ func (v value) size() int64 {
 	}
 	return n
 }
+
+// allLazy reports whether every stage of job runs on byte ranges (a pure
+// rearrangement such as Llama's concat of gate and up): its chunks then
+// hold no buffer at all, only the mapped input they read. It tries the
+// first chunk; the others have the same shapes, or fewer units of them.
+func (p *Plan) allLazy(job *Job) bool {
+	if job.Copy || len(job.Stages) == 0 || (job.Gather >= 0 && p.Direction == Import && job.Units > 1) {
+		return false
+	}
+	var vals [][]value
+	for _, srcs := range job.Sources {
+		vals = append(vals, sourceValues(srcs, 0, int64(job.ChunkUnits), int64(job.Units)))
+	}
+	end, _, ok := lazyStages(job.Stages, 0, vals)
+	return ok && end == len(job.Stages)
+}

@@ -1,16 +1,33 @@
 package engine
 
+import "github.com/mapper-dev/mapper/engine/format"
+
 // releaseChunk drops the input pages a chunk read from the process's
 // resident set once the chunk is done with them (safetensors.File.Release:
 // the page cache keeps them, nothing is re-read from disk). Mapped inputs
 // would otherwise stay resident to the end, file-backed pages count in the
 // RSS, and a conversion's footprint would grow with the model.
 func (p *Plan) releaseChunk(job *Job, u0, u1 int) {
+	p.chunkInputs(job, u0, u1, func(s format.Tensor, off, n int64) { s.File.Release(s.Info.Name, off, n) })
+}
+
+// chunkInputBytes is how many mapped input bytes a chunk reads: they are
+// resident while it runs, so the executor reserves them beside the
+// chunk's working memory.
+func (p *Plan) chunkInputBytes(job *Job, u0, u1 int) int64 {
+	var total int64
+	p.chunkInputs(job, u0, u1, func(_ format.Tensor, _, n int64) { total += n })
+	return total
+}
+
+// chunkInputs calls f with the byte range of every input tensor that units
+// [u0, u1) of job read.
+func (p *Plan) chunkInputs(job *Job, u0, u1 int, f func(s format.Tensor, off, n int64)) {
 	if job.Gather >= 0 && p.Direction == Import && job.Units > 1 {
 		// Units are whole stacked bindings.
 		for b := u0; b < u1; b++ {
 			for _, s := range job.Sources[b] {
-				s.File.Release(s.Info.Name, 0, s.Info.Size())
+				f(s, 0, s.Info.Size())
 			}
 		}
 		return
@@ -23,7 +40,7 @@ func (p *Plan) releaseChunk(job *Job, u0, u1 int) {
 			if units > 1 {
 				a, b = size*int64(u0)/units, size*int64(u1)/units
 			}
-			s.File.Release(s.Info.Name, a, b-a)
+			f(s, a, b-a)
 		}
 	}
 }
