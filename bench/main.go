@@ -144,6 +144,14 @@ func run(o *options) error {
 			return err
 		}
 		results = append(results, m)
+		if o.has("workers") {
+			// For information: the export is CPU-bound, the import is not.
+			m, err := measure(o, "gpt-oss export, 1 worker", fastDir, filepath.Join(o.workdir, "back"), 1, o.rounds, false)
+			if err != nil {
+				return err
+			}
+			results = append(results, m)
+		}
 	}
 	os.RemoveAll(fastDir)
 	if o.has("llama") {
@@ -421,6 +429,9 @@ func report(o *options, ms []measurement, total time.Duration) {
 	if a, b := find("gpt-oss import ("), find("gpt-oss import, 1 worker"); a != nil && b != nil {
 		s := b.wall.Seconds() / a.wall.Seconds()
 		check(fmt.Sprintf("%d workers >= 1.6x faster than 1 (gpt-oss import)", o.workers), s >= 1.6, fmt.Sprintf("%.2fx", s))
+	}
+	if a, b := find("gpt-oss export ("), find("gpt-oss export, 1 worker"); a != nil && b != nil {
+		fmt.Printf("  %-52s %-7s %.2fx\n", fmt.Sprintf("(information) %d workers vs 1 on gpt-oss export", o.workers), "", b.wall.Seconds()/a.wall.Seconds())
 	}
 	fmt.Printf("\nbench: done in %.0fs\n", total.Seconds())
 }
