@@ -26,7 +26,7 @@ type convFlags struct {
 func (c *convFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.to, "to", "", "side to produce (default: the side the input is not)")
 	fs.StringVar(&c.variant, "variant", "", "on export, the mapping variant to write (default: the one recorded at import)")
-	fs.IntVar(&c.workers, "workers", runtime.GOMAXPROCS(0), "concurrent workers")
+	fs.IntVar(&c.workers, "workers", runtime.GOMAXPROCS(0), "chunks computed at once (their writes to disk overlap further work)")
 	c.memory = sizeFlag(engine.DefaultMemory)
 	fs.Var(&c.memory, "memory", "working-memory budget (e.g. 512MiB, 4GiB)")
 	fs.Var(&c.shardSize, "shard-size", "tensor bytes per output file (default: the side's default)")
