@@ -490,14 +490,6 @@ func dirSize(dir string) (int64, error) {
 	return n, err
 }
 
-func memTotal() int64 {
-	var si syscall.Sysinfo_t
-	if syscall.Sysinfo(&si) != nil {
-		return 0
-	}
-	return int64(si.Totalram) * int64(si.Unit)
-}
-
 // parseSize reads 512MiB, 1GiB, 2GB or a plain byte count.
 func parseSize(s string) (int64, error) {
 	units := []struct {

@@ -31,3 +31,12 @@ func writeDirect(path string, n int64) error {
 	}
 	return f.Sync()
 }
+
+// memTotal is the machine's RAM in bytes.
+func memTotal() int64 {
+	var si syscall.Sysinfo_t
+	if syscall.Sysinfo(&si) != nil {
+		return 0
+	}
+	return int64(si.Totalram) * int64(si.Unit)
+}
