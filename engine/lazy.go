@@ -26,15 +26,17 @@ import (
 // cut finer (a BF16 bias de-interleaved element by element) run eagerly.
 const minPiece = 512
 
+// layoutOps are the ops that may only rearrange bytes (cast only to the
+// dtype it already has).
+var layoutOps = map[string]bool{"flatten": true, "unflatten": true, "concat": true, "split": true,
+	"zip": true, "unzip": true, "slice": true, "cast": true}
+
 // isLayoutCall reports whether c only rearranges the bytes of in.
 func isLayoutCall(c ir.Call, in []value) bool {
-	switch c.Def.Name {
-	case "flatten", "unflatten", "concat", "split", "zip", "unzip", "slice":
-		return true
-	case "cast":
+	if c.Def.Name == "cast" {
 		return len(in) == 1 && c.Args[0].DType == in[0].t.DType
 	}
-	return false
+	return layoutOps[c.Def.Name]
 }
 
 // lazyStages evaluates the layout stages from stages[si] on, lazily, when
@@ -42,6 +44,17 @@ func isLayoutCall(c ir.Call, in []value) bool {
 // stage it did not run and the lazy values, or ok false when there is
 // nothing to defer there (a middle run, a gather, a layout too fine).
 func lazyStages(stages []Stage, si int, vals [][]value) (end int, out [][]value, ok bool) {
+	if si > 0 {
+		// Only a run to the end can be deferred here: skip the evaluation
+		// when some later stage is a kernel.
+		for _, st := range stages[si:] {
+			for _, c := range st.Calls {
+				if !layoutOps[c.Def.Name] {
+					return 0, nil, false
+				}
+			}
+		}
+	}
 	end = si
 	for ; end < len(stages); end++ {
 		st := stages[end]
