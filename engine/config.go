@@ -110,7 +110,7 @@ func (r *resolver) expandWildcards(segs []string) [][]string {
 	if i < 0 {
 		return [][]string{segs}
 	}
-	v, _ := getPath(r.doc, segs[:i])
+	v, _ := ir.LookupPath(r.doc, segs[:i])
 	m, _ := v.(map[string]any)
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -164,14 +164,14 @@ func inVariant(variant, active string) bool { return variant == "" || variant ==
 // completeLeft fills in left defaults for absent keys and returns the
 // completed config and the absent keys.
 func completeLeft(m *ir.Mapping, left map[string]any) (map[string]any, []string, error) {
-	full := deepCopy(left).(map[string]any)
+	full := ir.DeepCopy(left).(map[string]any)
 	var absent []string
 	e := &env{left: full}
 	for _, r := range m.Config {
 		if r.Kind != ir.ConfigRename || r.LeftDefault == nil {
 			continue
 		}
-		if _, ok := getPath(left, r.Left.Segs); ok {
+		if _, ok := ir.LookupPath(left, r.Left.Segs); ok {
 			continue
 		}
 		v, err := ir.Eval(r.LeftDefault, e)
@@ -215,7 +215,7 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 		if res.Carried.Kept == nil {
 			res.Carried.Kept = map[string]any{}
 		}
-		res.Carried.Kept[path] = deepCopy(v)
+		res.Carried.Kept[path] = ir.DeepCopy(v)
 	}
 
 	// Cycle rules first: they create the block structure other rules address.
@@ -225,7 +225,7 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 		}
 		key := pathString(r.Left)
 		claims = append(claims, key)
-		v, ok := getPath(full, r.Left.Segs)
+		v, ok := ir.LookupPath(full, r.Left.Segs)
 		if !ok {
 			fail(r, key, "missing; the rule needs the per-layer list")
 			continue
@@ -277,12 +277,12 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 	write := func(r *ir.ConfigRule, segs []string, v any) {
 		k := strings.Join(segs, ".")
 		if prev, ok := written[k]; ok {
-			if old, _ := getPath(res.Out, segs); !ir.ValuesEqual(old, v) {
+			if old, _ := ir.LookupPath(res.Out, segs); !ir.ValuesEqual(old, v) {
 				fail(r, k, "written twice with different values (also by the rule at %s)", prev)
 				return
 			}
 		}
-		if !setPath(res.Out, segs, deepCopy(v)) {
+		if !setPath(res.Out, segs, ir.DeepCopy(v)) {
 			fail(r, k, "cannot be written: a parent key holds a value")
 			return
 		}
@@ -295,21 +295,21 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 		case ir.ConfigKeep:
 			for _, p := range r.Keys {
 				claims = append(claims, pathString(p))
-				if v, ok := getPath(left, p.Segs); ok {
+				if v, ok := ir.LookupPath(left, p.Segs); ok {
 					keep(pathString(p), v)
 				}
 			}
 		case ir.ConfigIgnore:
 			for _, p := range r.Keys {
 				claims = append(claims, pathString(p))
-				if _, ok := getPath(left, p.Segs); ok {
+				if _, ok := ir.LookupPath(left, p.Segs); ok {
 					res.Notes = append(res.Notes, fmt.Sprintf("config key %s dropped on purpose (ignore at %s)", pathString(p), posString(r.Pos)))
 				}
 			}
 		case ir.ConfigLeftConst:
 			key := pathString(r.Left)
 			claims = append(claims, key)
-			v, ok := getPath(left, r.Left.Segs)
+			v, ok := ir.LookupPath(left, r.Left.Segs)
 			switch {
 			case !ok:
 				fail(r, key, "missing; the mapping requires %s", ir.FormatValue(r.Value))
@@ -327,7 +327,7 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 		case ir.ConfigRename:
 			key := pathString(r.Left)
 			claims = append(claims, key)
-			v, ok := getPath(full, r.Left.Segs)
+			v, ok := ir.LookupPath(full, r.Left.Segs)
 			if !ok {
 				continue
 			}
@@ -397,7 +397,7 @@ func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, 
 	var absent []string
 	if carried != nil {
 		for k, v := range carried.Kept {
-			setPath(out, split(k), deepCopy(v))
+			setPath(out, split(k), ir.DeepCopy(v))
 		}
 		absent = carried.Absent
 	}
@@ -417,7 +417,7 @@ func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, 
 		}
 		node := &blockNode{rule: r, path: r.Right[0].Segs}
 		np := strings.Join(node.path, ".")
-		if p, ok := getPath(right, join(node.path, []string{"pattern"})); ok {
+		if p, ok := ir.LookupPath(right, join(node.path, []string{"pattern"})); ok {
 			list, _ := p.([]any)
 			for _, x := range list {
 				s, ok := x.(string)
@@ -431,7 +431,7 @@ func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, 
 				fail(r, np+".pattern", "is empty or not a list")
 			}
 			for _, b := range node.distinct() {
-				if _, ok := getPath(right, join(node.path, []string{"blocks", b})); !ok {
+				if _, ok := ir.LookupPath(right, join(node.path, []string{"blocks", b})); !ok {
 					fail(r, np+".blocks."+b, "missing; the pattern names it")
 				}
 			}
@@ -439,7 +439,7 @@ func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, 
 			for _, b := range node.distinct() {
 				claims = append(claims, np+".blocks."+b)
 			}
-		} else if _, ok := getPath(right, join(node.path, []string{"block"})); ok {
+		} else if _, ok := ir.LookupPath(right, join(node.path, []string{"block"})); ok {
 			node.single = singleBlockName(m, r, node, right)
 			node.names = []string{node.single}
 			claims = append(claims, np+".block")
@@ -456,7 +456,7 @@ func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, 
 
 	applied := map[*ir.ConfigRule]bool{}
 	setLeft := func(r *ir.ConfigRule, segs []string, v any) {
-		if !setPath(out, segs, deepCopy(v)) {
+		if !setPath(out, segs, ir.DeepCopy(v)) {
 			fail(r, strings.Join(segs, "."), "cannot be written: a parent key holds a value")
 		}
 	}
@@ -472,7 +472,7 @@ func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, 
 			}
 			for _, p := range paths {
 				claims = append(claims, strings.Join(p, "."))
-				v, ok := getPath(right, p)
+				v, ok := ir.LookupPath(right, p)
 				if !ok {
 					continue
 				}
@@ -499,7 +499,7 @@ func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, 
 			for _, p := range paths {
 				ps := strings.Join(p, ".")
 				claims = append(claims, ps)
-				if v, ok := getPath(right, p); ok && !ir.ValuesEqual(v, r.Value) {
+				if v, ok := ir.LookupPath(right, p); ok && !ir.ValuesEqual(v, r.Value) {
 					fail(r, ps, "is %s; the mapping requires %s", ir.FormatValue(v), ir.FormatValue(r.Value))
 				}
 			}
@@ -620,7 +620,7 @@ func singleBlockName(m *ir.Mapping, cycle *ir.ConfigRule, node *blockNode, right
 				s := rp.Segs
 				if len(s) > k+2 && slices.Equal(s[:k], node.path) && s[k] == "blocks" && s[k+1] == name {
 					specific++
-					if _, ok := getPath(right, join(node.path, []string{"block"}, s[k+2:])); ok {
+					if _, ok := ir.LookupPath(right, join(node.path, []string{"block"}, s[k+2:])); ok {
 						present++
 					}
 				}

@@ -250,7 +250,7 @@ func TestImportConfig(t *testing.T) {
 }
 
 func withoutKey(d map[string]any, k string) map[string]any {
-	out := deepCopy(d).(map[string]any)
+	out := ir.DeepCopy(d).(map[string]any)
 	delete(out, k)
 	return out
 }
@@ -387,7 +387,7 @@ func TestExportConfig(t *testing.T) {
 func TestExportConfigPatternNamesUnknownBlock(t *testing.T) {
 	m := cfgMapping(t)
 	right := withRight(t, map[string]any{"decoder.pattern": []any{"sliding", "global"}})
-	setPath(right, split("decoder.blocks.global"), deepCopy(right["decoder"].(map[string]any)["blocks"].(map[string]any)["full"]))
+	setPath(right, split("decoder.blocks.global"), ir.DeepCopy(right["decoder"].(map[string]any)["blocks"].(map[string]any)["full"]))
 	delete(right["decoder"].(map[string]any)["blocks"].(map[string]any), "full")
 	_, err := exportConfig(m, right, nil, rightDoc, "")
 	assertErr(t, err, `decoder: block "global" has no counterpart (known: "sliding", "full")`)

@@ -8,21 +8,6 @@ import (
 // Config documents are nested map[string]any trees; these helpers address
 // them by dotted path segments.
 
-func getPath(doc map[string]any, segs []string) (any, bool) {
-	var cur any = doc
-	for _, s := range segs {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		cur, ok = m[s]
-		if !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
 // setPath writes v at segs, creating intermediate maps. It reports false when
 // a non-map value is in the way.
 func setPath(doc map[string]any, segs []string, v any) bool {
@@ -85,21 +70,3 @@ func covers(claim, leaf string) bool {
 }
 
 func split(p string) []string { return strings.Split(p, ".") }
-
-func deepCopy(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(v))
-		for k, x := range v {
-			m[k] = deepCopy(x)
-		}
-		return m
-	case []any:
-		l := make([]any, len(v))
-		for i, x := range v {
-			l[i] = deepCopy(x)
-		}
-		return l
-	}
-	return v
-}

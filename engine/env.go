@@ -23,7 +23,7 @@ func (e *env) Lookup(path []string) (any, bool) {
 			return v, true
 		}
 	}
-	return getPath(e.left, path)
+	return ir.LookupPath(e.left, path)
 }
 
 // with returns a copy of e with one more loop variable bound.

@@ -44,39 +44,7 @@ func (e *sampleEnv) Lookup(path []string) (any, bool) {
 			return v, true
 		}
 	}
-	return lookupPath(e.cfg, path)
-}
-
-func lookupPath(m map[string]any, path []string) (any, bool) {
-	var cur any = m
-	for _, seg := range path {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = mm[seg]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-func deepCopy(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			out[k] = deepCopy(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = deepCopy(x)
-		}
-		return out
-	}
-	return v
+	return ir.LookupPath(e.cfg, path)
 }
 
 // sampleRun is the state of one sample's check.
@@ -145,7 +113,7 @@ func (c *checker) checkSamples() {
 	for _, s := range c.samples {
 		r := &sampleRun{c: c, s: s, env: &sampleEnv{
 			bad: c.bad,
-			cfg: deepCopy(s.config).(map[string]any), lets: map[string]any{}, vars: map[string]any{}, failed: map[string]bool{},
+			cfg: ir.DeepCopy(s.config).(map[string]any), lets: map[string]any{}, vars: map[string]any{}, failed: map[string]bool{},
 		}}
 		r.run()
 	}
@@ -172,7 +140,7 @@ func (r *sampleRun) run() {
 		if cr.rule.Kind != ir.ConfigRename || cr.rule.LeftDefault == nil || !r.applies(cr.ctx) {
 			continue
 		}
-		if _, ok := lookupPath(r.env.cfg, cr.rule.Left.Segs); ok {
+		if _, ok := ir.LookupPath(r.env.cfg, cr.rule.Left.Segs); ok {
 			continue
 		}
 		r.env.hit = false
