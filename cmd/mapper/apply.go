@@ -89,6 +89,11 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer plan.Close()
+	// Notes (a lossy quantization, a key carried for the way back) come
+	// first, so that a user can stop a long run that is not what they want.
+	for _, n := range plan.Notes {
+		fmt.Fprintf(stderr, "note: %s\n", n)
+	}
 	be, err := selectBackend(*backendName, cf.workers, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
@@ -111,9 +116,6 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s -> %s: %d tensors, %s written in %.1fs (%s %s -> %s, backend %s)\n",
 		in, out, stats.Tensors, engine.FormatBytes(stats.BytesWritten), stats.Duration.Seconds(),
 		plan.Direction, plan.From, plan.To, be.Name())
-	for _, n := range plan.Notes {
-		fmt.Fprintf(stdout, "note: %s\n", n)
-	}
 	return 0
 }
 
