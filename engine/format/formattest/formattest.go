@@ -82,3 +82,28 @@ func CheckWithReference(t testing.TB, dir string, shards []format.Shard) {
 		}
 	}
 }
+
+// WriteAndOpen lays out, writes and reopens a checkpoint of side s: the
+// round trip every side's tests start from. The source is closed when the
+// test ends.
+func WriteAndOpen(t testing.TB, s format.Format, out *format.Output) (string, []format.Shard, *format.Source) {
+	t.Helper()
+	dir := t.TempDir()
+	shards, err := s.Layout(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	WriteShards(t, dir, shards)
+	if err := s.WriteMeta(dir, out, shards); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Detect(dir) {
+		t.Fatal("Detect rejects what WriteMeta wrote")
+	}
+	src, err := s.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return dir, shards, src
+}

@@ -60,28 +60,9 @@ func side(t *testing.T) format.Format {
 	return f
 }
 
-// write lays out, writes and opens a checkpoint.
 func write(t *testing.T, out *format.Output) (string, []format.Shard, *format.Source) {
 	t.Helper()
-	s := side(t)
-	dir := t.TempDir()
-	shards, err := s.Layout(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	formattest.WriteShards(t, dir, shards)
-	if err := s.WriteMeta(dir, out, shards); err != nil {
-		t.Fatal(err)
-	}
-	if !s.Detect(dir) {
-		t.Fatal("Detect rejects what WriteMeta wrote")
-	}
-	src, err := s.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { src.Close() })
-	return dir, shards, src
+	return formattest.WriteAndOpen(t, side(t), out)
 }
 
 func checkSource(t *testing.T, src *format.Source, es []safetensors.Entry) {
