@@ -241,8 +241,8 @@ func TestPlanErrors(t *testing.T) {
 				t.Fatal("planned a broken input")
 			}
 			var got []error
-			if list, ok := err.(Errors); ok {
-				got = list
+			if list, ok := err.(interface{ Unwrap() []error }); ok {
+				got = list.Unwrap()
 			} else {
 				got = []error{err}
 			}
