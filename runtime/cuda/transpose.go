@@ -15,24 +15,6 @@ type transposeGeom struct {
 	run              int
 }
 
-func planGeom(shape tensor.Shape, elemSize, a, b int) transposeGeom {
-	if a > b {
-		a, b = b, a
-	}
-	g := transposeGeom{outer: 1, mid: 1, run: elemSize, A: shape[a], B: shape[b]}
-	for i, d := range shape {
-		switch {
-		case i < a:
-			g.outer *= d
-		case i > a && i < b:
-			g.mid *= d
-		case i > b:
-			g.run *= d
-		}
-	}
-	return g
-}
-
 // kernelFor picks the kernel and the element width it moves: the widest of
 // 16, 8, 4, 2, 1 bytes dividing the run. A run of exactly 1, 2, 4 or 8 bytes
 // is one element of the tiled (shared-memory) kernel; anything else goes
@@ -58,22 +40,12 @@ func (b *Backend) Transpose(dst, src []byte, shape tensor.Shape, elemSize int, a
 	if err := p.Check(dst, src); err != nil {
 		return err
 	}
-	if a == bx || len(src) == 0 {
+	if p.CopyOnly() || len(src) == 0 {
 		copy(dst, src)
 		return nil
 	}
-	g := planGeom(shape, elemSize, a, bx)
-	nonUnit := 0
-	for _, d := range []int{g.A, g.mid, g.B} {
-		if d > 1 {
-			nonUnit++
-		}
-	}
-	if nonUnit <= 1 {
-		// The order of the non-unit dimensions is kept: the bytes do not move.
-		copy(dst, src)
-		return nil
-	}
+	var g transposeGeom
+	g.outer, g.A, g.mid, g.B, g.run = p.Geometry()
 	name, w, tiled := g.kernelFor()
 	rowBytes := g.mid * g.B * g.run // one (o, a) row of src
 	sliceBytes := g.A * rowBytes    // one o of src (and of dst)

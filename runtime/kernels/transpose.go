@@ -35,6 +35,16 @@ type TransposePlan struct {
 	copyOnly   bool
 }
 
+// Geometry is the transpose reduced to dst[o][b][m][a][r] = src[o][a][m][b][r]:
+// the outer, first swapped, middle and second swapped extents, and the bytes
+// of one moved run (inner extent * element size). Other backends lay their
+// kernels out on it.
+func (p TransposePlan) Geometry() (outer, a, mid, b, run int) { return p.o, p.a, p.m, p.b, p.run }
+
+// CopyOnly reports whether the transpose leaves the bytes where they are (at
+// most one of the swapped and middle extents exceeds one).
+func (p TransposePlan) CopyOnly() bool { return p.copyOnly }
+
 // TransposedShape returns shape with axes a and b swapped.
 func TransposedShape(shape tensor.Shape, a, b int) tensor.Shape {
 	out := shape.Clone()
