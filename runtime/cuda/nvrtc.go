@@ -118,8 +118,6 @@ func loadNVRTC() (*nvrtc, error) {
 	return n, nil
 }
 
-func (n *nvrtc) close() { closeLibrary(n.handle) }
-
 func (n *nvrtc) err(res nvrtcResult, call string) error {
 	msg := fmt.Sprintf("nvrtcResult %d", res)
 	if n.getErrorString != nil {
