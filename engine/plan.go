@@ -697,14 +697,15 @@ func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
 		stageTypes = slices.Clone(fwd)
 		slices.Reverse(stageTypes)
 	}
+	gatherN := 1 // bindings of the stacked variable, when there is one
+	if job.Gather >= 0 {
+		gatherN = job.Stages[job.Gather].Calls[0].Args[0].Bound
+	}
 	bindings := func(i int) int64 {
-		// Stages before an import stack / after an export unstack run once
-		// per binding; their per-binding types are what fwd holds.
-		if job.Gather < 0 {
-			return 1
-		}
-		if (p.Direction == Import && i <= job.Gather) || (p.Direction == Export && i > job.Gather) {
-			return int64(job.Stages[job.Gather].Calls[0].Args[0].Bound)
+		// The types before an import stack / after an export unstack are
+		// per binding (what fwd holds), and there are gatherN of them.
+		if (p.Direction == Import && i <= job.Gather) || (p.Direction == Export && job.Gather >= 0 && i > job.Gather) {
+			return int64(gatherN)
 		}
 		return 1
 	}
@@ -729,7 +730,7 @@ func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
 			}
 		}
 		if ok {
-			units = job.Stages[job.Gather].Calls[0].Args[0].Bound
+			units = gatherN
 		}
 	case slices.IndexFunc(job.Stages, func(s Stage) bool { return !stageBatched(s) }) < 0:
 		units = 0
