@@ -163,10 +163,7 @@ func TestParseIndex(t *testing.T) {
 func TestWriteShardedCheckpoint(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	ts := randomTensors(rng, 40, "model.layers.")
-	var entries []Entry
-	for _, e := range entriesOf(ts) {
-		entries = append(entries, e)
-	}
+	entries := entriesOf(ts)
 	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	for _, naming := range []Naming{NamingHF, NamingHFZeroBased, NamingFastLLM} {
 		t.Run(naming.String(), func(t *testing.T) {
