@@ -201,10 +201,7 @@ func (c *checker) warnf(s syntax.Span, hint, format string, args ...any) {
 func (c *checker) header() {
 	for _, side := range []*syntax.Ident{c.file.Left, c.file.Right} {
 		if !slices.Contains(Formats, side.Name) {
-			hint := diag.DidYouMean(side.Name, Formats)
-			if hint == "" {
-				hint = "known formats: " + strings.Join(Formats, ", ")
-			}
+			hint := diag.DidYouMeanOr(side.Name, Formats, "known formats")
 			c.errorf(side.Span, hint, "unknown format %q", side.Name)
 		}
 	}

@@ -234,10 +234,7 @@ func (c *checker) op(o *syntax.OpCall, t *truleInfo) *ir.Op {
 	op := &ir.Op{Name: o.Name.Name, Pos: o.Pos}
 	d := ir.LookupOp(o.Name.Name)
 	if d == nil {
-		hint := diag.DidYouMean(o.Name.Name, opNames())
-		if hint == "" {
-			hint = "known ops: " + strings.Join(opNames(), ", ")
-		}
+		hint := diag.DidYouMeanOr(o.Name.Name, opNames(), "known ops")
 		c.errorf(o.Name.Span, hint, "unknown op %q", o.Name.Name)
 		t.broken = true
 		return op
@@ -330,10 +327,7 @@ func (c *checker) arg(d *ir.OpDef, p ir.Param, a syntax.Expr, t *truleInfo) (ir.
 		}
 		name := n.Name.Segs[0].Text
 		if _, err := tensor.ParseDType(name); err != nil {
-			hint := diag.DidYouMean(name, dtypeNames())
-			if hint == "" {
-				hint = "dtypes: " + strings.Join(dtypeNames(), ", ")
-			}
+			hint := diag.DidYouMeanOr(name, dtypeNames(), "dtypes")
 			c.errorf(a.Range(), hint, "unknown dtype %s", name)
 			return arg, false
 		}
@@ -419,10 +413,7 @@ func (c *checker) tref(ref *syntax.Ref, prefix []*syntax.Name, right bool, t *tr
 	if ref.DType != nil {
 		out.DType = ref.DType.Name
 		if _, err := tensor.ParseDType(ref.DType.Name); err != nil {
-			hint := diag.DidYouMean(ref.DType.Name, dtypeNames())
-			if hint == "" {
-				hint = "dtypes: " + strings.Join(dtypeNames(), ", ")
-			}
+			hint := diag.DidYouMeanOr(ref.DType.Name, dtypeNames(), "dtypes")
 			c.errorf(ref.DType.Span, hint, "unknown dtype %s", ref.DType.Name)
 		}
 	}
