@@ -62,9 +62,11 @@ func parseFlags(fs *pflag.FlagSet, args []string, nargs int) (int, bool) {
 }
 
 func runApply(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("apply", "MAPPING IN OUT", stderr)
+	fs := newFlagSet("apply", "MAPPING IN OUT (IN a directory or ORG/NAME)", stderr)
 	var cf convFlags
 	cf.register(fs)
+	var ref inputRef
+	ref.register(fs)
 	force := fs.Bool("force", false, "replace OUT if it exists")
 	progress := fs.String("progress", "auto", "progress output: auto, bar, plain, json, none")
 	// The default stays cpu until the CUDA backend has passed bench/gpu.sh on
@@ -77,7 +79,12 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	in, out := fs.Arg(1), fs.Arg(2)
+	in, err := ref.resolve(fs.Arg(1), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	out := fs.Arg(2)
 	if _, err := os.Stat(out); err == nil && !*force {
 		fmt.Fprintf(stderr, "mapper: %s already exists; use --force to replace it\n", out)
 		return 1
@@ -122,9 +129,11 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("plan", "MAPPING IN", stderr)
+	fs := newFlagSet("plan", "MAPPING IN (a directory or ORG/NAME)", stderr)
 	var cf convFlags
 	cf.register(fs)
+	var ref inputRef
+	ref.register(fs)
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	if code, ok := parseFlags(fs, args, 2); !ok {
 		return code
@@ -133,7 +142,12 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	plan, err := engine.NewPlan(m, fs.Arg(1), cf.options())
+	in, err := ref.resolve(fs.Arg(1), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	plan, err := engine.NewPlan(m, in, cf.options())
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
 		return 1
