@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -116,6 +117,21 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 			targets[sh.Logical[i]] = target{w: w, key: e.Name, size: size}
 		}
 	}
+	// The config, index and side files go first: whatever keeps them from
+	// being written (a side file named like a file the output side writes,
+	// an unreadable one) then fails the run before the heavy work, not
+	// after it.
+	if err := p.out.WriteMeta(out.Path(), p.output, p.Shards); err != nil {
+		return nil, err
+	}
+	for _, name := range p.SideFiles {
+		if err := copyFile(filepath.Join(out.Path(), name), filepath.Join(p.InputDir, name)); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("side file %s of the input %s: the %s output writes a file of that name itself; move it out of the input", name, p.InputDir, p.To)
+			}
+			return nil, fmt.Errorf("side file %s of the input %s: %w", name, p.InputDir, err)
+		}
+	}
 	progress(Event{Kind: EventStart, Total: p.BytesOut})
 
 	mem := newBudget(p.Memory)
@@ -193,16 +209,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 		}
 	}
 	writers = nil
-	outFmt := p.out
 	entries := p.outputEntries()
-	if err := outFmt.WriteMeta(out.Path(), p.output, p.Shards); err != nil {
-		return nil, err
-	}
-	for _, name := range p.SideFiles {
-		if err := copyFile(filepath.Join(out.Path(), name), filepath.Join(p.InputDir, name)); err != nil {
-			return nil, err
-		}
-	}
 	if err := p.verify(out.Path()); err != nil {
 		return nil, fmt.Errorf("verifying the output: %w", err)
 	}

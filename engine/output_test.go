@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -156,4 +157,32 @@ func TestCheckOutputPlaceByIdentity(t *testing.T) {
 	if err := checkOutputPlace(inLink, filepath.Join(parentLink, "hf-fast"), true); err != nil {
 		t.Errorf("a sibling of the input: %v", err)
 	}
+}
+
+// TestExecuteSideFileFailsEarly: a side file that cannot be written (here
+// an HF input's metadata.yaml, which a fast_llm output writes itself) fails
+// the run before a single tensor is written, says which, and leaves nothing.
+func TestExecuteSideFileFailsEarly(t *testing.T) {
+	m := loadMapFile(t, "testdata/small.map")
+	root := t.TempDir()
+	hfDir := filepath.Join(root, "hf")
+	writeSmallHF(t, hfDir, smallConfig())
+	if err := os.WriteFile(filepath.Join(hfDir, "metadata.yaml"), []byte("notes: mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := planOrFail(t, m, hfDir, PlanOptions{Workers: 1, To: "fast_llm"})
+	var mu sync.Mutex
+	var events []EventKind
+	_, err := p.Execute(context.Background(), ExecOptions{Output: filepath.Join(root, "out"), Progress: func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e.Kind)
+	}})
+	if err == nil || !strings.Contains(err.Error(), "side file metadata.yaml") || !strings.Contains(err.Error(), hfDir) {
+		t.Fatalf("Execute = %v, want an error naming the side file metadata.yaml", err)
+	}
+	if len(events) != 0 {
+		t.Errorf("the run reported %v before failing; want it to fail before starting", events)
+	}
+	assertNothingLeft(t, root, "hf")
 }
