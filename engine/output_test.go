@@ -186,3 +186,36 @@ func TestExecuteSideFileFailsEarly(t *testing.T) {
 	}
 	assertNothingLeft(t, root, "hf")
 }
+
+// TestCheckpointNamesDocumented: the README states the rule --force keeps
+// to; every name it allows must be listed there, and the list must hold no
+// name the rule does not allow.
+func TestCheckpointNamesDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "`--force` replaces only a checkpoint directory")
+	if start < 0 {
+		t.Fatal("README does not state what --force replaces")
+	}
+	end := strings.Index(text[start:], "refused")
+	if end < 0 {
+		t.Fatal("README's --force rule has no end")
+	}
+	rule := text[start : start+end]
+	for name := range checkpointNames {
+		if !strings.Contains(rule, "`"+name+"`") {
+			t.Errorf("README's --force rule does not list %s", name)
+		}
+	}
+	fields := strings.Split(rule, "`")
+	for i := 1; i < len(fields); i += 2 { // the quoted ones
+		switch name := fields[i]; {
+		case name == "--force" || name == "*.safetensors" || name == safetensors.IndexFile:
+		case !checkpointNames[name]:
+			t.Errorf("README's --force rule lists %s, which the rule does not allow", name)
+		}
+	}
+}

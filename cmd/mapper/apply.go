@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mapper-dev/mapper/engine"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
 // convFlags are the flags apply and plan share.
@@ -65,7 +67,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("apply", "MAPPING IN OUT", stderr)
 	var cf convFlags
 	cf.register(fs)
-	force := fs.Bool("force", false, "replace OUT if it exists")
+	force := fs.Bool("force", false, "replace OUT if it exists and is a checkpoint directory (only checkpoint files, no subdirectory; see the README)")
 	progress := fs.String("progress", "auto", "progress output: auto, bar, plain, json, none")
 	// The default stays cpu until the CUDA backend has passed bench/gpu.sh on
 	// real hardware; auto and cuda are there for whoever runs that check.
@@ -78,8 +80,19 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	in, out := fs.Arg(1), fs.Arg(2)
-	if _, err := os.Stat(out); err == nil && !*force {
+	// Lstat: a link, even a dangling one, is something that exists.
+	if _, err := os.Lstat(out); err == nil && !*force {
 		fmt.Fprintf(stderr, "mapper: %s already exists; use --force to replace it\n", out)
+		return 1
+	}
+	// Before planning, so that a refused output costs nothing; Execute checks
+	// again.
+	if err := engine.CheckOutput(in, out, *force); err != nil {
+		if errors.Is(err, safetensors.ErrNotReplaceable) {
+			fmt.Fprintf(stderr, "mapper: %v\n(--force replaces only a directory holding a checkpoint and nothing else; see \"What it guarantees\" in the README)\n", err)
+		} else {
+			fmt.Fprintf(stderr, "mapper: %v\n", err)
+		}
 		return 1
 	}
 	// Keep the heap near the budget: the executor's buffers are accounted,

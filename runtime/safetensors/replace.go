@@ -98,7 +98,7 @@ func checkReplaceable(dir string, keep func(name string) bool) (fileID, error) {
 		return fileID{}, fmt.Errorf("output %s: its parent: %w", dir, err)
 	}
 	if !sameMount(pid, id) {
-		return refuse("it is a mount point (another filesystem than %s)", parent)
+		return refuse("it is a mount point")
 	}
 	names, err := readNames(dir)
 	if err != nil {
@@ -125,7 +125,7 @@ func checkEntry(dir string, dirID fileID, name string, keep func(string) bool) e
 	case !fi.Mode().IsRegular():
 		return fmt.Errorf("it holds %s, %s (a checkpoint directory holds only regular files)", name, kindOf(fi.Mode()))
 	case !sameMount(dirID, id):
-		return fmt.Errorf("its entry %s is a mount point (another filesystem than the directory)", name)
+		return fmt.Errorf("its entry %s is a mount point", name)
 	case !replaceKeeps(name, keep):
 		return fmt.Errorf("it holds %s, which is not a checkpoint file", name)
 	}
