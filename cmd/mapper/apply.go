@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -95,6 +96,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	noteLeftovers(out, stderr)
 	// Keep the heap near the budget: the executor's buffers are accounted,
 	// this bounds what the garbage collector lets pile up beside them.
 	debug.SetMemoryLimit(int64(cf.memory) + 256<<20)
@@ -115,7 +117,8 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer be.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: a closed terminal must clean up like Ctrl-C.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	rep, err := newReporter(*progress, stderr)
 	if err != nil {
@@ -132,6 +135,43 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		in, out, stats.Tensors, engine.FormatBytes(stats.BytesWritten), stats.Duration.Seconds(),
 		plan.Direction, plan.From, plan.To, be.Name())
 	return 0
+}
+
+// noteLeftovers names the temporary and moved-aside directories that
+// earlier runs writing out left beside it (a run killed outright cannot
+// remove its own) and how to remove them. It does not remove them: another
+// run writing out may still be going.
+func noteLeftovers(out string, stderr io.Writer) {
+	left, err := safetensors.Leftovers(out)
+	if err != nil {
+		fmt.Fprintf(stderr, "note: %v\n", err)
+		return
+	}
+	if len(left) == 0 {
+		return
+	}
+	quoted := make([]string, len(left))
+	for i, l := range left {
+		quoted[i] = shellQuote(l)
+	}
+	fmt.Fprintf(stderr, "note: %s: left beside it by earlier runs that did not finish (killed, or still running): %s\n", out, strings.Join(left, ", "))
+	fmt.Fprintf(stderr, "note: if no other mapper run is writing %s, remove them with: rm -r -- %s\n", out, strings.Join(quoted, " "))
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but the
+// characters that never need it.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) int {
