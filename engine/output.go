@@ -47,21 +47,32 @@ func CheckOutput(in, out string, force bool) error {
 	return err
 }
 
-// checkOutput is CheckOutput returning the Keep for safetensors.OutputOptions.
+// checkOutput is CheckOutput returning the Keep for safetensors.OutputOptions
+// (nil without force: nothing is replaced).
 func checkOutput(in, out string, force bool) (func(string) bool, error) {
 	if err := checkOutputPlace(in, out, force); err != nil {
 		return nil, err
 	}
-	keep := outputKeep(in)
-	if _, err := os.Lstat(out); err == nil {
-		if !force {
-			return nil, fmt.Errorf("output %s already exists (only force replaces it)", out)
-		}
+	_, err := os.Lstat(out)
+	exists := err == nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !force:
+		return nil, nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("output %s: %w", out, err)
+	case err == nil && !force:
+		return nil, fmt.Errorf("output %s already exists (only force replaces it)", out)
+	}
+	// Forced: the rule applies now to an existing output, and at the
+	// commit to one that appears meanwhile.
+	keep, err := outputKeep(in)
+	if err != nil {
+		return nil, err
+	}
+	if exists {
 		if err := safetensors.CheckReplaceable(out, keep); err != nil {
 			return nil, err
 		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("output %s: %w", out, err)
 	}
 	return keep, nil
 }
@@ -69,17 +80,19 @@ func checkOutput(in, out string, force bool) (func(string) bool, error) {
 // outputKeep says which names a replaced output may hold besides the
 // safetensors files: checkpointNames, and the names of the files (not
 // subdirectories) of the input directory, since a conversion copies the
-// input's side files whatever they are called. An unreadable input adds no
-// names (planning reports it).
-func outputKeep(in string) func(string) bool {
+// input's side files whatever they are called.
+func outputKeep(in string) (func(string) bool, error) {
+	ents, err := os.ReadDir(in)
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", in, err)
+	}
 	names := map[string]bool{}
-	ents, _ := os.ReadDir(in)
 	for _, e := range ents {
 		if !e.IsDir() {
 			names[e.Name()] = true
 		}
 	}
-	return func(name string) bool { return checkpointNames[name] || names[name] }
+	return func(name string) bool { return checkpointNames[name] || names[name] }, nil
 }
 
 // checkOutputPlace refuses an output that is the input directory, holds it,
