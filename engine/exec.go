@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -82,10 +82,11 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	if progress == nil {
 		progress = func(Event) {}
 	}
-	if err := checkOutputPlace(p.InputDir, opt.Output); err != nil {
+	keep, err := checkOutput(p.InputDir, opt.Output, opt.Force)
+	if err != nil {
 		return nil, err
 	}
-	out, err := safetensors.NewOutputDir(opt.Output, opt.Force)
+	out, err := safetensors.NewOutputDir(opt.Output, safetensors.OutputOptions{Force: opt.Force, Keep: keep})
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +115,21 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 		for i, e := range sh.Entries {
 			size, _ := e.Size()
 			targets[sh.Logical[i]] = target{w: w, key: e.Name, size: size}
+		}
+	}
+	// The config, index and side files go first: whatever keeps them from
+	// being written (a side file named like a file the output side writes,
+	// an unreadable one) then fails the run before the heavy work, not
+	// after it.
+	if err := p.out.WriteMeta(out.Path(), p.output, p.Shards); err != nil {
+		return nil, err
+	}
+	for _, name := range p.SideFiles {
+		if err := copyFile(filepath.Join(out.Path(), name), filepath.Join(p.InputDir, name)); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("side file %s of the input %s: the %s output writes a file of that name itself; move it out of the input", name, p.InputDir, p.To)
+			}
+			return nil, fmt.Errorf("side file %s of the input %s: %w", name, p.InputDir, err)
 		}
 	}
 	progress(Event{Kind: EventStart, Total: p.BytesOut})
@@ -193,16 +209,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 		}
 	}
 	writers = nil
-	outFmt := p.out
 	entries := p.outputEntries()
-	if err := outFmt.WriteMeta(out.Path(), p.output, p.Shards); err != nil {
-		return nil, err
-	}
-	for _, name := range p.SideFiles {
-		if err := copyFile(filepath.Join(out.Path(), name), filepath.Join(p.InputDir, name)); err != nil {
-			return nil, err
-		}
-	}
 	if err := p.verify(out.Path()); err != nil {
 		return nil, fmt.Errorf("verifying the output: %w", err)
 	}
@@ -216,55 +223,6 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	progress(Event{Kind: EventDone})
 	return &Stats{BytesRead: p.BytesIn, BytesWritten: written.Load(), Tensors: len(entries),
 		Duration: time.Since(start), PeakReserved: mem.peakRes.Load(), PeakLive: mem.peakLive.Load(), Budget: p.Memory}, nil
-}
-
-// checkOutputPlace refuses an output that is the input directory, holds it,
-// or lies inside it: with --force the commit would delete the input (and,
-// for a parent, everything beside it), and writing inside it would change
-// the input. Paths are compared after resolving symbolic links.
-func checkOutputPlace(in, out string) error {
-	ri, err := resolvePath(in)
-	if err != nil {
-		return fmt.Errorf("input: %w", err)
-	}
-	ro, err := resolvePath(out)
-	if err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	switch {
-	case ri == ro:
-		return fmt.Errorf("output %s is the input directory; write the conversion elsewhere", out)
-	case within(ro, ri):
-		return fmt.Errorf("output %s contains the input %s; replacing it would delete the input", out, in)
-	case within(ri, ro):
-		return fmt.Errorf("output %s is inside the input %s; write the conversion elsewhere", out, in)
-	}
-	return nil
-}
-
-// resolvePath makes path absolute and resolves symbolic links in the part
-// of it that exists.
-func resolvePath(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	rest := ""
-	for dir := abs; ; dir = filepath.Dir(dir) {
-		if r, err := filepath.EvalSymlinks(dir); err == nil {
-			return filepath.Join(r, rest), nil
-		}
-		if dir == filepath.Dir(dir) {
-			return abs, nil
-		}
-		rest = filepath.Join(filepath.Base(dir), rest)
-	}
-}
-
-// within reports whether path lies strictly under dir.
-func within(dir, path string) bool {
-	r, err := filepath.Rel(dir, path)
-	return err == nil && r != "." && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator))
 }
 
 func (p *Plan) outputEntries() []safetensors.Entry {

@@ -29,8 +29,9 @@ type Format interface {
 	// Layout decides the output files for a conversion to this side: the
 	// shards, each with its file-level tensor names.
 	Layout(out *Output) ([]Shard, error)
-	// WriteMeta writes the side's config and index files into dir once every
-	// shard is complete. shards is what Layout returned.
+	// WriteMeta writes the side's config and index files into dir. shards is
+	// what Layout returned; the engine calls it before writing any tensor,
+	// so that a failure here costs nothing.
 	WriteMeta(dir string, out *Output, shards []Shard) error
 }
 

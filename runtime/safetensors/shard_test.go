@@ -168,7 +168,7 @@ func TestWriteShardedCheckpoint(t *testing.T) {
 	for _, naming := range []Naming{NamingHF, NamingHFZeroBased, NamingFastLLM} {
 		t.Run(naming.String(), func(t *testing.T) {
 			target := filepath.Join(t.TempDir(), "out")
-			od, err := NewOutputDir(target, false)
+			od, err := NewOutputDir(target, OutputOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
