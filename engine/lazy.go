@@ -26,8 +26,11 @@ import (
 // cut finer (a BF16 bias de-interleaved element by element) run eagerly.
 const minPiece = 512
 
-// isLayoutCall reports whether c only rearranges the bytes of in.
-func isLayoutCall(c ir.Call, in []value) bool { return c.IsLayout(typesOf(in)) }
+// isLayoutCall reports whether c only rearranges the bytes of in. The types
+// are built only for an op whose answer depends on them (a cast).
+func isLayoutCall(c ir.Call, in []value) bool {
+	return c.Def.Layout && (!c.Def.ChangesDType || c.IsLayout(typesOf(in)))
+}
 
 // lazyStages evaluates the layout stages from stages[si] on, lazily, when
 // they start the pipeline or end it; it returns the index of the first
