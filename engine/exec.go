@@ -301,15 +301,13 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 			continue
 		}
 		st := job.Stages[si]
-		c0 := st.Calls[0]
 		var next [][]value
-		var err error
-		switch {
-		case isGather(c0) && c0.Def.Name == "stack":
-			next, err = stackValues(vals, a)
-		case isGather(c0):
-			next = unstackValues(vals)
-		default:
+		if gather := engineOps[st.Calls[0].Def].gather; gather != nil {
+			var err error
+			if next, err = gather(vals, a); err != nil {
+				return 0, p.stageErr(job, si, err)
+			}
+		} else {
 			for _, bv := range vals {
 				o, err := runStage(be, st, bv, a)
 				if err != nil {
@@ -317,9 +315,6 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 				}
 				next = append(next, o)
 			}
-		}
-		if err != nil {
-			return 0, p.stageErr(job, si, err)
 		}
 		freeUnused(a, vals, next)
 		vals = next
@@ -393,41 +388,6 @@ func runStage(be backend.Backend, st Stage, in []value, a *arena) ([]value, erro
 		out = append(out, o...)
 	}
 	return out, nil
-}
-
-// stackValues joins the bindings of each tuple element along a new axis 0.
-func stackValues(vals [][]value, a *arena) ([][]value, error) {
-	out := make([]value, len(vals[0]))
-	for i := range out {
-		first := vals[0][i].t
-		size := int64(len(first.Data))
-		buf := a.alloc(size * int64(len(vals)))
-		for b, bv := range vals {
-			if !bv[i].t.Shape.Equal(first.Shape) {
-				return nil, fmt.Errorf("stack: binding %d has shape %v, binding 0 %v", b, bv[i].t.Shape, first.Shape)
-			}
-			copy(buf.data[int64(b)*size:], bv[i].t.Data)
-		}
-		shape := append(tensor.Shape{len(vals)}, first.Shape...)
-		out[i] = value{t: tensor.Tensor{DType: first.DType, Shape: shape, Data: buf.data}, owner: buf}
-	}
-	return [][]value{out}, nil
-}
-
-// unstackValues cuts axis 0 of each tuple element into one binding per index
-// (views, no copy).
-func unstackValues(vals [][]value) [][]value {
-	in := vals[0]
-	n := in[0].t.Shape[0]
-	out := make([][]value, n)
-	for b := range out {
-		for _, v := range in {
-			size := len(v.t.Data) / n
-			out[b] = append(out[b], value{t: tensor.Tensor{DType: v.t.DType, Shape: v.t.Shape[1:].Clone(),
-				Data: v.t.Data[b*size : (b+1)*size]}, owner: v.owner})
-		}
-	}
-	return out
 }
 
 // freeUnused frees the buffers of a stage's inputs that its outputs do not

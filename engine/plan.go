@@ -360,7 +360,7 @@ func (p *Plan) noteLossy() {
 	}
 	for _, j := range p.Jobs {
 		for _, st := range j.Stages {
-			if st.Calls[0].Def.Name != "mxfp4_encode" {
+			if st.Calls[0].Def != ir.OpMXFP4Encode {
 				continue
 			}
 			if p.src.Carried != nil && p.src.Carried.Variant == p.Variant {
@@ -474,7 +474,7 @@ func (p *Plan) sourceNames(r *ir.TensorRule, e *env) []string {
 	}
 	gatherVar, gatherN := "", int64(0)
 	for _, op := range r.Ops {
-		if op.Def == nil || (op.Def.Name != "stack" && op.Def.Name != "unstack") || len(op.Args) == 0 {
+		if op.Def == nil || op.Def.Gather == ir.GatherNone || len(op.Args) == 0 {
 			continue
 		}
 		if n, err := ir.EvalInt(op.Args[0].Bound, e); err == nil {
@@ -494,7 +494,7 @@ func (p *Plan) sourceNames(r *ir.TensorRule, e *env) []string {
 	return out
 }
 
-func isGather(c ir.Call) bool { return c.Def.Name == "stack" || c.Def.Name == "unstack" }
+func isGather(c ir.Call) bool { return c.Def.Gather != ir.GatherNone }
 
 func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	rule := posString(r.Pos)
@@ -666,9 +666,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 }
 
 func changesDType(calls []ir.Call) bool {
-	return slices.ContainsFunc(calls, func(c ir.Call) bool {
-		return c.Def.Name == "cast" || c.Def.Name == "mxfp4" || c.Def.Name == "mxfp4_encode"
-	})
+	return slices.ContainsFunc(calls, func(c ir.Call) bool { return c.Def.ChangesDType })
 }
 
 // checkType compares a declared type (dtype Invalid: not declared; shape
