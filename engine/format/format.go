@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mapper-dev/mapper/dsl/sides"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -129,13 +130,15 @@ type Shard struct {
 
 var registry = map[string]Format{}
 
-// Register makes a side known. It panics on a duplicate name: that is a
+// Register makes a side known, to the engine and to the .map checker (which
+// reads the names from dsl/sides). It panics on a duplicate name: that is a
 // programming error caught by any test.
 func Register(f Format) {
 	if _, dup := registry[f.Name()]; dup {
 		panic("format: duplicate side " + f.Name())
 	}
 	registry[f.Name()] = f
+	sides.Register(f.Name())
 }
 
 // Lookup returns the side with the given name.
