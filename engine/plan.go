@@ -16,8 +16,8 @@ import (
 
 // PlanOptions steer planning.
 type PlanOptions struct {
-	// To forces the output side ("hf", "fast_llm"); empty: detected from the
-	// input directory.
+	// To forces the output side (one of the mapping's two side names);
+	// empty: detected from the input directory.
 	To string
 	// Variant forces the mapping variant on export (e.g. "dense").
 	Variant string
@@ -54,6 +54,7 @@ type Plan struct {
 	Workers    int
 
 	src    *format.Source
+	in     format.Format
 	out    format.Format
 	output *format.Output // what Layout was given; WriteMeta gets the same
 }
@@ -130,18 +131,6 @@ func (e *TensorError) Error() string {
 	return b.String()
 }
 
-// docName names the config document of a side's checkpoint in dir, as
-// errors cite it.
-func docName(side, dir string) string {
-	switch side {
-	case "hf":
-		return filepath.Join(dir, "config.json")
-	case "fast_llm":
-		return filepath.Join(dir, "metadata.yaml") + " config.base_model"
-	}
-	return side + " config in " + dir
-}
-
 // NewPlan opens the input checkpoint (headers and config only) and plans the
 // conversion. Every problem that can be found without writing is reported;
 // the returned plan holds the input open until Close or Execute.
@@ -170,7 +159,7 @@ func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Mapping: m.Name, MapFile: m.File, Direction: dir, From: from, To: to, InputDir: inDir,
-		src: src, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
+		src: src, in: inFmt, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
 	if p.Memory <= 0 {
 		p.Memory = DefaultMemory
 	}
@@ -229,9 +218,9 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 		if opt.Variant != "" {
 			return fmt.Errorf("--variant chooses the layout written on export; on import the config decides")
 		}
-		cfg, err = importConfig(m, p.src.Config, docName(p.From, p.InputDir), "")
+		cfg, err = importConfig(m, p.src.Config, p.in.ConfigDoc(p.InputDir), "")
 	} else {
-		cfg, err = exportConfig(m, p.src.Config, p.src.Carried, docName(p.From, p.InputDir), opt.Variant)
+		cfg, err = exportConfig(m, p.src.Config, p.src.Carried, p.in.ConfigDoc(p.InputDir), opt.Variant)
 	}
 	if err != nil {
 		return err
@@ -333,22 +322,17 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 }
 
 // inputFiles records which file holds each input tensor, when there are
-// several, and whether the names follow the 0-based convention GPT-OSS
-// publishes, so that the way back can write the same files.
+// several, and the naming convention the side found them in, so that the
+// way back can write the same files.
 func inputFiles(src *format.Source) (map[string]string, string) {
 	if len(src.Checkpoint.Files) < 2 {
 		return nil, ""
 	}
 	files := make(map[string]string, len(src.Tensors))
-	naming := ""
 	for _, t := range src.Tensors {
-		f := filepath.Base(t.File.Path)
-		files[t.Name] = f
-		if strings.HasPrefix(f, "model-00000-of-") {
-			naming = "hf-zero-based"
-		}
+		files[t.Name] = filepath.Base(t.File.Path)
 	}
-	return files, naming
+	return files, src.Naming
 }
 
 // noteLossy says in the plan when an export quantizes: re-encoding values

@@ -25,6 +25,9 @@ type Format interface {
 	// Detect reports whether dir looks like a checkpoint of this side (cheap:
 	// file names only).
 	Detect(dir string) bool
+	// ConfigDoc names the config document of a checkpoint in dir as
+	// messages cite it: the file, and where in it the config rules look.
+	ConfigDoc(dir string) string
 	// Open reads a checkpoint's config and tensor headers; no tensor bytes.
 	Open(dir string) (*Source, error)
 	// Layout decides the output files for a conversion to this side: the
@@ -56,6 +59,10 @@ type Source struct {
 	// Skipped are entries of Dir that are neither owned nor carried
 	// (subdirectories), reported by the plan.
 	Skipped []string
+	// Naming is the convention the tensor files' names follow (a
+	// safetensors.Naming name) when it is not the side's default, so that
+	// the way back can write the same names; "" otherwise.
+	Naming string
 
 	Checkpoint *safetensors.Checkpoint
 }
