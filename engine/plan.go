@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine/configmap"
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
@@ -212,15 +213,17 @@ func detectDirection(m *ir.Mapping, dirPath, to string) (Direction, error) {
 }
 
 func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
-	var cfg *configResult
+	tr := configmap.New(m)
+	doc := p.in.ConfigDoc(p.InputDir)
+	var cfg *configmap.Result
 	var err error
 	if p.Direction == Import {
 		if opt.Variant != "" {
 			return fmt.Errorf("--variant chooses the layout written on export; on import the config decides")
 		}
-		cfg, err = importConfig(m, p.src.Config, p.in.ConfigDoc(p.InputDir), "")
+		cfg, err = tr.Import(p.src.Config, doc)
 	} else {
-		cfg, err = exportConfig(m, p.src.Config, p.src.Carried, p.in.ConfigDoc(p.InputDir), opt.Variant)
+		cfg, err = tr.Export(p.src.Config, p.src.Carried, doc, opt.Variant)
 	}
 	if err != nil {
 		return err
@@ -229,7 +232,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	if p.Direction == Import {
 		p.Carried = cfg.Carried
 	}
-	if err := p.planTensors(m, cfg.Env); err != nil {
+	if err := p.planTensors(m, &env{cfg: cfg.Env}); err != nil {
 		return err
 	}
 	if p.Direction == Import {
@@ -250,10 +253,10 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 	claimed := map[string]string{}  // input tensor -> rule
 	produced := map[string]string{} // output tensor -> rule
 	for _, r := range m.Tensors {
-		if !inVariant(r.Variant, p.Variant) {
+		if !ir.InVariant(r.Variant, p.Variant) {
 			continue
 		}
-		ok, err := active(r.When, e)
+		ok, err := ir.EvalAll(r.When, e)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("condition of the rule at %s: %w", posString(r.Pos), err))
 			continue

@@ -1,8 +1,10 @@
-package engine
+package configmap
 
 import (
 	"slices"
 	"strings"
+
+	"github.com/mapper-dev/mapper/dsl/ir"
 )
 
 // Config documents are nested map[string]any trees; these helpers address
@@ -70,3 +72,13 @@ func covers(claim, leaf string) bool {
 }
 
 func split(p string) []string { return strings.Split(p, ".") }
+
+func join(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func pathString(p ir.Path) string { return strings.Join(p.Segs, ".") }
