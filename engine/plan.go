@@ -213,7 +213,12 @@ func detectDirection(m *ir.Mapping, dirPath, to string) (Direction, error) {
 }
 
 func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
-	tr := configmap.New(m)
+	right := p.out
+	if p.Direction == Export {
+		right = p.in
+	}
+	blocks, _ := right.(format.BlockSchema) // nil: the side stores no blocks
+	tr := configmap.New(m, blocks)
 	doc := p.in.ConfigDoc(p.InputDir)
 	var cfg *configmap.Result
 	var err error

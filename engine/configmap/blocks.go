@@ -4,36 +4,21 @@ import (
 	"slices"
 
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine/format"
 )
 
-// blockNode is the right-side node a cycle rule manages: a decoder with
-// either a pattern of named blocks or a single plain block.
+// blockNode is the right-side node a cycle rule manages, laid out as the
+// right side's format.BlockSchema stores it.
 type blockNode struct {
 	rule   *ir.ConfigRule
 	path   []string
-	names  []string // the pattern (import) / the pattern read back (export)
-	single string   // the block's name when the node holds one plain block
-}
-
-func (n *blockNode) isSingle() bool { return n.single != "" }
-
-// distinct lists each block name once, in pattern order.
-func (n *blockNode) distinct() []string {
-	if n.isSingle() {
-		return []string{n.single}
-	}
-	var out []string
-	for _, s := range n.names {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
+	layout format.BlockLayout
 }
 
 // resolver expands right paths over block nodes and wildcards.
 type resolver struct {
 	doc    map[string]any
+	schema format.BlockSchema // nil when the right side stores no blocks
 	blocks []*blockNode
 }
 
@@ -52,25 +37,23 @@ func (r *resolver) node(rule *ir.ConfigRule) *blockNode {
 func (r *resolver) resolve(segs []string) (paths [][]string, ok bool) {
 	for _, n := range r.blocks {
 		k := len(n.path)
-		if len(segs) > k+1 && slices.Equal(segs[:k], n.path) && segs[k] == "blocks" {
-			name, rest := segs[k+1], segs[k+2:]
-			if n.isSingle() {
-				if name != "*" && name != n.single {
-					return nil, false
-				}
-				return [][]string{join(n.path, []string{"block"}, rest)}, true
-			}
-			if name != "*" {
-				if !slices.Contains(n.names, name) {
-					return nil, false
-				}
-				return [][]string{segs}, true
-			}
-			for _, b := range n.distinct() {
-				paths = append(paths, join(n.path, []string{"blocks", b}, rest))
+		if len(segs) <= k || !slices.Equal(segs[:k], n.path) {
+			continue
+		}
+		block, key, ok := r.schema.BlockKey(segs[k:])
+		if !ok {
+			continue
+		}
+		if block == "*" {
+			for _, b := range n.layout.Blocks() {
+				paths = append(paths, join(n.path, r.schema.BlockPath(n.layout, b, key)))
 			}
 			return paths, true
 		}
+		if !slices.Contains(n.layout.Pattern, block) {
+			return nil, false
+		}
+		return [][]string{join(n.path, r.schema.BlockPath(n.layout, block, key))}, true
 	}
 	return r.expandWildcards(segs), true
 }
@@ -98,21 +81,24 @@ func (r *resolver) expandWildcards(segs []string) [][]string {
 // singleBlockName decides which block a plain single block is: the first
 // table entry whose block-specific rules all find their keys, preferring
 // entries that have such rules, else the rule's declared Single.
-func singleBlockName(m *ir.Mapping, cycle *ir.ConfigRule, node *blockNode, right map[string]any) string {
+func (r *resolver) singleBlockName(m *ir.Mapping, node *blockNode) string {
 	k := len(node.path)
 	fallback := ""
-	for _, pair := range cycle.ValueMap {
+	for _, pair := range node.rule.ValueMap {
 		name, _ := pair.Right.(string)
 		specific, present := 0, 0
-		for _, r := range m.Config {
-			if r.Kind != ir.ConfigRename {
+		for _, rule := range m.Config {
+			if rule.Kind != ir.ConfigRename {
 				continue
 			}
-			for _, rp := range r.Right {
+			for _, rp := range rule.Right {
 				s := rp.Segs
-				if len(s) > k+2 && slices.Equal(s[:k], node.path) && s[k] == "blocks" && s[k+1] == name {
+				if len(s) <= k || !slices.Equal(s[:k], node.path) {
+					continue
+				}
+				if block, key, ok := r.schema.BlockKey(s[k:]); ok && block == name && len(key) > 0 {
 					specific++
-					if _, ok := ir.LookupPath(right, join(node.path, []string{"block"}, s[k+2:])); ok {
+					if _, ok := ir.LookupPath(r.doc, join(node.path, r.schema.BlockPath(node.layout, name, key))); ok {
 						present++
 					}
 				}
@@ -128,7 +114,7 @@ func singleBlockName(m *ir.Mapping, cycle *ir.ConfigRule, node *blockNode, right
 	if fallback != "" {
 		return fallback
 	}
-	return cycle.Single
+	return node.rule.Single
 }
 
 // shortestCycle returns the shortest prefix p with names[i] == p[i % len(p)].
@@ -143,12 +129,4 @@ func shortestCycle(names []string) []string {
 		}
 	}
 	return names
-}
-
-func stringsToAny(s []string) []any {
-	out := make([]any, len(s))
-	for i, x := range s {
-		out[i] = x
-	}
-	return out
 }

@@ -8,6 +8,8 @@
 //
 // It never touches tensors: the planner (package engine) translates the
 // config first and plans the tensor rules in the Env the translation returns.
+// How the right side stores the per-layer block layout a `cycle` rule
+// manages is the side's business, asked through format.BlockSchema.
 package configmap
 
 import (
@@ -21,12 +23,15 @@ import (
 
 // Translator translates config documents by one mapping's config rules.
 type Translator struct {
-	m *ir.Mapping
+	m      *ir.Mapping
+	blocks format.BlockSchema
 }
 
-// New returns the translator of m's config rules.
-func New(m *ir.Mapping) *Translator {
-	return &Translator{m: m}
+// New returns the translator of m's config rules. blocks is how the right
+// side stores a per-layer block layout; nil when it stores none, and then a
+// cycle rule is an error.
+func New(m *ir.Mapping, blocks format.BlockSchema) *Translator {
+	return &Translator{m: m, blocks: blocks}
 }
 
 // Result is a translated config document.

@@ -10,10 +10,11 @@ import (
 	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/engine/format/fastllm"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
 
-	// The sides the test mappings name.
-	_ "github.com/mapper-dev/mapper/engine/format/fastllm"
+	// hf is the left side of the test mappings; fast_llm, the right one,
+	// also stores their blocks.
 	_ "github.com/mapper-dev/mapper/engine/format/hf"
 )
 
@@ -60,11 +61,11 @@ func loadMapping(t *testing.T, name string, src []byte) *ir.Mapping {
 }
 
 func importConfig(m *ir.Mapping, left map[string]any) (*Result, error) {
-	return New(m).Import(left, leftDoc)
+	return New(m, fastllm.Side{}).Import(left, leftDoc)
 }
 
 func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, variant string) (*Result, error) {
-	return New(m).Export(right, carried, rightDoc, variant)
+	return New(m, fastllm.Side{}).Export(right, carried, rightDoc, variant)
 }
 
 // doc parses a JSON object as a config reader would (ints int64, floats

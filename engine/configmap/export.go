@@ -18,9 +18,9 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 		return nil, err
 	}
 	out := map[string]any{}
-	ex := &exporter{m: t.m, doc: doc, right: right, variant: variant,
+	ex := &exporter{m: t.m, blocks: t.blocks, doc: doc, right: right, variant: variant,
 		res:     &Result{Out: out, Variant: variant},
-		rs:      &resolver{doc: right},
+		rs:      &resolver{doc: right, schema: t.blocks},
 		env:     &Env{Left: out, Lets: map[string]any{}},
 		applied: map[*ir.ConfigRule]bool{}}
 	if carried != nil {
@@ -51,6 +51,7 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 // exporter is one export in progress.
 type exporter struct {
 	m       *ir.Mapping
+	blocks  format.BlockSchema
 	doc     string
 	right   map[string]any
 	variant string
@@ -71,44 +72,37 @@ func (ex *exporter) fail(r *ir.ConfigRule, key, format string, args ...any) {
 	ex.errs = append(ex.errs, &Error{Doc: ex.doc, Key: key, Rule: r.Pos, Msg: fmt.Sprintf(format, args...)})
 }
 
-// readBlocks reads back every block node the variant's cycle rules manage:
-// the pattern, or the single block.
+// readBlocks reads back every block node the variant's cycle rules manage.
 func (ex *exporter) readBlocks() {
 	for _, r := range ex.m.Config {
 		if r.Kind != ir.ConfigCycle || !ir.InVariant(r.Variant, ex.variant) {
 			continue
 		}
-		node := &blockNode{rule: r, path: r.Right[0].Segs}
-		np := strings.Join(node.path, ".")
-		if p, ok := ir.LookupPath(ex.right, join(node.path, []string{"pattern"})); ok {
-			list, _ := p.([]any)
-			for _, x := range list {
-				s, ok := x.(string)
-				if !ok {
-					ex.fail(r, np+".pattern", "holds %s, not a block name", ir.FormatValue(x))
-					break
-				}
-				node.names = append(node.names, s)
-			}
-			if len(node.names) == 0 {
-				ex.fail(r, np+".pattern", "is empty or not a list")
-			}
-			for _, b := range node.distinct() {
-				if _, ok := ir.LookupPath(ex.right, join(node.path, []string{"blocks", b})); !ok {
-					ex.fail(r, np+".blocks."+b, "missing; the pattern names it")
-				}
-			}
-			ex.structural = append(ex.structural, np+".type", np+".pattern")
-			for _, b := range node.distinct() {
-				ex.structural = append(ex.structural, np+".blocks."+b)
-			}
-		} else if _, ok := ir.LookupPath(ex.right, join(node.path, []string{"block"})); ok {
-			node.single = singleBlockName(ex.m, r, node, ex.right)
-			node.names = []string{node.single}
-			ex.structural = append(ex.structural, np+".block")
-		} else {
-			ex.fail(r, np, "has neither a pattern nor a block")
+		path := r.Right[0].Segs
+		np := strings.Join(path, ".")
+		if ex.blocks == nil {
+			ex.fail(r, np, "the %s side stores no per-layer block layout for a cycle rule to read", ex.m.Right)
 			continue
+		}
+		v, _ := ir.LookupPath(ex.right, path)
+		doc, _ := v.(map[string]any)
+		l, ok, problems := ex.blocks.ReadBlocks(doc)
+		for _, p := range problems {
+			key := np
+			if p.Key != "" {
+				key += "." + p.Key
+			}
+			ex.fail(r, key, "%s", p.Msg)
+		}
+		if !ok {
+			continue
+		}
+		for _, s := range l.Structure {
+			ex.structural = append(ex.structural, np+"."+s)
+		}
+		node := &blockNode{rule: r, path: path, layout: l}
+		if l.Single && len(l.Pattern) == 0 {
+			node.layout.Pattern = []string{ex.rs.singleBlockName(ex.m, node)}
 		}
 		ex.rs.blocks = append(ex.rs.blocks, node)
 	}
@@ -253,7 +247,7 @@ func (ex *exporter) cycle(r *ir.ConfigRule) bool {
 	}
 	list := make([]any, n)
 	for i := range list {
-		name := node.names[i%len(node.names)]
+		name := node.layout.Pattern[i%len(node.layout.Pattern)]
 		lv, ok := mapValue(r.ValueMap, name, false)
 		if !ok {
 			ex.fail(r, strings.Join(node.path, "."), "block %q has no counterpart (known: %s)", name, knownValues(r.ValueMap, false))

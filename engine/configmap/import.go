@@ -12,7 +12,7 @@ import (
 // Import maps a left config document to the right side. doc names the
 // document in errors. The variant is the one the left config selects.
 func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
-	im := &importer{m: t.m, doc: doc, left: left, written: map[string]string{}}
+	im := &importer{m: t.m, blocks: t.blocks, doc: doc, left: left, written: map[string]string{}}
 	if err := im.start(); err != nil {
 		return nil, &Error{Doc: doc, Msg: err.Error()}
 	}
@@ -39,6 +39,7 @@ func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 // importer is one import in progress.
 type importer struct {
 	m       *ir.Mapping
+	blocks  format.BlockSchema
 	doc     string
 	left    map[string]any // as given
 	full    map[string]any // left with its defaults filled in
@@ -68,7 +69,7 @@ func (im *importer) start() error {
 	im.full, im.absent = full, absent
 	im.res = &Result{Out: map[string]any{}, Variant: variant, Env: e,
 		Carried: &format.Carried{Mapping: im.m.Name, From: im.m.Left, Variant: variant, Absent: absent}}
-	im.rs = &resolver{doc: im.res.Out}
+	im.rs = &resolver{doc: im.res.Out, schema: im.blocks}
 	return nil
 }
 
@@ -121,22 +122,22 @@ func (im *importer) write(r *ir.ConfigRule, segs []string, v any) {
 func (im *importer) cycle(r *ir.ConfigRule) {
 	key := pathString(r.Left)
 	im.claims = append(im.claims, key)
+	if im.blocks == nil {
+		im.fail(r, key, "the %s side stores no per-layer block layout for a cycle rule to write", im.m.Right)
+		return
+	}
 	names, ok := im.layerBlocks(r, key)
 	if !ok {
 		return
 	}
-	node := &blockNode{rule: r, path: r.Right[0].Segs, names: shortestCycle(names)}
-	if len(node.distinct()) == 1 && len(node.names) == 1 {
-		node.single = node.names[0]
-		setPath(im.res.Out, join(node.path, []string{"block"}), map[string]any{})
-	} else {
-		setPath(im.res.Out, join(node.path, []string{"type"}), "pattern")
-		setPath(im.res.Out, join(node.path, []string{"pattern"}), stringsToAny(node.names))
-		for _, b := range node.distinct() {
-			setPath(im.res.Out, join(node.path, []string{"blocks", b}), map[string]any{})
-		}
+	path := r.Right[0].Segs
+	node, ok := mapAt(im.res.Out, path)
+	if !ok {
+		im.fail(r, pathString(r.Right[0]), "cannot be written: a parent key holds a value")
+		return
 	}
-	im.rs.blocks = append(im.rs.blocks, node)
+	l := im.blocks.WriteBlocks(node, shortestCycle(names))
+	im.rs.blocks = append(im.rs.blocks, &blockNode{rule: r, path: path, layout: l})
 }
 
 // layerBlocks reads a cycle's per-layer list and translates every entry to

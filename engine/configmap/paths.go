@@ -32,6 +32,25 @@ func setPath(doc map[string]any, segs []string, v any) bool {
 	return true
 }
 
+// mapAt returns the map at segs, creating it and the maps above it. It
+// reports false when a non-map value is in the way.
+func mapAt(doc map[string]any, segs []string) (map[string]any, bool) {
+	cur := doc
+	for _, s := range segs {
+		next, ok := cur[s]
+		if !ok || next == nil {
+			m := map[string]any{}
+			cur[s] = m
+			cur = m
+			continue
+		}
+		if cur, ok = next.(map[string]any); !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
 func deletePath(doc map[string]any, segs []string) {
 	cur := doc
 	for _, s := range segs[:len(segs)-1] {
