@@ -133,24 +133,23 @@ func (ex *exporter) applyAll() {
 	}
 }
 
-// apply applies one rule, and marks it applied when it took effect.
+// apply applies one rule, once: what a rule reads from the right config
+// does not change, so a rule that had nothing to write back (its key
+// absent, or still at the default it was absent with) must not be tried
+// again, or the conditional rules would never settle.
 func (ex *exporter) apply(r *ir.ConfigRule) {
-	var done bool
+	ex.applied[r] = true
 	switch r.Kind {
 	case ir.ConfigKeep, ir.ConfigIgnore:
-		done = true // what keep carried is back already; ignore left nothing
+		// What keep carried is back already; ignore left nothing.
 	case ir.ConfigLeftConst:
 		ex.setLeft(r, r.Left.Segs, r.Value)
-		done = true
 	case ir.ConfigRightConst:
-		done = ex.rightConst(r)
+		ex.rightConst(r)
 	case ir.ConfigRename:
-		done = ex.rename(r)
+		ex.rename(r)
 	case ir.ConfigCycle:
-		done = ex.cycle(r)
-	}
-	if done {
-		ex.applied[r] = true
+		ex.cycle(r)
 	}
 }
 
@@ -188,10 +187,10 @@ func (ex *exporter) read(r *ir.ConfigRule) (any, bool) {
 }
 
 // rightConst checks that the right config holds the constant.
-func (ex *exporter) rightConst(r *ir.ConfigRule) bool {
+func (ex *exporter) rightConst(r *ir.ConfigRule) {
 	paths, ok := ex.rs.resolve(r.Right[0].Segs)
 	if !ok {
-		return false
+		return
 	}
 	for _, p := range paths {
 		ps := strings.Join(p, ".")
@@ -200,50 +199,48 @@ func (ex *exporter) rightConst(r *ir.ConfigRule) bool {
 			ex.fail(r, ps, "is %s; the mapping requires %s", ir.FormatValue(v), ir.FormatValue(r.Value))
 		}
 	}
-	return true
 }
 
 // rename sets the left key from the right paths (or the right default),
 // through the value map backwards. A key absent on the way in stays absent
 // while its value is still the left default.
-func (ex *exporter) rename(r *ir.ConfigRule) bool {
+func (ex *exporter) rename(r *ir.ConfigRule) {
 	key := pathString(r.Left)
 	v, ok := ex.read(r)
 	if !ok {
 		if r.RightDefault == nil {
-			return false
+			return
 		}
 		d, err := ir.Eval(r.RightDefault, ex.env)
 		if err != nil {
 			ex.fail(r, key, "default: %v", err)
-			return false
+			return
 		}
 		v = d
 	}
 	lv, ok := mapValue(r.ValueMap, v, false)
 	if !ok {
 		ex.fail(r, strings.Join(r.Right[0].Segs, "."), "value %s has no counterpart (known: %s)", ir.FormatValue(v), knownValues(r.ValueMap, false))
-		return false
+		return
 	}
 	if slices.Contains(ex.absent, key) && r.LeftDefault != nil {
 		if d, err := ir.Eval(r.LeftDefault, ex.env); err == nil && ir.ValuesEqual(d, lv) {
-			return false
+			return
 		}
 	}
 	ex.setLeft(r, r.Left.Segs, lv)
-	return true
 }
 
 // cycle expands the node's pattern back into the per-layer list.
-func (ex *exporter) cycle(r *ir.ConfigRule) bool {
+func (ex *exporter) cycle(r *ir.ConfigRule) {
 	node := ex.rs.node(r)
 	if node == nil {
-		return false
+		return
 	}
 	n, err := ir.EvalInt(r.Length, ex.env)
 	if err != nil {
 		ex.fail(r, pathString(r.Left), "%v", err)
-		return false
+		return
 	}
 	list := make([]any, n)
 	for i := range list {
@@ -251,12 +248,11 @@ func (ex *exporter) cycle(r *ir.ConfigRule) bool {
 		lv, ok := mapValue(r.ValueMap, name, false)
 		if !ok {
 			ex.fail(r, strings.Join(node.path, "."), "block %q has no counterpart (known: %s)", name, knownValues(r.ValueMap, false))
-			return false
+			return
 		}
 		list[i] = lv
 	}
 	ex.setLeft(r, r.Left.Segs, list)
-	return true
 }
 
 // unclaimed reports every right key no rule reads.
