@@ -234,8 +234,8 @@ func (ex *exporter) rename(r *ir.ConfigRule) {
 // cycle expands the node's pattern back into the per-layer list.
 func (ex *exporter) cycle(r *ir.ConfigRule) {
 	node := ex.rs.node(r)
-	if node == nil {
-		return
+	if node == nil || len(node.layout.Pattern) == 0 {
+		return // reading the node back failed, and said why
 	}
 	n, err := ir.EvalInt(r.Length, ex.env)
 	if err != nil {

@@ -33,3 +33,13 @@ config {
 	}
 	assertDoc(t, "absent on the way in", res.Out, `{"t": "a"}`)
 }
+
+// TestExportEmptyPattern: a pattern that names no block is an error, not a
+// division by zero when the list is expanded.
+func TestExportEmptyPattern(t *testing.T) {
+	m := cfgMapping(t)
+	for _, p := range []any{[]any{}, []any{int64(3)}, "sliding"} {
+		_, err := exportConfig(m, withRight(t, map[string]any{"decoder.pattern": p}), nil, "")
+		assertErr(t, err, "decoder.pattern: ")
+	}
+}
