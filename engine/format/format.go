@@ -3,6 +3,13 @@
 // registry of known sides. Each side lives in its own subpackage and
 // registers itself; the engine core never names a side, so adding one never
 // touches it.
+//
+// A side owns everything about its layout: its name (Register also tells
+// the .map checker, through dsl/sides), recognising a checkpoint (Detect),
+// reading config and tensor headers and its files' naming (Open), the name
+// of its config document in messages (ConfigDoc), shard layout and defaults
+// (Layout), writing (WriteMeta) and, when its config stores a per-layer
+// block layout, how it stores it (BlockSchema).
 package format
 
 import (
