@@ -52,6 +52,10 @@ type Variant struct {
 	Pos  Pos
 }
 
+// InVariant reports whether a rule declared in variant ("" outside any
+// variant block) takes part in a conversion whose variant is active.
+func InVariant(variant, active string) bool { return variant == "" || variant == active }
+
 // ConfigKind tells what a config rule does.
 type ConfigKind int
 
