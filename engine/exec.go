@@ -15,6 +15,7 @@ import (
 
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/backend"
+	"github.com/mapper-dev/mapper/runtime/fault"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -168,7 +169,13 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 					return err
 				}
 				defer mem.release(need)
-				n, err := p.runChunk(be, job, u0, u1, targets, mem)
+				// The chunk reads mapped input: a file truncated under
+				// it faults, and the guard makes that an error naming it.
+				var n int64
+				err := fault.Guard(func() (err error) {
+					n, err = p.runChunk(be, job, u0, u1, targets, mem)
+					return err
+				})
 				if err != nil {
 					return err
 				}
@@ -184,6 +191,11 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("interrupted: %w (nothing was written to %s)", ctx.Err(), opt.Output)
 		}
+		return nil, err
+	}
+	// A rewrite in place faults only when the file shrinks; the size and
+	// time tell of any other.
+	if err := p.src.Unchanged(); err != nil {
 		return nil, err
 	}
 	progress(Event{Kind: EventPhase, Phase: "verifying"})

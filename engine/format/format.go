@@ -77,6 +77,15 @@ func (s *Source) Lookup(name string) (Tensor, bool) {
 	return Tensor{}, false
 }
 
+// Unchanged reports an input file that changed since Open read it (see
+// safetensors.File.Unchanged).
+func (s *Source) Unchanged() error {
+	if s.Checkpoint == nil {
+		return nil
+	}
+	return s.Checkpoint.Unchanged()
+}
+
 // Close releases the mapped files.
 func (s *Source) Close() error {
 	if s.Checkpoint == nil {
