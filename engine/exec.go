@@ -211,7 +211,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 		return nil, err
 	}
 	for _, name := range p.SideFiles {
-		if err := copyFile(filepath.Join(out.Path(), name), filepath.Join(p.InputDir, name)); err != nil {
+		if err := copyFile(filepath.Join(out.Path(), name), p.InputDir, name); err != nil {
 			return nil, err
 		}
 	}
@@ -502,10 +502,14 @@ func freeUnused(a *arena, in, out [][]value) {
 	}
 }
 
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
+// copyFile copies the side file name of the input directory dir to dst.
+// It is opened as every input file is (safetensors.OpenInput): the
+// directory listing that chose it may be stale, and a link or FIFO put in
+// its place since must not be followed or block the copy.
+func copyFile(dst, dir, name string) error {
+	in, err := safetensors.OpenInput(dir, name)
 	if err != nil {
-		return err
+		return fmt.Errorf("side file: %w", err)
 	}
 	defer in.Close()
 	st, err := in.Stat()
@@ -518,7 +522,7 @@ func copyFile(dst, src string) error {
 	}
 	if err := safetensors.CopyRange(out, 0, in, 0, st.Size()); err != nil {
 		out.Close()
-		return fmt.Errorf("copying %s: %w", src, err)
+		return fmt.Errorf("copying %s: %w", in.Name(), err)
 	}
 	return out.Close()
 }

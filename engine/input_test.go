@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,5 +128,64 @@ func TestDiffInputTruncated(t *testing.T) {
 	var fe *fault.Error
 	if !errors.As(err, &fe) || !slices.Contains(files, fe.Path) {
 		t.Fatalf("diff against a truncated checkpoint: %v, want a *fault.Error naming one of %v", err, files)
+	}
+}
+
+// TestExecuteSideFileSwapped: a side file replaced after planning by a link
+// out of the input, or by a FIFO, is refused when it is copied (promptly),
+// naming it; nothing is left behind and nothing of the link's target is
+// written.
+func TestExecuteSideFileSwapped(t *testing.T) {
+	secret := []byte(`{"token": "do-not-copy"}`)
+	for _, tc := range []struct {
+		name string
+		swap func(t *testing.T, path string)
+		want string
+	}{
+		{"link-outside", func(t *testing.T, path string) {
+			target := filepath.Join(t.TempDir(), "creds.json")
+			if err := os.WriteFile(target, secret, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		}, "outside the directory"},
+		{"fifo", func(t *testing.T, path string) {
+			if err := syscall.Mkfifo(path, 0o644); err != nil {
+				t.Skipf("mkfifo: %v", err)
+			}
+		}, "not a regular file (a named pipe)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := loadMapFile(t, "testdata/small.map")
+			root := t.TempDir()
+			hfDir := filepath.Join(root, "hf")
+			writeSmallHF(t, hfDir, smallConfig())
+			p := planOrFail(t, m, hfDir, PlanOptions{Workers: 2})
+			if !slices.Contains(p.SideFiles, "tokenizer.json") {
+				t.Fatalf("side files %v", p.SideFiles)
+			}
+			side := filepath.Join(hfDir, "tokenizer.json")
+			if err := os.Remove(side); err != nil {
+				t.Fatal(err)
+			}
+			tc.swap(t, side)
+			done := make(chan error, 1)
+			go func() {
+				_, err := p.Execute(context.Background(), ExecOptions{Output: filepath.Join(root, "out")})
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Execute still blocked after 10 s")
+			}
+			if err == nil || !strings.Contains(err.Error(), side) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("swapped side file: %v, want %s named and %q", err, side, tc.want)
+			}
+			assertNothingLeft(t, root, "hf")
+		})
 	}
 }

@@ -249,7 +249,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.noteLossy()
 	p.SideFiles = p.src.SideFiles
 	for _, s := range p.src.Skipped {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file)", s))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", s))
 	}
 	return p.layout(opt)
 }

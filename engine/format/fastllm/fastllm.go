@@ -283,7 +283,7 @@ func EncodeMetadata(config map[string]any, stateIndex map[string]string, carried
 // Open reads metadata.yaml and the tensor headers of dir.
 func (Side) Open(dir string) (*format.Source, error) {
 	path := filepath.Join(dir, MetadataFile)
-	data, err := os.ReadFile(path)
+	data, err := safetensors.ReadInput(dir, MetadataFile, safetensors.MaxDocBytes)
 	if err != nil {
 		return nil, fmt.Errorf("fast_llm: %w", err)
 	}

@@ -394,3 +394,10 @@ func TestLayoutRejects(t *testing.T) {
 		t.Error("uint64 beyond int64 accepted")
 	}
 }
+
+// metadata.yaml is read as an input file: links stay inside, regular files
+// only, size capped.
+func TestInputRules(t *testing.T) {
+	out := &format.Output{Config: config(), Tensors: entries(), ShardBytes: 400}
+	formattest.CheckInputRules(t, side(t), out, MetadataFile)
+}

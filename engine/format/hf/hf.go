@@ -62,9 +62,12 @@ func owned(name string) bool {
 	return name == ConfigFile || name == safetensors.IndexFile || strings.HasSuffix(name, ".safetensors")
 }
 
-// ReadConfig reads and parses a config.json, which must hold an object.
+// ReadConfig reads and parses a config.json, which must hold an object. It
+// is read as an input file of its directory (safetensors.ReadInput): a link
+// may not lead out of it, and the file must be a regular one of at most
+// safetensors.MaxDocBytes.
 func ReadConfig(path string) (map[string]any, error) {
-	data, err := os.ReadFile(path)
+	data, err := safetensors.ReadInput(filepath.Dir(path), filepath.Base(path), safetensors.MaxDocBytes)
 	if err != nil {
 		return nil, fmt.Errorf("hf: %w", err)
 	}

@@ -253,3 +253,12 @@ func TestRejects(t *testing.T) {
 		t.Error("Detect accepts an empty directory")
 	}
 }
+
+// config.json and the index are read as input files: links stay inside,
+// regular files only, size capped.
+func TestInputRules(t *testing.T) {
+	out := &format.Output{Config: config(), Tensors: entries()}
+	formattest.CheckInputRules(t, side(t), out, "config.json")
+	sharded := &format.Output{Config: config(), Tensors: entries(), ShardBytes: 300}
+	formattest.CheckInputRules(t, side(t), sharded, safetensors.IndexFile)
+}
