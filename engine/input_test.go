@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mapper-dev/mapper/runtime/fault"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
 // shards lists the *.safetensors files of dir.
@@ -187,5 +189,48 @@ func TestExecuteSideFileSwapped(t *testing.T) {
 			}
 			assertNothingLeft(t, root, "hf")
 		})
+	}
+}
+
+// TestPlanNotesUnlisted: a weight file beside the index that the index does
+// not name is not read, not copied, and the plan says so.
+func TestPlanNotesUnlisted(t *testing.T) {
+	m := loadMapFile(t, "testdata/small.map")
+	root := t.TempDir()
+	hfDir := filepath.Join(root, "hf")
+	writeSmallHF(t, hfDir, smallConfig())
+	ck, err := safetensors.OpenDir(hfDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm := map[string]string{}
+	for _, n := range ck.Names() {
+		wm[n] = "model.safetensors"
+	}
+	ck.Close()
+	ix := &safetensors.Index{WeightMap: wm}
+	if err := safetensors.WriteIndex(filepath.Join(hfDir, safetensors.IndexFile), ix); err != nil {
+		t.Fatal(err)
+	}
+	// The same tensors again, as Mistral's consolidated file holds them: read,
+	// they would be claimed twice.
+	raw, err := os.ReadFile(filepath.Join(hfDir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hfDir, "consolidated.safetensors"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := planOrFail(t, m, hfDir, PlanOptions{Workers: 2})
+	want := "consolidated.safetensors is not listed in " + safetensors.IndexFile
+	if !slices.ContainsFunc(p.Notes, func(n string) bool { return strings.HasPrefix(n, want) }) {
+		t.Errorf("notes %q: want %q", p.Notes, want)
+	}
+	out := filepath.Join(root, "out")
+	if _, err := p.Execute(context.Background(), ExecOptions{Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "consolidated.safetensors")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the unlisted file was carried over: %v", err)
 	}
 }

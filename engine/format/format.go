@@ -55,6 +55,13 @@ type Source struct {
 	// Skipped are entries of Dir that are neither owned nor carried
 	// (subdirectories), reported by the plan.
 	Skipped []string
+	// Unlisted are weight files of Dir that the side's index does not name
+	// (see safetensors.Checkpoint.Unlisted): neither read nor copied, and
+	// reported by the plan, since a user may have meant them to be read.
+	Unlisted []string
+	// IndexFile is the file that lists the weight files: the index, or
+	// Fast-LLM's metadata.yaml; "" when every weight file is read.
+	IndexFile string
 
 	Checkpoint *safetensors.Checkpoint
 }

@@ -19,6 +19,12 @@ type Checkpoint struct {
 	// Index is the parsed model.safetensors.index.json, nil when the
 	// checkpoint was opened without one.
 	Index *Index
+	// Unlisted are the *.safetensors files of Dir that the index does not
+	// name, sorted; they are not read. Most are leftovers, but some
+	// publishers ship one on purpose (Mistral's consolidated.safetensors
+	// holds the same weights in its own layout), so this is for the caller
+	// to report, not an error. Nil without an index.
+	Unlisted []string
 
 	names []string // sorted
 	where map[string]*File
@@ -104,6 +110,16 @@ func openIndexed(dir string, ix *Index) (*Checkpoint, error) {
 		return nil, err
 	}
 	c.Index = ix
+	all, err := listSafetensors(dir)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	for _, name := range all {
+		if !seen[name] {
+			c.Unlisted = append(c.Unlisted, name)
+		}
+	}
 	byName := make(map[string]*File, len(c.Files))
 	for i, f := range c.Files {
 		byName[names[i]] = f

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -202,6 +203,24 @@ func TestOpenFIFO(t *testing.T) {
 		_, err := Open(path)
 		wantErr(t, err, path, "not a regular file (a named pipe)")
 	})
+}
+
+// A *.safetensors file beside an index that does not list it is not read:
+// OpenDir reports it in Unlisted.
+func TestOpenDirUnlisted(t *testing.T) {
+	dir := t.TempDir()
+	smallFile(t, dir, "model-00001-of-00001.safetensors", "w")
+	smallFile(t, dir, "consolidated.safetensors", "w") // same tensor: it must not be read
+	writeFile(t, dir, "notes.txt", nil)
+	writeIndex(t, dir, `{"weight_map": {"w": "model-00001-of-00001.safetensors"}}`)
+	c, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !slices.Equal(c.Unlisted, []string{"consolidated.safetensors"}) || len(c.Files) != 1 {
+		t.Errorf("unlisted %v, %d files", c.Unlisted, len(c.Files))
+	}
 }
 
 // truncated opens a file of two F32 tensors, each longer than a page, and

@@ -343,16 +343,15 @@ func (Side) Open(dir string) (*format.Source, error) {
 		return fail(fmt.Errorf("fast_llm: %w", err))
 	}
 	// A model_N.safetensors the state index does not name is stale state,
-	// not a side file to copy: it is reported with the skipped entries.
-	var side []string
+	// not a side file to copy: it is reported as unlisted.
+	var side, unlisted []string
 	for _, name := range listed {
 		if modelFile.MatchString(name) {
-			skipped = append(skipped, name)
+			unlisted = append(unlisted, name)
 		} else {
 			side = append(side, name)
 		}
 	}
-	slices.Sort(skipped)
 	src := &format.Source{
 		Format:     Name,
 		Dir:        dir,
@@ -360,6 +359,8 @@ func (Side) Open(dir string) (*format.Source, error) {
 		Carried:    md.Carried,
 		SideFiles:  side,
 		Skipped:    skipped,
+		Unlisted:   unlisted,
+		IndexFile:  MetadataFile,
 		Checkpoint: ck,
 	}
 	for _, k := range keys {

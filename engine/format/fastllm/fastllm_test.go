@@ -370,8 +370,9 @@ func TestSideFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if !slices.Equal(src.SideFiles, []string{"tokenizer.json"}) || !slices.Equal(src.Skipped, []string{"model_5.safetensors", "sub"}) {
-		t.Errorf("side %v skipped %v", src.SideFiles, src.Skipped)
+	if !slices.Equal(src.SideFiles, []string{"tokenizer.json"}) || !slices.Equal(src.Skipped, []string{"sub"}) ||
+		!slices.Equal(src.Unlisted, []string{"model_5.safetensors"}) || src.IndexFile != MetadataFile {
+		t.Errorf("side %v skipped %v unlisted %v in %q", src.SideFiles, src.Skipped, src.Unlisted, src.IndexFile)
 	}
 }
 
