@@ -15,6 +15,7 @@ import (
 
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/backend"
+	"github.com/mapper-dev/mapper/runtime/fault"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -125,7 +126,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 		return nil, err
 	}
 	for _, name := range p.SideFiles {
-		if err := copyFile(filepath.Join(out.Path(), name), filepath.Join(p.InputDir, name)); err != nil {
+		if err := copyFile(filepath.Join(out.Path(), name), p.InputDir, name); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				return nil, fmt.Errorf("side file %s of the input %s: the %s output writes a file of that name itself; move it out of the input", name, p.InputDir, p.To)
 			}
@@ -184,7 +185,13 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 					return err
 				}
 				defer mem.release(need)
-				n, err := p.runChunk(be, job, u0, u1, targets, mem)
+				// The chunk reads mapped input: a file truncated under
+				// it faults, and the guard makes that an error naming it.
+				var n int64
+				err := fault.Guard(func() (err error) {
+					n, err = p.runChunk(be, job, u0, u1, targets, mem)
+					return err
+				})
 				if err != nil {
 					return err
 				}
@@ -200,6 +207,11 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("interrupted: %w (nothing was written to %s)", ctx.Err(), opt.Output)
 		}
+		return nil, err
+	}
+	// A rewrite in place faults only when the file shrinks; the size and
+	// time tell of any other.
+	if err := p.src.Unchanged(); err != nil {
 		return nil, err
 	}
 	progress(Event{Kind: EventPhase, Phase: "verifying"})
@@ -408,8 +420,12 @@ func freeUnused(a *arena, in, out [][]value) {
 	}
 }
 
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
+// copyFile copies the side file name of the input directory dir to dst.
+// It is opened as every input file is (safetensors.OpenInput): the
+// directory listing that chose it may be stale, and a link or FIFO put in
+// its place since must not be followed or block the copy.
+func copyFile(dst, dir, name string) error {
+	in, err := safetensors.OpenInput(dir, name)
 	if err != nil {
 		return err
 	}
@@ -424,7 +440,7 @@ func copyFile(dst, src string) error {
 	}
 	if err := safetensors.CopyRange(out, 0, in, 0, st.Size()); err != nil {
 		out.Close()
-		return fmt.Errorf("copying %s: %w", src, err)
+		return fmt.Errorf("copying %s: %w", in.Name(), err)
 	}
 	return out.Close()
 }

@@ -246,7 +246,13 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.noteLossy()
 	p.SideFiles = p.src.SideFiles
 	for _, s := range p.src.Skipped {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file)", s))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", s))
+	}
+	// Not an error: publishers ship such files on purpose (Mistral's
+	// consolidated.safetensors beside the index), but a file the user
+	// expected to be read must not be left out silently.
+	for _, s := range p.src.Unlisted {
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not listed in %s: its tensors are not read and it is not carried over", s, p.src.IndexFile))
 	}
 	return p.layout(opt)
 }

@@ -71,6 +71,13 @@ type Source struct {
 	// safetensors.Naming name) when it is not the side's default, so that
 	// the way back can write the same names; "" otherwise.
 	Naming string
+	// Unlisted are weight files of Dir that the side's index does not name
+	// (see safetensors.Checkpoint.Unlisted): neither read nor copied, and
+	// reported by the plan, since a user may have meant them to be read.
+	Unlisted []string
+	// IndexFile is the file that lists the weight files: the index, or
+	// Fast-LLM's metadata.yaml; "" when every weight file is read.
+	IndexFile string
 
 	Checkpoint *safetensors.Checkpoint
 }
@@ -91,6 +98,15 @@ func (s *Source) Lookup(name string) (Tensor, bool) {
 		return s.Tensors[i], true
 	}
 	return Tensor{}, false
+}
+
+// Unchanged reports an input file that changed since Open read it (see
+// safetensors.File.Unchanged).
+func (s *Source) Unchanged() error {
+	if s.Checkpoint == nil {
+		return nil
+	}
+	return s.Checkpoint.Unchanged()
 }
 
 // Close releases the mapped files.

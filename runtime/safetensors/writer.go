@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mapper-dev/mapper/runtime/fault"
 )
 
 // Writer fills a file planned by a Layout. WriteAt and CopyFrom may be called
@@ -94,6 +96,12 @@ func (w *Writer) WriteParts(name string, off int64, parts [][]byte) error {
 		return err
 	}
 	if err := w.writeParts(abs, parts); err != nil {
+		// Parts that alias a mapped input whose file shrank make the
+		// kernel refuse the write (EFAULT): say which input, not "bad
+		// address".
+		if fe := fault.Locate(err, parts); fe != nil {
+			return fe
+		}
 		return fmt.Errorf("safetensors: tensor %q: %w", name, err)
 	}
 	w.cov[i].add(off, off+n)

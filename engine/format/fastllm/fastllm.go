@@ -288,7 +288,7 @@ func EncodeMetadata(config map[string]any, stateIndex map[string]string, carried
 // Open reads metadata.yaml and the tensor headers of dir.
 func (Side) Open(dir string) (*format.Source, error) {
 	path := filepath.Join(dir, MetadataFile)
-	data, err := os.ReadFile(path)
+	data, err := safetensors.ReadInput(dir, MetadataFile, safetensors.MaxDocBytes)
 	if err != nil {
 		return nil, fmt.Errorf("fast_llm: %w", err)
 	}
@@ -348,16 +348,15 @@ func (Side) Open(dir string) (*format.Source, error) {
 		return fail(fmt.Errorf("fast_llm: %w", err))
 	}
 	// A model_N.safetensors the state index does not name is stale state,
-	// not a side file to copy: it is reported with the skipped entries.
-	var side []string
+	// not a side file to copy: it is reported as unlisted.
+	var side, unlisted []string
 	for _, name := range listed {
 		if modelFile.MatchString(name) {
-			skipped = append(skipped, name)
+			unlisted = append(unlisted, name)
 		} else {
 			side = append(side, name)
 		}
 	}
-	slices.Sort(skipped)
 	src := &format.Source{
 		Format:     Name,
 		Dir:        dir,
@@ -365,6 +364,8 @@ func (Side) Open(dir string) (*format.Source, error) {
 		Carried:    md.Carried,
 		SideFiles:  side,
 		Skipped:    skipped,
+		Unlisted:   unlisted,
+		IndexFile:  MetadataFile,
 		Checkpoint: ck,
 	}
 	for _, k := range keys {

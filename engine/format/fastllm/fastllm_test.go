@@ -370,8 +370,9 @@ func TestSideFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if !slices.Equal(src.SideFiles, []string{"tokenizer.json"}) || !slices.Equal(src.Skipped, []string{"model_5.safetensors", "sub"}) {
-		t.Errorf("side %v skipped %v", src.SideFiles, src.Skipped)
+	if !slices.Equal(src.SideFiles, []string{"tokenizer.json"}) || !slices.Equal(src.Skipped, []string{"sub"}) ||
+		!slices.Equal(src.Unlisted, []string{"model_5.safetensors"}) || src.IndexFile != MetadataFile {
+		t.Errorf("side %v skipped %v unlisted %v in %q", src.SideFiles, src.Skipped, src.Unlisted, src.IndexFile)
 	}
 }
 
@@ -393,4 +394,11 @@ func TestLayoutRejects(t *testing.T) {
 	if err := s.WriteMeta(t.TempDir(), &format.Output{Config: map[string]any{"a": uint64(math.MaxUint64)}}, nil); err == nil {
 		t.Error("uint64 beyond int64 accepted")
 	}
+}
+
+// metadata.yaml is read as an input file: links stay inside, regular files
+// only, size capped.
+func TestInputRules(t *testing.T) {
+	out := &format.Output{Config: config(), Tensors: entries(), ShardBytes: 400}
+	formattest.CheckInputRules(t, side(t), out, MetadataFile)
 }
