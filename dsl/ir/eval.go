@@ -269,6 +269,9 @@ func typeErr(at Expr, v any, want string) error {
 	if v == nil {
 		return &EvalError{ExprPos(at), fmt.Sprintf("%s is not set; it must be %s", Format(at), want)}
 	}
+	if _, ok := at.(*Literal); ok {
+		return &EvalError{ExprPos(at), fmt.Sprintf("%s is not %s", Format(at), want)}
+	}
 	return &EvalError{ExprPos(at), fmt.Sprintf("%s is %s; it must be %s", Format(at), FormatValue(v), want)}
 }
 
