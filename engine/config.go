@@ -371,8 +371,10 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 }
 
 // exportConfig rebuilds the left config from a right config and what the
-// import carried.
-func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, rightDoc, variant string) (*configResult, error) {
+// import carried. maxList bounds the per-layer lists a cycle rebuilds: the
+// right config's layer count is only a number, and the input's tensor count
+// is the most layers it can hold.
+func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, rightDoc, variant string, maxList int) (*configResult, error) {
 	if variant == "" && carried != nil {
 		variant = carried.Variant
 	}
@@ -542,6 +544,15 @@ func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, 
 			n, err := ir.EvalInt(r.Length, e)
 			if err != nil {
 				fail(r, pathString(r.Left), "%v", err)
+				return
+			}
+			if n < 0 {
+				fail(r, pathString(r.Left), "the per-layer list would have %s = %d entries; a length must not be negative", ir.Format(r.Length), n)
+				return
+			}
+			if n > int64(maxList) {
+				fail(r, pathString(r.Left), "the per-layer list would have %s = %d entries, more than the %d tensors of the input hold layers for",
+					ir.Format(r.Length), n, maxList)
 				return
 			}
 			list := make([]any, n)

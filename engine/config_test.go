@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -40,6 +41,9 @@ config {
 const (
 	leftDoc  = "config.json"
 	rightDoc = "metadata.yaml config.base_model"
+	// anyLength lets exportConfig rebuild lists of any length: these tests
+	// have no input tensors to bound them by.
+	anyLength = math.MaxInt
 )
 
 func cfgMapping(t *testing.T) *ir.Mapping { return loadMapping(t, "cfgtest.map", []byte(cfgSrc)) }
@@ -237,7 +241,7 @@ func TestImportConfig(t *testing.T) {
 				}
 			}
 			// The way back gives the left config again, less what ignore dropped.
-			back, err := exportConfig(m, res.Out, res.Carried, rightDoc, "")
+			back, err := exportConfig(m, res.Out, res.Carried, rightDoc, "", anyLength)
 			if err != nil {
 				t.Fatalf("export of the import: %v", err)
 			}
@@ -369,7 +373,7 @@ func TestExportConfig(t *testing.T) {
 		wantErr: []string{"decoder: has neither a pattern nor a block"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := exportConfig(m, tc.right, tc.carried, rightDoc, "")
+			res, err := exportConfig(m, tc.right, tc.carried, rightDoc, "", anyLength)
 			if tc.wantErr != nil {
 				assertErr(t, err, tc.wantErr...)
 				return
@@ -389,8 +393,30 @@ func TestExportConfigPatternNamesUnknownBlock(t *testing.T) {
 	right := withRight(t, map[string]any{"decoder.pattern": []any{"sliding", "global"}})
 	setPath(right, split("decoder.blocks.global"), ir.DeepCopy(right["decoder"].(map[string]any)["blocks"].(map[string]any)["full"]))
 	delete(right["decoder"].(map[string]any)["blocks"].(map[string]any), "full")
-	_, err := exportConfig(m, right, nil, rightDoc, "")
+	_, err := exportConfig(m, right, nil, rightDoc, "", anyLength)
 	assertErr(t, err, `decoder: block "global" has no counterpart (known: "sliding", "full")`)
+}
+
+// TestExportConfigCycleBound: the length of a rebuilt per-layer list is a
+// number from the input's config; it is refused when negative or longer than
+// the input's tensors could hold layers for, before the list is allocated.
+func TestExportConfigCycleBound(t *testing.T) {
+	m := cfgMapping(t)
+	for _, tc := range []struct {
+		blocks int64
+		want   string
+	}{
+		{1000000000, "config.base_model: layer_types: the per-layer list would have num_layers = 1000000000 entries, more than the 40 tensors of the input hold layers for"},
+		{-3, "layer_types: the per-layer list would have num_layers = -3 entries; a length must not be negative"},
+	} {
+		right := withRight(t, map[string]any{"decoder.num_blocks": tc.blocks})
+		_, err := exportConfig(m, right, nil, rightDoc, "", 40)
+		assertErr(t, err, tc.want)
+	}
+	right := withRight(t, map[string]any{"decoder.num_blocks": int64(40)})
+	if _, err := exportConfig(m, right, nil, rightDoc, "", 40); err != nil {
+		t.Errorf("40 layers from 40 tensors: %v", err)
+	}
 }
 
 // TestConfigVariants: the variant is chosen by the config on import,
@@ -431,17 +457,17 @@ variant plain {
 	_, err = importConfig(m, doc(t, `{"q": "other", "kind": "packed"}`), leftDoc, "")
 	assertErr(t, err, `kind: is "packed"; the mapping requires "plain"`)
 
-	back, err := exportConfig(m, doc(t, `{"q": "x"}`), &format.Carried{Variant: "packed"}, rightDoc, "")
+	back, err := exportConfig(m, doc(t, `{"q": "x"}`), &format.Carried{Variant: "packed"}, rightDoc, "", anyLength)
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertDoc(t, "recorded variant", back.Out, `{"q": "x", "kind": "packed"}`)
-	back, err = exportConfig(m, doc(t, `{"q": "x"}`), &format.Carried{Variant: "packed"}, rightDoc, "plain")
+	back, err = exportConfig(m, doc(t, `{"q": "x"}`), &format.Carried{Variant: "packed"}, rightDoc, "plain", anyLength)
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertDoc(t, "forced variant", back.Out, `{"q": "x", "kind": "plain"}`)
-	_, err = exportConfig(m, doc(t, `{"q": "x"}`), nil, rightDoc, "dense")
+	_, err = exportConfig(m, doc(t, `{"q": "x"}`), nil, rightDoc, "dense", anyLength)
 	if err == nil || !strings.Contains(err.Error(), `no variant "dense" (known: packed, plain)`) {
 		t.Errorf("unknown variant: %v", err)
 	}

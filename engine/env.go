@@ -9,9 +9,10 @@ import (
 // env resolves names in .map expressions: loop variables, then let names,
 // then dotted paths of the (completed) left config.
 type env struct {
-	left map[string]any
-	lets map[string]any
-	loop map[string]int64
+	left    map[string]any
+	lets    map[string]any
+	letDefs map[string]ir.Expr // how each let is defined, for errors
+	loop    map[string]int64
 }
 
 func (e *env) Lookup(path []string) (any, bool) {
@@ -26,6 +27,16 @@ func (e *env) Lookup(path []string) (any, bool) {
 	return ir.LookupPath(e.left, path)
 }
 
+// Let returns the definition of let name (ir.LetEnv), unless a loop
+// variable hides it.
+func (e *env) Let(name string) (ir.Expr, bool) {
+	if _, ok := e.loop[name]; ok {
+		return nil, false
+	}
+	x, ok := e.letDefs[name]
+	return x, ok
+}
+
 // with returns a copy of e with one more loop variable bound.
 func (e *env) with(name string, v int64) *env {
 	loop := make(map[string]int64, len(e.loop)+1)
@@ -33,13 +44,14 @@ func (e *env) with(name string, v int64) *env {
 		loop[k] = x
 	}
 	loop[name] = v
-	return &env{left: e.left, lets: e.lets, loop: loop}
+	return &env{left: e.left, lets: e.lets, letDefs: e.letDefs, loop: loop}
 }
 
 // newEnv evaluates the mapping's lets, in order, on a completed left config.
 func newEnv(m *ir.Mapping, left map[string]any) (*env, error) {
-	e := &env{left: left, lets: map[string]any{}, loop: map[string]int64{}}
+	e := &env{left: left, lets: map[string]any{}, letDefs: map[string]ir.Expr{}, loop: map[string]int64{}}
 	for _, l := range m.Lets {
+		e.letDefs[l.Name] = l.Expr
 		v, err := ir.Eval(l.Expr, e)
 		if err != nil {
 			return nil, fmt.Errorf("let %s: %w", l.Name, err)
