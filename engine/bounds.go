@@ -18,20 +18,20 @@ import (
 // before it notices that layer 2 does not exist. Two facts bound every loop:
 //
 //   - Each binding of a rule reads input tensors of its own (two bindings
-//     reading the same tensor is an error), so no rule has more bindings
-//     than the input has tensors. That caps each bound, and the count of a
-//     rule's bindings, before anything is allocated for them.
+//     reading the same tensor is an error), so no loop runs more times than
+//     the input has tensors. That caps each bound before anything is
+//     allocated for its bindings.
 //   - Once the input holds nothing at all for a binding (no tensor under
 //     model.layers.7. when planning layer 7), the loop has run past the
 //     checkpoint; the rule stops there with one error instead of one per
-//     remaining layer.
+//     remaining layer. So nested loops, each within the cap, still visit
+//     only bindings that some input tensor names, plus the one that stops.
 
 // expansion walks the bindings of one rule's loops.
 type expansion struct {
 	p     *Plan
 	rule  *ir.TensorRule
 	limit int // the input's tensor count
-	count int // bindings visited so far
 }
 
 // boundError is a loop bound the input cannot satisfy. A rule that hits one
@@ -72,11 +72,6 @@ func valueText(x ir.Expr, n int64, e *env) string {
 // each calls f once per combination of loop values, outermost first.
 func (x *expansion) each(loops []ir.Loop, e *env, f func(*env) error) error {
 	if len(loops) == 0 {
-		x.count++
-		if x.count > x.limit {
-			return boundErrorf(posString(x.rule.Pos), "the rule at %s has more bindings than the %d tensors of the input, and each binding reads tensors of its own",
-				posString(x.rule.Pos), x.limit)
-		}
 		return f(e)
 	}
 	l := loops[0]

@@ -254,3 +254,25 @@ tensors {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestScaleBytes: a chunk's byte offset in a large tensor is exact where
+// size * u would pass int64.
+func TestScaleBytes(t *testing.T) {
+	for _, tc := range []struct{ size, u, units, want int64 }{
+		{1 << 62, 3, 4, 3 << 60},
+		{1 << 44, 1<<30 - 1, 1 << 30, 1<<44 - 1<<14},
+		{math.MaxInt64, 1, 1, math.MaxInt64},
+		{10, 1, 3, 3},
+		{0, 5, 7, 0},
+	} {
+		if got := scaleBytes(tc.size, tc.u, tc.units); got != tc.want {
+			t.Errorf("scaleBytes(%d, %d, %d) = %d, want %d", tc.size, tc.u, tc.units, got, tc.want)
+		}
+	}
+	if satMul(1<<40, 1<<40) != math.MaxInt64 || satAdd(math.MaxInt64, 1) != math.MaxInt64 || satMul(3, 4) != 12 {
+		t.Error("memory estimates do not saturate")
+	}
+	if _, err := addSize(math.MaxInt64, 1); err == nil {
+		t.Error("addSize wrapped")
+	}
+}
