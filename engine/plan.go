@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine/configmap"
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
@@ -17,8 +18,8 @@ import (
 
 // PlanOptions steer planning.
 type PlanOptions struct {
-	// To forces the output side ("hf", "fast_llm"); empty: detected from the
-	// input directory.
+	// To forces the output side (one of the mapping's two side names);
+	// empty: detected from the input directory.
 	To string
 	// Variant forces the mapping variant on export (e.g. "dense").
 	Variant string
@@ -55,6 +56,7 @@ type Plan struct {
 	Workers    int
 
 	src    *format.Source
+	in     format.Format
 	out    format.Format
 	output *format.Output // what Layout was given; WriteMeta gets the same
 }
@@ -131,18 +133,6 @@ func (e *TensorError) Error() string {
 	return b.String()
 }
 
-// docName names the config document of a side's checkpoint in dir, as
-// errors cite it.
-func docName(side, dir string) string {
-	switch side {
-	case "hf":
-		return filepath.Join(dir, "config.json")
-	case "fast_llm":
-		return filepath.Join(dir, "metadata.yaml") + " config.base_model"
-	}
-	return side + " config in " + dir
-}
-
 // NewPlan opens the input checkpoint (headers and config only) and plans the
 // conversion. Every problem that can be found without writing is reported;
 // the returned plan holds the input open until Close or Execute.
@@ -171,7 +161,7 @@ func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Mapping: m.Name, MapFile: m.File, Direction: dir, From: from, To: to, InputDir: inDir,
-		src: src, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
+		src: src, in: inFmt, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
 	if p.Memory <= 0 {
 		p.Memory = DefaultMemory
 	}
@@ -224,15 +214,22 @@ func detectDirection(m *ir.Mapping, dirPath, to string) (Direction, error) {
 }
 
 func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
-	var cfg *configResult
+	right := p.out
+	if p.Direction == Export {
+		right = p.in
+	}
+	blocks, _ := right.(format.BlockSchema) // nil: the side stores no blocks
+	tr := configmap.New(m, blocks)
+	doc := p.in.ConfigDoc(p.InputDir)
+	var cfg *configmap.Result
 	var err error
 	if p.Direction == Import {
 		if opt.Variant != "" {
 			return fmt.Errorf("--variant chooses the layout written on export; on import the config decides")
 		}
-		cfg, err = importConfig(m, p.src.Config, docName(p.From, p.InputDir), "")
+		cfg, err = tr.Import(p.src.Config, doc)
 	} else {
-		cfg, err = exportConfig(m, p.src.Config, p.src.Carried, docName(p.From, p.InputDir), opt.Variant, len(p.src.Tensors))
+		cfg, err = tr.Export(p.src.Config, p.src.Carried, doc, opt.Variant, len(p.src.Tensors))
 	}
 	if err != nil {
 		return err
@@ -241,7 +238,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	if p.Direction == Import {
 		p.Carried = cfg.Carried
 	}
-	if err := p.planTensors(m, cfg.Env); err != nil {
+	if err := p.planTensors(m, &env{cfg: cfg.Env}); err != nil {
 		return err
 	}
 	if p.Direction == Import {
@@ -264,10 +261,10 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 	incomplete := false             // a rule's bindings could not all be planned
 	reported := map[string]bool{}   // bound problems already reported
 	for _, r := range m.Tensors {
-		if !inVariant(r.Variant, p.Variant) {
+		if !ir.InVariant(r.Variant, p.Variant) {
 			continue
 		}
-		ok, err := active(r.When, e)
+		ok, err := ir.EvalAll(r.When, e)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("condition of the rule at %s: %w", posString(r.Pos), err))
 			continue
@@ -364,22 +361,17 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 }
 
 // inputFiles records which file holds each input tensor, when there are
-// several, and whether the names follow the 0-based convention GPT-OSS
-// publishes, so that the way back can write the same files.
+// several, and the naming convention the side found them in, so that the
+// way back can write the same files.
 func inputFiles(src *format.Source) (map[string]string, string) {
 	if len(src.Checkpoint.Files) < 2 {
 		return nil, ""
 	}
 	files := make(map[string]string, len(src.Tensors))
-	naming := ""
 	for _, t := range src.Tensors {
-		f := filepath.Base(t.File.Path)
-		files[t.Name] = f
-		if strings.HasPrefix(f, "model-00000-of-") {
-			naming = "hf-zero-based"
-		}
+		files[t.Name] = filepath.Base(t.File.Path)
 	}
-	return files, naming
+	return files, src.Naming
 }
 
 // noteLossy says in the plan when an export quantizes: re-encoding values
@@ -391,7 +383,7 @@ func (p *Plan) noteLossy() {
 	}
 	for _, j := range p.Jobs {
 		for _, st := range j.Stages {
-			if st.Calls[0].Def.Name != "mxfp4_encode" {
+			if st.Calls[0].Def != ir.OpMXFP4Encode {
 				continue
 			}
 			if p.src.Carried != nil && p.src.Carried.Variant == p.Variant {
@@ -488,7 +480,7 @@ func (p *Plan) sourceNames(r *ir.TensorRule, e *env) ([]string, error) {
 	}
 	gatherVar, gatherN := "", int64(0)
 	for _, op := range r.Ops {
-		if op.Def == nil || (op.Def.Name != "stack" && op.Def.Name != "unstack") || len(op.Args) == 0 {
+		if op.Def == nil || op.Def.Gather == ir.GatherNone || len(op.Args) == 0 {
 			continue
 		}
 		if n, err := ir.EvalInt(op.Args[0].Bound, e); err == nil {
@@ -520,7 +512,7 @@ func usesVar(refs []*ir.TensorRef, v string) bool {
 	})
 }
 
-func isGather(c ir.Call) bool { return c.Def.Name == "stack" || c.Def.Name == "unstack" }
+func isGather(c ir.Call) bool { return c.Def.Gather != ir.GatherNone }
 
 func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	rule := posString(r.Pos)
@@ -721,9 +713,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 }
 
 func changesDType(calls []ir.Call) bool {
-	return slices.ContainsFunc(calls, func(c ir.Call) bool {
-		return c.Def.Name == "cast" || c.Def.Name == "mxfp4" || c.Def.Name == "mxfp4_encode"
-	})
+	return slices.ContainsFunc(calls, func(c ir.Call) bool { return c.Def.ChangesDType })
 }
 
 // checkType compares a declared type (dtype Invalid: not declared; shape

@@ -30,11 +30,9 @@ import (
 
 	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/dsl/sides"
 	"github.com/mapper-dev/mapper/dsl/syntax"
 )
-
-// Formats lists the checkpoint formats a mapping side can name.
-var Formats = []string{"hf", "fast_llm"}
 
 // Check lowers f to the IR and returns it with every diagnostic, sorted.
 func Check(f *syntax.File) (*ir.Mapping, diag.List) {
@@ -200,15 +198,19 @@ func (c *checker) warnf(s syntax.Span, hint, format string, args ...any) {
 	c.diags.Add(diag.Warning, s.Pos, s.End, hint, format, args...)
 }
 
+// header checks the side names against the sides the program links in
+// (package dsl/sides).
 func (c *checker) header() {
+	known := sides.Known()
 	for _, side := range []*syntax.Ident{c.file.Left, c.file.Right} {
-		if !slices.Contains(Formats, side.Name) {
-			hint := diag.DidYouMean(side.Name, Formats)
-			if hint == "" {
-				hint = "known formats: " + strings.Join(Formats, ", ")
-			}
-			c.errorf(side.Span, hint, "unknown format %q", side.Name)
+		if slices.Contains(known, side.Name) {
+			continue
 		}
+		hint := "no checkpoint side is linked into this program"
+		if len(known) > 0 {
+			hint = diag.DidYouMeanOr(side.Name, known, "known formats")
+		}
+		c.errorf(side.Span, hint, "unknown format %q", side.Name)
 	}
 }
 

@@ -89,6 +89,11 @@ func (c *checker) fold(out ir.Expr, e syntax.Expr, operands ...ir.Expr) {
 	}
 }
 
+// emptyEnv sets nothing: constant expressions evaluate, others fail.
+type emptyEnv struct{}
+
+func (emptyEnv) Lookup([]string) (any, bool) { return nil, false }
+
 // constDim checks the constant factors of a declared dimension: [hidden, -1]
 // or [hidden * 0] is wrong whatever the config, so it is reported once here
 // rather than once per sample.

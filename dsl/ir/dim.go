@@ -62,7 +62,7 @@ func DimConstError(e Expr) error {
 		if !IsConst(x) {
 			return nil
 		}
-		n, err := EvalInt(x, noEnv{})
+		n, err := EvalInt(x, noNames{})
 		if err != nil {
 			return err
 		}
@@ -86,10 +86,6 @@ func IsConst(e Expr) bool {
 	}
 	return false
 }
-
-type noEnv struct{}
-
-func (noEnv) Lookup([]string) (any, bool) { return nil, false }
 
 // dimFactor evaluates e as a factor of a dimension. bad is the first factor
 // that is not positive (e itself when e is not a product or quotient), and n

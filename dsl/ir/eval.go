@@ -240,6 +240,18 @@ func EvalBool(e Expr, env Env) (bool, error) {
 	return truth(v, e)
 }
 
+// EvalAll reports whether every condition holds: a rule's When is their
+// conjunction, so a rule with none always holds.
+func EvalAll(conds []Expr, env Env) (bool, error) {
+	for _, c := range conds {
+		ok, err := EvalBool(c, env)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 func truth(v any, at Expr) (bool, error) {
 	switch v := v.(type) {
 	case nil:

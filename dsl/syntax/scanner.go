@@ -289,8 +289,8 @@ func (s *scanner) scanName() (lexer.Token, error) {
 		n += 1 + m
 		plain = false
 	}
-	switch text := string(s.src[s.off : s.off+n]); {
-	case plain && keywordSet[text]:
+	switch {
+	case plain && keywordSet[string(s.src[s.off:s.off+n])]:
 		return s.tok(tokKeyword, n), nil
 	case plain:
 		return s.tok(tokIdent, n), nil

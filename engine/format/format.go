@@ -3,6 +3,13 @@
 // registry of known sides. Each side lives in its own subpackage and
 // registers itself; the engine core never names a side, so adding one never
 // touches it.
+//
+// A side owns everything about its layout: its name (Register also tells
+// the .map checker, through dsl/sides), recognising a checkpoint (Detect),
+// reading config and tensor headers and its files' naming (Open), the name
+// of its config document in messages (ConfigDoc), shard layout and defaults
+// (Layout), writing (WriteMeta) and, when its config stores a per-layer
+// block layout, how it stores it (BlockSchema).
 package format
 
 import (
@@ -14,6 +21,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mapper-dev/mapper/dsl/sides"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -25,13 +33,17 @@ type Format interface {
 	// Detect reports whether dir looks like a checkpoint of this side (cheap:
 	// file names only).
 	Detect(dir string) bool
+	// ConfigDoc names the config document of a checkpoint in dir as
+	// messages cite it: the file, and where in it the config rules look.
+	ConfigDoc(dir string) string
 	// Open reads a checkpoint's config and tensor headers; no tensor bytes.
 	Open(dir string) (*Source, error)
 	// Layout decides the output files for a conversion to this side: the
 	// shards, each with its file-level tensor names.
 	Layout(out *Output) ([]Shard, error)
-	// WriteMeta writes the side's config and index files into dir once every
-	// shard is complete. shards is what Layout returned.
+	// WriteMeta writes the side's config and index files into dir. shards is
+	// what Layout returned; the engine calls it before writing any tensor,
+	// so that a failure here costs nothing.
 	WriteMeta(dir string, out *Output, shards []Shard) error
 }
 
@@ -56,6 +68,10 @@ type Source struct {
 	// Skipped are entries of Dir that are neither owned nor carried
 	// (subdirectories), reported by the plan.
 	Skipped []string
+	// Naming is the convention the tensor files' names follow (a
+	// safetensors.Naming name) when it is not the side's default, so that
+	// the way back can write the same names; "" otherwise.
+	Naming string
 
 	Checkpoint *safetensors.Checkpoint
 }
@@ -130,13 +146,15 @@ type Shard struct {
 
 var registry = map[string]Format{}
 
-// Register makes a side known. It panics on a duplicate name: that is a
+// Register makes a side known, to the engine and to the .map checker (which
+// reads the names from dsl/sides). It panics on a duplicate name: that is a
 // programming error caught by any test.
 func Register(f Format) {
 	if _, dup := registry[f.Name()]; dup {
 		panic("format: duplicate side " + f.Name())
 	}
 	registry[f.Name()] = f
+	sides.Register(f.Name())
 }
 
 // Lookup returns the side with the given name.

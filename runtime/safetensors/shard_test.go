@@ -168,15 +168,12 @@ func TestParseIndex(t *testing.T) {
 func TestWriteShardedCheckpoint(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	ts := randomTensors(rng, 40, "model.layers.")
-	var entries []Entry
-	for _, e := range entriesOf(ts) {
-		entries = append(entries, e)
-	}
+	entries := entriesOf(ts)
 	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	for _, naming := range []Naming{NamingHF, NamingHFZeroBased, NamingFastLLM} {
 		t.Run(naming.String(), func(t *testing.T) {
 			target := filepath.Join(t.TempDir(), "out")
-			od, err := NewOutputDir(target, false)
+			od, err := NewOutputDir(target, OutputOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

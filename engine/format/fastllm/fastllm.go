@@ -70,6 +70,11 @@ func (Side) Detect(dir string) bool {
 	return err == nil
 }
 
+// ConfigDoc names the part of dir's metadata.yaml the config rules address.
+func (Side) ConfigDoc(dir string) string {
+	return filepath.Join(dir, MetadataFile) + " config.base_model"
+}
+
 var modelFile = regexp.MustCompile(`^model_[0-9]+\.safetensors$`)
 
 // Metadata is a parsed metadata.yaml.

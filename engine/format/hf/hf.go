@@ -57,6 +57,9 @@ func (Side) Detect(dir string) bool {
 	return err == nil
 }
 
+// ConfigDoc names dir's config.json.
+func (Side) ConfigDoc(dir string) string { return filepath.Join(dir, ConfigFile) }
+
 // owned reports whether the hf side reads (and writes) the file itself.
 func owned(name string) bool {
 	return name == ConfigFile || name == safetensors.IndexFile || strings.HasSuffix(name, ".safetensors")
@@ -115,6 +118,7 @@ func (Side) Open(dir string) (*format.Source, error) {
 		Config:     cfg,
 		SideFiles:  side,
 		Skipped:    skipped,
+		Naming:     fileNaming(ck),
 		Checkpoint: ck,
 	}
 	for _, name := range ck.Names() {
@@ -124,6 +128,17 @@ func (Side) Open(dir string) (*format.Source, error) {
 		})
 	}
 	return src, nil
+}
+
+// fileNaming tells the 0-based names GPT-OSS publishes from
+// save_pretrained's default.
+func fileNaming(ck *safetensors.Checkpoint) string {
+	for _, f := range ck.Files {
+		if strings.HasPrefix(filepath.Base(f.Path), "model-00000-of-") {
+			return safetensors.NamingHFZeroBased.String()
+		}
+	}
+	return ""
 }
 
 var errCarried = errors.New("hf: hf configs cannot carry mapper metadata")
