@@ -15,6 +15,8 @@ type env struct {
 	loop map[string]int64
 }
 
+var _ ir.LetEnv = (*env)(nil)
+
 func (e *env) Lookup(path []string) (any, bool) {
 	if len(path) == 1 {
 		if v, ok := e.loop[path[0]]; ok {
@@ -22,6 +24,15 @@ func (e *env) Lookup(path []string) (any, bool) {
 		}
 	}
 	return e.cfg.Lookup(path)
+}
+
+// Let returns the definition of let name (ir.LetEnv), unless a loop
+// variable hides it.
+func (e *env) Let(name string) (ir.Expr, bool) {
+	if _, ok := e.loop[name]; ok {
+		return nil, false
+	}
+	return e.cfg.Let(name)
 }
 
 // with returns a copy of e with one more loop variable bound.

@@ -344,7 +344,7 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 			t := targets[names[i]]
 			off := int64(0)
 			if !gatherOut {
-				off = t.size * int64(u0) / units
+				off = scaleBytes(t.size, int64(u0), units)
 			}
 			var err error
 			if v.parts != nil {
@@ -379,8 +379,8 @@ func sourceValues(srcs []format.Tensor, u0, u1, units int64) []value {
 		shape := s.Shape.Clone()
 		if units > 1 {
 			size := int64(len(data))
-			data = data[size*u0/units : size*u1/units]
-			shape[0] = int(int64(shape[0]) * (u1 - u0) / units)
+			data = data[scaleBytes(size, u0, units):scaleBytes(size, u1, units)]
+			shape[0] = int(scaleBytes(int64(shape[0]), u1-u0, units))
 		}
 		out[i] = value{t: tensor.Tensor{DType: s.DType, Shape: shape, Data: data}}
 	}

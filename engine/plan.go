@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -228,7 +229,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 		}
 		cfg, err = tr.Import(p.src.Config, doc)
 	} else {
-		cfg, err = tr.Export(p.src.Config, p.src.Carried, doc, opt.Variant)
+		cfg, err = tr.Export(p.src.Config, p.src.Carried, doc, opt.Variant, len(p.src.Tensors))
 	}
 	if err != nil {
 		return err
@@ -263,6 +264,8 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 	var errs []error
 	claimed := map[string]string{}  // input tensor -> rule
 	produced := map[string]string{} // output tensor -> rule
+	incomplete := false             // a rule's bindings could not all be planned
+	reported := map[string]bool{}   // bound problems already reported
 	for _, r := range m.Tensors {
 		if !ir.InVariant(r.Variant, p.Variant) {
 			continue
@@ -279,16 +282,32 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		// behind one in layer 0; the first few failures of a rule are
 		// reported and the rest counted. A failing binding still claims the
 		// tensors it names: reporting them as claimed by no rule would be
-		// false.
+		// false. Only a loop that runs past the input stops early (see
+		// bounds.go): then there is nothing left to find.
 		var failures []error
 		claimNames := func(be *env) {
-			for _, n := range p.sourceNames(r, be) {
+			names, _ := p.sourceNames(r, be) // a bad bound is also the failure reported
+			for _, n := range names {
 				if _, ok := claimed[n]; !ok {
 					claimed[n] = posString(r.Pos)
 				}
 			}
 		}
-		err = forBindings(r.Loops, e, func(be *env) error {
+		x := &expansion{p: p, rule: r, limit: len(p.src.Tensors)}
+		err = x.each(r.Loops, e, func(be *env) error {
+			if len(r.Loops) > 0 {
+				names, err := p.sourceNames(r, be)
+				if err != nil {
+					return err
+				}
+				if len(names) > 0 {
+					if _, ok := p.src.Lookup(names[0]); !ok {
+						if err := x.pastInput(be, names[0]); err != nil {
+							return err
+						}
+					}
+				}
+			}
 			job, err := p.planJob(r, be)
 			if err != nil {
 				failures = append(failures, err)
@@ -318,7 +337,14 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			return nil
 		})
 		if err != nil {
-			errs = append(errs, err)
+			incomplete = true
+			var be *boundError
+			if !errors.As(err, &be) || !reported[be.key] {
+				errs = append(errs, err)
+			}
+			if be != nil {
+				reported[be.key] = true
+			}
 		}
 		const shown = 3
 		errs = append(errs, failures[:min(len(failures), shown)]...)
@@ -327,6 +353,11 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		}
 	}
 	for _, t := range p.src.Tensors {
+		if incomplete {
+			// Tensors of the bindings not planned would be listed here;
+			// the error that stopped them says why.
+			break
+		}
 		if _, ok := claimed[t.Name]; !ok {
 			errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path,
 				Msg: fmt.Sprintf("not claimed by any rule of %s (variant %q); mapper drops nothing silently", m.Name, p.Variant)})
@@ -369,23 +400,6 @@ func (p *Plan) noteLossy() {
 			return
 		}
 	}
-}
-
-// forBindings calls f once per combination of loop values, outermost first.
-func forBindings(loops []ir.Loop, e *env, f func(*env) error) error {
-	if len(loops) == 0 {
-		return f(e)
-	}
-	n, err := ir.EvalInt(loops[0].Bound, e)
-	if err != nil {
-		return fmt.Errorf("each %s (%s): %w", loops[0].Var, posString(loops[0].Pos), err)
-	}
-	for i := range n {
-		if err := forBindings(loops[1:], e.with(loops[0].Var, i), f); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func expand(pat ir.Pattern, e *env) string {
@@ -453,7 +467,7 @@ func declared(ref *ir.TensorRef, e *env) (ir.TensorType, bool, error) {
 		return t, false, nil
 	}
 	for _, x := range ref.Shape {
-		n, err := ir.EvalInt(x, e)
+		n, err := ir.EvalDim(x, e)
 		if err != nil {
 			return t, false, err
 		}
@@ -465,7 +479,7 @@ func declared(ref *ir.TensorRef, e *env) (ir.TensorType, bool, error) {
 // sourceNames lists the input tensors a rule names for one binding of its
 // loops, every value of a stacked variable included, without looking them
 // up or checking anything.
-func (p *Plan) sourceNames(r *ir.TensorRule, e *env) []string {
+func (p *Plan) sourceNames(r *ir.TensorRule, e *env) ([]string, error) {
 	refs := r.Left
 	if p.Direction == Export {
 		refs = r.Right
@@ -479,9 +493,14 @@ func (p *Plan) sourceNames(r *ir.TensorRule, e *env) []string {
 			gatherVar, gatherN = op.Args[0].Var, n
 		}
 	}
+	if gatherVar != "" && usesVar(refs, gatherVar) {
+		if err := gatherBound(gatherVar, gatherN, true, len(p.src.Tensors)); err != nil {
+			return nil, fmt.Errorf("rule at %s: %w", posString(r.Pos), err)
+		}
+	}
 	var out []string
 	for _, t := range refs {
-		if gatherVar == "" || !slices.ContainsFunc(t.Pattern.Parts, func(pp ir.PatternPart) bool { return pp.Var == gatherVar }) {
+		if gatherVar == "" || !usesVar([]*ir.TensorRef{t}, gatherVar) {
 			out = append(out, expand(t.Pattern, e))
 			continue
 		}
@@ -489,7 +508,14 @@ func (p *Plan) sourceNames(r *ir.TensorRule, e *env) []string {
 			out = append(out, expand(t.Pattern, e.with(gatherVar, b)))
 		}
 	}
-	return out
+	return out, nil
+}
+
+// usesVar reports whether a name of refs has a placeholder for v.
+func usesVar(refs []*ir.TensorRef, v string) bool {
+	return v != "" && slices.ContainsFunc(refs, func(t *ir.TensorRef) bool {
+		return slices.ContainsFunc(t.Pattern.Parts, func(pp ir.PatternPart) bool { return pp.Var == v })
+	})
 }
 
 func isGather(c ir.Call) bool { return c.Def.Gather != ir.GatherNone }
@@ -510,19 +536,18 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		}
 	}
 	// names lists a side's tensors: one binding, or one per value of the
-	// gathered variable when the side's names use it.
-	names := func(refs []*ir.TensorRef) [][]string {
-		uses := gatherVar != "" && slices.ContainsFunc(refs, func(t *ir.TensorRef) bool {
-			return slices.ContainsFunc(t.Pattern.Parts, func(pp ir.PatternPart) bool { return pp.Var == gatherVar })
-		})
+	// gathered variable when the side's names use it. With only set, just
+	// the first binding: an output side's range is trusted only once the
+	// op's shape rule has checked it against the tensor it cuts or builds.
+	names := func(refs []*ir.TensorRef, only bool) [][]string {
 		n := 1
-		if uses {
+		if usesVar(refs, gatherVar) && !only {
 			n = gatherN
 		}
 		out := make([][]string, n)
 		for b := range out {
 			be := e
-			if uses {
+			if usesVar(refs, gatherVar) {
 				be = e.with(gatherVar, int64(b))
 			}
 			for _, t := range refs {
@@ -531,23 +556,46 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		}
 		return out
 	}
-	leftNames, rightNames := names(r.Left), names(r.Right)
-	srcRefs, srcNames, dstRefs, dstNames := r.Left, leftNames, r.Right, rightNames
+	srcRefs, dstRefs := r.Left, r.Right
 	if p.Direction == Export {
-		srcRefs, srcNames, dstRefs, dstNames = r.Right, rightNames, r.Left, leftNames
+		srcRefs, dstRefs = r.Right, r.Left
+	}
+	if gatherVar != "" {
+		if err := gatherBound(gatherVar, int64(gatherN), usesVar(srcRefs, gatherVar), len(p.src.Tensors)); err != nil {
+			return nil, fmt.Errorf("rule at %s: %w", rule, err)
+		}
+	}
+	srcNames, dstNames := names(srcRefs, false), names(dstRefs, true)
+	leftNames, rightNames := srcNames, dstNames
+	if p.Direction == Export {
+		leftNames, rightNames = dstNames, srcNames
 	}
 	// Look up the sources.
 	var errs []error
+	missing := 0
 	job.Sources = make([][]format.Tensor, len(srcNames))
 	for b, ns := range srcNames {
 		for _, n := range ns {
 			t, ok := p.src.Lookup(n)
 			if !ok {
-				errs = append(errs, &TensorError{Tensor: n, Rule: rule, Msg: fmt.Sprintf("missing from the input %s checkpoint %s", p.From, p.InputDir)})
+				// A stack over many values can miss them all: name a few.
+				if missing++; missing <= 3 {
+					errs = append(errs, &TensorError{Tensor: n, Rule: rule, Msg: fmt.Sprintf("missing from the input %s checkpoint %s", p.From, p.InputDir)})
+				}
+				continue
+			}
+			if len(calls) > 0 && slices.Contains(t.Shape, 0) {
+				// An empty tensor holds no values to transform, and its other
+				// dimensions could be anything at no cost in bytes.
+				errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
+					Msg: fmt.Sprintf("has shape %v: a tensor with a zero dimension cannot go through the rule's ops", t.Shape)})
 				continue
 			}
 			job.Sources[b] = append(job.Sources[b], t)
 		}
+	}
+	if missing > 3 {
+		errs = append(errs, fmt.Errorf("... and %d more tensors of the rule at %s are missing", missing-3, rule))
 	}
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
@@ -602,8 +650,14 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	}
 	// Forward types through the pipeline.
 	types := [][]ir.TensorType{leftTypes}
+	if err := checkSizes(leftTypes); err != nil {
+		return nil, &TensorError{Tensor: leftNames[0][0], Rule: rule, Msg: err.Error()}
+	}
 	for i, c := range calls {
 		out, err := ir.InferCall(c, types[i])
+		if err == nil {
+			err = checkSizes(out)
+		}
 		if err != nil {
 			return nil, &TensorError{Tensor: leftNames[0][0], Rule: posString(r.Ops[i].Pos), Msg: fmt.Sprintf("%s: %v", c.Def.Name, err)}
 		}
@@ -654,7 +708,8 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 			job.Gather = i
 		}
 	}
-	job.Outputs = dstNames
+	// The shapes are checked, so the output side's range is real now.
+	job.Outputs = names(dstRefs, false)
 	if len(dstRefs) != len(job.OutTypes) {
 		return nil, fmt.Errorf("rule at %s: %d outputs for %d names", rule, len(job.OutTypes), len(dstRefs))
 	}
@@ -709,10 +764,10 @@ func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
 	for i := 1; i < len(stageTypes); i++ {
 		in := int64(0)
 		if i > 1 {
-			in = typesBytes(stageTypes[i-1]) * bindings(i-1)
+			in = satMul(typesBytes(stageTypes[i-1]), bindings(i-1))
 		}
-		out := typesBytes(stageTypes[i]) * bindings(i)
-		peak = max(peak, in+out)
+		out := satMul(typesBytes(stageTypes[i]), bindings(i))
+		peak = max(peak, satAdd(in, out))
 	}
 	units := 1
 	switch {
@@ -739,7 +794,10 @@ func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
 		units = max(units, 1)
 	}
 	job.Units = units
-	job.UnitMemory = (peak + int64(units) - 1) / int64(units)
+	job.UnitMemory = peak / int64(units)
+	if peak%int64(units) != 0 {
+		job.UnitMemory++ // rounded up, without peak + units - 1 overflowing
+	}
 	perWorker := p.Memory / int64(p.Workers)
 	k := int64(1)
 	if job.UnitMemory > 0 {
@@ -782,8 +840,8 @@ func typesBytes(ts []ir.TensorType) int64 {
 		if d == tensor.Invalid {
 			d = tensor.F32 // undeclared dtype: assume the widest float we produce
 		}
-		b, _ := t.Shape.ByteSize(d)
-		n += b
+		b, _ := t.Shape.ByteSize(d) // checkSizes refused the types where this fails
+		n = satAdd(n, b)
 	}
 	return n
 }
@@ -800,11 +858,14 @@ func (p *Plan) layout(opt PlanOptions) error {
 		}
 		for _, b := range j.Sources {
 			for _, t := range b {
-				p.BytesIn += t.Info.Size()
+				var err error
+				if p.BytesIn, err = addSize(p.BytesIn, t.Info.Size()); err != nil {
+					return fmt.Errorf("input size: %w", err)
+				}
 			}
 		}
 		if !j.Copy {
-			p.PeakMemory = max(p.PeakMemory, j.UnitMemory*int64(j.ChunkUnits))
+			p.PeakMemory = max(p.PeakMemory, satMul(j.UnitMemory, int64(j.ChunkUnits)))
 		}
 	}
 	slices.SortFunc(entries, func(a, b safetensors.Entry) int { return naturalCompare(a.Name, b.Name) })
@@ -816,7 +877,9 @@ func (p *Plan) layout(opt PlanOptions) error {
 		if err != nil {
 			return fmt.Errorf("tensor %s: %w", en.Name, err)
 		}
-		p.BytesOut += n
+		if p.BytesOut, err = addSize(p.BytesOut, n); err != nil {
+			return fmt.Errorf("output size at tensor %s: %w", en.Name, err)
+		}
 	}
 	p.output = &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes}
 	if c := p.src.Carried; p.Direction == Export && c != nil && c.Variant == p.Variant && opt.ShardBytes == 0 &&
@@ -830,7 +893,7 @@ func (p *Plan) layout(opt PlanOptions) error {
 	}
 	p.Shards = shards
 	// Workers run chunks side by side, within the budget.
-	p.PeakMemory = min(p.PeakMemory*int64(p.Workers), p.Memory)
+	p.PeakMemory = min(satMul(p.PeakMemory, int64(p.Workers)), p.Memory)
 	for _, j := range p.Jobs {
 		if !j.Copy && j.UnitMemory > p.Memory {
 			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s of working memory, more than the budget of %s; raise --memory",

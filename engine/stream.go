@@ -38,7 +38,7 @@ func (p *Plan) chunkInputs(job *Job, u0, u1 int, f func(s format.Tensor, off, n 
 			size := s.Info.Size()
 			a, b := int64(0), size
 			if units > 1 {
-				a, b = size*int64(u0)/units, size*int64(u1)/units
+				a, b = scaleBytes(size, int64(u0), units), scaleBytes(size, int64(u1), units)
 			}
 			f(s, a, b-a)
 		}

@@ -37,11 +37,12 @@ import (
 // Check lowers f to the IR and returns it with every diagnostic, sorted.
 func Check(f *syntax.File) (*ir.Mapping, diag.List) {
 	c := &checker{
-		file:  f,
-		m:     &ir.Mapping{Name: f.Name.Name, File: f.Filename, Left: f.Left.Name, Right: f.Right.Name, OneWay: f.OneWay},
-		lets:  map[string]*letInfo{},
-		spans: map[ir.Expr]syntax.Span{},
-		bad:   map[string]bool{},
+		file:   f,
+		m:      &ir.Mapping{Name: f.Name.Name, File: f.Filename, Left: f.Left.Name, Right: f.Right.Name, OneWay: f.OneWay},
+		lets:   map[string]*letInfo{},
+		spans:  map[ir.Expr]syntax.Span{},
+		folded: map[ir.Expr]bool{},
+		bad:    map[string]bool{},
 	}
 	c.header()
 	c.lower()
@@ -67,6 +68,7 @@ type checker struct {
 	eachVars  []*binding // every each variable, for the unused check
 	nameUses  []nameUse
 	spans     map[ir.Expr]syntax.Span
+	folded    map[ir.Expr]bool // constant subexpressions: true when they evaluated
 	nextCond  int
 	claimList []claim
 	bad       map[string]bool // names already reported as undefined

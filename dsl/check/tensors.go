@@ -348,7 +348,9 @@ func (c *checker) tref(ref *syntax.Ref, prefix []*syntax.Name, right bool, t *tr
 	if ref.HasShape {
 		out.Shape = []ir.Expr{}
 		for _, e := range ref.Shape {
-			out.Shape = append(out.Shape, c.expr(e, sc))
+			x := c.expr(e, sc)
+			c.constDim(x, e)
+			out.Shape = append(out.Shape, x)
 		}
 	}
 	return out

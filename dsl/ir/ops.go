@@ -241,7 +241,11 @@ var OpConcat = &OpDef{
 		}
 		s := in[0].Shape.Clone()
 		for _, t := range in[1:] {
-			s[a[0].Int] += t.Shape[a[0].Int]
+			n, ok := AddInt(int64(s[a[0].Int]), int64(t.Shape[a[0].Int]))
+			if !ok {
+				return nil, fmt.Errorf("concatenated axis %d overflows a 64-bit integer", a[0].Int)
+			}
+			s[a[0].Int] = int(n)
 		}
 		return []TensorType{{in[0].DType, s}}, nil
 	},
@@ -301,9 +305,17 @@ func resolveSizes(sizes []int, total int, what string, product bool) ([]int, err
 		case n < 0 || (product && n == 0):
 			return nil, fmt.Errorf("%s %v: size %d is not positive", what, sizes, n)
 		case product:
-			known *= n
+			k, ok := MulInt(int64(known), int64(n))
+			if !ok {
+				return nil, fmt.Errorf("%s %v: their product overflows a 64-bit integer", what, sizes)
+			}
+			known = int(k)
 		default:
-			known += n
+			k, ok := AddInt(int64(known), int64(n))
+			if !ok {
+				return nil, fmt.Errorf("%s %v: their sum overflows a 64-bit integer", what, sizes)
+			}
+			known = int(k)
 		}
 	}
 	if free >= 0 {
@@ -369,7 +381,11 @@ var OpZip = &OpDef{
 			return nil, fmt.Errorf("cannot interleave: %v", err)
 		}
 		s := in[0].Shape.Clone()
-		s[a[0].Int] *= len(in)
+		n, ok := MulInt(int64(s[a[0].Int]), int64(len(in)))
+		if !ok {
+			return nil, fmt.Errorf("interleaved axis %d overflows a 64-bit integer", a[0].Int)
+		}
+		s[a[0].Int] = int(n)
 		return []TensorType{{in[0].DType, s}}, nil
 	},
 	Inverse: func(a []ArgValue, in []TensorType) Call {
@@ -422,11 +438,14 @@ var OpFlatten = &OpDef{
 		if hi < lo {
 			return nil, fmt.Errorf("flatten(%d, %d): the second axis comes before the first", lo, hi)
 		}
-		n := 1
+		n := int64(1)
 		for _, d := range t.Shape[lo : hi+1] {
-			n *= d
+			var ok bool
+			if n, ok = MulInt(n, int64(d)); !ok {
+				return nil, fmt.Errorf("flatten(%d, %d) of %v: the merged axis overflows a 64-bit integer", lo, hi, t.Shape)
+			}
 		}
-		s := append(append(t.Shape[:lo].Clone(), n), t.Shape[hi+1:]...)
+		s := append(append(t.Shape[:lo].Clone(), int(n)), t.Shape[hi+1:]...)
 		return []TensorType{{t.DType, s}}, nil
 	},
 	Inverse: func(a []ArgValue, in []TensorType) Call {
@@ -480,7 +499,11 @@ var OpMXFP4 = &OpDef{
 			return nil, fmt.Errorf("mxfp4 decodes to BF16 or F32, not %v", dt)
 		}
 		shape := s.Shape.Clone()
-		shape[len(shape)-1] *= 32
+		n, ok := MulInt(int64(shape[len(shape)-1]), 32)
+		if !ok {
+			return nil, fmt.Errorf("mxfp4 of scales %v: the decoded axis overflows a 64-bit integer", s.Shape)
+		}
+		shape[len(shape)-1] = int(n)
 		return []TensorType{{dt, shape}}, nil
 	},
 	Inverse: func(a []ArgValue, in []TensorType) Call { return call("mxfp4_encode") },

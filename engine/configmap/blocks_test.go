@@ -9,6 +9,6 @@ func TestCycleNeedsBlockSchema(t *testing.T) {
 	m := cfgMapping(t)
 	_, err := New(m, nil).Import(withLeft(t, nil), leftDoc)
 	assertErr(t, err, "layer_types: the fast_llm side stores no per-layer block layout for a cycle rule to write", "cfgtest.map:8")
-	_, err = New(m, nil).Export(withRight(t, nil), nil, rightDoc, "")
+	_, err = New(m, nil).Export(withRight(t, nil), nil, rightDoc, "", anyLength)
 	assertErr(t, err, "decoder: the fast_llm side stores no per-layer block layout for a cycle rule to read", "cfgtest.map:8")
 }

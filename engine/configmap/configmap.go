@@ -71,11 +71,16 @@ func (e *Error) Error() string {
 
 // Env resolves the names a mapping's expressions read, once its config is
 // translated: let names, then dotted paths of the completed left config.
-// The planner adds the loop variables in front.
+// The planner adds the loop variables in front. It is an ir.LetEnv, so that
+// errors can say how a let is defined.
 type Env struct {
 	Left map[string]any
 	Lets map[string]any
+	// LetDefs holds how each let is defined, for errors.
+	LetDefs map[string]ir.Expr
 }
+
+var _ ir.LetEnv = (*Env)(nil)
 
 // Lookup implements ir.Env.
 func (e *Env) Lookup(path []string) (any, bool) {
@@ -87,10 +92,17 @@ func (e *Env) Lookup(path []string) (any, bool) {
 	return ir.LookupPath(e.Left, path)
 }
 
+// Let implements ir.LetEnv: the definition of let name.
+func (e *Env) Let(name string) (ir.Expr, bool) {
+	x, ok := e.LetDefs[name]
+	return x, ok
+}
+
 // newEnv evaluates the mapping's lets, in order, on a completed left config.
 func newEnv(m *ir.Mapping, left map[string]any) (*Env, error) {
-	e := &Env{Left: left, Lets: map[string]any{}}
+	e := &Env{Left: left, Lets: map[string]any{}, LetDefs: map[string]ir.Expr{}}
 	for _, l := range m.Lets {
+		e.LetDefs[l.Name] = l.Expr
 		v, err := ir.Eval(l.Expr, e)
 		if err != nil {
 			return nil, fmt.Errorf("let %s: %w", l.Name, err)

@@ -2,6 +2,7 @@ package configmap
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -46,6 +47,9 @@ config {
 const (
 	leftDoc  = "config.json"
 	rightDoc = "metadata.yaml config.base_model"
+	// anyLength lets exportConfig rebuild lists of any length: these tests
+	// have no input tensors to bound them by.
+	anyLength = math.MaxInt
 )
 
 func cfgMapping(t *testing.T) *ir.Mapping { return loadMapping(t, "cfgtest.map", []byte(cfgSrc)) }
@@ -65,7 +69,7 @@ func importConfig(m *ir.Mapping, left map[string]any) (*Result, error) {
 }
 
 func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, variant string) (*Result, error) {
-	return New(m, fastllm.Side{}).Export(right, carried, rightDoc, variant)
+	return New(m, fastllm.Side{}).Export(right, carried, rightDoc, variant, anyLength)
 }
 
 // doc parses a JSON object as a config reader would (ints int64, floats
@@ -417,6 +421,28 @@ func TestExportConfigPatternNamesUnknownBlock(t *testing.T) {
 	assertErr(t, err, `decoder: block "global" has no counterpart (known: "sliding", "full")`)
 }
 
+// TestExportConfigCycleBound: the length of a rebuilt per-layer list is a
+// number from the input's config; it is refused when negative or longer than
+// the input's tensors could hold layers for, before the list is allocated.
+func TestExportConfigCycleBound(t *testing.T) {
+	m := cfgMapping(t)
+	for _, tc := range []struct {
+		blocks int64
+		want   string
+	}{
+		{1000000000, "config.base_model: layer_types: the per-layer list would have num_layers = 1000000000 entries, more than the 40 tensors of the input hold layers for"},
+		{-3, "layer_types: the per-layer list would have num_layers = -3 entries; a length must not be negative"},
+	} {
+		right := withRight(t, map[string]any{"decoder.num_blocks": tc.blocks})
+		_, err := New(m, fastllm.Side{}).Export(right, nil, rightDoc, "", 40)
+		assertErr(t, err, tc.want)
+	}
+	right := withRight(t, map[string]any{"decoder.num_blocks": int64(40)})
+	if _, err := New(m, fastllm.Side{}).Export(right, nil, rightDoc, "", 40); err != nil {
+		t.Errorf("40 layers from 40 tensors: %v", err)
+	}
+}
+
 // TestConfigVariants: the variant is chosen by the config on import,
 // recorded for the way back, and can be forced on export.
 func TestConfigVariants(t *testing.T) {
@@ -485,5 +511,38 @@ func TestShortestCycle(t *testing.T) {
 		if got := strings.Join(shortestCycle(strings.Fields(tc.in)), " "); got != tc.want {
 			t.Errorf("shortestCycle(%s) = %s, want %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestEnvLetDefs: the Env a translation returns knows how each let is
+// defined (ir.LetEnv), on import and on export, so that an error about a
+// value can trace it back to the config keys it came from.
+func TestEnvLetDefs(t *testing.T) {
+	m := loadMapping(t, "lets.map", []byte(`mapping lets
+left hf
+right fast_llm
+let w = a * b
+config {
+  a <-> a
+  b <-> b
+}
+`))
+	w := &ir.Ref{Path: []string{"w"}}
+	res, err := importConfig(m, doc(t, `{"a": 3, "b": 4}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ir.Bindings(w, res.Env), "w = a * b = 12"; got != want {
+		t.Errorf("import: Bindings(w) = %q, want %q", got, want)
+	}
+	res, err = exportConfig(m, doc(t, `{"a": 5, "b": 4}`), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ir.Bindings(w, res.Env), "w = a * b = 20"; got != want {
+		t.Errorf("export: Bindings(w) = %q, want %q", got, want)
+	}
+	if _, ok := res.Env.Let("a"); ok {
+		t.Errorf("Let(a): a is a config key, not a let")
 	}
 }

@@ -12,13 +12,16 @@ import (
 // Export rebuilds the left config document from a right one and what the
 // import carried (nil: nothing). doc names the right document in errors;
 // variant forces the variant ("": the carried one, else the default).
-func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, variant string) (*Result, error) {
+// maxList bounds the per-layer lists a cycle rebuilds: the right config's
+// layer count is only a number, and the input's tensor count is the most
+// layers it can hold.
+func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, variant string, maxList int) (*Result, error) {
 	variant, err := exportVariant(t.m, carried, variant)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]any{}
-	ex := &exporter{m: t.m, blocks: t.blocks, doc: doc, right: right, variant: variant,
+	ex := &exporter{m: t.m, blocks: t.blocks, doc: doc, right: right, variant: variant, maxList: maxList,
 		res:     &Result{Out: out, Variant: variant},
 		rs:      &resolver{doc: right, schema: t.blocks},
 		env:     &Env{Left: out, Lets: map[string]any{}},
@@ -56,6 +59,7 @@ type exporter struct {
 	right   map[string]any
 	variant string
 	absent  []string // left keys absent on the way in
+	maxList int      // the longest per-layer list a cycle may rebuild
 	res     *Result  // res.Out is the left config being rebuilt
 	rs      *resolver
 	// env reads the left config being rebuilt, for defaults, lengths and
@@ -240,6 +244,15 @@ func (ex *exporter) cycle(r *ir.ConfigRule) {
 	n, err := ir.EvalInt(r.Length, ex.env)
 	if err != nil {
 		ex.fail(r, pathString(r.Left), "%v", err)
+		return
+	}
+	if n < 0 {
+		ex.fail(r, pathString(r.Left), "the per-layer list would have %s = %d entries; a length must not be negative", ir.Format(r.Length), n)
+		return
+	}
+	if n > int64(ex.maxList) {
+		ex.fail(r, pathString(r.Left), "the per-layer list would have %s = %d entries, more than the %d tensors of the input hold layers for",
+			ir.Format(r.Length), n, ex.maxList)
 		return
 	}
 	list := make([]any, n)

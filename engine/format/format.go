@@ -15,6 +15,7 @@ package format
 import (
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -268,6 +269,9 @@ func ShardsByFile(tensors []safetensors.Entry, files map[string]string, key func
 		size, err := e.Size()
 		if err != nil {
 			return nil, fmt.Errorf("tensor %s: %w", e.Name, err)
+		}
+		if size > math.MaxInt64-sh.Bytes {
+			return nil, fmt.Errorf("tensor %s: file %s: size %d + %d overflows a 64-bit integer", e.Name, f, sh.Bytes, size)
 		}
 		sh.Logical = append(sh.Logical, e.Name)
 		sh.Entries = append(sh.Entries, safetensors.Entry{Name: key(e.Name), DType: e.DType, Shape: e.Shape})

@@ -51,6 +51,11 @@ func TestPlanShards(t *testing.T) {
 		}
 	}
 
+	// Shard sizes and the index's total_size are sums of tensor sizes.
+	if _, err := PlanShards(hugeEntries(16, 0), 0, NamingHF); err == nil || !strings.Contains(err.Error(), `tensor "w15": total size 8646911284551352320 + 576460752303423488 overflows`) {
+		t.Errorf("PlanShards of 2^63 bytes: %v", err)
+	}
+
 	for _, tc := range []struct {
 		naming Naming
 		multi  []string

@@ -26,6 +26,7 @@ package fastllm
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -477,7 +478,10 @@ func planByParameters(entries []safetensors.Entry, limit int64) ([]safetensors.S
 		if err != nil {
 			return nil, fmt.Errorf("shard plan: tensor %q: %w", e.Name, err)
 		}
-		numel, _ := e.Shape.NumElements()
+		numel, _ := e.Shape.NumElements() // Size checked the shape
+		if size > math.MaxInt64-cur.Bytes || numel > math.MaxInt64-params {
+			return nil, fmt.Errorf("shard plan: tensor %q: the file's size or parameter count overflows a 64-bit integer", e.Name)
+		}
 		cur.Entries = append(cur.Entries, e)
 		cur.Bytes += size
 		params += numel
