@@ -45,6 +45,11 @@ type Format interface {
 	// what Layout returned; the engine calls it before writing any tensor,
 	// so that a failure here costs nothing.
 	WriteMeta(dir string, out *Output, shards []Shard) error
+	// ShowConfig renders out's config document as WriteMeta writes it, in
+	// the side's own syntax, for people comparing it with the file they
+	// know (mapper plan); bookkeeping that only lists the tensors (an
+	// index) is left out. file names the document.
+	ShowConfig(out *Output) (file string, text []byte, err error)
 }
 
 // Source is an opened input checkpoint.

@@ -249,13 +249,17 @@ func carriedValue(c *format.Carried) map[string]any {
 }
 
 // EncodeMetadata renders metadata.yaml for a checkpoint with the given
-// config (config.base_model), state index and carried data (nil: none).
+// config (config.base_model), state index (nil: left out) and carried data
+// (nil: none).
 func EncodeMetadata(config map[string]any, stateIndex map[string]string, carried *format.Carried) ([]byte, error) {
-	si := make(map[string]any, len(stateIndex))
-	for k, f := range stateIndex {
-		si[k] = f
+	meta := map[string]any{}
+	if stateIndex != nil {
+		si := make(map[string]any, len(stateIndex))
+		for k, f := range stateIndex {
+			si[k] = f
+		}
+		meta["state_index"] = si
 	}
-	meta := map[string]any{"state_index": si}
 	if carried != nil {
 		meta["mapper"] = carriedValue(carried)
 	}
@@ -497,6 +501,18 @@ func planByParameters(entries []safetensors.Entry, limit int64) ([]safetensors.S
 		shards[i].File = safetensors.NamingFastLLM.FileName(i, len(shards))
 	}
 	return shards, nil
+}
+
+// ShowConfig renders metadata.yaml less its state index.
+func (Side) ShowConfig(out *format.Output) (string, []byte, error) {
+	if out.Config == nil {
+		return "", nil, fmt.Errorf("fast_llm: no config to write")
+	}
+	data, err := EncodeMetadata(out.Config, nil, out.Carried)
+	if err != nil {
+		return "", nil, fmt.Errorf("fast_llm: %s: %w", MetadataFile, err)
+	}
+	return MetadataFile + " (less metadata.state_index)", data, nil
 }
 
 // WriteMeta writes metadata.yaml.
