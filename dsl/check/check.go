@@ -50,6 +50,7 @@ func Check(f *syntax.File) (*ir.Mapping, diag.List) {
 	c.checkVars()
 	c.checkTensorOverlaps()
 	c.checkConfig()
+	c.markBranches()
 	c.checkSamples()
 	return c.m, c.diags.Sort()
 }
@@ -64,6 +65,7 @@ type checker struct {
 	variants  []*variantInfo
 	samples   []*sampleInfo
 	crules    []*cruleInfo
+	cwhens    []*cwhenInfo
 	trules    []*truleInfo
 	eachVars  []*binding // every each variable, for the unused check
 	nameUses  []nameUse

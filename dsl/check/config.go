@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/diag"
@@ -44,6 +45,7 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 			id := c.nextCond
 			c.nextCond++
 			cond := c.expr(it.Cond, top)
+			c.cwhens = append(c.cwhens, &cwhenInfo{id: id, cond: cond, ctx: ctx, node: it})
 			c.configItems(it.Then, c.branch(ctx, id, cond, false))
 			if it.Else != nil {
 				c.configItems(it.Else.Items, c.branch(ctx, id, cond, true))
@@ -249,4 +251,71 @@ func (c *checker) rightConflict(a, b *cruleInfo, done map[*syntax.Name]bool) {
 			}
 		}
 	}
+}
+
+// cwhenInfo is one config when, for markBranches.
+type cwhenInfo struct {
+	id   int
+	cond ir.Expr
+	ctx  *ctxInfo // where the when itself sits
+	node *syntax.ConfigWhen
+}
+
+// markBranches finds the config whens whose branch the export cannot decide
+// again (ir.Branch) and lists them in the IR. A key the condition reads is
+// restored before the export decides when a rule outside the when that can
+// be active with it claims the key (a keep, restored up front; a rename or
+// constant, applied first). A key only the when's own rules claim is not:
+// the export would decide on a config that lacks it. (A key no rule claims
+// cannot be read: resolveNames reports it.)
+func (c *checker) markBranches() {
+	for _, w := range c.cwhens {
+		var own []string
+		for _, k := range c.condKeys(w.cond, map[string]bool{}) {
+			inside, outside := false, false
+			for _, cl := range c.claimList {
+				if !related(cl.segs, k) || exclusive(cl.rule.ctx, w.ctx) {
+					continue
+				}
+				if slices.Contains(cl.rule.ctx.conds, condRef{w.id, false}) || slices.Contains(cl.rule.ctx.conds, condRef{w.id, true}) {
+					inside = true
+				} else {
+					outside = true
+				}
+			}
+			if inside && !outside {
+				own = append(own, strings.Join(k, "."))
+			}
+		}
+		if len(own) == 0 {
+			continue
+		}
+		c.m.Branches = append(c.m.Branches, &ir.Branch{Key: ir.Format(w.cond), Cond: w.cond, Outer: w.ctx.when,
+			Variant: w.ctx.variant, Keys: own, Pos: w.node.Pos})
+	}
+}
+
+// condKeys lists the left config paths an expression reads, through the
+// lets it uses.
+func (c *checker) condKeys(x ir.Expr, seen map[string]bool) [][]string {
+	var out [][]string
+	switch x := x.(type) {
+	case *ir.Ref:
+		if len(x.Path) == 1 {
+			if l := c.lets[x.Path[0]]; l != nil && l.ir != nil {
+				if !seen[x.Path[0]] {
+					seen[x.Path[0]] = true
+					out = append(out, c.condKeys(l.ir.Expr, seen)...)
+				}
+				return out
+			}
+		}
+		out = append(out, x.Path)
+	case *ir.Binary:
+		out = append(out, c.condKeys(x.X, seen)...)
+		out = append(out, c.condKeys(x.Y, seen)...)
+	case *ir.Unary:
+		out = append(out, c.condKeys(x.X, seen)...)
+	}
+	return out
 }

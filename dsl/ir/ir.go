@@ -26,6 +26,52 @@ type Mapping struct {
 	Variants []*Variant
 	Config   []*ConfigRule
 	Tensors  []*TensorRule
+	// Branches are the config whens whose branch an import records and an
+	// export takes again (see Branch).
+	Branches []*Branch
+}
+
+// Branch is a config `when` whose branch the import records (by Key) and
+// the export takes again. The checker marks a when so when its condition
+// reads a left key that, among the rules that can be active with it, only
+// rules under the when itself claim: the export rebuilds the left config
+// from the right one, and without the record it would decide the condition
+// on a config that lacks the key, take the other branch, and lose what the
+// import consumed (two spellings of one value, or a key kept only in one
+// branch). A when whose keys other rules restore is decided again on
+// export, so that a changed right config is followed.
+type Branch struct {
+	// Key is the condition as Format prints it: the record's key. Two whens
+	// with the same text hold together on one config, so one record serves
+	// both.
+	Key  string
+	Cond Expr // the condition; ConfigRule.When holds it (then) or `not` of it (else)
+	// Outer are the enclosing conditions: the when is decided only where
+	// they hold.
+	Outer   []Expr
+	Variant string
+	// Keys are the left keys its condition reads that only its own rules
+	// claim (the reason it is recorded).
+	Keys []string
+	Pos  Pos
+}
+
+// BranchOf reports the recorded when whose condition a rule's When entry
+// x is: x itself (the then branch) or `not` of it (the else branch, neg).
+func (m *Mapping) BranchOf(x Expr) (b *Branch, neg bool) {
+	for _, b := range m.Branches {
+		if b.Cond == x {
+			return b, false
+		}
+	}
+	if u, ok := x.(*Unary); ok && u.Op == "not" {
+		for _, b := range m.Branches {
+			if b.Cond == u.X {
+				return b, true
+			}
+		}
+	}
+	return nil, false
 }
 
 // Sample is a named left-side configuration used only by lint-time shape checks.
