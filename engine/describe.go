@@ -204,8 +204,18 @@ func carriedText(c any) ([]byte, error) {
 	if len(fc.Kept) > 0 {
 		o = append(o, pyjson.Member{Key: "kept", Value: fc.Kept})
 	}
+	if len(fc.Extra) > 0 {
+		o = append(o, pyjson.Member{Key: "extra", Value: fc.Extra})
+	}
 	if len(fc.Absent) > 0 {
 		o = append(o, pyjson.Member{Key: "absent", Value: fc.Absent})
+	}
+	if len(fc.Branches) > 0 {
+		b := make(map[string]any, len(fc.Branches))
+		for cond, held := range fc.Branches {
+			b[cond] = held
+		}
+		o = append(o, pyjson.Member{Key: "branches", Value: b})
 	}
 	return pyjson.Encode(o, -1, false)
 }

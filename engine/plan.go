@@ -30,6 +30,9 @@ type PlanOptions struct {
 	// Workers is the number of concurrent chunk workers the budget is
 	// shared among.
 	Workers int
+	// Keep names top-level left config keys to carry on import although no
+	// rule maps them (--keep), at the user's risk; the plan notes each.
+	Keep []string
 }
 
 // Plan is everything a conversion will do, decided before a byte is written.
@@ -218,8 +221,18 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	if p.Direction == Export {
 		right = p.in
 	}
+	left := p.in
+	if p.Direction == Export {
+		left = p.out
+	}
 	blocks, _ := right.(format.BlockSchema) // nil: the side stores no blocks
 	tr := configmap.New(m, blocks)
+	var extras configmap.Extras
+	if g, ok := left.(format.GenericConfig); ok {
+		extras.Generic = g.GenericKeys()
+	}
+	extras.Keep = opt.Keep
+	tr.WithExtras(extras)
 	doc := p.in.ConfigDoc(p.InputDir)
 	var cfg *configmap.Result
 	var err error
@@ -229,6 +242,9 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 		}
 		cfg, err = tr.Import(p.src.Config, doc)
 	} else {
+		if len(opt.Keep) > 0 {
+			return fmt.Errorf("--keep carries keys on import; on export what the import carried comes back by itself")
+		}
 		cfg, err = tr.Export(p.src.Config, p.src.Carried, doc, opt.Variant, len(p.src.Tensors))
 	}
 	if err != nil {

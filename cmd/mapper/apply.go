@@ -24,6 +24,7 @@ type convFlags struct {
 	workers     int
 	memory      sizeFlag
 	shardSize   sizeFlag
+	keep        []string
 }
 
 func (c *convFlags) register(fs *pflag.FlagSet) {
@@ -33,10 +34,12 @@ func (c *convFlags) register(fs *pflag.FlagSet) {
 	c.memory = sizeFlag(engine.DefaultMemory)
 	fs.Var(&c.memory, "memory", "working-memory budget (e.g. 512MiB, 4GiB)")
 	fs.Var(&c.shardSize, "shard-size", "tensor bytes per output file (default: the side's default)")
+	// StringArray, not StringSlice: a key may hold a comma.
+	fs.StringArrayVar(&c.keep, "keep", nil, "on import, carry this top-level config key although no rule maps it, at your own risk (repeatable; the plan notes it)")
 }
 
 func (c *convFlags) options() engine.PlanOptions {
-	return engine.PlanOptions{To: c.to, Variant: c.variant, Workers: max(c.workers, 1), Memory: int64(c.memory), ShardBytes: int64(c.shardSize)}
+	return engine.PlanOptions{To: c.to, Variant: c.variant, Workers: max(c.workers, 1), Memory: int64(c.memory), ShardBytes: int64(c.shardSize), Keep: c.keep}
 }
 
 func newFlagSet(name, args string, stderr io.Writer) *pflag.FlagSet {

@@ -25,6 +25,24 @@ import (
 type Translator struct {
 	m      *ir.Mapping
 	blocks format.BlockSchema
+	extras Extras
+}
+
+// Extras are top-level left keys that travel on import without a rule
+// naming them (format.Carried.Extra), checked after the rules: a key a rule
+// claims is the rule's.
+type Extras struct {
+	// Generic are the left side's generic keys (format.GenericConfig).
+	Generic format.GenericKeys
+	// Keep are the keys the user asked to carry (--keep), at their own
+	// risk: the right side's model does not see them.
+	Keep []string
+}
+
+// WithExtras makes t carry e on import.
+func (t *Translator) WithExtras(e Extras) *Translator {
+	t.extras = e
+	return t
 }
 
 // New returns the translator of m's config rules. blocks is how the right
@@ -113,8 +131,11 @@ func newEnv(m *ir.Mapping, left map[string]any) (*Env, error) {
 }
 
 // completeLeft fills in left defaults for absent keys and returns the
-// completed config and the absent keys.
-func completeLeft(m *ir.Mapping, left map[string]any) (map[string]any, []string, error) {
+// completed config and the absent keys. A default applies only where its
+// rule's conditions hold (holds decides them on the config completed so
+// far): the default of a spelling the config does not use must not create
+// that spelling.
+func completeLeft(m *ir.Mapping, left map[string]any, holds func([]ir.Expr, ir.Env) bool) (map[string]any, []string, error) {
 	full := ir.DeepCopy(left).(map[string]any)
 	var absent []string
 	e := &Env{Left: full} // a default may read the keys completed before it
@@ -122,7 +143,7 @@ func completeLeft(m *ir.Mapping, left map[string]any) (map[string]any, []string,
 		if r.Kind != ir.ConfigRename || r.LeftDefault == nil {
 			continue
 		}
-		if _, ok := ir.LookupPath(left, r.Left.Segs); ok {
+		if _, ok := ir.LookupPath(left, r.Left.Segs); ok || !holds(r.When, e) {
 			continue
 		}
 		v, err := ir.Eval(r.LeftDefault, e)
@@ -133,6 +154,12 @@ func completeLeft(m *ir.Mapping, left map[string]any) (map[string]any, []string,
 		absent = append(absent, pathString(r.Left))
 	}
 	return full, absent, nil
+}
+
+// evalAll decides conditions by evaluating them, as the import does.
+func evalAll(when []ir.Expr, e ir.Env) bool {
+	ok, err := ir.EvalAll(when, e)
+	return err == nil && ok
 }
 
 // at prints a rule position as messages cite it, file:line.

@@ -30,7 +30,11 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 		for k, v := range carried.Kept {
 			setPath(out, split(k), ir.DeepCopy(v))
 		}
+		for k, v := range carried.Extra {
+			out[k] = ir.DeepCopy(v)
+		}
 		ex.absent = carried.Absent
+		ex.branches = carried.Branches
 	}
 	ex.readBlocks()
 	ex.applyAll()
@@ -41,7 +45,7 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	if err := joinErrors(ex.errs); err != nil {
 		return nil, err
 	}
-	full, _, err := completeLeft(t.m, out)
+	full, _, err := completeLeft(t.m, out, ex.decide)
 	if err != nil {
 		return nil, &Error{Doc: doc, Msg: err.Error()}
 	}
@@ -59,9 +63,11 @@ type exporter struct {
 	right   map[string]any
 	variant string
 	absent  []string // left keys absent on the way in
-	maxList int      // the longest per-layer list a cycle may rebuild
-	res     *Result  // res.Out is the left config being rebuilt
-	rs      *resolver
+	// branches are the recorded whens' outcomes on the way in (ir.Branch).
+	branches map[string]bool
+	maxList  int     // the longest per-layer list a cycle may rebuild
+	res      *Result // res.Out is the left config being rebuilt
+	rs       *resolver
 	// env reads the left config being rebuilt, for defaults, lengths and
 	// conditions; the lets wait for the completed config.
 	env *Env
@@ -129,12 +135,43 @@ func (ex *exporter) applyAll() {
 			if ex.applied[r] || len(r.When) == 0 || !ir.InVariant(r.Variant, ex.variant) {
 				continue
 			}
-			if ok, err := ir.EvalAll(r.When, ex.env); err == nil && ok {
+			if ex.holds(r.When) {
 				ex.apply(r)
 				changed = true
 			}
 		}
 	}
+}
+
+// holds decides a rule's conditions on the left config being rebuilt,
+// completed with its defaults (a condition may read a key that is absent
+// because it holds its default).
+func (ex *exporter) holds(when []ir.Expr) bool {
+	full, _, err := completeLeft(ex.m, ex.res.Out, ex.decide)
+	if err != nil {
+		return false // the final completion reports it
+	}
+	return ex.decide(when, &Env{Left: full})
+}
+
+// decide decides conditions on e; a recorded when (ir.Branch) takes the
+// branch the import recorded instead. Without a record (a checkpoint mapper
+// did not write) it is decided like any other.
+func (ex *exporter) decide(when []ir.Expr, e ir.Env) bool {
+	for _, w := range when {
+		if b, neg := ex.m.BranchOf(w); b != nil {
+			if held, ok := ex.branches[b.Key]; ok {
+				if held == neg {
+					return false
+				}
+				continue
+			}
+		}
+		if ok, err := ir.EvalBool(w, e); err != nil || !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // apply applies one rule, once: what a rule reads from the right config

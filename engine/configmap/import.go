@@ -12,7 +12,7 @@ import (
 // Import maps a left config document to the right side. doc names the
 // document in errors. The variant is the one the left config selects.
 func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
-	im := &importer{m: t.m, blocks: t.blocks, doc: doc, left: left, written: map[string]string{}}
+	im := &importer{m: t.m, blocks: t.blocks, extras: t.extras, doc: doc, left: left, written: map[string]string{}}
 	if err := im.start(); err != nil {
 		return nil, &Error{Doc: doc, Msg: err.Error()}
 	}
@@ -29,6 +29,8 @@ func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 	for _, r := range rules {
 		im.rule(r)
 	}
+	im.recordBranches()
+	im.carryExtras()
 	im.unclaimed()
 	if err := joinErrors(im.errs); err != nil {
 		return nil, err
@@ -40,13 +42,14 @@ func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 type importer struct {
 	m       *ir.Mapping
 	blocks  format.BlockSchema
+	extras  Extras
 	doc     string
 	left    map[string]any // as given
 	full    map[string]any // left with its defaults filled in
 	absent  []string       // the keys the defaults filled in
 	res     *Result
 	rs      *resolver
-	claims  []string          // left paths the rules claim
+	claims  [][]string        // left paths the rules claim, as segments
 	written map[string]string // right path -> the rule that wrote it (file:line)
 	errs    []error
 }
@@ -54,7 +57,7 @@ type importer struct {
 // start completes the left config, evaluates the lets and selects the
 // variant.
 func (im *importer) start() error {
-	full, absent, err := completeLeft(im.m, im.left)
+	full, absent, err := completeLeft(im.m, im.left, evalAll)
 	if err != nil {
 		return err
 	}
@@ -121,7 +124,7 @@ func (im *importer) write(r *ir.ConfigRule, segs []string, v any) {
 // cycle lays out the right node for the per-layer list.
 func (im *importer) cycle(r *ir.ConfigRule) {
 	key := pathString(r.Left)
-	im.claims = append(im.claims, key)
+	im.claims = append(im.claims, r.Left.Segs)
 	if im.blocks == nil {
 		im.fail(r, key, "the %s side stores no per-layer block layout for a cycle rule to write", im.m.Right)
 		return
@@ -178,7 +181,7 @@ func (im *importer) layerBlocks(r *ir.ConfigRule, key string) ([]string, bool) {
 // keep carries the keys present for the way back.
 func (im *importer) keep(r *ir.ConfigRule) {
 	for _, p := range r.Keys {
-		im.claims = append(im.claims, pathString(p))
+		im.claims = append(im.claims, p.Segs)
 		if v, ok := ir.LookupPath(im.left, p.Segs); ok {
 			im.carry(pathString(p), v)
 		}
@@ -188,7 +191,7 @@ func (im *importer) keep(r *ir.ConfigRule) {
 // ignore drops the keys, saying so in the notes.
 func (im *importer) ignore(r *ir.ConfigRule) {
 	for _, p := range r.Keys {
-		im.claims = append(im.claims, pathString(p))
+		im.claims = append(im.claims, p.Segs)
 		if _, ok := ir.LookupPath(im.left, p.Segs); ok {
 			im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s dropped on purpose (ignore at %s)", pathString(p), at(r.Pos)))
 		}
@@ -198,7 +201,7 @@ func (im *importer) ignore(r *ir.ConfigRule) {
 // leftConst checks that the left config holds the constant.
 func (im *importer) leftConst(r *ir.ConfigRule) {
 	key := pathString(r.Left)
-	im.claims = append(im.claims, key)
+	im.claims = append(im.claims, r.Left.Segs)
 	v, ok := ir.LookupPath(im.left, r.Left.Segs)
 	switch {
 	case !ok:
@@ -223,14 +226,18 @@ func (im *importer) rightConst(r *ir.ConfigRule) {
 // (a fan-out); a value with no place on the right is carried instead.
 func (im *importer) rename(r *ir.ConfigRule) {
 	key := pathString(r.Left)
-	im.claims = append(im.claims, key)
+	im.claims = append(im.claims, r.Left.Segs)
 	v, ok := ir.LookupPath(im.full, r.Left.Segs)
 	if !ok {
 		return
 	}
 	mv, ok := mapValue(r.ValueMap, v, true)
 	if !ok {
-		im.fail(r, key, "value %s has no counterpart (known: %s)", ir.FormatValue(v), knownValues(r.ValueMap, true))
+		from := ""
+		if slices.Contains(im.absent, key) {
+			from = fmt.Sprintf(" (absent, so its default %s)", ir.Format(r.LeftDefault))
+		}
+		im.fail(r, key, "value %s%s has no counterpart (known: %s)", ir.FormatValue(v), from, knownValues(r.ValueMap, true))
 		return
 	}
 	placed := false
@@ -255,12 +262,99 @@ func (im *importer) rename(r *ir.ConfigRule) {
 	}
 }
 
-// unclaimed reports every left key no rule claims: mapper drops nothing
-// silently.
-func (im *importer) unclaimed() {
-	for _, leaf := range leaves(im.left) {
-		if !slices.ContainsFunc(im.claims, func(c string) bool { return covers(c, leaf) }) {
-			im.errs = append(im.errs, &Error{Doc: im.doc, Key: leaf, Msg: fmt.Sprintf("not claimed by any config rule of %s (map it, or add it to keep or ignore)", im.m.Name)})
+// recordBranches records which branch the import took at every recorded
+// when (ir.Branch) it decided, so that the export takes the same one.
+func (im *importer) recordBranches() {
+	for _, b := range im.m.Branches {
+		if !ir.InVariant(b.Variant, im.res.Variant) {
+			continue
 		}
+		if ok, err := ir.EvalAll(b.Outer, im.res.Env); err != nil || !ok {
+			continue // not decided here: the rules under it are not active
+		}
+		held, err := ir.EvalBool(b.Cond, im.res.Env)
+		if err != nil {
+			continue // activeRules reported it
+		}
+		c := im.res.Carried
+		if c.Branches == nil {
+			c.Branches = map[string]bool{}
+		}
+		c.Branches[b.Key] = held
+	}
+}
+
+// carryExtras carries the top-level left keys no rule claims that the left
+// side lists as generic or the user named with --keep (Extras). A key a
+// rule claims, even in part, stays the rule's.
+func (im *importer) carryExtras() {
+	ruled := func(k string) bool {
+		return slices.ContainsFunc(im.claims, func(c []string) bool { return c[0] == k })
+	}
+	for _, k := range im.extras.Keep {
+		_, present := im.left[k]
+		switch {
+		case !present:
+			im.res.Notes = append(im.res.Notes, fmt.Sprintf("--keep %s: %s has no top-level key %q", k, im.doc, k))
+		case ruled(k):
+			im.res.Notes = append(im.res.Notes, fmt.Sprintf("--keep %s does nothing: a rule of %s maps that key", k, im.m.Name))
+		}
+	}
+	var generic []string
+	for _, k := range sortedKeys(im.left) {
+		if ruled(k) {
+			continue
+		}
+		v := im.left[k]
+		if slices.Contains(im.extras.Keep, k) {
+			im.extra(k, v)
+			im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s carried as asked (--keep): no rule of %s maps it, so the %s side's model does not see it; it comes back on the way back",
+				k, im.m.Name, im.m.Right))
+			continue
+		}
+		g, ok := im.extras.Generic.Lookup(k)
+		if !ok {
+			continue
+		}
+		if g.Pinned && !ir.ValuesEqual(v, g.Only) {
+			im.errs = append(im.errs, &Error{Doc: im.doc, Key: k, Msg: fmt.Sprintf(
+				"is %s; as one of %s it travels only at %s, since another value changes the model (map it in a rule, or --keep %s at your own risk)",
+				ir.FormatValue(v), im.extras.Generic.What, ir.FormatValue(g.Only), k)})
+			continue
+		}
+		im.extra(k, v)
+		generic = append(generic, k)
+	}
+	if len(generic) > 0 {
+		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config keys carried for the way back as %s (no rule of %s names them): %s",
+			im.extras.Generic.What, im.m.Name, strings.Join(generic, ", ")))
+	}
+}
+
+// extra carries a top-level key whole, under its literal name.
+func (im *importer) extra(k string, v any) {
+	c := im.res.Carried
+	if c.Extra == nil {
+		c.Extra = map[string]any{}
+	}
+	c.Extra[k] = ir.DeepCopy(v)
+}
+
+// unclaimed reports every left key no rule claims and no extra carries:
+// mapper drops nothing silently.
+func (im *importer) unclaimed() {
+	for _, leaf := range leafPaths(im.left) {
+		if _, carried := im.res.Carried.Extra[leaf[0]]; carried {
+			continue
+		}
+		if slices.ContainsFunc(im.claims, func(c []string) bool { return hasPrefix(leaf, c) }) {
+			continue
+		}
+		how := "map it, or add it to keep or ignore"
+		if !slices.ContainsFunc(im.claims, func(c []string) bool { return c[0] == leaf[0] }) {
+			// A whole top-level key: the user may carry it as it is.
+			how += fmt.Sprintf("; or carry it unread with --keep %s, at your own risk", leaf[0])
+		}
+		im.errs = append(im.errs, &Error{Doc: im.doc, Key: strings.Join(leaf, "."), Msg: fmt.Sprintf("not claimed by any config rule of %s (%s)", im.m.Name, how)})
 	}
 }

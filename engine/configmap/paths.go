@@ -85,6 +85,39 @@ func leaves(doc map[string]any) []string {
 	return out
 }
 
+// leafPaths is leaves by segments, so that a key with a dot in its name
+// ("transformers.js_config") stays one segment.
+func leafPaths(doc map[string]any) [][]string {
+	var out [][]string
+	var walk func(prefix []string, m map[string]any)
+	walk = func(prefix []string, m map[string]any) {
+		for _, k := range sortedKeys(m) {
+			p := append(slices.Clip(prefix), k)
+			if sub, ok := m[k].(map[string]any); ok && len(sub) > 0 {
+				walk(p, sub)
+				continue
+			}
+			out = append(out, p)
+		}
+	}
+	walk(nil, doc)
+	return out
+}
+
+// hasPrefix reports whether path is prefix or under it.
+func hasPrefix(path, prefix []string) bool {
+	return len(path) >= len(prefix) && slices.Equal(path[:len(prefix)], prefix)
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // covers reports whether the claim path covers leaf: equal, or an ancestor.
 func covers(claim, leaf string) bool {
 	return claim == leaf || strings.HasPrefix(leaf, claim+".")

@@ -133,11 +133,58 @@ type Carried struct {
 	Variant string         `json:"variant,omitempty"`
 	Kept    map[string]any `json:"kept,omitempty"`   // dotted left path -> value
 	Absent  []string       `json:"absent,omitempty"` // dotted left paths
+	// Extra are top-level left keys no rule claims that travel anyway: the
+	// left side's generic keys (GenericConfig) and those the user named
+	// with --keep. Names are literal: a dot is part of the name
+	// ("transformers.js_config"), unlike Kept's dotted paths.
+	Extra map[string]any `json:"extra,omitempty"`
+	// Branches records, for each config when whose branch the export
+	// cannot decide again (ir.Branch, by its condition's text), whether
+	// the condition held on import.
+	Branches map[string]bool `json:"branches,omitempty"`
 	// Files and Naming record how the imported checkpoint was split into
 	// files (tensor -> file name, and its naming convention), so that the
 	// way back writes the same files. Absent for a single-file input.
 	Files  map[string]string `json:"files,omitempty"`
 	Naming string            `json:"naming,omitempty"`
+}
+
+// GenericConfig is implemented by a side whose config documents hold keys
+// that belong to the library reading them rather than to the model:
+// transformers' PretrainedConfig attributes in an HF config.json (the name
+// it was loaded from, the dtype, token ids, generation defaults). A mapping
+// need not name them: on import a top-level key of the left config that no
+// rule claims and the left side lists travels for the way back
+// (Carried.Extra), as a keep would carry it, when its value is one the list
+// allows. The model's own keys stay refused unless a rule maps them.
+type GenericConfig interface {
+	GenericKeys() GenericKeys
+}
+
+// GenericKeys is a side's list of generic config keys.
+type GenericKeys struct {
+	// What names the list in messages ("transformers' generic config keys").
+	What string
+	Keys []GenericKey
+}
+
+// GenericKey is one generic key.
+type GenericKey struct {
+	Name string // a top-level key, literally
+	// Pinned keys travel only at the value Only: another value changes the
+	// model (is_encoder_decoder: true), so a rule must map the key then.
+	Pinned bool
+	Only   any
+}
+
+// Lookup returns the generic key called name.
+func (g GenericKeys) Lookup(name string) (GenericKey, bool) {
+	for _, k := range g.Keys {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return GenericKey{}, false
 }
 
 // Output is a conversion's result as a side must lay it out.

@@ -185,6 +185,20 @@ func parseCarried(v any) (*format.Carried, error) {
 			c.Variant, ok = val.(string)
 		case "kept":
 			c.Kept, ok = val.(map[string]any)
+		case "extra":
+			c.Extra, ok = val.(map[string]any)
+		case "branches":
+			var bm map[string]any
+			if bm, ok = val.(map[string]any); ok {
+				c.Branches = make(map[string]bool, len(bm))
+				for cond, b := range bm {
+					held, isBool := b.(bool)
+					if !isBool {
+						return nil, fmt.Errorf("branches: %q is %s, want true or false", cond, describe(b))
+					}
+					c.Branches[cond] = held
+				}
+			}
 		case "naming":
 			c.Naming, ok = val.(string)
 		case "files":
@@ -227,6 +241,16 @@ func carriedValue(c *format.Carried) map[string]any {
 	}
 	if len(c.Kept) > 0 {
 		m["kept"] = c.Kept
+	}
+	if len(c.Extra) > 0 {
+		m["extra"] = c.Extra
+	}
+	if len(c.Branches) > 0 {
+		b := make(map[string]any, len(c.Branches))
+		for cond, held := range c.Branches {
+			b[cond] = held
+		}
+		m["branches"] = b
 	}
 	if len(c.Absent) > 0 {
 		a := make([]any, len(c.Absent))
