@@ -86,10 +86,27 @@ type Arch struct {
 	// SlidingWindow is the config's sliding_window (gpt_oss, mistral,
 	// mixtral, qwen2); 0 writes null.
 	SlidingWindow int
+	// Rope chooses how the config states the rotary embedding.
+	Rope Rope
 	// Overrides replaces top-level config.json keys after generation (a nil
 	// value writes null); Remove deletes keys.
 	Overrides map[string]any
 	Remove    []string
+}
+
+// Rope is the rotary embedding a config states, in the forms published
+// configs use.
+type Rope struct {
+	// Type is "" (the family's own: default rotary, GPT-OSS's yarn),
+	// "llama3" (Llama 3.1's rope_scaling) or "yarn" (Qwen2.5's
+	// long-context one); the last two for the Llama-family only.
+	Type string
+	// Legacy spells rope_type as type, as older files do (Qwen2.5's yarn).
+	Legacy bool
+	// V5 writes the config as transformers v5 saves it: rope_parameters
+	// (theta inside) instead of rope_theta and rope_scaling, and dtype
+	// instead of torch_dtype.
+	V5 bool
 }
 
 // TinyGPTOSS is a small GPT-OSS with MXFP4 experts.
@@ -191,6 +208,14 @@ func (a Arch) Validate() error {
 		if s.v <= 0 {
 			return bad("%s is %d, want > 0", s.name, s.v)
 		}
+	}
+	switch {
+	case a.Rope.Type != "" && a.Rope.Type != "llama3" && a.Rope.Type != "yarn":
+		return bad("rope type %q: want llama3 or yarn", a.Rope.Type)
+	case a.Rope.Type != "" && a.Family == GPTOSS:
+		return bad("GPT-OSS has yarn rope always")
+	case a.Rope.Legacy && (a.Rope.Type == "" || a.Rope.V5):
+		return bad("the legacy type spelling is for a v4 rope_scaling")
 	}
 	if a.Heads%a.KVHeads != 0 {
 		return bad("%d heads are not a multiple of %d key/value heads", a.Heads, a.KVHeads)

@@ -166,6 +166,7 @@ func Config(a Arch) (map[string]any, error) {
 			"vocab_size":              i64(a.Vocab),
 		}
 	}
+	rope(c, a.Rope)
 	maps.Copy(c, a.Overrides)
 	for _, k := range a.Remove {
 		delete(c, k)
@@ -189,4 +190,36 @@ func GenerationConfig(a Arch) map[string]any {
 		g["eos_token_id"] = c["eos_token_id"]
 	}
 	return g
+}
+
+// rope writes the rotary embedding in the form r asks for: Llama 3.1's
+// llama3 scaling, Qwen2.5's yarn, and transformers v5's rope_parameters.
+func rope(c map[string]any, r Rope) {
+	switch r.Type {
+	case "llama3": // as Llama-3.1-8B publishes it
+		c["rope_scaling"] = map[string]any{"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+			"original_max_position_embeddings": int64(8192), "rope_type": "llama3"}
+	case "yarn": // as Qwen2.5's model cards say to add it
+		c["rope_scaling"] = map[string]any{"factor": 4.0, "original_max_position_embeddings": int64(32768), "rope_type": "yarn"}
+	}
+	if r.Legacy {
+		rs := c["rope_scaling"].(map[string]any)
+		rs["type"] = rs["rope_type"]
+		delete(rs, "rope_type")
+	}
+	if !r.V5 {
+		return
+	}
+	params := map[string]any{"rope_theta": c["rope_theta"], "rope_type": "default"}
+	if rs, ok := c["rope_scaling"].(map[string]any); ok {
+		maps.Copy(params, rs)
+	}
+	c["rope_parameters"] = params
+	delete(c, "rope_theta")
+	delete(c, "rope_scaling")
+	if d, ok := c["torch_dtype"]; ok {
+		c["dtype"] = d
+		delete(c, "torch_dtype")
+	}
+	c["transformers_version"] = "5.0.0"
 }
