@@ -152,12 +152,17 @@ decoder:
 		if md.Carried.Variant != wantVariant {
 			t.Errorf("metadata.mapper.variant %q, want %q", md.Carried.Variant, wantVariant)
 		}
-		// Every HF key without a Fast-LLM place travels in metadata.mapper.
+		// Every HF key without a Fast-LLM place travels in metadata.mapper:
+		// the mapping's keeps in kept, transformers' generic keys in extra.
 		for _, k := range []string{"experts_per_token", "rope_scaling.truncate", "router_aux_loss_coef", "output_router_logits",
-			"swiglu_limit", "eos_token_id", "pad_token_id", "initial_context_length", "initializer_range",
-			"max_position_embeddings", "transformers_version", "use_cache"} {
+			"swiglu_limit", "initial_context_length", "initializer_range", "max_position_embeddings"} {
 			if _, ok := md.Carried.Kept[k]; !ok {
 				t.Errorf("metadata.mapper.kept has no %s: %v", k, md.Carried.Kept)
+			}
+		}
+		for _, k := range []string{"eos_token_id", "pad_token_id", "transformers_version", "use_cache"} {
+			if _, ok := md.Carried.Extra[k]; !ok {
+				t.Errorf("metadata.mapper.extra has no %s: %v", k, md.Carried.Extra)
 			}
 		}
 	}

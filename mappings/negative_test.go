@@ -247,12 +247,16 @@ func TestRefusedHF(t *testing.T) {
 			want: []string{"config.json: quantization_config.quant_method: not claimed by any config rule of gpt_oss"},
 		},
 		{
-			name: "llama_rope_scaling", mapping: "llama",
-			arch: withOverrides(synth.TinyLlama(), "rope_scaling", map[string]any{
-				"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
-				"original_max_position_embeddings": int64(8192), "rope_type": "llama3",
-			}),
-			want: []string{"config.json: rope_scaling: is {", "the mapping requires null"},
+			// A generic key at a value that changes the model.
+			name: "llama_encoder_decoder", mapping: "llama",
+			arch: withOverrides(synth.TinyLlama(), "is_encoder_decoder", true),
+			want: []string{"config.json: is_encoder_decoder: is true; as one of transformers' generic config keys it travels only at false"},
+		},
+		{
+			// A model-specific extra another mapping declares is not generic.
+			name: "mistral_nanotron_extra", mapping: "mistral",
+			arch: withOverrides(synth.TinyMistral(), "rope_interleaved", false),
+			want: []string{"config.json: rope_interleaved: not claimed by any config rule of mistral", "--keep rope_interleaved"},
 		},
 		{
 			name: "llama_hidden_act", mapping: "llama",

@@ -1,0 +1,206 @@
+package mappings_test
+
+// The rotary embedding as published configs state it: default, llama3 and
+// yarn, in transformers v4's spelling (rope_theta + rope_scaling, with
+// rope_type or the older type) and v5's (rope_parameters). Each imports to
+// Fast-LLM's rotary type with its fields (as Fast-LLM's own
+// _llama_rotary_import maps them) and comes back in the form it came in,
+// config.json byte for byte.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/mapper-dev/mapper/engine"
+	"github.com/mapper-dev/mapper/engine/format/fastllm"
+	"github.com/mapper-dev/mapper/mappings/synth"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
+)
+
+// rotaryWant is config.base_model's decoder.block.mixer.rotary for a rope
+// form on a synth config whose rope_theta is theta.
+func rotaryWant(r synth.Rope, theta any) map[string]any {
+	switch r.Type {
+	case "llama3":
+		return map[string]any{"type": "llama3", "theta": theta, "scale_factor": 8.0, "low_frequency_factor": 1.0,
+			"high_frequency_factor": 4.0, "original_context_length": int64(8192)}
+	case "yarn":
+		// beta_fast and beta_slow absent: transformers' defaults, written
+		// explicitly; attention_factor absent stays absent (Fast-LLM's
+		// default is transformers').
+		return map[string]any{"type": "yarn", "theta": theta, "scale_factor": 4.0, "beta_fast": 32.0, "beta_slow": 1.0,
+			"original_context_length": int64(32768)}
+	}
+	return map[string]any{"type": "default", "theta": theta}
+}
+
+func ropeForms() []synth.Rope {
+	return []synth.Rope{
+		{}, {Type: "llama3"}, {Type: "yarn"}, {Type: "yarn", Legacy: true}, {Type: "llama3", Legacy: true},
+		{V5: true}, {Type: "llama3", V5: true}, {Type: "yarn", V5: true},
+	}
+}
+
+func ropeName(r synth.Rope) string {
+	n := r.Type
+	if n == "" {
+		n = "default"
+	}
+	if r.Legacy {
+		n += "_legacy"
+	}
+	if r.V5 {
+		n += "_v5"
+	}
+	return n
+}
+
+func TestRopeForms(t *testing.T) {
+	families := []struct {
+		mapping string
+		arch    synth.Arch
+		theta   any
+	}{
+		{"llama", synth.TinyLlama(), 500000.0},
+		{"mistral", synth.TinyMistral(), 10000.0},
+		{"mixtral", synth.TinyMixtral(), 1000000.0},
+		{"qwen2", synth.TinyQwen2(), 1000000.0},
+	}
+	for _, fam := range families {
+		for _, r := range ropeForms() {
+			t.Run(fam.mapping+"/"+ropeName(r), func(t *testing.T) {
+				t.Parallel()
+				a := fam.arch
+				a.Rope = r
+				m := load(t, fam.mapping)
+				hf0 := generate(t, a, synth.Options{NoSideFiles: true})
+				fl, _ := convert(t, m, hf0, engine.PlanOptions{})
+				md := parseMetadata(t, fl)
+				got, _ := lookup(md.Config, "decoder.block.mixer.rotary")
+				if want := rotaryWant(r, fam.theta); !reflect.DeepEqual(got, want) {
+					t.Errorf("rotary:\n got %v\nwant %v", got, want)
+				}
+				// The spelling is recorded, so the export picks it again.
+				if held, ok := md.Carried.Branches["rope_parameters != null"]; !ok || held != r.V5 {
+					t.Errorf("branches %v: want rope_parameters != null recorded as %v", md.Carried.Branches, r.V5)
+				}
+				hf1, _ := convert(t, m, fl, engine.PlanOptions{})
+				checkHFRoundTrip(t, hf0, hf1, false)
+				// And the Fast-LLM side survives the other round trip.
+				fl2, _ := convert(t, m, hf1, engine.PlanOptions{})
+				checkSameMetadata(t, fl, fl2)
+			})
+		}
+	}
+}
+
+// TestRopeGPTOSSV5: GPT-OSS's yarn, as transformers v5 writes it.
+func TestRopeGPTOSSV5(t *testing.T) {
+	t.Parallel()
+	a := synth.TinyGPTOSS()
+	a.Rope = synth.Rope{V5: true}
+	m := load(t, "gpt_oss")
+	hf0 := generate(t, a, synth.Options{ByteExactMXFP4: true})
+	fl, _ := convert(t, m, hf0, engine.PlanOptions{})
+	md := parseMetadata(t, fl)
+	want := map[string]any{"type": "yarn", "theta": int64(150000), "scale_factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
+		"original_context_length": int64(4096)}
+	for _, b := range []string{"sliding", "full"} {
+		got, _ := lookup(md.Config, "decoder.blocks."+b+".mixer.rotary")
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s rotary:\n got %v\nwant %v", b, got, want)
+		}
+	}
+	if v, ok := md.Carried.Kept["rope_parameters.truncate"]; !ok || v != false {
+		t.Errorf("metadata.mapper.kept rope_parameters.truncate = %v (%v), want false", v, ok)
+	}
+	hf1, _ := convert(t, m, fl, engine.PlanOptions{})
+	checkHFRoundTrip(t, hf0, hf1, false)
+}
+
+// TestRopeRefused: rope types Fast-LLM has no rotary for are refused,
+// naming the type, in every spelling; so are yarn fields it has no place
+// for, and Qwen2's multimodal rotary.
+func TestRopeRefused(t *testing.T) {
+	v5 := func(a synth.Arch, params map[string]any) synth.Arch {
+		a.Rope = synth.Rope{V5: true}
+		return withOverrides(a, "rope_parameters", params)
+	}
+	cases := []struct {
+		name, mapping string
+		arch          synth.Arch
+		want          []string
+	}{
+		{"dynamic", "llama", withOverrides(synth.TinyLlama(), "rope_scaling", map[string]any{"factor": 2.0, "rope_type": "dynamic"}),
+			[]string{"rope_scaling.rope_type", `value "dynamic" has no counterpart (known: "llama3", "yarn")`}},
+		{"linear_legacy", "qwen2", withOverrides(synth.TinyQwen2(), "rope_scaling", map[string]any{"factor": 2.0, "type": "linear"}),
+			[]string{"rope_scaling.rope_type", `value "linear" (absent, so its default rope_scaling.type) has no counterpart`}},
+		{"longrope_v5", "mistral", v5(synth.TinyMistral(), map[string]any{"rope_theta": 10000.0, "rope_type": "longrope",
+			"long_factor": []any{1.0}, "short_factor": []any{1.0}}),
+			[]string{"rope_parameters.rope_type", `value "longrope" has no counterpart (known: "default", "llama3", "yarn")`}},
+		{"yarn_mscale", "llama", withOverrides(synth.TinyLlama(), "rope_scaling", map[string]any{"factor": 4.0,
+			"rope_type": "yarn", "mscale": 1.0, "original_max_position_embeddings": int64(4096)}),
+			[]string{"rope_scaling.mscale: not claimed by any config rule of llama"}},
+		{"mrope", "qwen2", withOverrides(synth.TinyQwen2(), "use_mrope", true),
+			[]string{"use_mrope: is true; the mapping requires false"}},
+		{"both_spellings", "llama", withOverrides(synth.TinyLlama(), "rope_parameters", map[string]any{"rope_theta": 500000.0, "rope_type": "default"}),
+			[]string{"rope_theta: not claimed", "rope_scaling: not claimed"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			refused(t, tc.mapping, generate(t, tc.arch, synth.Options{NoSideFiles: true}), engine.PlanOptions{}, tc.want...)
+		})
+	}
+}
+
+// TestRopeExportWithoutRecord: a Fast-LLM checkpoint mapper did not write
+// has no record of the spelling; the export then writes transformers v4's,
+// and a scaled rotary, whose presence only the record tells, is refused
+// rather than written as the default one.
+func TestRopeExportWithoutRecord(t *testing.T) {
+	t.Parallel()
+	m := load(t, "llama")
+	for _, r := range []synth.Rope{{V5: true}, {Type: "llama3"}} {
+		a := synth.TinyLlama()
+		a.Rope = r
+		fl, _ := convert(t, m, generate(t, a, synth.Options{NoSideFiles: true}), engine.PlanOptions{})
+		md := parseMetadata(t, fl)
+		md.Carried = nil
+		writeMetadata(t, fl, md)
+		if r.Type == "" {
+			hf, _ := convert(t, m, fl, engine.PlanOptions{})
+			cfg := readJSON(t, filepath.Join(hf, "config.json"))
+			if _, v5 := cfg["rope_parameters"]; v5 || cfg["rope_theta"] != 500000.0 {
+				t.Errorf("export without a record: rope_parameters %v, rope_theta %v; want v4's rope_theta", cfg["rope_parameters"], cfg["rope_theta"])
+			}
+			continue
+		}
+		refused(t, "llama", fl, engine.PlanOptions{}, "decoder.block.mixer.rotary.type", fmt.Sprintf(`is %q; the mapping requires "default"`, r.Type))
+	}
+}
+
+// writeMetadata rewrites a Fast-LLM checkpoint's metadata.yaml from md.
+func writeMetadata(t *testing.T, dir string, md *fastllm.Metadata) {
+	t.Helper()
+	b, err := fastllm.EncodeMetadata(md.Config, md.StateIndex, md.Carried)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, fastllm.MetadataFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readJSON reads a config.json as the hf side does.
+func readJSON(t *testing.T, path string) map[string]any {
+	t.Helper()
+	v, err := pyjson.Decode(readFile(t, path))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return v.(map[string]any)
+}
