@@ -49,6 +49,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+
+	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
 // Family is a model family, named as its .map file is.
@@ -86,6 +88,9 @@ type Arch struct {
 	// SlidingWindow is the config's sliding_window (gpt_oss, mistral,
 	// mixtral, qwen2); 0 writes null.
 	SlidingWindow int
+	// Float is the dtype of the weights and norms (Invalid: BF16). Generate
+	// writes BF16 only; a Skeleton, which writes no data, any float dtype.
+	Float tensor.DType
 	// Rope chooses how the config states the rotary embedding.
 	Rope Rope
 	// Overrides replaces top-level config.json keys after generation (a nil
@@ -208,6 +213,11 @@ func (a Arch) Validate() error {
 		if s.v <= 0 {
 			return bad("%s is %d, want > 0", s.name, s.v)
 		}
+	}
+	switch a.Float {
+	case tensor.Invalid, tensor.BF16, tensor.F16, tensor.F32:
+	default:
+		return bad("float dtype %s: want BF16, F16 or F32", a.Float)
 	}
 	switch {
 	case a.Rope.Type != "" && a.Rope.Type != "llama3" && a.Rope.Type != "yarn":

@@ -17,6 +17,7 @@ import (
 	"github.com/mapper-dev/mapper/runtime/kernels"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
+	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
 // Options tune how a checkpoint is written; the zero value is
@@ -47,6 +48,9 @@ const SegmentBytes = 4 << 20
 // Generate writes the checkpoint of a, drawn from seed, into dir, which
 // must be empty or absent.
 func Generate(dir string, a Arch, seed int64, opts Options) error {
+	if a.Float != tensor.Invalid && a.Float != tensor.BF16 {
+		return fmt.Errorf("synth: data is drawn as BF16; %s is for skeletons only", a.Float)
+	}
 	cfg, err := Config(a)
 	if err != nil {
 		return err

@@ -35,7 +35,11 @@ func Tensors(a Arch) ([]Tensor, error) {
 	add := func(kind Kind, dt tensor.DType, name string, shape ...int) {
 		out = append(out, Tensor{Entry: safetensors.Entry{Name: name, DType: dt, Shape: tensor.Shape(shape)}, Kind: kind})
 	}
-	w := func(name string, shape ...int) { add(Weight, tensor.BF16, name, shape...) }
+	float := a.Float
+	if float == tensor.Invalid {
+		float = tensor.BF16
+	}
+	w := func(name string, shape ...int) { add(Weight, float, name, shape...) }
 	H, I, E, V := a.Hidden, a.Intermediate, a.Experts, a.Vocab
 	q, kv := a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
 
@@ -101,10 +105,10 @@ func Tensors(a Arch) ([]Tensor, error) {
 				w(p+"mlp.down_proj.bias", H)
 			}
 		}
-		add(Norm, tensor.BF16, p+"input_layernorm.weight", H)
-		add(Norm, tensor.BF16, p+"post_attention_layernorm.weight", H)
+		add(Norm, float, p+"input_layernorm.weight", H)
+		add(Norm, float, p+"post_attention_layernorm.weight", H)
 	}
-	add(Norm, tensor.BF16, "model.norm.weight", H)
+	add(Norm, float, "model.norm.weight", H)
 	if !a.TieEmbeddings {
 		w("lm_head.weight", V, H)
 	}
