@@ -45,10 +45,7 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		fl.Usage()
 		return 2
 	}
-	switch *format {
-	case "text", "json", "github":
-	default:
-		fmt.Fprintf(stderr, "mapper lint: unknown --format %q (text, json or github)\n", *format)
+	if !checkFormat("lint", *format, stderr) {
 		return 2
 	}
 	var inputs []mapSource
@@ -69,18 +66,10 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		all = append(all, diags...)
 		sources[in.path] = in.src
 	}
-	var err error
-	switch *format {
-	case "text":
-		err = diag.WriteText(stdout, all, sources)
-		if len(all) > 0 {
-			fmt.Fprintf(stderr, "%s, %s in %s\n", plural(all.Count(diag.Error), "error"),
-				plural(all.Count(diag.Warning), "warning"), plural(len(inputs), "file"))
-		}
-	case "json":
-		err = diag.WriteJSON(stdout, all)
-	case "github":
-		err = diag.WriteGitHub(stdout, all)
+	err := writeDiagnostics(stdout, *format, all, sources)
+	if *format == "text" && len(all) > 0 {
+		fmt.Fprintf(stderr, "%s, %s in %s\n", plural(all.Count(diag.Error), "error"),
+			plural(all.Count(diag.Warning), "warning"), plural(len(inputs), "file"))
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper lint: %v\n", err)
