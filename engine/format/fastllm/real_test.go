@@ -98,15 +98,18 @@ func TestRealMetadata(t *testing.T) {
 				t.Errorf("shards %v, want %v", md.Shards, wantShards)
 			}
 
-			// tensors.txt: key, dtype, shape, file; one line per state_index entry.
+			// tensors.txt: key, dtype, shape, file; one line per state_index entry. Absent for the formats
+			// converted from a config alone (no HF weights, see the README).
 			f, err := os.Open(filepath.Join(dir, "tensors.txt"))
-			if err != nil {
+			if os.IsNotExist(err) {
+				f = nil
+			} else if err != nil {
 				t.Fatal(err)
+			} else {
+				defer f.Close()
 			}
-			defer f.Close()
 			listed := map[string]string{}
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
+			for sc := bufio.NewScanner(f); f != nil && sc.Scan(); {
 				line := sc.Text()
 				if strings.HasPrefix(line, "#") || line == "" {
 					continue
@@ -120,7 +123,7 @@ func TestRealMetadata(t *testing.T) {
 				}
 				listed[cols[0]] = cols[3]
 			}
-			if !reflect.DeepEqual(listed, md.StateIndex) {
+			if f != nil && !reflect.DeepEqual(listed, md.StateIndex) {
 				t.Errorf("state_index (%d entries) and tensors.txt (%d) differ", len(md.StateIndex), len(listed))
 			}
 			for k := range md.StateIndex {
