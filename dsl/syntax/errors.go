@@ -245,7 +245,14 @@ func tokenKey(t lexer.Token) string {
 // start. The declarations before start are complete, so they do not change
 // what may follow.
 func (p *errParser) expectedAt(start int, header bool, k int) map[string]bool {
-	return p.expectedAfter(p.toks[start:k], header, k)
+	prefix := p.toks[start:k]
+	if !header {
+		// The shorter prefix must still stop at token k, as the file did.
+		if sp := p.spine(start, k); len(sp) < len(prefix) && reach(tailParser, sp, p.toks[k]) == p.toks[k].Pos.Offset {
+			prefix = sp
+		}
+	}
+	return p.expectedAfter(prefix, header, k)
 }
 
 // expectedAfter puts each probe token in place of token k after prefix,
@@ -287,6 +294,143 @@ func reach[G any](parser *participle.Parser[G], prefix []lexer.Token, t lexer.To
 		return pe.Position().Offset
 	}
 	return -1
+}
+
+// Kinds of block bodies: what their items are.
+type bodyKind int
+
+const (
+	noBody      bodyKind = iota
+	entryBody            // sample entries
+	blockBody            // a variant's config and tensors blocks
+	configBody           // config items (config blocks, their when and else)
+	tensorsBody          // tensor items (tensors blocks, each, when and else)
+)
+
+// spine returns the tokens from start to k that decide what may come at
+// k: the declaration's, less the complete items before the one holding k
+// in each block around it. The grammar of a block's body is a list of
+// items, so the items before do not change what may follow; leaving them
+// out keeps probing an error in a long block from parsing the whole block
+// for each probe.
+func (p *errParser) spine(start, k int) []lexer.Token {
+	var out []lexer.Token
+	pos, level := start, noBody
+	for {
+		o := p.outerOpen(pos, k)
+		if o < 0 {
+			break
+		}
+		kind := p.bodyKindAt(pos, o, level)
+		if kind == noBody {
+			break
+		}
+		out = append(out, p.toks[pos:o+1]...)
+		pos, level = p.itemStart(kind, o, k), kind
+	}
+	return append(out, p.toks[pos:k]...)
+}
+
+// outerOpen returns the index of the outermost "{" in tokens [pos, k)
+// not closed before k, or -1.
+func (p *errParser) outerOpen(pos, k int) int {
+	var open []int
+	for i := pos; i < k; i++ {
+		switch d := p.bracketDelta(p.toks[i]); {
+		case d > 0:
+			open = append(open, i)
+		case d < 0 && len(open) > 0:
+			open = open[:len(open)-1]
+		}
+	}
+	for _, i := range open {
+		if p.toks[i].Value == "{" {
+			return i
+		}
+	}
+	return -1
+}
+
+// bodyKindAt returns the kind of the body that the "{" at o opens, in the
+// construct starting at pos, in a body of kind level (noBody at the top).
+// The brace may also open an object or a table: then no complete items
+// are found in it, and nothing is left out.
+func (p *errParser) bodyKindAt(pos, o int, level bodyKind) bodyKind {
+	switch {
+	case o > pos && isKeyword(p.toks[o-1], "config"):
+		return configBody
+	case o > pos && isKeyword(p.toks[o-1], "tensors"):
+		return tensorsBody
+	case level == noBody && isKeyword(p.toks[pos], "sample"):
+		return entryBody
+	case level == noBody && isKeyword(p.toks[pos], "variant"):
+		return blockBody
+	case level == configBody || level == tensorsBody:
+		return level // each, when and else hold items of their block's kind
+	}
+	return noBody
+}
+
+// itemStart returns where the item holding token k starts in the body that
+// the "{" at o opens, or o+1 when that is not found. The tokens before the
+// start taken must parse as complete items of the kind. A few tokens that
+// can start an item are tried, latest first (each try costs a parse of the
+// body): those that start a line, as mapper fmt writes items, or when no
+// line starts with one, the others.
+func (p *errParser) itemStart(kind bodyKind, o, k int) int {
+	var lineStarts, others []int
+	depth := 0
+	for i := o + 2; i < k; i++ {
+		depth += p.bracketDelta(p.toks[i-1])
+		switch t := p.toks[i]; {
+		case depth != 0 || !canStartItem(kind, t):
+		case t.Pos.Line > p.toks[i-1].Pos.Line:
+			lineStarts = append(lineStarts, i)
+		default:
+			others = append(others, i)
+		}
+	}
+	cands := lineStarts
+	if len(cands) == 0 {
+		cands = others
+	}
+	for j := len(cands) - 1; j >= 0 && j >= len(cands)-3; j-- {
+		if p.completeItems(kind, o+1, cands[j]) {
+			return cands[j]
+		}
+	}
+	return o + 1
+}
+
+func canStartItem(kind bodyKind, t lexer.Token) bool {
+	name := t.Type == tokIdent || t.Type == tokName
+	switch kind {
+	case entryBody:
+		return name
+	case blockBody:
+		return isKeyword(t, "config", "tensors")
+	case configBody:
+		return name || isKeyword(t, "when", "keep", "ignore", "left", "right")
+	case tensorsBody:
+		return name || isKeyword(t, "each", "when") || t.Type == tokPunct && t.Value == "("
+	}
+	return false
+}
+
+// bodyOpeners open a top-level declaration whose body holds items of a
+// kind, to check that tokens are complete items of it.
+var bodyOpeners = map[bodyKind][]lexer.Token{
+	entryBody:   {{Type: tokKeyword, Value: "sample"}, {Type: tokIdent, Value: "s"}, {Type: tokPunct, Value: "{"}},
+	blockBody:   {{Type: tokKeyword, Value: "variant"}, {Type: tokIdent, Value: "v"}, {Type: tokPunct, Value: "{"}},
+	configBody:  {{Type: tokKeyword, Value: "config"}, {Type: tokPunct, Value: "{"}},
+	tensorsBody: {{Type: tokKeyword, Value: "tensors"}, {Type: tokPunct, Value: "{"}},
+}
+
+// completeItems reports whether tokens [from, to) are complete items of a
+// body of the kind.
+func (p *errParser) completeItems(kind bodyKind, from, to int) bool {
+	toks := slices.Concat(bodyOpeners[kind], p.toks[from:to])
+	return reach(tailParser, toks, lexer.Token{Type: tokPunct, Value: "}"}) == math.MaxInt
 }
 
 // A phrase names a group of tokens in an "expected ..." message.
