@@ -14,10 +14,16 @@ import (
 	"github.com/mapper-dev/mapper/dsl/diag"
 )
 
-// Syntax errors. The message of an error is built from the offending token
-// and the set of tokens the grammar accepts there, found by asking the
-// parser itself (see expectedAt): participle renders its expectation only
-// as EBNF text, and a message should not depend on that text's form.
+// Syntax errors. The parser stops at the first error, so recovery is done
+// around it, in the manner of go/parser: after an error, skip to a token
+// where a declaration can start again and parse the rest of the file on its
+// own. The message of each error is built from the offending token and the
+// set of tokens the grammar accepts there, found by asking the parser
+// itself (see expectedAt): participle renders its expectation only as EBNF
+// text, and a message should not depend on that text's form.
+
+// maxErrors caps the syntax errors reported for one file, as go/parser does.
+const maxErrors = 10
 
 // tokBad stands for a lexical error in the token stream the parser sees. Its
 // Value is empty: participle matches a quoted literal by text whatever the
@@ -30,7 +36,7 @@ var declKeywords = []string{"sample", "let", "config", "tensors", "variant"}
 
 // tokenize scans the whole file. A lexical error becomes one tokBad token
 // (its ScanError kept in bad, by offset) and scanning resumes after the
-// offending text.
+// offending text, so that errors further on are found too.
 func tokenize(filename string, src []byte) (toks []lexer.Token, bad map[int]*ScanError) {
 	s := &scanner{file: filename, src: src, line: 1, col: 1}
 	bad = map[int]*ScanError{}
@@ -92,16 +98,33 @@ type errParser struct {
 	bad   map[int]*ScanError
 }
 
-// parse parses the file. On a syntax error the tree is nil and the list
-// holds that error.
+// parse parses the file. On syntax errors the tree is nil and the list holds
+// them in source order, at most one per declaration, at most maxErrors.
 func (p *errParser) parse() (*gFile, diag.List) {
 	g, err := parseTokens(theParser, p.toks)
 	if err == nil {
 		return g, nil
 	}
-	k := p.errIndex(err, 0)
-	start, header := p.declStart(0, k)
-	return nil, diag.List{p.diagnose(start, header, k)}
+	var diags diag.List
+	seg, prev := 0, -1
+	for err != nil && len(diags) < maxErrors {
+		k := p.errIndex(err, seg)
+		if k <= prev {
+			// Each parse starts past the last error, or at a declaration
+			// keyword it cannot fail on; were that ever wrong, stop
+			// rather than report one error twice.
+			break
+		}
+		prev = k
+		start, header := p.declStart(seg, k)
+		diags = append(diags, p.diagnose(start, header, k))
+		if p.toks[k].EOF() {
+			break
+		}
+		seg = p.resync(start, k)
+		_, err = parseTokens(tailParser, p.toks[seg:])
+	}
+	return nil, diags
 }
 
 // errIndex returns the index of the token a parse error is at; the parse
@@ -159,6 +182,38 @@ func (p *errParser) declStart(seg, k int) (start int, header bool) {
 		return 0, true
 	}
 	return seg, false
+}
+
+// resync returns where parsing resumes after an error at token k in the
+// declaration that starts at token start: the first token from k on that
+// can only start a declaration (sample, let and variant never nest; config
+// and tensors do, in a variant's body), or the token after the closing
+// brace of the declaration's block, or the end of the file. Declarations
+// in between are not parsed, so one slip gives one error, not a cascade.
+func (p *errParser) resync(start, k int) int {
+	variant := isKeyword(p.toks[start], "variant")
+	// Whether the variant's own "{" has been seen: when it is missing,
+	// the blocks after it are still its body, and its "}" ends it.
+	opened := false
+	depth := 0
+	for i := start; i < len(p.toks); i++ {
+		t := p.toks[i]
+		if t.EOF() {
+			return i
+		}
+		if i >= k && (isKeyword(t, "sample", "let", "variant") ||
+			isKeyword(t, "config", "tensors") && (!variant || depth < 0 || depth == 0 && opened)) {
+			return i
+		}
+		if variant && depth == 0 && t.Type == tokPunct && t.Value == "{" && !isKeyword(p.toks[i-1], "config", "tensors") {
+			opened = true
+		}
+		depth += p.bracketDelta(t)
+		if i >= k && t.Type == tokPunct && t.Value == "}" && (depth == 0 && (!variant || opened) || depth < 0 && variant && !opened) {
+			return i + 1
+		}
+	}
+	return len(p.toks) - 1
 }
 
 // diagnose builds the diagnostic for the error at token k.

@@ -315,7 +315,8 @@ var parserOptions = []participle.Option{
 var theParser = participle.MustBuild[gFile](parserOptions...)
 
 // gDecls is the rest of a file after its header. errors.go parses with it
-// from a declaration on, to find what may come at an error.
+// from a declaration on: to find what may come at an error, and to resume
+// after one.
 type gDecls struct {
 	Decls []*gDecl `parser:"@@*"`
 }

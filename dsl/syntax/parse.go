@@ -11,12 +11,14 @@ import (
 	"github.com/mapper-dev/mapper/dsl/diag"
 )
 
-// Parse parses one .map file. Syntax errors stop the parse, so on a syntax
-// error the file is nil and the list holds that one error, positioned at
-// the offending token with what was expected (errors.go). A few malformed
-// constructs the grammar lets through (an integer that overflows, a cycle
-// with several right paths, ...) are reported after the parse, all
-// together, with the file still returned.
+// Parse parses one .map file. On syntax errors (lexical or grammatical)
+// the file is nil and the list holds them in source order: after each, the
+// parse resumes at the next declaration, so independent slips are all
+// reported, at most one per declaration and ten in all (errors.go). Each
+// is positioned at the offending token with what was expected there. A few
+// malformed constructs the grammar lets through (an integer that
+// overflows, a cycle with several right paths, ...) are reported after a
+// clean parse, all together, with the file still returned.
 func Parse(filename string, src []byte) (f *File, diags diag.List) {
 	lines := newLineTable(filename, src)
 	defer func() {
