@@ -11,9 +11,11 @@
 //	dsl/diag    diagnostics and their text, JSON and GitHub renderers
 //	dsl/ir      the IR, the op table and expression evaluation
 //
-// Syntax errors stop at the first one (the parser does not recover); every
-// later pass collects all the problems it finds. The language itself is
-// described in docs/language.md, its grammar in docs/grammar.ebnf.
+// The parser reports every syntax error it can recover from (one per
+// declaration, up to ten, as go/parser does), but a file with syntax errors
+// goes no further; every later pass collects all the problems it finds.
+// The language itself is described in docs/language.md, its grammar in
+// docs/grammar.ebnf.
 package dsl
 
 import (
