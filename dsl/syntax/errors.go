@@ -124,6 +124,14 @@ func (p *errParser) parse() (*gFile, diag.List) {
 		seg = p.resync(start, k)
 		_, err = parseTokens(tailParser, p.toks[seg:])
 	}
+	if err != nil && len(diags) == maxErrors {
+		// As go/parser: say that the list stops, where the next error is.
+		if k := p.errIndex(err, seg); k > prev {
+			off := p.toks[k].Pos.Offset
+			diags = append(diags, diag.Diagnostic{Severity: diag.Error, Pos: p.lines.pos(off), End: p.lines.pos(off),
+				Message: fmt.Sprintf("too many syntax errors: only the first %d are reported", maxErrors)})
+		}
+	}
 	return nil, diags
 }
 

@@ -198,14 +198,21 @@ variant v { a <-> b }
 	}
 }
 
-// TestSyntaxErrorCap: as go/parser, at most ten syntax errors per file.
+// TestSyntaxErrorCap: as go/parser, at most ten syntax errors per file,
+// then one line saying the list stops there; ten exactly get no such line.
 func TestSyntaxErrorCap(t *testing.T) {
 	src := header + strings.Repeat("let x = ]\n", 15)
 	f, diags := syntax.Parse("t.map", []byte(src))
-	if f != nil || len(diags) != 10 {
-		t.Fatalf("got a tree: %v, %d errors, want 10", f != nil, len(diags))
+	if f != nil || len(diags) != 11 {
+		t.Fatalf("got a tree: %v, %d errors, want 10 and the cap's", f != nil, len(diags))
 	}
-	for i, d := range diags {
+	if last := diags[10]; last.Pos.Line != 14 || last.Message != "too many syntax errors: only the first 10 are reported" {
+		t.Errorf("cap: %d:%d: %s", last.Pos.Line, last.Pos.Column, last.Message)
+	}
+	if _, ten := syntax.Parse("t.map", []byte(header+strings.Repeat("let x = ]\n", 10))); len(ten) != 10 {
+		t.Errorf("ten errors: %d diagnostics, want 10", len(ten))
+	}
+	for i, d := range diags[:10] {
 		if d.Pos.Line != 4+i || d.Pos.Column != 9 || d.Message != `syntax error: expected an expression, found "]"` {
 			t.Errorf("error %d: %d:%d: %s", i, d.Pos.Line, d.Pos.Column, d.Message)
 		}
