@@ -7,6 +7,7 @@ import (
 
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // configResult is the config half of a plan.
@@ -24,7 +25,8 @@ type configResult struct {
 }
 
 // ConfigError is a config problem, named by the document it is in, the key
-// and the rule that found it.
+// and the rule that found it. Its message escapes the key (it comes from
+// the checkpoint); Msg must do the same for any it holds.
 type ConfigError struct {
 	Doc  string // "config.json", "metadata.yaml config.base_model", ...
 	Key  string // dotted path
@@ -34,9 +36,9 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Doc)
+	b.WriteString(quote.Name(e.Doc))
 	if e.Key != "" {
-		fmt.Fprintf(&b, ": %s", e.Key)
+		fmt.Fprintf(&b, ": %s", quote.Name(e.Key))
 	}
 	fmt.Fprintf(&b, ": %s", e.Msg)
 	if e.Rule != "" {
@@ -303,7 +305,7 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 			for _, p := range r.Keys {
 				claims = append(claims, pathString(p))
 				if _, ok := ir.LookupPath(left, p.Segs); ok {
-					res.Notes = append(res.Notes, fmt.Sprintf("config key %s dropped on purpose (ignore at %s)", pathString(p), posString(r.Pos)))
+					res.Notes = append(res.Notes, fmt.Sprintf("config key %s dropped on purpose (ignore at %s)", quote.Name(pathString(p)), posString(r.Pos)))
 				}
 			}
 		case ir.ConfigLeftConst:
@@ -355,7 +357,7 @@ func importConfig(m *ir.Mapping, left map[string]any, leftDoc, variant string) (
 				// block the pattern does not use): carry it so the way back
 				// loses nothing.
 				keep(key, v)
-				res.Notes = append(res.Notes, fmt.Sprintf("config key %s has no place on the %s side in this config; carried in the metadata", key, m.Right))
+				res.Notes = append(res.Notes, fmt.Sprintf("config key %s has no place on the %s side in this config; carried in the metadata", quote.Name(key), m.Right))
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/backend"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -104,7 +105,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	for _, sh := range p.Shards {
 		l, err := safetensors.NewLayout(sh.Entries, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", sh.File, err)
+			return nil, fmt.Errorf("%s: %w", quote.Name(sh.File), err)
 		}
 		w, err := safetensors.Create(filepath.Join(out.Path(), sh.File), l)
 		if err != nil {
@@ -143,7 +144,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 							return err
 						}
 						if err := t.w.CopyFrom(t.key, 0, s.File, s.Info.Name); err != nil {
-							return fmt.Errorf("tensor %s: %w", s.Name, err)
+							return fmt.Errorf("tensor %s: %w", quote.Name(s.Name), err)
 						}
 						written.Add(t.size)
 						progress(Event{Kind: EventProgress, Tensor: job.Outputs[b][i], Bytes: t.size})
@@ -292,10 +293,10 @@ func (p *Plan) verify(dir string) error {
 	for _, e := range want {
 		t, ok := src.Lookup(e.Name)
 		if !ok {
-			return fmt.Errorf("tensor %s is missing from the output", e.Name)
+			return fmt.Errorf("tensor %s is missing from the output", quote.Name(e.Name))
 		}
 		if t.DType != e.DType || !t.Shape.Equal(e.Shape) {
-			return fmt.Errorf("tensor %s is %v%v, planned %v%v", e.Name, t.DType, t.Shape, e.DType, e.Shape)
+			return fmt.Errorf("tensor %s is %v%v, planned %v%v", quote.Name(e.Name), t.DType, t.Shape, e.DType, e.Shape)
 		}
 	}
 	return nil
@@ -388,7 +389,7 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 				err = t.w.WriteAt(t.key, off, v.t.Data)
 			}
 			if err != nil {
-				return 0, fmt.Errorf("tensor %s: %w", names[i], err)
+				return 0, fmt.Errorf("tensor %s: %w", quote.Name(names[i]), err)
 			}
 			n += v.size()
 		}
@@ -490,23 +491,25 @@ func freeUnused(a *arena, in, out [][]value) {
 	}
 }
 
+// copyFile copies a side file; its name is the input author's, escaped in
+// errors.
 func copyFile(dst, src string) error {
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return quote.PathError(err)
 	}
 	defer in.Close()
 	st, err := in.Stat()
 	if err != nil {
-		return err
+		return quote.PathError(err)
 	}
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return err
+		return quote.PathError(err)
 	}
 	if err := safetensors.CopyRange(out, 0, in, 0, st.Size()); err != nil {
 		out.Close()
-		return fmt.Errorf("copying %s: %w", src, err)
+		return fmt.Errorf("copying %s: %w", quote.Name(src), err)
 	}
-	return out.Close()
+	return quote.PathError(out.Close())
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -110,7 +111,8 @@ func (s Stage) call(i int) ir.Call {
 }
 
 // TensorError is a problem with one tensor, naming it, the input file and
-// the rule.
+// the rule. Its message escapes the tensor and file names (they come from
+// the checkpoint); Msg must do the same for any it holds.
 type TensorError struct {
 	Tensor string
 	File   string
@@ -121,9 +123,9 @@ type TensorError struct {
 func (e *TensorError) Error() string {
 	var b strings.Builder
 	if e.File != "" {
-		fmt.Fprintf(&b, "%s: ", e.File)
+		fmt.Fprintf(&b, "%s: ", quote.Name(e.File))
 	}
-	fmt.Fprintf(&b, "tensor %s: %s", e.Tensor, e.Msg)
+	fmt.Fprintf(&b, "tensor %s: %s", quote.Name(e.Tensor), e.Msg)
 	if e.Rule != "" {
 		fmt.Fprintf(&b, " (rule at %s)", e.Rule)
 	}
@@ -249,7 +251,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.noteLossy()
 	p.SideFiles = p.src.SideFiles
 	for _, s := range p.src.Skipped {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file)", s))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file)", quote.Name(s)))
 	}
 	return p.layout(opt)
 }
@@ -560,7 +562,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 			t0 := job.Sources[0][i]
 			if t.DType != t0.DType || !t.Shape.Equal(t0.Shape) {
 				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
-					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, t0.Name, t0.DType, t0.Shape)}
+					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, quote.Name(t0.Name), t0.DType, t0.Shape)}
 			}
 		}
 	}
@@ -572,7 +574,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	for i, ref := range srcRefs {
 		want, hasShape, err := declared(ref, e)
 		if err != nil {
-			return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, srcNames[0][i], err)
+			return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, quote.Name(srcNames[0][i]), err)
 		}
 		if err := checkType(want, hasShape, actual[i]); err != nil {
 			t := job.Sources[0][i]
@@ -588,11 +590,11 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		for i, ref := range r.Left {
 			t, hasShape, err := declared(ref, e)
 			if err != nil {
-				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, leftNames[0][i], err)
+				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, quote.Name(leftNames[0][i]), err)
 			}
 			if !hasShape {
 				if len(calls) > 0 {
-					return nil, fmt.Errorf("rule at %s: %s declares no shape; the export needs it to invert %s", rule, leftNames[0][i], calls[0].Def.Name)
+					return nil, fmt.Errorf("rule at %s: %s declares no shape; the export needs it to invert %s", rule, quote.Name(leftNames[0][i]), calls[0].Def.Name)
 				}
 				t.Shape = actual[i].Shape
 			}
@@ -627,7 +629,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		for i, ref := range r.Right {
 			want, hasShape, err := declared(ref, e)
 			if err != nil {
-				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, rightNames[0][i], err)
+				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, quote.Name(rightNames[0][i]), err)
 			}
 			if err := checkType(want, hasShape, rightTypes[i]); err != nil {
 				return nil, &TensorError{Tensor: rightNames[0][i], Rule: rule, Msg: "the pipeline produces a tensor that " + err.Error()}
@@ -814,11 +816,11 @@ func (p *Plan) layout(opt PlanOptions) error {
 	slices.SortFunc(entries, func(a, b safetensors.Entry) int { return naturalCompare(a.Name, b.Name) })
 	for _, en := range entries {
 		if en.DType == tensor.Invalid {
-			return fmt.Errorf("tensor %s: the output dtype is unknown; declare it in the rule", en.Name)
+			return fmt.Errorf("tensor %s: the output dtype is unknown; declare it in the rule", quote.Name(en.Name))
 		}
 		n, err := en.Size()
 		if err != nil {
-			return fmt.Errorf("tensor %s: %w", en.Name, err)
+			return fmt.Errorf("tensor %s: %w", quote.Name(en.Name), err)
 		}
 		p.BytesOut += n
 	}
@@ -838,7 +840,7 @@ func (p *Plan) layout(opt PlanOptions) error {
 	for _, j := range p.Jobs {
 		if !j.Copy && j.UnitMemory > p.Memory {
 			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s of working memory, more than the budget of %s; raise --memory",
-				j.Outputs[0][0], j.Rule, FormatBytes(j.UnitMemory), FormatBytes(p.Memory))
+				quote.Name(j.Outputs[0][0]), j.Rule, FormatBytes(j.UnitMemory), FormatBytes(p.Memory))
 		}
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // copyChunk bounds one copy_file_range call; the kernel caps a call near
@@ -31,12 +33,12 @@ var copyBufs = sync.Pool{New: func() any {
 func CopyRange(dst *os.File, dstOff int64, src *os.File, srcOff, n int64) error {
 	if n < 0 || dstOff < 0 || srcOff < 0 {
 		return fmt.Errorf("safetensors: copy %d bytes from %s@%d to %s@%d: negative argument",
-			n, src.Name(), srcOff, dst.Name(), dstOff)
+			n, quote.Name(src.Name()), srcOff, quote.Name(dst.Name()), dstOff)
 	}
 	done, err := copyKernel(dst, dstOff, src, srcOff, n)
 	if err != nil {
 		return fmt.Errorf("safetensors: copy %d bytes from %s@%d to %s@%d: %w",
-			n, src.Name(), srcOff, dst.Name(), dstOff, err)
+			n, quote.Name(src.Name()), srcOff, quote.Name(dst.Name()), dstOff, err)
 	}
 	if done == n {
 		return nil
@@ -109,10 +111,10 @@ func copyBuffered(dst *os.File, dstOff int64, src *os.File, srcOff, n int64) err
 	for n > 0 {
 		chunk := buf[:min(n, int64(len(buf)))]
 		if _, err := readFullAt(src, chunk, srcOff); err != nil {
-			return fmt.Errorf("safetensors: copy: read %d bytes of %s at %d: %w", len(chunk), src.Name(), srcOff, err)
+			return fmt.Errorf("safetensors: copy: read %d bytes of %s at %d: %w", len(chunk), quote.Name(src.Name()), srcOff, quote.PathError(err))
 		}
 		if _, err := dst.WriteAt(chunk, dstOff); err != nil {
-			return fmt.Errorf("safetensors: copy: %w", err)
+			return fmt.Errorf("safetensors: copy: %w", quote.PathError(err))
 		}
 		n -= int64(len(chunk))
 		srcOff += int64(len(chunk))

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // IndexFile is the name of the index of a sharded Hugging Face checkpoint.
@@ -30,7 +31,7 @@ type Index struct {
 func ReadIndex(path string) (*Index, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("safetensors: %w", quote.PathError(err))
 	}
 	ix, err := ParseIndex(data)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
@@ -32,7 +33,7 @@ type File struct {
 func Open(path string) (*File, error) {
 	f, err := os.Open(path) // O_RDONLY
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("safetensors: %w", quote.PathError(err))
 	}
 	file, err := openMapped(path, f)
 	if err != nil {
@@ -45,7 +46,7 @@ func Open(path string) (*File, error) {
 func openMapped(path string, f *os.File) (*File, error) {
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("safetensors: %w", quote.PathError(err))
 	}
 	if !st.Mode().IsRegular() {
 		return nil, formatErr("", "not a regular file (%v)", st.Mode().Type())
@@ -54,7 +55,7 @@ func openMapped(path string, f *os.File) (*File, error) {
 	var prefix [8]byte
 	if size >= 8 {
 		if _, err := readFullAt(f, prefix[:], 0); err != nil {
-			return nil, fmt.Errorf("safetensors: %s: reading header length: %w", path, err)
+			return nil, fmt.Errorf("safetensors: %s: reading header length: %w", quote.Name(path), quote.PathError(err))
 		}
 	}
 	n, err := headerLen(prefix, size)
@@ -62,14 +63,14 @@ func openMapped(path string, f *os.File) (*File, error) {
 		return nil, err
 	}
 	if size > math.MaxInt {
-		return nil, fmt.Errorf("safetensors: %s: %d bytes is too large to map", path, size)
+		return nil, fmt.Errorf("safetensors: %s: %d bytes is too large to map", quote.Name(path), size)
 	}
 	// The mapping covers the whole file, header included: mmap offsets must be
 	// page aligned, and mapping from 0 also means a file with an empty data
 	// buffer never asks for a zero-length mapping (size >= 8 here).
 	mm, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %s: mmap: %w", path, err)
+		return nil, fmt.Errorf("safetensors: %s: mmap: %w", quote.Name(path), err)
 	}
 	h, err := ParseHeader(mm[8:8+n], size-8-n)
 	if err != nil {
@@ -108,10 +109,10 @@ func (f *File) FileOffset(t TensorInfo) int64 { return f.DataStart + t.Begin }
 func (f *File) Data(name string) ([]byte, error) {
 	t, ok := f.Tensor(name)
 	if !ok {
-		return nil, fmt.Errorf("safetensors: %s: no tensor %q", f.Path, name)
+		return nil, fmt.Errorf("safetensors: %s: no tensor %q", quote.Name(f.Path), name)
 	}
 	if f.mm == nil {
-		return nil, fmt.Errorf("safetensors: %s: file is closed", f.Path)
+		return nil, fmt.Errorf("safetensors: %s: file is closed", quote.Name(f.Path))
 	}
 	a, b := f.FileOffset(t), f.DataStart+t.End
 	return f.mm[a:b:b], nil // capped, so an append cannot reach the next tensor
@@ -172,12 +173,12 @@ func (f *File) Close() error {
 	var errs []error
 	if f.mm != nil {
 		if err := unix.Munmap(f.mm); err != nil {
-			errs = append(errs, fmt.Errorf("safetensors: %s: munmap: %w", f.Path, err))
+			errs = append(errs, fmt.Errorf("safetensors: %s: munmap: %w", quote.Name(f.Path), err))
 		}
 		f.mm = nil
 	}
 	if err := f.f.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("safetensors: %w", err))
+		errs = append(errs, fmt.Errorf("safetensors: %w", quote.PathError(err)))
 	}
 	f.f = nil
 	return errors.Join(errs...)
