@@ -59,10 +59,13 @@ type Stats struct {
 	Tensors                 int
 	Duration                time.Duration
 	// PeakReserved and PeakLive are the executor's own memory accounting:
-	// the most working memory reserved by running chunks, and the most
-	// bytes of buffers actually held at once. Both stay within the budget.
-	PeakReserved, PeakLive int64
-	Budget                 int64
+	// the most memory reserved by running chunks, and the most bytes of
+	// buffers in use at once. PeakHeld is the most it held at once: live
+	// and idle buffers, the mapped input pages and the write and copy
+	// buffers of running chunks. All stay within the budget; RSS adds only
+	// a fixed part (docs/performance.md).
+	PeakReserved, PeakLive, PeakHeld int64
+	Budget                           int64
 }
 
 type target struct {
@@ -143,6 +146,12 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 						if err := gctx.Err(); err != nil {
 							return err
 						}
+						// The kernel copies without a buffer; where it
+						// declines, CopyRange maps one.
+						if err := mem.reserve(gctx, 0, safetensors.CopyBuffer); err != nil {
+							return err
+						}
+						defer mem.release(0, safetensors.CopyBuffer)
 						if err := t.w.CopyFrom(t.key, 0, s.File, s.Info.Name); err != nil {
 							return fmt.Errorf("tensor %s: %w", quote.Name(s.Name), err)
 						}
@@ -156,19 +165,21 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 			continue
 		}
 		working := job.UnitMemory
-		if p.allLazy(job) {
+		if job.Lazy {
 			working = 0
 		}
 		for u0 := 0; u0 < job.Units; u0 += job.ChunkUnits {
 			u1 := min(u0+job.ChunkUnits, job.Units)
 			q = append(q, func() error {
-				// Working memory, and the mapped input pages the chunk
-				// makes resident (released when it is done).
-				need := working*int64(u1-u0) + p.chunkInputBytes(job, u0, u1)
-				if err := mem.reserve(gctx, need); err != nil {
+				// Working memory; beside it the mapped input pages the
+				// chunk makes resident (released when it is done) and the
+				// buffer its writes go through.
+				need := working * int64(u1-u0)
+				outside := p.chunkInputBytes(job, u0, u1) + safetensors.WriteBuffer(p.chunkOutputBytes(job, u0, u1))
+				if err := mem.reserve(gctx, need, outside); err != nil {
 					return err
 				}
-				defer mem.release(need)
+				defer mem.release(need, outside)
 				n, err := p.runChunk(be, job, u0, u1, targets, mem)
 				if err != nil {
 					return err
@@ -216,7 +227,8 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	}
 	progress(Event{Kind: EventDone})
 	return &Stats{BytesRead: p.BytesIn, BytesWritten: written.Load(), Tensors: len(entries),
-		Duration: time.Since(start), PeakReserved: mem.peakRes.Load(), PeakLive: mem.peakLive.Load(), Budget: p.Memory}, nil
+		Duration: time.Since(start), PeakReserved: mem.peakRes.Load(), PeakLive: mem.peakLive.Load(),
+		PeakHeld: mem.held(), Budget: p.Memory}, nil
 }
 
 // checkOutputPlace refuses an output that is the input directory, holds it,

@@ -79,8 +79,10 @@ type Job struct {
 	// bindings) the job splits into; ChunkUnits how many one chunk takes.
 	Units, ChunkUnits int
 	// UnitMemory is the working memory of one unit; a chunk needs
-	// UnitMemory * ChunkUnits.
+	// UnitMemory * ChunkUnits, or none when all its stages defer to the
+	// write (Lazy: a rearrangement of mapped input).
 	UnitMemory int64
+	Lazy       bool
 }
 
 // Stage is one op of the pipeline as the executor runs it: one call for the
@@ -752,6 +754,57 @@ func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
 		k = max(1, min(perWorker, ChunkTarget)/job.UnitMemory)
 	}
 	job.ChunkUnits = int(min(k, int64(units)))
+	// What a chunk holds beside its working memory (its mapped input, its
+	// write buffer) counts in the budget too: shrink chunks until all of
+	// it fits a worker's share. With large budgets the working-memory cap
+	// above decides, as it did before.
+	job.Lazy = p.allLazy(job)
+	prev := job.ChunkUnits
+	job.ChunkUnits = p.fitChunk(job, job.ChunkUnits, perWorker)
+	if job.Lazy && job.ChunkUnits != prev && !p.allLazy(job) {
+		job.Lazy = false
+		job.ChunkUnits = p.fitChunk(job, job.ChunkUnits, perWorker)
+	}
+}
+
+// chunkNeed bounds what a chunk of k units of job reserves: its working
+// memory, the mapped input it reads, and its write buffer.
+func (p *Plan) chunkNeed(job *Job, k int) (working, input, write int64) {
+	if !job.Lazy {
+		working = job.UnitMemory * int64(k)
+	}
+	unitIn := int64(0)
+	if job.Gather >= 0 && p.Direction == Import && job.Units > 1 {
+		for b := range job.Sources {
+			unitIn = max(unitIn, p.chunkInputBytes(job, b, b+1))
+		}
+	} else {
+		for _, srcs := range job.Sources {
+			for _, s := range srcs {
+				unitIn += (s.Info.Size() + int64(job.Units) - 1) / int64(job.Units)
+			}
+		}
+	}
+	return working, unitIn * int64(k), safetensors.WriteBuffer(p.chunkOutputBytes(job, 0, 1) * int64(k))
+}
+
+// fitChunk returns the most units, at most k (and at least 1), whose chunk
+// needs no more than room in all.
+func (p *Plan) fitChunk(job *Job, k int, room int64) int {
+	fits := func(k int) bool {
+		w, in, wb := p.chunkNeed(job, k)
+		return w+in+wb <= room
+	}
+	lo, hi := 1, k // the need grows with k: find the last k that fits
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if fits(mid) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
 }
 
 // ChunkTarget caps one chunk's working memory so that large tensors split
@@ -838,9 +891,12 @@ func (p *Plan) layout(opt PlanOptions) error {
 	// Workers run chunks side by side, within the budget.
 	p.PeakMemory = min(p.PeakMemory*int64(p.Workers), p.Memory)
 	for _, j := range p.Jobs {
-		if !j.Copy && j.UnitMemory > p.Memory {
-			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s of working memory, more than the budget of %s; raise --memory",
-				quote.Name(j.Outputs[0][0]), j.Rule, FormatBytes(j.UnitMemory), FormatBytes(p.Memory))
+		if j.Copy {
+			continue
+		}
+		if w, in, wb := p.chunkNeed(j, j.ChunkUnits); w+in+wb > p.Memory {
+			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s (%s of working memory, %s of input, %s of write buffer), more than the budget of %s; raise --memory",
+				quote.Name(j.Outputs[0][0]), j.Rule, FormatBytes(w+in+wb), FormatBytes(w), FormatBytes(in), FormatBytes(wb), FormatBytes(p.Memory))
 		}
 	}
 	return nil

@@ -20,6 +20,14 @@ func (p *Plan) chunkInputBytes(job *Job, u0, u1 int) int64 {
 	return total
 }
 
+// chunkOutputBytes is how many bytes units [u0, u1) of job write, rounded
+// up.
+func (p *Plan) chunkOutputBytes(job *Job, u0, u1 int) int64 {
+	total := typesBytes(job.OutTypes) * int64(len(job.Outputs))
+	units := int64(job.Units)
+	return (total*int64(u1-u0) + units - 1) / units
+}
+
 // chunkInputs calls f with the byte range of every input tensor that units
 // [u0, u1) of job read.
 func (p *Plan) chunkInputs(job *Job, u0, u1 int, f func(s format.Tensor, off, n int64)) {

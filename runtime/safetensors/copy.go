@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -15,14 +14,12 @@ import (
 // 2 GiB anyway, and int is the syscall's length type.
 const copyChunk = 1 << 30
 
-// copyBufSize is the buffer of the pread/pwrite fallback.
-const copyBufSize = 1 << 20
-
-// copyBufs recycles fallback buffers across calls and goroutines.
-var copyBufs = sync.Pool{New: func() any {
-	b := make([]byte, copyBufSize)
-	return &b
-}}
+// CopyBuffer is the memory a CopyRange takes while it runs, at most: the
+// buffer of the pread/pwrite fallback. It is mapped for the call and
+// unmapped after (a sync.Pool kept one per copy that ever ran at once, in
+// the Go heap, beyond any budget); one call copies a whole tensor, so the
+// mapping costs little beside it.
+const CopyBuffer = 1 << 20
 
 // CopyRange copies n bytes from src at srcOff to dst at dstOff without
 // touching either file's position, so concurrent calls on the same files are
@@ -105,9 +102,12 @@ func kernelDeclined(err error) bool {
 }
 
 func copyBuffered(dst *os.File, dstOff int64, src *os.File, srcOff, n int64) error {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf := *bp
+	buf := allocMapped(CopyBuffer)
+	if buf == nil {
+		buf = make([]byte, CopyBuffer)
+	} else {
+		defer freeMapped(buf)
+	}
 	for n > 0 {
 		chunk := buf[:min(n, int64(len(buf)))]
 		if _, err := readFullAt(src, chunk, srcOff); err != nil {
