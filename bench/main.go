@@ -48,7 +48,7 @@ type options struct {
 	memory       string
 	memoryBytes  int64
 	cases        []string
-	keep, noGen  bool
+	keep         bool
 	mapperBinary string
 }
 

@@ -10,6 +10,8 @@
 //	dsl/check   AST -> IR, with every semantic check (like go/types)
 //	dsl/diag    diagnostics and their text, JSON and GitHub renderers
 //	dsl/ir      the IR, the op table and expression evaluation
+//	dsl/sides   the side names a header may use, registered by the sides
+//	            the program links in (engine/format), so dsl needs no engine
 //
 // Syntax errors stop at the first one (the parser does not recover); every
 // later pass collects all the problems it finds. The language itself is

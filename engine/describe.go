@@ -30,6 +30,9 @@ type Summary struct {
 	Shards     []ShardSummary  `json:"shards"`
 	Tensors    []TensorSummary `json:"tensors"`
 	SideFiles  []string        `json:"side_files,omitempty"`
+
+	// show renders the output's config document as its side writes it.
+	show func() (file string, text []byte, err error)
 }
 
 // ShardSummary is one output file.
@@ -59,6 +62,9 @@ func (p *Plan) Summarize() *Summary {
 		Workers: p.Workers, Config: p.Config, Notes: p.Notes, SideFiles: p.SideFiles}
 	if p.Carried != nil {
 		s.Carried = p.Carried
+	}
+	if p.out != nil && p.output != nil {
+		s.show = func() (string, []byte, error) { return p.out.ShowConfig(p.output) }
 	}
 	shardOf := map[string]string{}
 	for _, sh := range p.Shards {
@@ -116,17 +122,28 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "\n%d tensors, %s in, %s out; peak working memory %s (budget %s, %d workers)\n",
 		len(s.Tensors), FormatBytes(s.BytesIn), FormatBytes(s.BytesOut), FormatBytes(s.PeakMemory), FormatBytes(s.Memory), s.Workers)
-	cfg, err := pyjson.Encode(s.Config, 2, true)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(&b, "\nconfig:\n%s\n", indent(string(cfg), "  "))
-	if s.Carried != nil {
-		c, err := carriedText(s.Carried)
+	if s.show != nil {
+		// The output's own document in its own syntax (it holds what is
+		// carried for the way back where the side can hold it).
+		file, text, err := s.show()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, "carried for the way back: %s\n", c)
+		fmt.Fprintf(&b, "\n%s:\n%s", file, indent(strings.TrimSuffix(string(text), "\n"), "  "))
+		b.WriteString("\n")
+	} else {
+		cfg, err := pyjson.Encode(s.Config, 2, true)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "\nconfig:\n%s\n", indent(string(cfg), "  "))
+		if s.Carried != nil {
+			c, err := carriedText(s.Carried)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&b, "carried for the way back: %s\n", c)
+		}
 	}
 	if len(s.Notes) > 0 {
 		b.WriteString("\nnotes:\n")
@@ -163,7 +180,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "      <- %s | %s%s  (%s)\n", src, strings.Join(t.Ops, " | "), chunks, t.Rule)
 	}
-	_, err = io.WriteString(w, b.String())
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 

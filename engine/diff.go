@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/fault"
 	"github.com/mapper-dev/mapper/runtime/kernels"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -77,6 +78,11 @@ func Diff(a, b string) (*DiffReport, error) {
 		return nil, err
 	}
 	defer sb.Close()
+	return diffSources(sa, sb)
+}
+
+// diffSources compares two opened checkpoints.
+func diffSources(sa, sb *format.Source) (*DiffReport, error) {
 	r := &DiffReport{SideA: sa.Format, SideB: sb.Format}
 	for _, ta := range sa.Tensors {
 		tb, ok := sb.Lookup(ta.Name)
@@ -84,7 +90,13 @@ func Diff(a, b string) (*DiffReport, error) {
 			r.Tensors = append(r.Tensors, TensorDiff{Name: ta.Name, Kind: OnlyInA})
 			continue
 		}
-		d, err := compareTensors(ta, tb)
+		// Both sides are mapped: a file truncated meanwhile faults, and
+		// the guard makes that an error naming it.
+		var d TensorDiff
+		err := fault.Guard(func() (err error) {
+			d, err = compareTensors(ta, tb)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

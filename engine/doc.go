@@ -1,6 +1,7 @@
 // Package engine turns a checked mapping (dsl/ir) and an input checkpoint
 // into a Plan, and runs plans. Planning is pure and deterministic: it reads
-// configs and tensor headers only, derives the export from the import rules
+// configs and tensor headers only, translates the config (engine/configmap)
+// before it plans the tensors, derives the export from the import rules
 // (inverse ops in reverse order), and checks everything that can be known
 // before a byte is written. Execution streams tensors through the ops in
 // chunks under a memory budget and writes the result into a temporary

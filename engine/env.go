@@ -4,26 +4,35 @@ import (
 	"fmt"
 
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine/configmap"
 )
 
-// env resolves names in .map expressions: loop variables, then let names,
-// then dotted paths of the (completed) left config.
+// env resolves names in .map expressions: loop variables, then what the
+// config translation resolves (let names, then dotted paths of the
+// completed left config).
 type env struct {
-	left map[string]any
-	lets map[string]any
+	cfg  *configmap.Env
 	loop map[string]int64
 }
+
+var _ ir.LetEnv = (*env)(nil)
 
 func (e *env) Lookup(path []string) (any, bool) {
 	if len(path) == 1 {
 		if v, ok := e.loop[path[0]]; ok {
 			return v, true
 		}
-		if v, ok := e.lets[path[0]]; ok {
-			return v, true
-		}
 	}
-	return ir.LookupPath(e.left, path)
+	return e.cfg.Lookup(path)
+}
+
+// Let returns the definition of let name (ir.LetEnv), unless a loop
+// variable hides it.
+func (e *env) Let(name string) (ir.Expr, bool) {
+	if _, ok := e.loop[name]; ok {
+		return nil, false
+	}
+	return e.cfg.Let(name)
 }
 
 // with returns a copy of e with one more loop variable bound.
@@ -33,31 +42,7 @@ func (e *env) with(name string, v int64) *env {
 		loop[k] = x
 	}
 	loop[name] = v
-	return &env{left: e.left, lets: e.lets, loop: loop}
-}
-
-// newEnv evaluates the mapping's lets, in order, on a completed left config.
-func newEnv(m *ir.Mapping, left map[string]any) (*env, error) {
-	e := &env{left: left, lets: map[string]any{}, loop: map[string]int64{}}
-	for _, l := range m.Lets {
-		v, err := ir.Eval(l.Expr, e)
-		if err != nil {
-			return nil, fmt.Errorf("let %s: %w", l.Name, err)
-		}
-		e.lets[l.Name] = v
-	}
-	return e, nil
-}
-
-// active reports whether every condition holds.
-func active(conds []ir.Expr, e *env) (bool, error) {
-	for _, c := range conds {
-		ok, err := ir.EvalBool(c, e)
-		if err != nil || !ok {
-			return false, err
-		}
-	}
-	return true, nil
+	return &env{cfg: e.cfg, loop: loop}
 }
 
 // posString prints a rule position as file:line.

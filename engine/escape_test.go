@@ -1,8 +1,13 @@
 package engine
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mapper-dev/mapper/engine/configmap"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
 // noControls fails when text holds a control character other than the
@@ -60,15 +65,50 @@ func TestErrorsEscapeNames(t *testing.T) {
 			`"in/a\n.safetensors": tensor "w\x1b[2J": not claimed (rule at x.map:3)`},
 		{&TensorError{Tensor: "model.norm.weight", File: "in/model.safetensors", Msg: "missing"},
 			`in/model.safetensors: tensor model.norm.weight: missing`},
-		{&ConfigError{Doc: "in/config.json", Key: "rope\x1b[31m", Msg: "not claimed"},
+		{&configmap.Error{Doc: "in/config.json", Key: "rope\x1b[31m", Msg: "not claimed"},
 			`in/config.json: "rope\x1b[31m": not claimed`},
-		{&ConfigError{Doc: "in/config.json", Key: "hidden_act", Msg: `value "gelu" has no counterpart`},
+		{&configmap.Error{Doc: "in/config.json", Key: "hidden_act", Msg: `value "gelu" has no counterpart`},
 			`in/config.json: hidden_act: value "gelu" has no counterpart`},
 	} {
 		got := tc.err.Error()
 		noControls(t, "the error", got)
 		if got != tc.want {
 			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
+	}
+}
+
+// TestPlanNotesEscapeNames: the notes on files of the input directory (a
+// weight file the index does not list, an entry that is not a regular
+// file) name them as the disk does: escaped.
+func TestPlanNotesEscapeNames(t *testing.T) {
+	m := loadMapFile(t, "testdata/small.map")
+	hfDir := filepath.Join(t.TempDir(), "hf")
+	writeSmallHF(t, hfDir, smallConfig())
+	ck, err := safetensors.OpenDir(hfDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm := map[string]string{}
+	for _, n := range ck.Names() {
+		wm[n] = "model.safetensors"
+	}
+	ck.Close()
+	if err := safetensors.WriteIndex(filepath.Join(hfDir, safetensors.IndexFile), &safetensors.Index{WeightMap: wm}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hfDir, "extra\x1b[2J.safetensors"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(hfDir, "sub\ndir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := planOrFail(t, m, hfDir, PlanOptions{Workers: 2})
+	notes := strings.Join(p.Notes, "\n")
+	noControls(t, "the notes", notes)
+	for _, want := range []string{`"extra\x1b[2J.safetensors" is not listed in `, `"sub\ndir" is not carried over`} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("the notes do not show %s:\n%s", want, notes)
 		}
 	}
 }

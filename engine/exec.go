@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +15,7 @@ import (
 
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/backend"
+	"github.com/mapper-dev/mapper/runtime/fault"
 	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
@@ -86,10 +87,11 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	if progress == nil {
 		progress = func(Event) {}
 	}
-	if err := checkOutputPlace(p.InputDir, opt.Output); err != nil {
+	keep, err := checkOutput(p.InputDir, opt.Output, opt.Force)
+	if err != nil {
 		return nil, err
 	}
-	out, err := safetensors.NewOutputDir(opt.Output, opt.Force)
+	out, err := safetensors.NewOutputDir(opt.Output, safetensors.OutputOptions{Force: opt.Force, Keep: keep})
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +120,21 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 		for i, e := range sh.Entries {
 			size, _ := e.Size()
 			targets[sh.Logical[i]] = target{w: w, key: e.Name, size: size}
+		}
+	}
+	// The config, index and side files go first: whatever keeps them from
+	// being written (a side file named like a file the output side writes,
+	// an unreadable one) then fails the run before the heavy work, not
+	// after it.
+	if err := p.out.WriteMeta(out.Path(), p.output, p.Shards); err != nil {
+		return nil, err
+	}
+	for _, name := range p.SideFiles {
+		if err := copyFile(filepath.Join(out.Path(), name), p.InputDir, name); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("side file %s of the input %s: the %s output writes a file of that name itself; move it out of the input", quote.Name(name), p.InputDir, p.To)
+			}
+			return nil, fmt.Errorf("side file %s of the input %s: %w", quote.Name(name), p.InputDir, err)
 		}
 	}
 	progress(Event{Kind: EventStart, Total: p.BytesOut})
@@ -174,13 +191,19 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 				// Working memory; beside it the mapped input pages the
 				// chunk makes resident (released when it is done) and the
 				// buffer its writes go through.
-				need := working * int64(u1-u0)
-				outside := p.chunkInputBytes(job, u0, u1) + safetensors.WriteBuffer(p.chunkOutputBytes(job, u0, u1))
+				need := satMul(working, int64(u1-u0))
+				outside := satAdd(p.chunkInputBytes(job, u0, u1), safetensors.WriteBuffer(p.chunkOutputBytes(job, u0, u1)))
 				if err := mem.reserve(gctx, need, outside); err != nil {
 					return err
 				}
 				defer mem.release(need, outside)
-				n, err := p.runChunk(be, job, u0, u1, targets, mem)
+				// The chunk reads mapped input: a file truncated under
+				// it faults, and the guard makes that an error naming it.
+				var n int64
+				err := fault.Guard(func() (err error) {
+					n, err = p.runChunk(be, job, u0, u1, targets, mem)
+					return err
+				})
 				if err != nil {
 					return err
 				}
@@ -198,6 +221,11 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 		}
 		return nil, err
 	}
+	// A rewrite in place faults only when the file shrinks; the size and
+	// time tell of any other.
+	if err := p.src.Unchanged(); err != nil {
+		return nil, err
+	}
 	progress(Event{Kind: EventPhase, Phase: "verifying"})
 	for _, w := range writers {
 		if err := w.Finish(); err != nil {
@@ -205,16 +233,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 		}
 	}
 	writers = nil
-	outFmt := p.out
 	entries := p.outputEntries()
-	if err := outFmt.WriteMeta(out.Path(), p.output, p.Shards); err != nil {
-		return nil, err
-	}
-	for _, name := range p.SideFiles {
-		if err := copyFile(filepath.Join(out.Path(), name), filepath.Join(p.InputDir, name)); err != nil {
-			return nil, err
-		}
-	}
 	if err := p.verify(out.Path()); err != nil {
 		return nil, fmt.Errorf("verifying the output: %w", err)
 	}
@@ -229,55 +248,6 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	return &Stats{BytesRead: p.BytesIn, BytesWritten: written.Load(), Tensors: len(entries),
 		Duration: time.Since(start), PeakReserved: mem.peakRes.Load(), PeakLive: mem.peakLive.Load(),
 		PeakHeld: mem.held(), Budget: p.Memory}, nil
-}
-
-// checkOutputPlace refuses an output that is the input directory, holds it,
-// or lies inside it: with --force the commit would delete the input (and,
-// for a parent, everything beside it), and writing inside it would change
-// the input. Paths are compared after resolving symbolic links.
-func checkOutputPlace(in, out string) error {
-	ri, err := resolvePath(in)
-	if err != nil {
-		return fmt.Errorf("input: %w", err)
-	}
-	ro, err := resolvePath(out)
-	if err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	switch {
-	case ri == ro:
-		return fmt.Errorf("output %s is the input directory; write the conversion elsewhere", out)
-	case within(ro, ri):
-		return fmt.Errorf("output %s contains the input %s; replacing it would delete the input", out, in)
-	case within(ri, ro):
-		return fmt.Errorf("output %s is inside the input %s; write the conversion elsewhere", out, in)
-	}
-	return nil
-}
-
-// resolvePath makes path absolute and resolves symbolic links in the part
-// of it that exists.
-func resolvePath(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	rest := ""
-	for dir := abs; ; dir = filepath.Dir(dir) {
-		if r, err := filepath.EvalSymlinks(dir); err == nil {
-			return filepath.Join(r, rest), nil
-		}
-		if dir == filepath.Dir(dir) {
-			return abs, nil
-		}
-		rest = filepath.Join(filepath.Base(dir), rest)
-	}
-}
-
-// within reports whether path lies strictly under dir.
-func within(dir, path string) bool {
-	r, err := filepath.Rel(dir, path)
-	return err == nil && r != "." && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator))
 }
 
 func (p *Plan) outputEntries() []safetensors.Entry {
@@ -356,15 +326,13 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 			continue
 		}
 		st := job.Stages[si]
-		c0 := st.Calls[0]
 		var next [][]value
-		var err error
-		switch {
-		case isGather(c0) && c0.Def.Name == "stack":
-			next, err = stackValues(vals, a)
-		case isGather(c0):
-			next = unstackValues(vals)
-		default:
+		if gather := engineOps[st.Calls[0].Def].gather; gather != nil {
+			var err error
+			if next, err = gather(vals, a); err != nil {
+				return 0, p.stageErr(job, si, err)
+			}
+		} else {
 			for _, bv := range vals {
 				o, err := runStage(be, st, bv, a)
 				if err != nil {
@@ -372,9 +340,6 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 				}
 				next = append(next, o)
 			}
-		}
-		if err != nil {
-			return 0, p.stageErr(job, si, err)
 		}
 		freeUnused(a, vals, next)
 		vals = next
@@ -392,7 +357,7 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 			t := targets[names[i]]
 			off := int64(0)
 			if !gatherOut {
-				off = t.size * int64(u0) / units
+				off = scaleBytes(t.size, int64(u0), units)
 			}
 			var err error
 			if v.parts != nil {
@@ -427,8 +392,8 @@ func sourceValues(srcs []format.Tensor, u0, u1, units int64) []value {
 		shape := s.Shape.Clone()
 		if units > 1 {
 			size := int64(len(data))
-			data = data[size*u0/units : size*u1/units]
-			shape[0] = int(int64(shape[0]) * (u1 - u0) / units)
+			data = data[scaleBytes(size, u0, units):scaleBytes(size, u1, units)]
+			shape[0] = int(scaleBytes(int64(shape[0]), u1-u0, units))
 		}
 		out[i] = value{t: tensor.Tensor{DType: s.DType, Shape: shape, Data: data}}
 	}
@@ -450,41 +415,6 @@ func runStage(be backend.Backend, st Stage, in []value, a *arena) ([]value, erro
 	return out, nil
 }
 
-// stackValues joins the bindings of each tuple element along a new axis 0.
-func stackValues(vals [][]value, a *arena) ([][]value, error) {
-	out := make([]value, len(vals[0]))
-	for i := range out {
-		first := vals[0][i].t
-		size := int64(len(first.Data))
-		buf := a.alloc(size * int64(len(vals)))
-		for b, bv := range vals {
-			if !bv[i].t.Shape.Equal(first.Shape) {
-				return nil, fmt.Errorf("stack: binding %d has shape %v, binding 0 %v", b, bv[i].t.Shape, first.Shape)
-			}
-			copy(buf.data[int64(b)*size:], bv[i].t.Data)
-		}
-		shape := append(tensor.Shape{len(vals)}, first.Shape...)
-		out[i] = value{t: tensor.Tensor{DType: first.DType, Shape: shape, Data: buf.data}, owner: buf}
-	}
-	return [][]value{out}, nil
-}
-
-// unstackValues cuts axis 0 of each tuple element into one binding per index
-// (views, no copy).
-func unstackValues(vals [][]value) [][]value {
-	in := vals[0]
-	n := in[0].t.Shape[0]
-	out := make([][]value, n)
-	for b := range out {
-		for _, v := range in {
-			size := len(v.t.Data) / n
-			out[b] = append(out[b], value{t: tensor.Tensor{DType: v.t.DType, Shape: v.t.Shape[1:].Clone(),
-				Data: v.t.Data[b*size : (b+1)*size]}, owner: v.owner})
-		}
-	}
-	return out
-}
-
 // freeUnused frees the buffers of a stage's inputs that its outputs do not
 // share.
 func freeUnused(a *arena, in, out [][]value) {
@@ -503,10 +433,13 @@ func freeUnused(a *arena, in, out [][]value) {
 	}
 }
 
-// copyFile copies a side file; its name is the input author's, escaped in
-// errors.
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
+// copyFile copies the side file name of the input directory dir to dst.
+// It is opened as every input file is (safetensors.OpenInput): the
+// directory listing that chose it may be stale, and a link or FIFO put in
+// its place since must not be followed or block the copy. Its name is the
+// input author's, escaped in errors.
+func copyFile(dst, dir, name string) error {
+	in, err := safetensors.OpenInput(dir, name)
 	if err != nil {
 		return quote.PathError(err)
 	}
@@ -521,7 +454,7 @@ func copyFile(dst, src string) error {
 	}
 	if err := safetensors.CopyRange(out, 0, in, 0, st.Size()); err != nil {
 		out.Close()
-		return fmt.Errorf("copying %s: %w", quote.Name(src), err)
+		return fmt.Errorf("copying %s: %w", quote.Name(in.Name()), err)
 	}
 	return quote.PathError(out.Close())
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/mapper-dev/mapper/mappings/synth"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
 // dirSums hashes every file under dir, so a test can tell that an input was
@@ -167,12 +168,28 @@ func TestExecuteExistingOutput(t *testing.T) {
 	}
 	assertNothingLeft(t, root, "hf", "out")
 
+	// keep.txt is not a checkpoint file: not even Force replaces the target.
+	p = planOrFail(t, m, hfDir, PlanOptions{Workers: 2})
+	_, err = p.Execute(context.Background(), ExecOptions{Output: out, Force: true})
+	if !errors.Is(err, safetensors.ErrNotReplaceable) || !strings.Contains(err.Error(), "keep.txt") {
+		t.Fatalf("forced run over a directory holding keep.txt: %v", err)
+	}
+	if got := entries(t, out); !slices.Equal(got, []string{"keep.txt"}) {
+		t.Errorf("refused forced run changed the target: %q", got)
+	}
+	assertNothingLeft(t, root, "hf", "out")
+
+	// A checkpoint (a stale shard, and a file named like a side file of the
+	// input) is replaced whole.
+	if err := os.Rename(marker, filepath.Join(out, "tokenizer.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "model_7.safetensors"), []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p = planOrFail(t, m, hfDir, PlanOptions{Workers: 2})
 	if _, err := p.Execute(context.Background(), ExecOptions{Output: out, Force: true}); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := os.Stat(marker); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("forced run kept the old target's file: %v", err)
 	}
 	if got := entries(t, out); !slices.Equal(got, []string{"metadata.yaml", "model_0.safetensors", "tokenizer.json"}) {
 		t.Errorf("forced output holds %q", got)

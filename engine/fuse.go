@@ -21,9 +21,9 @@ func fusedStages(be backend.Backend, stages []Stage, si int, vals [][]value, a *
 	first, second := stages[si].Calls[0], stages[si+1].Calls[0]
 	var encode bool
 	switch {
-	case first.Def.Name == "transpose" && second.Def.Name == "mxfp4_encode" && len(stages[si].Calls) == 1:
+	case first.Def == ir.OpTranspose && second.Def == ir.OpMXFP4Encode && len(stages[si].Calls) == 1:
 		encode = true
-	case first.Def.Name == "mxfp4" && second.Def.Name == "transpose" && len(stages[si+1].Calls) == 1:
+	case first.Def == ir.OpMXFP4 && second.Def == ir.OpTranspose && len(stages[si+1].Calls) == 1:
 	default:
 		return nil, false, 0, nil
 	}
@@ -37,10 +37,7 @@ func fusedStages(be backend.Backend, stages []Stage, si int, vals [][]value, a *
 		}
 	}
 	for _, bv := range vals {
-		types := make([]ir.TensorType, len(bv))
-		for i, v := range bv {
-			types[i] = ir.TensorType{DType: v.t.DType, Shape: v.t.Shape}
-		}
+		types := typesOf(bv)
 		mid, err := first.Def.Infer(first.Args, types)
 		if err != nil {
 			return nil, false, 0, nil
@@ -106,7 +103,7 @@ func fusedStages(be backend.Backend, stages []Stage, si int, vals [][]value, a *
 func gatheredEncode(be backend.Backend, st Stage, vals [][]value, a *arena) (next [][]value, ok bool, err error) {
 	ge, can := be.(backend.MXFP4Gatherer)
 	c := st.Calls[0]
-	if !can || c.Def.Name != "mxfp4_encode" || len(st.Calls) != 1 {
+	if !can || c.Def != ir.OpMXFP4Encode || len(st.Calls) != 1 {
 		return nil, false, nil
 	}
 	lazy := false

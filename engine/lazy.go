@@ -26,17 +26,10 @@ import (
 // cut finer (a BF16 bias de-interleaved element by element) run eagerly.
 const minPiece = 512
 
-// layoutOps are the ops that may only rearrange bytes (cast only to the
-// dtype it already has).
-var layoutOps = map[string]bool{"flatten": true, "unflatten": true, "concat": true, "split": true,
-	"zip": true, "unzip": true, "slice": true, "cast": true}
-
-// isLayoutCall reports whether c only rearranges the bytes of in.
+// isLayoutCall reports whether c only rearranges the bytes of in. The types
+// are built only for an op whose answer depends on them (a cast).
 func isLayoutCall(c ir.Call, in []value) bool {
-	if c.Def.Name == "cast" {
-		return len(in) == 1 && c.Args[0].DType == in[0].t.DType
-	}
-	return layoutOps[c.Def.Name]
+	return c.Def.Layout && (!c.Def.ChangesDType || c.IsLayout(typesOf(in)))
 }
 
 // lazyStages evaluates the layout stages from stages[si] on, lazily, when
@@ -49,7 +42,7 @@ func lazyStages(stages []Stage, si int, vals [][]value) (end int, out [][]value,
 		// when some later stage is a kernel.
 		for _, st := range stages[si:] {
 			for _, c := range st.Calls {
-				if !layoutOps[c.Def.Name] {
+				if !c.Def.Layout {
 					return 0, nil, false
 				}
 			}
@@ -107,73 +100,22 @@ func lazyStage(st Stage, in []value) ([]value, bool) {
 	return out, true
 }
 
-// lazyCall applies a layout call to the byte ranges of in.
+// lazyCall applies a layout call to the byte ranges of in, with the op's
+// lazy form.
 func lazyCall(c ir.Call, in []value) ([]value, bool) {
-	types := make([]ir.TensorType, len(in))
+	lazy := engineOps[c.Def].lazy
+	if lazy == nil {
+		return nil, false
+	}
 	srcs := make([]pieces, len(in))
 	for i, v := range in {
-		types[i] = ir.TensorType{DType: v.t.DType, Shape: v.t.Shape}
 		srcs[i] = newPieces(v)
 	}
-	outTypes, err := c.Def.Infer(c.Args, types)
+	outTypes, err := c.Def.Infer(c.Args, typesOf(in))
 	if err != nil {
 		return nil, false
 	}
-	elem := int64(in[0].t.DType.Size())
-	outs := make([]pieceList, len(outTypes))
-	switch c.Def.Name {
-	case "flatten", "unflatten", "cast":
-		outs[0] = srcs[0].all()
-	case "concat":
-		ax := c.Args[0].Int
-		outer, _ := axisSplit(in[0].t.Shape, ax, elem)
-		for o := range outer {
-			for k, v := range in {
-				_, rowBytes := axisSplit(v.t.Shape, ax, elem)
-				r := int64(v.t.Shape[ax]) * rowBytes
-				outs[0].add(srcs[k].slice(o*r, r))
-			}
-		}
-	case "split":
-		ax := c.Args[0].Int
-		outer, rowBytes := axisSplit(in[0].t.Shape, ax, elem)
-		span := int64(in[0].t.Shape[ax]) * rowBytes
-		start := int64(0)
-		for k, t := range outTypes {
-			n := int64(t.Shape[ax]) * rowBytes
-			for o := range outer {
-				outs[k].add(srcs[0].slice(o*span+start, n))
-			}
-			start += n
-		}
-	case "unzip":
-		ax, n := c.Args[0].Int, int64(c.Args[1].Int)
-		outer, run := axisSplit(in[0].t.Shape, ax, elem)
-		count := outer * int64(in[0].t.Shape[ax]) / n
-		for k := range n {
-			for x := range count {
-				outs[k].add(srcs[0].slice((x*n+k)*run, run))
-			}
-		}
-	case "zip":
-		ax, n := c.Args[0].Int, int64(len(in))
-		outer, run := axisSplit(outTypes[0].Shape, ax, elem)
-		count := outer * int64(outTypes[0].Shape[ax]) / n
-		for x := range count {
-			for k := range n {
-				outs[0].add(srcs[k].slice(x*run, run))
-			}
-		}
-	case "slice":
-		ax, start, end := c.Args[0].Int, int64(c.Args[1].Int), int64(c.Args[2].Int)
-		outer, rowBytes := axisSplit(in[0].t.Shape, ax, elem)
-		span := int64(in[0].t.Shape[ax]) * rowBytes
-		for o := range outer {
-			outs[0].add(srcs[0].slice(o*span+start*rowBytes, (end-start)*rowBytes))
-		}
-	default:
-		return nil, false
-	}
+	outs := lazy(opCall{Call: c, in: in, out: outTypes}, srcs)
 	out := make([]value, len(outTypes))
 	for i, t := range outTypes {
 		size, err := t.Shape.ByteSize(t.DType)

@@ -29,7 +29,7 @@ func intArgs(v ...int) []ir.ArgValue {
 func TestLazyMatchesKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	be := backend.CPU(1)
-	for _, tc := range []struct {
+	cases := []struct {
 		c      ir.Call
 		shapes []tensor.Shape
 		lazy   bool // deferred (else declined as too fine)
@@ -46,7 +46,17 @@ func TestLazyMatchesKernels(t *testing.T) {
 		{layoutOp("flatten", intArgs(0, 1)...), []tensor.Shape{{3, 4, 5}}, true},
 		{layoutOp("unflatten", ir.ArgValue{Int: 0}, ir.ArgValue{Ints: []int{3, -1}}), []tensor.Shape{{12, 5}}, true},
 		{layoutOp("cast", ir.ArgValue{DType: tensor.BF16}), []tensor.Shape{{3, 5}}, true},
-	} {
+	}
+	tested := map[*ir.OpDef]bool{}
+	for _, tc := range cases {
+		tested[tc.c.Def] = tested[tc.c.Def] || tc.lazy
+	}
+	for _, d := range ir.Ops() {
+		if d.Layout && !tested[d] {
+			t.Errorf("layout op %s has no deferred case here: its lazy form is untested", d.Name)
+		}
+	}
+	for _, tc := range cases {
 		name := fmt.Sprintf("%v%v", tc.c, tc.shapes)
 		var in []value
 		for _, s := range tc.shapes {

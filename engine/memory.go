@@ -56,7 +56,7 @@ func newBudget(limit int64) *budget {
 // buffer fits any budget the command accepts, so only tests of tiny
 // budgets see this.
 func (b *budget) reserve(ctx context.Context, working, outside int64) error {
-	n := min(working+outside, b.limit)
+	n := min(satAdd(working, outside), b.limit)
 	if err := b.sem.Acquire(ctx, n); err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (b *budget) reserve(ctx context.Context, working, outside int64) error {
 }
 
 func (b *budget) release(working, outside int64) {
-	n := min(working+outside, b.limit)
+	n := min(satAdd(working, outside), b.limit)
 	b.mu.Lock()
 	b.outside -= outside
 	b.mu.Unlock()

@@ -96,6 +96,30 @@ func randCase(r *rand.Rand, name string) (ir.Call, []value) {
 	panic("no generator for " + name)
 }
 
+// TestEngineOps: every op of the ir table has its entry in the executor's,
+// with the pieces its declared properties call for, and the executor's
+// table holds nothing else.
+func TestEngineOps(t *testing.T) {
+	for _, d := range ir.Ops() {
+		op, ok := engineOps[d]
+		switch {
+		case !ok:
+			t.Errorf("op %s: no entry in engineOps", d.Name)
+		case d.Gather != ir.GatherNone && (op.gather == nil || op.run != nil):
+			t.Errorf("op %s: a gather op needs a gather function and no run", d.Name)
+		case d.Gather == ir.GatherNone && (op.run == nil || op.gather != nil):
+			t.Errorf("op %s: needs a run function (its kernel) and no gather", d.Name)
+		case d.Layout != (op.lazy != nil):
+			t.Errorf("op %s: Layout is %v in the op table, so it needs a lazy form exactly then (has one: %v)", d.Name, d.Layout, op.lazy != nil)
+		}
+	}
+	for d := range engineOps {
+		if ir.LookupOp(d.Name) != d {
+			t.Errorf("engineOps has op %s, which is not in the ir table", d.Name)
+		}
+	}
+}
+
 // TestInverseProperty: for every op with an inverse, inverse(op(x)) == x bit
 // for bit, on random shapes and data.
 func TestInverseProperty(t *testing.T) {
@@ -103,7 +127,7 @@ func TestInverseProperty(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	tested := 0
 	for _, d := range ir.Ops() {
-		if d.Inverse == nil || d.Name == "stack" || d.Name == "unstack" {
+		if d.Inverse == nil || d.Gather != ir.GatherNone {
 			continue // stack/unstack are the executor's own: TestStackUnstack
 		}
 		tested++

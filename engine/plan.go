@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine/configmap"
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
@@ -17,8 +19,8 @@ import (
 
 // PlanOptions steer planning.
 type PlanOptions struct {
-	// To forces the output side ("hf", "fast_llm"); empty: detected from the
-	// input directory.
+	// To forces the output side (one of the mapping's two side names);
+	// empty: detected from the input directory.
 	To string
 	// Variant forces the mapping variant on export (e.g. "dense").
 	Variant string
@@ -55,6 +57,7 @@ type Plan struct {
 	Workers    int
 
 	src    *format.Source
+	in     format.Format
 	out    format.Format
 	output *format.Output // what Layout was given; WriteMeta gets the same
 }
@@ -134,18 +137,6 @@ func (e *TensorError) Error() string {
 	return b.String()
 }
 
-// docName names the config document of a side's checkpoint in dir, as
-// errors cite it.
-func docName(side, dir string) string {
-	switch side {
-	case "hf":
-		return filepath.Join(dir, "config.json")
-	case "fast_llm":
-		return filepath.Join(dir, "metadata.yaml") + " config.base_model"
-	}
-	return side + " config in " + dir
-}
-
 // NewPlan opens the input checkpoint (headers and config only) and plans the
 // conversion. Every problem that can be found without writing is reported;
 // the returned plan holds the input open until Close or Execute.
@@ -174,7 +165,7 @@ func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Mapping: m.Name, MapFile: m.File, Direction: dir, From: from, To: to, InputDir: inDir,
-		src: src, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
+		src: src, in: inFmt, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
 	if p.Memory <= 0 {
 		p.Memory = DefaultMemory
 	}
@@ -227,15 +218,22 @@ func detectDirection(m *ir.Mapping, dirPath, to string) (Direction, error) {
 }
 
 func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
-	var cfg *configResult
+	right := p.out
+	if p.Direction == Export {
+		right = p.in
+	}
+	blocks, _ := right.(format.BlockSchema) // nil: the side stores no blocks
+	tr := configmap.New(m, blocks)
+	doc := p.in.ConfigDoc(p.InputDir)
+	var cfg *configmap.Result
 	var err error
 	if p.Direction == Import {
 		if opt.Variant != "" {
 			return fmt.Errorf("--variant chooses the layout written on export; on import the config decides")
 		}
-		cfg, err = importConfig(m, p.src.Config, docName(p.From, p.InputDir), "")
+		cfg, err = tr.Import(p.src.Config, doc)
 	} else {
-		cfg, err = exportConfig(m, p.src.Config, p.src.Carried, docName(p.From, p.InputDir), opt.Variant)
+		cfg, err = tr.Export(p.src.Config, p.src.Carried, doc, opt.Variant, len(p.src.Tensors))
 	}
 	if err != nil {
 		return err
@@ -244,7 +242,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	if p.Direction == Import {
 		p.Carried = cfg.Carried
 	}
-	if err := p.planTensors(m, cfg.Env); err != nil {
+	if err := p.planTensors(m, &env{cfg: cfg.Env}); err != nil {
 		return err
 	}
 	if p.Direction == Import {
@@ -253,7 +251,13 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.noteLossy()
 	p.SideFiles = p.src.SideFiles
 	for _, s := range p.src.Skipped {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file)", quote.Name(s)))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", quote.Name(s)))
+	}
+	// Not an error: publishers ship such files on purpose (Mistral's
+	// consolidated.safetensors beside the index), but a file the user
+	// expected to be read must not be left out silently.
+	for _, s := range p.src.Unlisted {
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not listed in %s: its tensors are not read and it is not carried over", quote.Name(s), p.src.IndexFile))
 	}
 	return p.layout(opt)
 }
@@ -264,11 +268,13 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 	var errs []error
 	claimed := map[string]string{}  // input tensor -> rule
 	produced := map[string]string{} // output tensor -> rule
+	incomplete := false             // a rule's bindings could not all be planned
+	reported := map[string]bool{}   // bound problems already reported
 	for _, r := range m.Tensors {
-		if !inVariant(r.Variant, p.Variant) {
+		if !ir.InVariant(r.Variant, p.Variant) {
 			continue
 		}
-		ok, err := active(r.When, e)
+		ok, err := ir.EvalAll(r.When, e)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("condition of the rule at %s: %w", posString(r.Pos), err))
 			continue
@@ -280,16 +286,32 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		// behind one in layer 0; the first few failures of a rule are
 		// reported and the rest counted. A failing binding still claims the
 		// tensors it names: reporting them as claimed by no rule would be
-		// false.
+		// false. Only a loop that runs past the input stops early (see
+		// bounds.go): then there is nothing left to find.
 		var failures []error
 		claimNames := func(be *env) {
-			for _, n := range p.sourceNames(r, be) {
+			names, _ := p.sourceNames(r, be) // a bad bound is also the failure reported
+			for _, n := range names {
 				if _, ok := claimed[n]; !ok {
 					claimed[n] = posString(r.Pos)
 				}
 			}
 		}
-		err = forBindings(r.Loops, e, func(be *env) error {
+		x := &expansion{p: p, rule: r, limit: len(p.src.Tensors)}
+		err = x.each(r.Loops, e, func(be *env) error {
+			if len(r.Loops) > 0 {
+				names, err := p.sourceNames(r, be)
+				if err != nil {
+					return err
+				}
+				if len(names) > 0 {
+					if _, ok := p.src.Lookup(names[0]); !ok {
+						if err := x.pastInput(be, names[0]); err != nil {
+							return err
+						}
+					}
+				}
+			}
 			job, err := p.planJob(r, be)
 			if err != nil {
 				failures = append(failures, err)
@@ -319,7 +341,14 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			return nil
 		})
 		if err != nil {
-			errs = append(errs, err)
+			incomplete = true
+			var be *boundError
+			if !errors.As(err, &be) || !reported[be.key] {
+				errs = append(errs, err)
+			}
+			if be != nil {
+				reported[be.key] = true
+			}
 		}
 		const shown = 3
 		errs = append(errs, failures[:min(len(failures), shown)]...)
@@ -328,6 +357,11 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		}
 	}
 	for _, t := range p.src.Tensors {
+		if incomplete {
+			// Tensors of the bindings not planned would be listed here;
+			// the error that stopped them says why.
+			break
+		}
 		if _, ok := claimed[t.Name]; !ok {
 			errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path,
 				Msg: fmt.Sprintf("not claimed by any rule of %s (variant %q); mapper drops nothing silently", m.Name, p.Variant)})
@@ -337,22 +371,17 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 }
 
 // inputFiles records which file holds each input tensor, when there are
-// several, and whether the names follow the 0-based convention GPT-OSS
-// publishes, so that the way back can write the same files.
+// several, and the naming convention the side found them in, so that the
+// way back can write the same files.
 func inputFiles(src *format.Source) (map[string]string, string) {
 	if len(src.Checkpoint.Files) < 2 {
 		return nil, ""
 	}
 	files := make(map[string]string, len(src.Tensors))
-	naming := ""
 	for _, t := range src.Tensors {
-		f := filepath.Base(t.File.Path)
-		files[t.Name] = f
-		if strings.HasPrefix(f, "model-00000-of-") {
-			naming = "hf-zero-based"
-		}
+		files[t.Name] = filepath.Base(t.File.Path)
 	}
-	return files, naming
+	return files, src.Naming
 }
 
 // noteLossy says in the plan when an export quantizes: re-encoding values
@@ -364,7 +393,7 @@ func (p *Plan) noteLossy() {
 	}
 	for _, j := range p.Jobs {
 		for _, st := range j.Stages {
-			if st.Calls[0].Def.Name != "mxfp4_encode" {
+			if st.Calls[0].Def != ir.OpMXFP4Encode {
 				continue
 			}
 			if p.src.Carried != nil && p.src.Carried.Variant == p.Variant {
@@ -375,23 +404,6 @@ func (p *Plan) noteLossy() {
 			return
 		}
 	}
-}
-
-// forBindings calls f once per combination of loop values, outermost first.
-func forBindings(loops []ir.Loop, e *env, f func(*env) error) error {
-	if len(loops) == 0 {
-		return f(e)
-	}
-	n, err := ir.EvalInt(loops[0].Bound, e)
-	if err != nil {
-		return fmt.Errorf("each %s (%s): %w", loops[0].Var, posString(loops[0].Pos), err)
-	}
-	for i := range n {
-		if err := forBindings(loops[1:], e.with(loops[0].Var, i), f); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func expand(pat ir.Pattern, e *env) string {
@@ -459,7 +471,7 @@ func declared(ref *ir.TensorRef, e *env) (ir.TensorType, bool, error) {
 		return t, false, nil
 	}
 	for _, x := range ref.Shape {
-		n, err := ir.EvalInt(x, e)
+		n, err := ir.EvalDim(x, e)
 		if err != nil {
 			return t, false, err
 		}
@@ -471,23 +483,28 @@ func declared(ref *ir.TensorRef, e *env) (ir.TensorType, bool, error) {
 // sourceNames lists the input tensors a rule names for one binding of its
 // loops, every value of a stacked variable included, without looking them
 // up or checking anything.
-func (p *Plan) sourceNames(r *ir.TensorRule, e *env) []string {
+func (p *Plan) sourceNames(r *ir.TensorRule, e *env) ([]string, error) {
 	refs := r.Left
 	if p.Direction == Export {
 		refs = r.Right
 	}
 	gatherVar, gatherN := "", int64(0)
 	for _, op := range r.Ops {
-		if op.Def == nil || (op.Def.Name != "stack" && op.Def.Name != "unstack") || len(op.Args) == 0 {
+		if op.Def == nil || op.Def.Gather == ir.GatherNone || len(op.Args) == 0 {
 			continue
 		}
 		if n, err := ir.EvalInt(op.Args[0].Bound, e); err == nil {
 			gatherVar, gatherN = op.Args[0].Var, n
 		}
 	}
+	if gatherVar != "" && usesVar(refs, gatherVar) {
+		if err := gatherBound(gatherVar, gatherN, true, len(p.src.Tensors)); err != nil {
+			return nil, fmt.Errorf("rule at %s: %w", posString(r.Pos), err)
+		}
+	}
 	var out []string
 	for _, t := range refs {
-		if gatherVar == "" || !slices.ContainsFunc(t.Pattern.Parts, func(pp ir.PatternPart) bool { return pp.Var == gatherVar }) {
+		if gatherVar == "" || !usesVar([]*ir.TensorRef{t}, gatherVar) {
 			out = append(out, expand(t.Pattern, e))
 			continue
 		}
@@ -495,10 +512,17 @@ func (p *Plan) sourceNames(r *ir.TensorRule, e *env) []string {
 			out = append(out, expand(t.Pattern, e.with(gatherVar, b)))
 		}
 	}
-	return out
+	return out, nil
 }
 
-func isGather(c ir.Call) bool { return c.Def.Name == "stack" || c.Def.Name == "unstack" }
+// usesVar reports whether a name of refs has a placeholder for v.
+func usesVar(refs []*ir.TensorRef, v string) bool {
+	return v != "" && slices.ContainsFunc(refs, func(t *ir.TensorRef) bool {
+		return slices.ContainsFunc(t.Pattern.Parts, func(pp ir.PatternPart) bool { return pp.Var == v })
+	})
+}
+
+func isGather(c ir.Call) bool { return c.Def.Gather != ir.GatherNone }
 
 func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	rule := posString(r.Pos)
@@ -516,19 +540,18 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		}
 	}
 	// names lists a side's tensors: one binding, or one per value of the
-	// gathered variable when the side's names use it.
-	names := func(refs []*ir.TensorRef) [][]string {
-		uses := gatherVar != "" && slices.ContainsFunc(refs, func(t *ir.TensorRef) bool {
-			return slices.ContainsFunc(t.Pattern.Parts, func(pp ir.PatternPart) bool { return pp.Var == gatherVar })
-		})
+	// gathered variable when the side's names use it. With only set, just
+	// the first binding: an output side's range is trusted only once the
+	// op's shape rule has checked it against the tensor it cuts or builds.
+	names := func(refs []*ir.TensorRef, only bool) [][]string {
 		n := 1
-		if uses {
+		if usesVar(refs, gatherVar) && !only {
 			n = gatherN
 		}
 		out := make([][]string, n)
 		for b := range out {
 			be := e
-			if uses {
+			if usesVar(refs, gatherVar) {
 				be = e.with(gatherVar, int64(b))
 			}
 			for _, t := range refs {
@@ -537,23 +560,46 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		}
 		return out
 	}
-	leftNames, rightNames := names(r.Left), names(r.Right)
-	srcRefs, srcNames, dstRefs, dstNames := r.Left, leftNames, r.Right, rightNames
+	srcRefs, dstRefs := r.Left, r.Right
 	if p.Direction == Export {
-		srcRefs, srcNames, dstRefs, dstNames = r.Right, rightNames, r.Left, leftNames
+		srcRefs, dstRefs = r.Right, r.Left
+	}
+	if gatherVar != "" {
+		if err := gatherBound(gatherVar, int64(gatherN), usesVar(srcRefs, gatherVar), len(p.src.Tensors)); err != nil {
+			return nil, fmt.Errorf("rule at %s: %w", rule, err)
+		}
+	}
+	srcNames, dstNames := names(srcRefs, false), names(dstRefs, true)
+	leftNames, rightNames := srcNames, dstNames
+	if p.Direction == Export {
+		leftNames, rightNames = dstNames, srcNames
 	}
 	// Look up the sources.
 	var errs []error
+	missing := 0
 	job.Sources = make([][]format.Tensor, len(srcNames))
 	for b, ns := range srcNames {
 		for _, n := range ns {
 			t, ok := p.src.Lookup(n)
 			if !ok {
-				errs = append(errs, &TensorError{Tensor: n, Rule: rule, Msg: fmt.Sprintf("missing from the input %s checkpoint %s", p.From, p.InputDir)})
+				// A stack over many values can miss them all: name a few.
+				if missing++; missing <= 3 {
+					errs = append(errs, &TensorError{Tensor: n, Rule: rule, Msg: fmt.Sprintf("missing from the input %s checkpoint %s", p.From, p.InputDir)})
+				}
+				continue
+			}
+			if len(calls) > 0 && slices.Contains(t.Shape, 0) {
+				// An empty tensor holds no values to transform, and its other
+				// dimensions could be anything at no cost in bytes.
+				errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
+					Msg: fmt.Sprintf("has shape %v: a tensor with a zero dimension cannot go through the rule's ops", t.Shape)})
 				continue
 			}
 			job.Sources[b] = append(job.Sources[b], t)
 		}
+	}
+	if missing > 3 {
+		errs = append(errs, fmt.Errorf("... and %d more tensors of the rule at %s are missing", missing-3, rule))
 	}
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
@@ -608,8 +654,14 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	}
 	// Forward types through the pipeline.
 	types := [][]ir.TensorType{leftTypes}
+	if err := checkSizes(leftTypes); err != nil {
+		return nil, &TensorError{Tensor: leftNames[0][0], Rule: rule, Msg: err.Error()}
+	}
 	for i, c := range calls {
 		out, err := ir.InferCall(c, types[i])
+		if err == nil {
+			err = checkSizes(out)
+		}
 		if err != nil {
 			return nil, &TensorError{Tensor: leftNames[0][0], Rule: posString(r.Ops[i].Pos), Msg: fmt.Sprintf("%s: %v", c.Def.Name, err)}
 		}
@@ -660,7 +712,8 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 			job.Gather = i
 		}
 	}
-	job.Outputs = dstNames
+	// The shapes are checked, so the output side's range is real now.
+	job.Outputs = names(dstRefs, false)
 	if len(dstRefs) != len(job.OutTypes) {
 		return nil, fmt.Errorf("rule at %s: %d outputs for %d names", rule, len(job.OutTypes), len(dstRefs))
 	}
@@ -670,9 +723,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 }
 
 func changesDType(calls []ir.Call) bool {
-	return slices.ContainsFunc(calls, func(c ir.Call) bool {
-		return c.Def.Name == "cast" || c.Def.Name == "mxfp4" || c.Def.Name == "mxfp4_encode"
-	})
+	return slices.ContainsFunc(calls, func(c ir.Call) bool { return c.Def.ChangesDType })
 }
 
 // checkType compares a declared type (dtype Invalid: not declared; shape
@@ -717,10 +768,10 @@ func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
 	for i := 1; i < len(stageTypes); i++ {
 		in := int64(0)
 		if i > 1 {
-			in = typesBytes(stageTypes[i-1]) * bindings(i-1)
+			in = satMul(typesBytes(stageTypes[i-1]), bindings(i-1))
 		}
-		out := typesBytes(stageTypes[i]) * bindings(i)
-		peak = max(peak, in+out)
+		out := satMul(typesBytes(stageTypes[i]), bindings(i))
+		peak = max(peak, satAdd(in, out))
 	}
 	units := 1
 	switch {
@@ -747,7 +798,10 @@ func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
 		units = max(units, 1)
 	}
 	job.Units = units
-	job.UnitMemory = (peak + int64(units) - 1) / int64(units)
+	job.UnitMemory = peak / int64(units)
+	if peak%int64(units) != 0 {
+		job.UnitMemory++ // rounded up, without peak + units - 1 overflowing
+	}
 	perWorker := p.Memory / int64(p.Workers)
 	k := int64(1)
 	if job.UnitMemory > 0 {
@@ -771,7 +825,7 @@ func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
 // memory, the mapped input it reads, and its write buffer.
 func (p *Plan) chunkNeed(job *Job, k int) (working, input, write int64) {
 	if !job.Lazy {
-		working = job.UnitMemory * int64(k)
+		working = satMul(job.UnitMemory, int64(k))
 	}
 	unitIn := int64(0)
 	if job.Gather >= 0 && p.Direction == Import && job.Units > 1 {
@@ -779,13 +833,15 @@ func (p *Plan) chunkNeed(job *Job, k int) (working, input, write int64) {
 			unitIn = max(unitIn, p.chunkInputBytes(job, b, b+1))
 		}
 	} else {
+		units := int64(job.Units)
 		for _, srcs := range job.Sources {
 			for _, s := range srcs {
-				unitIn += (s.Info.Size() + int64(job.Units) - 1) / int64(job.Units)
+				size := s.Info.Size()
+				unitIn = satAdd(unitIn, size/units+min(size%units, 1)) // rounded up
 			}
 		}
 	}
-	return working, unitIn * int64(k), safetensors.WriteBuffer(p.chunkOutputBytes(job, 0, 1) * int64(k))
+	return working, satMul(unitIn, int64(k)), safetensors.WriteBuffer(satMul(p.chunkOutputBytes(job, 0, 1), int64(k)))
 }
 
 // fitChunk returns the most units, at most k (and at least 1), whose chunk
@@ -793,7 +849,7 @@ func (p *Plan) chunkNeed(job *Job, k int) (working, input, write int64) {
 func (p *Plan) fitChunk(job *Job, k int, room int64) int {
 	fits := func(k int) bool {
 		w, in, wb := p.chunkNeed(job, k)
-		return w+in+wb <= room
+		return satAdd(satAdd(w, in), wb) <= room
 	}
 	lo, hi := 1, k // the need grows with k: find the last k that fits
 	for lo < hi {
@@ -841,8 +897,8 @@ func typesBytes(ts []ir.TensorType) int64 {
 		if d == tensor.Invalid {
 			d = tensor.F32 // undeclared dtype: assume the widest float we produce
 		}
-		b, _ := t.Shape.ByteSize(d)
-		n += b
+		b, _ := t.Shape.ByteSize(d) // checkSizes refused the types where this fails
+		n = satAdd(n, b)
 	}
 	return n
 }
@@ -859,11 +915,14 @@ func (p *Plan) layout(opt PlanOptions) error {
 		}
 		for _, b := range j.Sources {
 			for _, t := range b {
-				p.BytesIn += t.Info.Size()
+				var err error
+				if p.BytesIn, err = addSize(p.BytesIn, t.Info.Size()); err != nil {
+					return fmt.Errorf("input size: %w", err)
+				}
 			}
 		}
 		if !j.Copy {
-			p.PeakMemory = max(p.PeakMemory, j.UnitMemory*int64(j.ChunkUnits))
+			p.PeakMemory = max(p.PeakMemory, satMul(j.UnitMemory, int64(j.ChunkUnits)))
 		}
 	}
 	slices.SortFunc(entries, func(a, b safetensors.Entry) int { return naturalCompare(a.Name, b.Name) })
@@ -875,7 +934,9 @@ func (p *Plan) layout(opt PlanOptions) error {
 		if err != nil {
 			return fmt.Errorf("tensor %s: %w", quote.Name(en.Name), err)
 		}
-		p.BytesOut += n
+		if p.BytesOut, err = addSize(p.BytesOut, n); err != nil {
+			return fmt.Errorf("output size at tensor %s: %w", quote.Name(en.Name), err)
+		}
 	}
 	p.output = &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes}
 	if c := p.src.Carried; p.Direction == Export && c != nil && c.Variant == p.Variant && opt.ShardBytes == 0 &&
@@ -889,14 +950,14 @@ func (p *Plan) layout(opt PlanOptions) error {
 	}
 	p.Shards = shards
 	// Workers run chunks side by side, within the budget.
-	p.PeakMemory = min(p.PeakMemory*int64(p.Workers), p.Memory)
+	p.PeakMemory = min(satMul(p.PeakMemory, int64(p.Workers)), p.Memory)
 	for _, j := range p.Jobs {
 		if j.Copy {
 			continue
 		}
-		if w, in, wb := p.chunkNeed(j, j.ChunkUnits); w+in+wb > p.Memory {
+		if w, in, wb := p.chunkNeed(j, j.ChunkUnits); satAdd(satAdd(w, in), wb) > p.Memory {
 			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s (%s of working memory, %s of input, %s of write buffer), more than the budget of %s; raise --memory",
-				quote.Name(j.Outputs[0][0]), j.Rule, FormatBytes(w+in+wb), FormatBytes(w), FormatBytes(in), FormatBytes(wb), FormatBytes(p.Memory))
+				quote.Name(j.Outputs[0][0]), j.Rule, FormatBytes(satAdd(satAdd(w, in), wb)), FormatBytes(w), FormatBytes(in), FormatBytes(wb), FormatBytes(p.Memory))
 		}
 	}
 	return nil

@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/mapper-dev/mapper/engine/format"
+import (
+	"math/bits"
+
+	"github.com/mapper-dev/mapper/engine/format"
+)
 
 // releaseChunk drops the input pages a chunk read from the process's
 // resident set once the chunk is done with them (safetensors.File.Release:
@@ -16,16 +20,22 @@ func (p *Plan) releaseChunk(job *Job, u0, u1 int) {
 // chunk's working memory.
 func (p *Plan) chunkInputBytes(job *Job, u0, u1 int) int64 {
 	var total int64
-	p.chunkInputs(job, u0, u1, func(_ format.Tensor, _, n int64) { total += n })
+	p.chunkInputs(job, u0, u1, func(_ format.Tensor, _, n int64) { total = satAdd(total, n) })
 	return total
 }
 
 // chunkOutputBytes is how many bytes units [u0, u1) of job write, rounded
 // up.
 func (p *Plan) chunkOutputBytes(job *Job, u0, u1 int) int64 {
-	total := typesBytes(job.OutTypes) * int64(len(job.Outputs))
-	units := int64(job.Units)
-	return (total*int64(u1-u0) + units - 1) / units
+	total := satMul(typesBytes(job.OutTypes), int64(len(job.Outputs)))
+	// total * (u1-u0) / units, rounded up, without the product overflowing
+	// (as scaleBytes); u1-u0 <= units, so the quotient fits.
+	hi, lo := bits.Mul64(uint64(total), uint64(u1-u0))
+	q, r := bits.Div64(hi, lo, uint64(job.Units))
+	if r != 0 {
+		q++
+	}
+	return int64(q)
 }
 
 // chunkInputs calls f with the byte range of every input tensor that units
@@ -46,7 +56,7 @@ func (p *Plan) chunkInputs(job *Job, u0, u1 int, f func(s format.Tensor, off, n 
 			size := s.Info.Size()
 			a, b := int64(0), size
 			if units > 1 {
-				a, b = size*int64(u0)/units, size*int64(u1)/units
+				a, b = scaleBytes(size, int64(u0), units), scaleBytes(size, int64(u1), units)
 			}
 			f(s, a, b-a)
 		}

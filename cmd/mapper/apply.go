@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mapper-dev/mapper/engine"
+	"github.com/mapper-dev/mapper/runtime/quote"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
 // convFlags are the flags apply and plan share.
@@ -78,10 +80,12 @@ func usageError(fs *pflag.FlagSet, msg string) int {
 }
 
 func runApply(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("apply", "MAPPING IN OUT", stderr)
+	fs := newFlagSet("apply", "MAPPING IN OUT (IN a directory or ORG/NAME)", stderr)
 	var cf convFlags
 	cf.register(fs)
-	force := fs.Bool("force", false, "replace OUT if it exists")
+	var ref inputRef
+	ref.register(fs)
+	force := fs.Bool("force", false, "replace OUT if it exists and is a checkpoint directory (only checkpoint files, no subdirectory; see the README)")
 	var progress, backendName string
 	fs.Var(newChoice(&progress, "auto", "auto", "bar", "plain", "json", "none"), "progress", "progress output: auto, bar, plain, json, none")
 	// The default stays cpu until the CUDA backend has passed bench/gpu.sh on
@@ -94,11 +98,28 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	in, out := fs.Arg(1), fs.Arg(2)
-	if _, err := os.Stat(out); err == nil && !*force {
+	in, err := ref.resolve(fs.Arg(1), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	out := fs.Arg(2)
+	// Lstat: a link, even a dangling one, is something that exists.
+	if _, err := os.Lstat(out); err == nil && !*force {
 		fmt.Fprintf(stderr, "mapper: %s already exists; use --force to replace it\n", out)
 		return 1
 	}
+	// Before planning, so that a refused output costs nothing; Execute checks
+	// again.
+	if err := engine.CheckOutput(in, out, *force); err != nil {
+		if errors.Is(err, safetensors.ErrNotReplaceable) {
+			fmt.Fprintf(stderr, "mapper: %v\n(--force replaces only a directory holding a checkpoint and nothing else; see \"What it guarantees\" in the README)\n", err)
+		} else {
+			fmt.Fprintf(stderr, "mapper: %v\n", err)
+		}
+		return 1
+	}
+	noteLeftovers(out, stderr)
 	// Keep the heap near the budget: the executor's buffers are accounted,
 	// this bounds what the garbage collector lets pile up beside them.
 	debug.SetMemoryLimit(int64(cf.memory) + 256<<20)
@@ -119,7 +140,8 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer be.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: a closed terminal must clean up like Ctrl-C.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	rep, err := newReporter(progress, stderr)
 	if err != nil {
@@ -138,10 +160,57 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// noteLeftovers names the temporary and moved-aside directories that
+// earlier runs writing out left beside it (a run killed outright cannot
+// remove its own) and how to remove them. It does not remove them: another
+// run writing out may still be going.
+func noteLeftovers(out string, stderr io.Writer) {
+	left, err := safetensors.Leftovers(out)
+	if err != nil {
+		fmt.Fprintf(stderr, "note: %v\n", err)
+		return
+	}
+	if len(left) == 0 {
+		return
+	}
+	quoted := make([]string, len(left))
+	for i, l := range left {
+		quoted[i] = shellQuote(l)
+	}
+	// The names come from the disk: escaped where they would not print as
+	// themselves, in the list and in the command alike.
+	fmt.Fprintf(stderr, "note: %s: left beside it by earlier runs that did not finish (killed, or still running): %s\n", out, strings.Join(quote.Names(left), ", "))
+	fmt.Fprintf(stderr, "note: if no other mapper run is writing %s, remove them with: rm -r -- %s\n", out, strings.Join(quoted, " "))
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but the
+// characters that never need it. A name that would not print as itself (a
+// control character, invalid UTF-8) is written as $'...' with the escapes
+// quote.Name uses, so that the command is safe to print and still names the
+// directory (bash, zsh, ksh and POSIX.1-2024 shells read $'...').
+func shellQuote(s string) string {
+	if q := quote.Name(s); q != s {
+		return "$'" + strings.ReplaceAll(q[1:len(q)-1], "'", `\'`) + "'"
+	}
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 func runPlan(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("plan", "MAPPING IN", stderr)
+	fs := newFlagSet("plan", "MAPPING IN (a directory or ORG/NAME)", stderr)
 	var cf convFlags
 	cf.register(fs)
+	var ref inputRef
+	ref.register(fs)
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	if code, ok := parseFlags(fs, args, 2); !ok {
 		return code
@@ -150,7 +219,12 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	plan, err := engine.NewPlan(m, fs.Arg(1), cf.options())
+	in, err := ref.resolve(fs.Arg(1), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	plan, err := engine.NewPlan(m, in, cf.options())
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
 		return 1

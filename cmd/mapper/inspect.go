@@ -10,11 +10,18 @@ import (
 )
 
 func runInspect(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("inspect", "DIR", stderr)
+	fs := newFlagSet("inspect", "DIR|ORG/NAME", stderr)
+	var ref inputRef
+	ref.register(fs)
 	if code, ok := parseFlags(fs, args, 1); !ok {
 		return code
 	}
-	src, err := engine.OpenAny(fs.Arg(0))
+	dir, err := ref.resolve(fs.Arg(0), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	src, err := engine.OpenAny(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
 		return 1
@@ -55,12 +62,24 @@ func fileBase(p string) string {
 }
 
 func runDiff(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("diff", "A B", stderr)
+	fs := newFlagSet("diff", "A B (each a directory or ORG/NAME)", stderr)
 	all := fs.Bool("all", false, "list identical tensors too")
+	var ref inputRef
+	ref.register(fs)
 	if code, ok := parseFlags(fs, args, 2); !ok {
 		return code
 	}
-	rep, err := engine.Diff(fs.Arg(0), fs.Arg(1))
+	a, err := ref.resolve(fs.Arg(0), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	b, err := ref.resolve(fs.Arg(1), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	rep, err := engine.Diff(a, b)
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
 		return 1

@@ -11,6 +11,7 @@
 //	mapper lint [FILES|DIRS]          check .map files
 //	mapper fmt [-l] [-w] [FILES|DIRS] format .map files
 //	mapper synth ARCH DIR             write a synthetic checkpoint (gpt_oss, llama, ...)
+//	mapper version                    print the version and VCS revision (also --version)
 //
 // Exit status: 0 success, 1 failure (or differences, or diagnostics), 2 usage.
 package main
@@ -39,6 +40,7 @@ func init() {
 		"lint":    {runLint, "check .map files: lint [FILES|DIRS] (default: the built-in mappings)"},
 		"fmt":     {runFmt, "format .map files: fmt [-l] [-w] [FILES|DIRS]"},
 		"synth":   {runSynth, "write a synthetic HF checkpoint for trying things out: synth ARCH DIR"},
+		"version": {runVersion, "print mapper's version and VCS revision"},
 	}
 }
 
@@ -53,6 +55,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args[0] = "version"
 	}
 	c, ok := commands[args[0]]
 	if !ok {

@@ -16,22 +16,22 @@ import (
 )
 
 // reporter renders engine events: a byte bar with rate and ETA on a
-// terminal, a line every few seconds otherwise, or JSON lines.
+// terminal, a line every few seconds otherwise, or JSON lines. The rate and
+// ETA are the rateMeter's in every mode.
 type reporter struct {
 	mode  string
 	w     io.Writer
+	now   func() time.Time
 	mu    sync.Mutex
 	bar   *mpb.Bar
 	prog  *mpb.Progress
-	total int64
-	done  int64
+	meter *rateMeter
 	last  time.Time
-	start time.Time
 	enc   *json.Encoder
 }
 
 func newReporter(mode string, w io.Writer) (*reporter, error) {
-	r := &reporter{mode: mode, w: w, start: time.Now()}
+	r := &reporter{mode: mode, w: w, now: time.Now}
 	switch mode {
 	case "auto":
 		r.mode = "plain"
@@ -55,47 +55,73 @@ func isTerminal(f *os.File) bool {
 func (r *reporter) event(e engine.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	switch e.Kind {
+	case engine.EventStart:
+		r.meter = newRateMeter(r.now, e.Total)
+		r.last = r.now()
+	case engine.EventProgress:
+		if r.meter != nil {
+			r.meter.add(e.Bytes)
+		}
+	}
 	switch r.mode {
-	case "none":
 	case "json":
-		kind := [...]string{"start", "progress", "phase", "done"}[e.Kind]
-		r.enc.Encode(struct {
-			Event  string `json:"event"`
-			Tensor string `json:"tensor,omitempty"`
-			Phase  string `json:"phase,omitempty"`
-			Bytes  int64  `json:"bytes,omitempty"`
-			Total  int64  `json:"total,omitempty"`
-		}{kind, e.Tensor, e.Phase, e.Bytes, e.Total})
+		r.json(e)
 	case "bar":
 		switch e.Kind {
 		case engine.EventStart:
 			r.prog = mpb.New(mpb.WithOutput(r.w), mpb.WithWidth(40))
 			r.bar = r.prog.AddBar(max(e.Total, 1),
 				mpb.PrependDecorators(decor.Name("converting "), decor.CountersKibiByte("% .1f / % .1f")),
-				mpb.AppendDecorators(decor.EwmaSpeed(decor.SizeB1024(0), "% .1f", 30), decor.Name(" ETA "), decor.EwmaETA(decor.ET_STYLE_GO, 30)))
-			r.last = time.Now()
+				mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return r.meter.text() })))
 		case engine.EventProgress:
 			if r.bar != nil {
-				now := time.Now()
-				r.bar.EwmaIncrInt64(e.Bytes, now.Sub(r.last))
-				r.last = now
+				r.bar.IncrInt64(e.Bytes)
 			}
 		}
 	case "plain":
 		switch e.Kind {
 		case engine.EventStart:
-			r.total = e.Total
 			fmt.Fprintf(r.w, "converting %s\n", engine.FormatBytes(e.Total))
 		case engine.EventProgress:
-			r.done += e.Bytes
-			if time.Since(r.last) > 2*time.Second {
-				r.last = time.Now()
-				fmt.Fprintf(r.w, "%s / %s (%.0f%%)\n", engine.FormatBytes(r.done), engine.FormatBytes(r.total), 100*float64(r.done)/float64(max(r.total, 1)))
+			if now := r.now(); now.Sub(r.last) > 2*time.Second {
+				r.last = now
+				done, _, _, _ := r.meter.figures()
+				fmt.Fprintf(r.w, "%s / %s (%.0f%%) %s\n", engine.FormatBytes(done), engine.FormatBytes(r.meter.total),
+					100*float64(done)/float64(max(r.meter.total, 1)), r.meter.text())
 			}
 		case engine.EventPhase:
 			fmt.Fprintf(r.w, "%s\n", e.Phase)
 		}
 	}
+}
+
+// json writes one event as a JSON line; progress events carry the bytes
+// done so far and, once the meter has a figure, the rate and time left.
+func (r *reporter) json(e engine.Event) {
+	line := struct {
+		Event   string   `json:"event"`
+		Tensor  string   `json:"tensor,omitempty"`
+		Phase   string   `json:"phase,omitempty"`
+		Bytes   int64    `json:"bytes,omitempty"`
+		Total   int64    `json:"total,omitempty"`
+		Done    int64    `json:"done,omitempty"`
+		Rate    *float64 `json:"bytes_per_second,omitempty"`
+		ETA     *float64 `json:"eta_seconds,omitempty"`
+		Elapsed float64  `json:"elapsed_seconds"`
+	}{Event: [...]string{"start", "progress", "phase", "done"}[e.Kind], Tensor: e.Tensor, Phase: e.Phase, Bytes: e.Bytes, Total: e.Total}
+	if r.meter != nil {
+		line.Elapsed = r.now().Sub(r.meter.start).Seconds()
+		if e.Kind == engine.EventProgress {
+			done, rate, eta, ok := r.meter.figures()
+			line.Done = done
+			if ok {
+				secs := eta.Seconds()
+				line.Rate, line.ETA = &rate, &secs
+			}
+		}
+	}
+	r.enc.Encode(line)
 }
 
 // finish stops the bar (aborting it when the run failed).

@@ -7,17 +7,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
 
 	"github.com/mapper-dev/mapper/mappings/synth"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
@@ -35,9 +38,13 @@ import (
 //	mapper ARGS...                  the command under test
 //	gen ARCH DIR [flags]            write a synthetic HF checkpoint (synth.Generate)
 //	exitcode N PROG ARGS...         run PROG, expect exit status N
-//	interrupt DIR PROG ARGS...      run PROG (apply with --progress json), send it
-//	                                SIGINT once it has created its temporary
-//	                                directory beside DIR, and report how it exited
+//	interrupt [-SIG] DIR PROG ARGS... run PROG (apply with --progress json), send it
+//	                                SIGINT (or SIGSIG: -HUP, -TERM, -KILL) once it
+//	                                has created its temporary directory beside
+//	                                DIR, and report how it exited
+//	bind SRC DST                    bind-mount SRC at DST until the script ends
+//	                                (guard it with [!bindmount] skip: mounting
+//	                                needs root and may be refused even then)
 //	ls DIR                          print DIR's entries, hidden ones included
 //	truncate FILE SIZE              cut FILE to SIZE bytes (-N: N bytes shorter)
 //	set-config DIR KEY JSON|-       set (or with -, delete) a top-level key of config.json
@@ -63,9 +70,11 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata/script",
 		UpdateScripts:       *updateScripts,
 		RequireExplicitExec: false,
+		Condition:           scriptCondition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode":       scriptExitCode,
 			"interrupt":      scriptInterrupt,
+			"bind":           scriptBind,
 			"ls":             scriptLs,
 			"truncate":       scriptTruncate,
 			"set-config":     scriptSetConfig,
@@ -129,6 +138,18 @@ func scriptCommand(ts *testscript.TestScript, prog string, args ...string) *exec
 	return cmd
 }
 
+// scriptExitReport says how a command ended: "exit status N", or "killed
+// by signal NAME" when a signal ended it.
+func scriptExitReport(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "killed by signal " + ws.Signal().String()
+		}
+	}
+	return fmt.Sprintf("exit status %d", scriptExitStatus(err))
+}
+
 func scriptExitStatus(err error) int {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -156,13 +177,22 @@ func scriptExitCode(ts *testscript.TestScript, neg bool, args []string) {
 
 // scriptInterrupt runs PROG ARGS... (an apply writing its progress as JSON to
 // stderr), waits for the start event and for the temporary directory beside
-// the output DIR, sends SIGINT, and prints "exit status N" and the command's
-// stderr. The program blocks writing progress into the pipe while this side
-// does not read, so it cannot finish between the start event and the
-// signal.
+// the output DIR, sends SIGINT (or the signal a -SIG first argument names),
+// and prints how the command exited and its stderr. The program blocks
+// writing progress into the pipe while this side does not read, so it cannot
+// finish between the start event and the signal.
 func scriptInterrupt(ts *testscript.TestScript, neg bool, args []string) {
+	sig := syscall.SIGINT
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		signals := map[string]syscall.Signal{"-INT": syscall.SIGINT, "-HUP": syscall.SIGHUP, "-TERM": syscall.SIGTERM, "-KILL": syscall.SIGKILL}
+		s, ok := signals[args[0]]
+		if !ok {
+			ts.Fatalf("interrupt: unknown signal %s (known: -INT, -HUP, -TERM, -KILL)", args[0])
+		}
+		sig, args = s, args[1:]
+	}
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: interrupt OUTDIR PROG ARGS...")
+		ts.Fatalf("usage: interrupt [-SIG] OUTDIR PROG ARGS...")
 	}
 	out := ts.MkAbs(args[0])
 	cmd := scriptCommand(ts, args[1], args[2:]...)
@@ -187,19 +217,64 @@ func scriptInterrupt(ts *testscript.TestScript, neg bool, args []string) {
 	if len(tmps) != 1 {
 		ts.Fatalf("no temporary directory beside %s once converting (found %q)", out, tmps)
 	}
-	ts.Check(cmd.Process.Signal(syscall.SIGINT))
+	ts.Check(cmd.Process.Signal(sig))
 	// Let the signal land while the program may be blocked on the pipe.
 	time.Sleep(100 * time.Millisecond)
 	rest, _ := io.ReadAll(r)
 	log.Write(rest)
 	err = cmd.Wait()
-	fmt.Fprintf(ts.Stdout(), "exit status %d\n", scriptExitStatus(err))
+	fmt.Fprintln(ts.Stdout(), scriptExitReport(err))
 	// The progress lines are noise; keep what is not an event.
 	for _, l := range strings.Split(log.String(), "\n") {
 		if l != "" && !strings.HasPrefix(l, `{"event":`) {
 			fmt.Fprintln(ts.Stderr(), l)
 		}
 	}
+}
+
+// canBindMount reports whether this process may bind-mount (root with
+// CAP_SYS_ADMIN, outside a sandbox that forbids it): the bindmount condition.
+var canBindMount = sync.OnceValue(func() bool {
+	dir, err := os.MkdirTemp("", "mapper-bindmount-*")
+	if err != nil {
+		return false
+	}
+	defer os.RemoveAll(dir)
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	if os.Mkdir(src, 0o755) != nil || os.Mkdir(dst, 0o755) != nil {
+		return false
+	}
+	if unix.Mount(src, dst, "", unix.MS_BIND, "") != nil {
+		return false
+	}
+	return unix.Unmount(dst, unix.MNT_DETACH) == nil
+})
+
+func scriptCondition(cond string) (bool, error) {
+	if cond == "bindmount" {
+		return canBindMount(), nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// scriptBind bind-mounts SRC at DST (a file over a file, or a directory over
+// a directory, created if missing) and unmounts it when the script ends.
+func scriptBind(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: bind SRC DST")
+	}
+	src, dst := ts.MkAbs(args[0]), ts.MkAbs(args[1])
+	if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+		ts.Check(os.MkdirAll(dst, 0o755))
+	}
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		ts.Fatalf("bind %s %s: %v", src, dst, err)
+	}
+	ts.Defer(func() {
+		if err := unix.Unmount(dst, unix.MNT_DETACH); err != nil {
+			ts.Logf("unmounting %s: %v", dst, err)
+		}
+	})
 }
 
 func scriptLs(ts *testscript.TestScript, neg bool, args []string) {

@@ -30,20 +30,19 @@ import (
 
 	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/dsl/sides"
 	"github.com/mapper-dev/mapper/dsl/syntax"
 )
-
-// Formats lists the checkpoint formats a mapping side can name.
-var Formats = []string{"hf", "fast_llm"}
 
 // Check lowers f to the IR and returns it with every diagnostic, sorted.
 func Check(f *syntax.File) (*ir.Mapping, diag.List) {
 	c := &checker{
-		file:  f,
-		m:     &ir.Mapping{Name: f.Name.Name, File: f.Filename, Left: f.Left.Name, Right: f.Right.Name, OneWay: f.OneWay},
-		lets:  map[string]*letInfo{},
-		spans: map[ir.Expr]syntax.Span{},
-		bad:   map[string]bool{},
+		file:   f,
+		m:      &ir.Mapping{Name: f.Name.Name, File: f.Filename, Left: f.Left.Name, Right: f.Right.Name, OneWay: f.OneWay},
+		lets:   map[string]*letInfo{},
+		spans:  map[ir.Expr]syntax.Span{},
+		folded: map[ir.Expr]bool{},
+		bad:    map[string]bool{},
 	}
 	c.header()
 	c.lower()
@@ -69,6 +68,7 @@ type checker struct {
 	eachVars  []*binding // every each variable, for the unused check
 	nameUses  []nameUse
 	spans     map[ir.Expr]syntax.Span
+	folded    map[ir.Expr]bool // constant subexpressions: true when they evaluated
 	nextCond  int
 	claimList []claim
 	bad       map[string]bool // names already reported as undefined
@@ -198,15 +198,19 @@ func (c *checker) warnf(s syntax.Span, hint, format string, args ...any) {
 	c.diags.Add(diag.Warning, s.Pos, s.End, hint, format, args...)
 }
 
+// header checks the side names against the sides the program links in
+// (package dsl/sides).
 func (c *checker) header() {
+	known := sides.Known()
 	for _, side := range []*syntax.Ident{c.file.Left, c.file.Right} {
-		if !slices.Contains(Formats, side.Name) {
-			hint := diag.DidYouMean(side.Name, Formats)
-			if hint == "" {
-				hint = "known formats: " + strings.Join(Formats, ", ")
-			}
-			c.errorf(side.Span, hint, "unknown format %q", side.Name)
+		if slices.Contains(known, side.Name) {
+			continue
 		}
+		hint := "no checkpoint side is linked into this program"
+		if len(known) > 0 {
+			hint = diag.DidYouMeanOr(side.Name, known, "known formats")
+		}
+		c.errorf(side.Span, hint, "unknown format %q", side.Name)
 	}
 }
 

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -43,12 +44,95 @@ func (c *checker) lowerExpr(e syntax.Expr, sc scope) ir.Expr {
 				return &ir.Literal{Value: v, At: pos}
 			}
 		}
-		return &ir.Unary{Op: e.Op, X: c.expr(e.X, sc), At: pos}
+		out := &ir.Unary{Op: e.Op, X: c.expr(e.X, sc), At: pos}
+		c.fold(out, e, out.X)
+		return out
 	case *syntax.BinaryExpr:
-		return &ir.Binary{Op: e.Op, X: c.expr(e.X, sc), Y: c.expr(e.Y, sc), At: pos}
+		out := &ir.Binary{Op: e.Op, X: c.expr(e.X, sc), Y: c.expr(e.Y, sc), At: pos}
+		c.fold(out, e, out.X, out.Y)
+		return out
 	}
 	v, _ := c.constValue(e, false)
 	return &ir.Literal{Value: v, At: pos}
+}
+
+// fold evaluates an arithmetic expression whose operands are all constants,
+// so that 65536 * 65536 * 65536 * 65536 + hidden_size is reported as the
+// overflow it is when the file is linted, not when some config meets it.
+// The expression is kept as written; only its errors matter. An operand that
+// already failed is not reported again through its parents.
+func (c *checker) fold(out ir.Expr, e syntax.Expr, operands ...ir.Expr) {
+	for _, x := range operands {
+		good, isConst := c.folded[x]
+		if _, lit := x.(*ir.Literal); !isConst && !lit {
+			return
+		}
+		if isConst && !good {
+			c.folded[out] = false
+			return
+		}
+	}
+	switch op := opOf(out); op {
+	case "+", "-", "*", "/", "%":
+	default:
+		return
+	}
+	_, err := ir.Eval(out, emptyEnv{})
+	c.folded[out] = err == nil
+	if err != nil {
+		msg := err.Error()
+		var ee *ir.EvalError
+		if errors.As(err, &ee) {
+			msg = ee.Msg
+		}
+		c.errorf(e.Range(), "", "%s", msg)
+	}
+}
+
+// emptyEnv sets nothing: constant expressions evaluate, others fail.
+type emptyEnv struct{}
+
+func (emptyEnv) Lookup([]string) (any, bool) { return nil, false }
+
+// constDim checks the constant factors of a declared dimension: [hidden, -1]
+// or [hidden * 0] is wrong whatever the config, so it is reported once here
+// rather than once per sample.
+func (c *checker) constDim(x ir.Expr, e syntax.Expr) {
+	if c.constFailed(x) {
+		return
+	}
+	if err := ir.DimConstError(x); err != nil {
+		c.folded[x] = false
+		var ee *ir.EvalError
+		if errors.As(err, &ee) {
+			c.errorf(e.Range(), "", "%s", ee.Msg)
+		}
+	}
+}
+
+// constFailed reports whether e, or a part of it, is a constant already
+// reported as wrong.
+func (c *checker) constFailed(e ir.Expr) bool {
+	if good, ok := c.folded[e]; ok && !good {
+		return true
+	}
+	switch e := e.(type) {
+	case *ir.Unary:
+		return c.constFailed(e.X)
+	case *ir.Binary:
+		return c.constFailed(e.X) || c.constFailed(e.Y)
+	}
+	return false
+}
+
+func opOf(e ir.Expr) string {
+	switch e := e.(type) {
+	case *ir.Binary:
+		return e.Op
+	case *ir.Unary:
+		return e.Op
+	}
+	return ""
 }
 
 // constNumber folds -<number> (and - -<number>).

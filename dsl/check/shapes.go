@@ -185,6 +185,10 @@ func (r *sampleRun) loops(t *truleInfo, k int, n *int) bool {
 	if !ok {
 		return false
 	}
+	if bound < 0 {
+		r.c.errorf(r.span(l.Bound), "", "in sample %s: each %s < %s: the bound is %d; it must not be negative", r.s.ir.Name, l.Var, ir.Format(l.Bound), bound)
+		return false
+	}
 	for v := int64(0); v < bound && *n < maxBindings; v++ {
 		r.env.vars[l.Var] = v
 		if !r.loops(t, k+1, n) {
@@ -284,12 +288,13 @@ func (r *sampleRun) types(refs []*ir.TensorRef) ([]ir.TensorType, []bool) {
 		ok[i] = true
 		out[i].Shape = tensor.Shape{}
 		for _, e := range ref.Shape {
-			v, good := r.evalInt(e)
-			if !good {
-				return nil, nil
+			if r.c.constFailed(e) {
+				return nil, nil // reported once, without a sample
 			}
-			if v < 0 {
-				r.c.errorf(r.span(e), "", "in sample %s: dimension %s is %d, which is negative", r.s.ir.Name, ir.Format(e), v)
+			r.env.hit = false
+			v, err := ir.EvalDim(e, r.env)
+			if err != nil {
+				r.fail(r.span(e), err)
 				return nil, nil
 			}
 			out[i].Shape = append(out[i].Shape, int(v))

@@ -21,63 +21,6 @@ type truleInfo struct {
 	broken bool // ops or arity are wrong: skip the shape checks
 }
 
-// outCount returns how many tensors an op gives for n inputs, and false
-// when that depends on an argument that is not a constant. Every op of the
-// table must be listed (a test checks it); outText says the same in words,
-// for the docs (see Arity).
-var outCount = map[string]func(args []ir.Arg, n int) (int, bool){
-	"transpose": perElement, "stack": perElement, "unstack": perElement, "flatten": perElement,
-	"unflatten": perElement, "cast": perElement, "slice": perElement,
-	"concat":       one,
-	"zip":          one,
-	"mxfp4":        one,
-	"mxfp4_encode": func([]ir.Arg, int) (int, bool) { return 2, true },
-	"split": func(args []ir.Arg, _ int) (int, bool) {
-		if len(args) < 2 || args[1].List == nil {
-			return 0, false
-		}
-		return len(args[1].List), true
-	},
-	"unzip": func(args []ir.Arg, _ int) (int, bool) {
-		if len(args) < 2 || args[1].Expr == nil {
-			return 0, false
-		}
-		n, err := ir.EvalInt(args[1].Expr, emptyEnv{})
-		return int(n), err == nil
-	},
-}
-
-var outText = map[string]string{"mxfp4_encode": "2", "split": "len(sizes)", "unzip": "n"}
-
-// Arity describes, for the docs, the tuple sizes an op takes and gives:
-// "n -> n (each)" for a per-element op, "2+ -> 1" for concat, "1 -> n" for
-// unzip(axis, n). The checker counts tuple sizes with the same table.
-func Arity(d *ir.OpDef) string {
-	in := fmt.Sprint(d.MinIn)
-	switch {
-	case d.MaxIn < 0:
-		in += "+"
-	case d.MaxIn != d.MinIn:
-		in += fmt.Sprintf("..%d", d.MaxIn)
-	}
-	if d.PerElement {
-		return "n -> n (each)"
-	}
-	out := "1"
-	if t, ok := outText[d.Name]; ok {
-		out = t
-	}
-	return in + " -> " + out
-}
-
-func perElement(_ []ir.Arg, n int) (int, bool) { return n, true }
-func one([]ir.Arg, int) (int, bool)            { return 1, true }
-
-// emptyEnv sets nothing: constant expressions evaluate, others fail.
-type emptyEnv struct{}
-
-func (emptyEnv) Lookup([]string) (any, bool) { return nil, false }
-
 func dtypeNames() []string {
 	var out []string
 	for _, d := range tensor.AllDTypes() {
@@ -156,7 +99,7 @@ func (c *checker) rule(it *syntax.RuleItem, sc scope, lprefix, rprefix []*syntax
 			if k == 0 && count == 1 && d.MinIn > 1 {
 				hint = fmt.Sprintf("put the inputs in parentheses: (a, b) | %s", d.Name)
 			}
-			c.errorf(o.Name.Span, hint, "%s takes %s, but %s", d.Name, arityText(d), tupleText(count))
+			c.errorf(o.Name.Span, hint, "%s takes %s, but %s", d.Name, d.Takes(), tupleText(count))
 			t.broken = true
 			known = false
 			continue
@@ -164,12 +107,7 @@ func (c *checker) rule(it *syntax.RuleItem, sc scope, lprefix, rprefix []*syntax
 		if !known {
 			continue
 		}
-		f := outCount[d.Name]
-		if f == nil {
-			known = false
-			continue
-		}
-		count, known = f(op.Args, count)
+		count, known = d.OutCount(op.Args, count)
 	}
 	if known && count != len(it.Right.Refs) {
 		c.errorf(it.Right.Span, "", "the pipeline gives %s, but the right side names %d", tensorsText(count), len(it.Right.Refs))
@@ -205,16 +143,6 @@ func (c *checker) rule(it *syntax.RuleItem, sc scope, lprefix, rprefix []*syntax
 	c.m.Tensors = append(c.m.Tensors, r)
 }
 
-func arityText(d *ir.OpDef) string {
-	switch {
-	case d.MinIn == d.MaxIn:
-		return fmt.Sprintf("exactly %s", tensorsText(d.MinIn))
-	case d.MaxIn < 0:
-		return fmt.Sprintf("%d or more tensors", d.MinIn)
-	}
-	return fmt.Sprintf("%d to %d tensors", d.MinIn, d.MaxIn)
-}
-
 func tensorsText(n int) string {
 	if n == 1 {
 		return "1 tensor"
@@ -234,10 +162,7 @@ func (c *checker) op(o *syntax.OpCall, t *truleInfo) *ir.Op {
 	op := &ir.Op{Name: o.Name.Name, Pos: o.Pos}
 	d := ir.LookupOp(o.Name.Name)
 	if d == nil {
-		hint := diag.DidYouMean(o.Name.Name, opNames())
-		if hint == "" {
-			hint = "known ops: " + strings.Join(opNames(), ", ")
-		}
+		hint := diag.DidYouMeanOr(o.Name.Name, opNames(), "known ops")
 		c.errorf(o.Name.Span, hint, "unknown op %q", o.Name.Name)
 		t.broken = true
 		return op
@@ -330,10 +255,7 @@ func (c *checker) arg(d *ir.OpDef, p ir.Param, a syntax.Expr, t *truleInfo) (ir.
 		}
 		name := n.Name.Segs[0].Text
 		if _, err := tensor.ParseDType(name); err != nil {
-			hint := diag.DidYouMean(name, dtypeNames())
-			if hint == "" {
-				hint = "dtypes: " + strings.Join(dtypeNames(), ", ")
-			}
+			hint := diag.DidYouMeanOr(name, dtypeNames(), "dtypes")
 			c.errorf(a.Range(), hint, "unknown dtype %s", name)
 			return arg, false
 		}
@@ -352,7 +274,7 @@ func (c *checker) arg(d *ir.OpDef, p ir.Param, a syntax.Expr, t *truleInfo) (ir.
 		arg.Var = name
 		arg.Bound = c.expr(b.Y, t.sc)
 		kind := bindStack
-		if d.Name == "unstack" {
+		if d.Gather == ir.GatherUnstack {
 			kind = bindUnstack
 		}
 		if prev := t.sc.lookupVar(name); prev != nil {
@@ -419,17 +341,16 @@ func (c *checker) tref(ref *syntax.Ref, prefix []*syntax.Name, right bool, t *tr
 	if ref.DType != nil {
 		out.DType = ref.DType.Name
 		if _, err := tensor.ParseDType(ref.DType.Name); err != nil {
-			hint := diag.DidYouMean(ref.DType.Name, dtypeNames())
-			if hint == "" {
-				hint = "dtypes: " + strings.Join(dtypeNames(), ", ")
-			}
+			hint := diag.DidYouMeanOr(ref.DType.Name, dtypeNames(), "dtypes")
 			c.errorf(ref.DType.Span, hint, "unknown dtype %s", ref.DType.Name)
 		}
 	}
 	if ref.HasShape {
 		out.Shape = []ir.Expr{}
 		for _, e := range ref.Shape {
-			out.Shape = append(out.Shape, c.expr(e, sc))
+			x := c.expr(e, sc)
+			c.constDim(x, e)
+			out.Shape = append(out.Shape, x)
 		}
 	}
 	return out

@@ -15,11 +15,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/dsl/token"
 )
 
 // Pos is a position in a source file (1-based line, 1-based byte column).
-type Pos = ir.Pos
+type Pos = token.Pos
 
 // Severity orders diagnostics by how bad they are.
 type Severity int

@@ -100,6 +100,12 @@ func TestSuggest(t *testing.T) {
 			t.Errorf("Suggest(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
+	if got, want := diag.DidYouMeanOr("concta", ops[:3], "ops"), "did you mean concat?"; got != want {
+		t.Errorf("DidYouMeanOr close: %q, want %q", got, want)
+	}
+	if got, want := diag.DidYouMeanOr("frobnicate", ops[:3], "ops"), "ops: transpose, concat, split"; got != want {
+		t.Errorf("DidYouMeanOr far: %q, want %q", got, want)
+	}
 	if diag.Distance("abc", "acb") != 1 || diag.Distance("", "abc") != 3 || diag.Distance("kitten", "sitting") != 3 {
 		t.Error("Distance")
 	}

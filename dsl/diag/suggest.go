@@ -1,6 +1,9 @@
 package diag
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Suggest returns the candidate closest to name by edit distance, or "" when
 // none is close enough to be a likely typo (at most a third of the name's
@@ -26,6 +29,16 @@ func DidYouMean(name string, candidates []string) string {
 		return fmt.Sprintf("did you mean %s?", s)
 	}
 	return ""
+}
+
+// DidYouMeanOr returns DidYouMean's hint, or when no candidate is close,
+// the whole list: "<what>: a, b, c". For closed sets (ops, dtypes,
+// formats), where listing them all is the next best help.
+func DidYouMeanOr(name string, candidates []string, what string) string {
+	if h := DidYouMean(name, candidates); h != "" {
+		return h
+	}
+	return what + ": " + strings.Join(candidates, ", ")
 }
 
 // Distance is the Damerau-Levenshtein (optimal string alignment) distance

@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -29,7 +30,9 @@ func (e *EvalError) Error() string {
 // attention_bias` is false for a config without that key; arithmetic on nil
 // is an error that names the key. Integer division must be exact: a shape
 // like hidden_size / 32 that does not divide is a config error, not a value
-// to round.
+// to round. Integer arithmetic that would leave int64, and float arithmetic
+// that turns finite operands into an infinity, are errors naming the
+// operands: a wrapped product can look like a plausible dimension.
 func Eval(e Expr, env Env) (any, error) {
 	switch e := e.(type) {
 	case *Literal:
@@ -38,6 +41,9 @@ func Eval(e Expr, env Env) (any, error) {
 		v, ok := env.Lookup(e.Path)
 		if !ok {
 			return nil, nil
+		}
+		if u, ok := v.(uint64); ok && u > math.MaxInt64 {
+			return nil, &EvalError{e.At, fmt.Sprintf("%s is %d, which does not fit in a 64-bit integer", Format(e), u)}
 		}
 		return normalize(v), nil
 	case *Unary:
@@ -55,7 +61,10 @@ func Eval(e Expr, env Env) (any, error) {
 		case "-":
 			switch x := x.(type) {
 			case int64:
-				return -x, nil
+				if n, ok := NegInt(x); ok {
+					return n, nil
+				}
+				return nil, &EvalError{e.At, fmt.Sprintf("-%s = -(%d) overflows a 64-bit integer", formatOperand(e.X), x)}
 			case float64:
 				return -x, nil
 			}
@@ -100,33 +109,7 @@ func evalBinary(e *Binary, env Env) (any, error) {
 	xi, xInt := x.(int64)
 	yi, yInt := y.(int64)
 	if xInt && yInt {
-		switch e.Op {
-		case "+":
-			return xi + yi, nil
-		case "-":
-			return xi - yi, nil
-		case "*":
-			return xi * yi, nil
-		case "/", "%":
-			if yi == 0 {
-				return nil, &EvalError{e.At, fmt.Sprintf("division by zero (%s is 0)", Format(e.Y))}
-			}
-			if e.Op == "%" {
-				return xi % yi, nil
-			}
-			if xi%yi != 0 {
-				return nil, &EvalError{e.At, fmt.Sprintf("%s / %s = %d / %d does not divide exactly", Format(e.X), Format(e.Y), xi, yi)}
-			}
-			return xi / yi, nil
-		case "<":
-			return xi < yi, nil
-		case "<=":
-			return xi <= yi, nil
-		case ">":
-			return xi > yi, nil
-		case ">=":
-			return xi >= yi, nil
-		}
+		return intBinary(e, xi, yi)
 	}
 	xf, err := number(x, e.X)
 	if err != nil {
@@ -136,17 +119,23 @@ func evalBinary(e *Binary, env Env) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	var r float64
 	switch e.Op {
 	case "+":
-		return xf + yf, nil
+		r = xf + yf
 	case "-":
-		return xf - yf, nil
+		r = xf - yf
 	case "*":
-		return xf * yf, nil
-	case "/":
-		return xf / yf, nil
-	case "%":
-		return math.Mod(xf, yf), nil
+		r = xf * yf
+	case "/", "%":
+		if yf == 0 {
+			return nil, divByZero(e)
+		}
+		if e.Op == "/" {
+			r = xf / yf
+		} else {
+			r = math.Mod(xf, yf)
+		}
 	case "<":
 		return xf < yf, nil
 	case "<=":
@@ -155,8 +144,70 @@ func evalBinary(e *Binary, env Env) (any, error) {
 		return xf > yf, nil
 	case ">=":
 		return xf >= yf, nil
+	default:
+		return nil, &EvalError{e.At, "unknown operator " + e.Op}
 	}
-	return nil, &EvalError{e.At, "unknown operator " + e.Op}
+	if math.IsInf(r, 0) && !math.IsInf(xf, 0) && !math.IsInf(yf, 0) {
+		return nil, &EvalError{e.At, opText(e, FormatValue(x), FormatValue(y)) + " overflows a 64-bit float"}
+	}
+	return r, nil
+}
+
+// intBinary applies an arithmetic or comparison operator to two integers.
+func intBinary(e *Binary, xi, yi int64) (any, error) {
+	var r int64
+	ok := true
+	switch e.Op {
+	case "+":
+		r, ok = AddInt(xi, yi)
+	case "-":
+		r, ok = SubInt(xi, yi)
+	case "*":
+		r, ok = MulInt(xi, yi)
+	case "/", "%":
+		if yi == 0 {
+			return nil, divByZero(e)
+		}
+		if e.Op == "%" {
+			// Go defines MinInt64 % -1 as 0, which is also the true remainder.
+			return xi % yi, nil
+		}
+		if xi%yi != 0 {
+			return nil, &EvalError{e.At, opText(e, strconv.FormatInt(xi, 10), strconv.FormatInt(yi, 10)) + " does not divide exactly"}
+		}
+		r, ok = QuoInt(xi, yi)
+	case "<":
+		return xi < yi, nil
+	case "<=":
+		return xi <= yi, nil
+	case ">":
+		return xi > yi, nil
+	case ">=":
+		return xi >= yi, nil
+	default:
+		return nil, &EvalError{e.At, "unknown operator " + e.Op}
+	}
+	if !ok {
+		return nil, &EvalError{e.At, opText(e, strconv.FormatInt(xi, 10), strconv.FormatInt(yi, 10)) + " overflows a 64-bit integer"}
+	}
+	return r, nil
+}
+
+func divByZero(e *Binary) error {
+	if _, ok := e.Y.(*Literal); ok {
+		return &EvalError{e.At, fmt.Sprintf("division by zero in %s", Format(e))}
+	}
+	return &EvalError{e.At, fmt.Sprintf("division by zero (%s is 0)", Format(e.Y))}
+}
+
+// opText prints `X op Y`, followed by the operands' values when they are not
+// literally what is written: "heads * hd = 4 * -16".
+func opText(e *Binary, x, y string) string {
+	text := formatOperand(e.X) + " " + e.Op + " " + formatOperand(e.Y)
+	if vals := x + " " + e.Op + " " + y; vals != text {
+		text += " = " + vals
+	}
+	return text
 }
 
 // EvalInt evaluates e and requires an integer (a float with an integral value
@@ -170,8 +221,11 @@ func EvalInt(e Expr, env Env) (int64, error) {
 	case int64:
 		return v, nil
 	case float64:
-		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
-			return int64(v), nil
+		if n, ok := IntOfFloat(v); ok {
+			return n, nil
+		}
+		if v == math.Trunc(v) && !math.IsInf(v, 0) {
+			return 0, &EvalError{ExprPos(e), fmt.Sprintf("%s is %s, too large to be an exact integer (beyond 2^53)", Format(e), FormatValue(v))}
 		}
 	}
 	return 0, typeErr(e, v, "an integer")
@@ -186,6 +240,18 @@ func EvalBool(e Expr, env Env) (bool, error) {
 	return truth(v, e)
 }
 
+// EvalAll reports whether every condition holds: a rule's When is their
+// conjunction, so a rule with none always holds.
+func EvalAll(conds []Expr, env Env) (bool, error) {
+	for _, c := range conds {
+		ok, err := EvalBool(c, env)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 func truth(v any, at Expr) (bool, error) {
 	switch v := v.(type) {
 	case nil:
@@ -196,9 +262,14 @@ func truth(v any, at Expr) (bool, error) {
 	return false, typeErr(at, v, "true or false")
 }
 
+// number converts an operand for float arithmetic. An integer beyond 2^53
+// would be rounded on the way, so it is refused rather than changed.
 func number(v any, at Expr) (float64, error) {
 	switch v := v.(type) {
 	case int64:
+		if v > maxExactFloat || v < -maxExactFloat {
+			return 0, &EvalError{ExprPos(at), fmt.Sprintf("%s is %d, too large to combine with a float exactly (beyond 2^53)", Format(at), v)}
+		}
 		return float64(v), nil
 	case float64:
 		return v, nil
@@ -209,6 +280,9 @@ func number(v any, at Expr) (float64, error) {
 func typeErr(at Expr, v any, want string) error {
 	if v == nil {
 		return &EvalError{ExprPos(at), fmt.Sprintf("%s is not set; it must be %s", Format(at), want)}
+	}
+	if _, ok := at.(*Literal); ok {
+		return &EvalError{ExprPos(at), fmt.Sprintf("%s is not %s", Format(at), want)}
 	}
 	return &EvalError{ExprPos(at), fmt.Sprintf("%s is %s; it must be %s", Format(at), FormatValue(v), want)}
 }

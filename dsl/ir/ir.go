@@ -4,18 +4,15 @@
 // checker (dsl/check) produces it; nothing here parses text.
 package ir
 
+import "github.com/mapper-dev/mapper/dsl/token"
+
 // The IR is what the checker produces from the AST and the engine consumes. Everything in it is flattened: a rule carries the loops,
 // conditions and variant of every block that encloses it, so the engine never
 // walks scopes.
 
-// Pos is a position in a .map file. Line and Column are 1-based; Column counts
-// bytes.
-type Pos struct {
-	File   string
-	Offset int
-	Line   int
-	Column int
-}
+// Pos is a position in a .map file, carried from the source through the IR
+// so that the engine's errors can name the rule.
+type Pos = token.Pos
 
 // Mapping is one checked .map file.
 type Mapping struct {
@@ -54,6 +51,10 @@ type Variant struct {
 	When Expr // nil: the default variant
 	Pos  Pos
 }
+
+// InVariant reports whether a rule declared in variant ("" outside any
+// variant block) takes part in a conversion whose variant is active.
+func InVariant(variant, active string) bool { return variant == "" || variant == active }
 
 // ConfigKind tells what a config rule does.
 type ConfigKind int

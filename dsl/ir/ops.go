@@ -8,9 +8,12 @@ import (
 )
 
 // The op table: every pipeline op the language knows, with its parameters,
-// arity, shape rule and inverse. The checker uses it for lint-time shape checks
-// on sample configs and the engine's planner uses the very same functions, so
-// the two can never disagree about shapes.
+// arity, shape rule, inverse and the properties the engine plans by. The
+// checker uses it for lint-time shape checks on sample configs and the
+// engine's planner uses the very same functions, so the two can never
+// disagree about shapes. What only the engine knows (an op's kernel, its
+// byte-range form) is registered against these same OpDefs in engine/ops.go;
+// docs/internals.md says what adding an op takes.
 
 // ParamKind is the kind of one op parameter.
 type ParamKind int
@@ -89,6 +92,23 @@ type OpDef struct {
 	MinIn, MaxIn int
 	// PerElement ops apply to each tuple element independently (n -> n).
 	PerElement bool
+	// Outs is how many tensors an op that is not per-element gives, or 0
+	// when its parameter OutsFrom says (an integer's value, a list's
+	// length). The checker counts tuples with it and the docs print it.
+	Outs     int
+	OutsFrom string
+	// ChangesDType: an output may have another dtype than the input. The
+	// planner takes an undeclared dtype from the input only through
+	// pipelines without such an op.
+	ChangesDType bool
+	// Layout ops only copy bytes of their input, in runs of at least
+	// everything after their axis, so the engine can run them on byte
+	// ranges. One that also ChangesDType is a layout only where a call
+	// keeps the dtype (a cast to the dtype a tensor has): see IsLayout.
+	Layout bool
+	// Gather marks stack and unstack, which bind a range variable and work
+	// across the bindings of it rather than on one tuple.
+	Gather Gather
 	// Infer returns the output types, or an error explaining the mismatch.
 	Infer func(a []ArgValue, in []TensorType) ([]TensorType, error)
 	// Inverse returns the call that undoes this one, given the input types the
@@ -102,6 +122,16 @@ type OpDef struct {
 	// NoInverseWhy explains, for ops without an inverse, what is lost.
 	NoInverseWhy string
 }
+
+// Gather says whether an op gathers over its range parameter, and which
+// side of the rule names one tensor per value of the variable.
+type Gather int
+
+const (
+	GatherNone    Gather = iota
+	GatherStack          // the names before the op: bindings join into a new axis 0
+	GatherUnstack        // the names after it: axis 0 is cut into bindings
+)
 
 // Ops lists every op, sorted by name.
 func Ops() []*OpDef {
@@ -138,8 +168,8 @@ var opTable map[string]*OpDef
 func init() {
 	opTable = map[string]*OpDef{}
 	for _, d := range []*OpDef{
-		opTranspose, opConcat, opSplit, opUnzip, opZip, opStack, opUnstack,
-		opFlatten, opUnflatten, opMXFP4, opMXFP4Encode, opCast, opSlice,
+		OpTranspose, OpConcat, OpSplit, OpUnzip, OpZip, OpStack, OpUnstack,
+		OpFlatten, OpUnflatten, OpMXFP4, OpMXFP4Encode, OpCast, OpSlice,
 	} {
 		opTable[d.Name] = d
 	}
@@ -178,7 +208,7 @@ func sameAll(in []TensorType, except int) error {
 	return nil
 }
 
-var opTranspose = &OpDef{
+var OpTranspose = &OpDef{
 	Name: "transpose", Doc: "swap two axes of each tensor",
 	Params: []Param{{Name: "a", Kind: ParamInt}, {Name: "b", Kind: ParamInt}},
 	MinIn:  1, MaxIn: -1, PerElement: true,
@@ -198,10 +228,10 @@ var opTranspose = &OpDef{
 	Batched: func(a []ArgValue) bool { return a[0].Int > 0 && a[1].Int > 0 },
 }
 
-var opConcat = &OpDef{
+var OpConcat = &OpDef{
 	Name: "concat", Doc: "join the tuple's tensors along an axis",
 	Params: []Param{{Name: "axis", Kind: ParamInt}},
-	MinIn:  2, MaxIn: -1,
+	MinIn:  2, MaxIn: -1, Outs: 1, Layout: true,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		if err := axisIn(len(in[0].Shape), a[0].Int, "axis"); err != nil {
 			return nil, err
@@ -211,7 +241,11 @@ var opConcat = &OpDef{
 		}
 		s := in[0].Shape.Clone()
 		for _, t := range in[1:] {
-			s[a[0].Int] += t.Shape[a[0].Int]
+			n, ok := AddInt(int64(s[a[0].Int]), int64(t.Shape[a[0].Int]))
+			if !ok {
+				return nil, fmt.Errorf("concatenated axis %d overflows a 64-bit integer", a[0].Int)
+			}
+			s[a[0].Int] = int(n)
 		}
 		return []TensorType{{in[0].DType, s}}, nil
 	},
@@ -225,10 +259,10 @@ var opConcat = &OpDef{
 	Batched: func(a []ArgValue) bool { return a[0].Int > 0 },
 }
 
-var opSplit = &OpDef{
+var OpSplit = &OpDef{
 	Name: "split", Doc: "cut a tensor along an axis into pieces of the given sizes",
 	Params: []Param{{Name: "axis", Kind: ParamInt}, {Name: "sizes", Kind: ParamIntList}},
-	MinIn:  1, MaxIn: 1,
+	MinIn:  1, MaxIn: 1, OutsFrom: "sizes", Layout: true,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		t := in[0]
 		ax := a[0].Int
@@ -271,9 +305,17 @@ func resolveSizes(sizes []int, total int, what string, product bool) ([]int, err
 		case n < 0 || (product && n == 0):
 			return nil, fmt.Errorf("%s %v: size %d is not positive", what, sizes, n)
 		case product:
-			known *= n
+			k, ok := MulInt(int64(known), int64(n))
+			if !ok {
+				return nil, fmt.Errorf("%s %v: their product overflows a 64-bit integer", what, sizes)
+			}
+			known = int(k)
 		default:
-			known += n
+			k, ok := AddInt(int64(known), int64(n))
+			if !ok {
+				return nil, fmt.Errorf("%s %v: their sum overflows a 64-bit integer", what, sizes)
+			}
+			known = int(k)
 		}
 	}
 	if free >= 0 {
@@ -300,10 +342,10 @@ func resolveSizes(sizes []int, total int, what string, product bool) ([]int, err
 	return out, nil
 }
 
-var opUnzip = &OpDef{
+var OpUnzip = &OpDef{
 	Name: "unzip", Doc: "de-interleave: element i along the axis goes to output i mod n",
 	Params: []Param{{Name: "axis", Kind: ParamInt}, {Name: "n", Kind: ParamInt}},
-	MinIn:  1, MaxIn: 1,
+	MinIn:  1, MaxIn: 1, OutsFrom: "n", Layout: true,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		t, ax, n := in[0], a[0].Int, a[1].Int
 		if err := axisIn(len(t.Shape), ax, "axis"); err != nil {
@@ -327,10 +369,10 @@ var opUnzip = &OpDef{
 	Batched: func(a []ArgValue) bool { return a[0].Int > 0 },
 }
 
-var opZip = &OpDef{
+var OpZip = &OpDef{
 	Name: "zip", Doc: "interleave the tuple's tensors along an axis",
 	Params: []Param{{Name: "axis", Kind: ParamInt}},
-	MinIn:  2, MaxIn: -1,
+	MinIn:  2, MaxIn: -1, Outs: 1, Layout: true,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		if err := axisIn(len(in[0].Shape), a[0].Int, "axis"); err != nil {
 			return nil, err
@@ -339,7 +381,11 @@ var opZip = &OpDef{
 			return nil, fmt.Errorf("cannot interleave: %v", err)
 		}
 		s := in[0].Shape.Clone()
-		s[a[0].Int] *= len(in)
+		n, ok := MulInt(int64(s[a[0].Int]), int64(len(in)))
+		if !ok {
+			return nil, fmt.Errorf("interleaved axis %d overflows a 64-bit integer", a[0].Int)
+		}
+		s[a[0].Int] = int(n)
 		return []TensorType{{in[0].DType, s}}, nil
 	},
 	Inverse: func(a []ArgValue, in []TensorType) Call {
@@ -348,10 +394,10 @@ var opZip = &OpDef{
 	Batched: func(a []ArgValue) bool { return a[0].Int > 0 },
 }
 
-var opStack = &OpDef{
+var OpStack = &OpDef{
 	Name: "stack", Doc: "gather one tensor per value of v (bound in the names before it) into a new axis 0",
 	Params: []Param{{Name: "range", Kind: ParamRange}},
-	MinIn:  1, MaxIn: -1, PerElement: true,
+	MinIn:  1, MaxIn: -1, PerElement: true, Gather: GatherStack,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		if a[0].Bound < 1 {
 			return nil, fmt.Errorf("stack over %s < %d: the range is empty", a[0].Var, a[0].Bound)
@@ -362,10 +408,10 @@ var opStack = &OpDef{
 	Batched: alwaysBatched,
 }
 
-var opUnstack = &OpDef{
+var OpUnstack = &OpDef{
 	Name: "unstack", Doc: "cut axis 0 into one tensor per value of v (used in the names after it)",
 	Params: []Param{{Name: "range", Kind: ParamRange}},
-	MinIn:  1, MaxIn: -1, PerElement: true,
+	MinIn:  1, MaxIn: -1, PerElement: true, Gather: GatherUnstack,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		t := in[0]
 		if len(t.Shape) == 0 || t.Shape[0] != a[0].Bound {
@@ -377,10 +423,10 @@ var opUnstack = &OpDef{
 	Batched: alwaysBatched,
 }
 
-var opFlatten = &OpDef{
+var OpFlatten = &OpDef{
 	Name: "flatten", Doc: "merge axes a..b (inclusive) into one",
 	Params: []Param{{Name: "a", Kind: ParamInt}, {Name: "b", Kind: ParamInt}},
-	MinIn:  1, MaxIn: -1, PerElement: true,
+	MinIn:  1, MaxIn: -1, PerElement: true, Layout: true,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		t, lo, hi := in[0], a[0].Int, a[1].Int
 		if err := axisIn(len(t.Shape), lo, "axis"); err != nil {
@@ -392,11 +438,14 @@ var opFlatten = &OpDef{
 		if hi < lo {
 			return nil, fmt.Errorf("flatten(%d, %d): the second axis comes before the first", lo, hi)
 		}
-		n := 1
+		n := int64(1)
 		for _, d := range t.Shape[lo : hi+1] {
-			n *= d
+			var ok bool
+			if n, ok = MulInt(n, int64(d)); !ok {
+				return nil, fmt.Errorf("flatten(%d, %d) of %v: the merged axis overflows a 64-bit integer", lo, hi, t.Shape)
+			}
 		}
-		s := append(append(t.Shape[:lo].Clone(), n), t.Shape[hi+1:]...)
+		s := append(append(t.Shape[:lo].Clone(), int(n)), t.Shape[hi+1:]...)
 		return []TensorType{{t.DType, s}}, nil
 	},
 	Inverse: func(a []ArgValue, in []TensorType) Call {
@@ -408,10 +457,10 @@ var opFlatten = &OpDef{
 	Batched: alwaysBatched,
 }
 
-var opUnflatten = &OpDef{
+var OpUnflatten = &OpDef{
 	Name: "unflatten", Doc: "split one axis into several of the given sizes (one may be -1)",
 	Params: []Param{{Name: "axis", Kind: ParamInt}, {Name: "sizes", Kind: ParamIntList}},
-	MinIn:  1, MaxIn: -1, PerElement: true,
+	MinIn:  1, MaxIn: -1, PerElement: true, Layout: true,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		t, ax := in[0], a[0].Int
 		if err := axisIn(len(t.Shape), ax, "axis"); err != nil {
@@ -430,10 +479,10 @@ var opUnflatten = &OpDef{
 	Batched: func(a []ArgValue) bool { return a[0].Int > 0 || a[1].Ints[0] == -1 },
 }
 
-var opMXFP4 = &OpDef{
+var OpMXFP4 = &OpDef{
 	Name: "mxfp4", Doc: "decode (blocks [..., G, 16] U8, scales [..., G] U8) to values [..., G*32] (BF16 unless a dtype is given)",
 	Params: []Param{{Name: "dtype", Kind: ParamDType, Optional: true}},
-	MinIn:  2, MaxIn: 2,
+	MinIn:  2, MaxIn: 2, Outs: 1, ChangesDType: true,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		b, s := in[0], in[1]
 		if !dtypeIs(b.DType, tensor.U8) || !dtypeIs(s.DType, tensor.U8) {
@@ -450,7 +499,11 @@ var opMXFP4 = &OpDef{
 			return nil, fmt.Errorf("mxfp4 decodes to BF16 or F32, not %v", dt)
 		}
 		shape := s.Shape.Clone()
-		shape[len(shape)-1] *= 32
+		n, ok := MulInt(int64(shape[len(shape)-1]), 32)
+		if !ok {
+			return nil, fmt.Errorf("mxfp4 of scales %v: the decoded axis overflows a 64-bit integer", s.Shape)
+		}
+		shape[len(shape)-1] = int(n)
 		return []TensorType{{dt, shape}}, nil
 	},
 	Inverse: func(a []ArgValue, in []TensorType) Call { return call("mxfp4_encode") },
@@ -464,9 +517,9 @@ func outFloat(a []ArgValue) tensor.DType {
 	return tensor.BF16
 }
 
-var opMXFP4Encode = &OpDef{
+var OpMXFP4Encode = &OpDef{
 	Name: "mxfp4_encode", Doc: "quantize values [..., K] (K a multiple of 32) to (blocks [..., K/32, 16], scales [..., K/32]) with the reference quantizer",
-	MinIn: 1, MaxIn: 1,
+	MinIn: 1, MaxIn: 1, Outs: 2, ChangesDType: true,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		t := in[0]
 		if !dtypeIs(t.DType, tensor.BF16, tensor.F16, tensor.F32) {
@@ -484,10 +537,10 @@ var opMXFP4Encode = &OpDef{
 	Batched:      alwaysBatched,
 }
 
-var opCast = &OpDef{
+var OpCast = &OpDef{
 	Name: "cast", Doc: "convert each tensor to a dtype (BF16, F16, F32; F8_E4M3 and F8_E5M2 as sources)",
 	Params: []Param{{Name: "dtype", Kind: ParamDType}},
-	MinIn:  1, MaxIn: -1, PerElement: true,
+	MinIn:  1, MaxIn: -1, PerElement: true, ChangesDType: true, Layout: true,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		to, from := a[0].DType, in[0].DType
 		okTo := to == tensor.BF16 || to == tensor.F16 || to == tensor.F32
@@ -503,10 +556,10 @@ var opCast = &OpDef{
 	Batched: alwaysBatched,
 }
 
-var opSlice = &OpDef{
+var OpSlice = &OpDef{
 	Name: "slice", Doc: "keep indices [start, end) of one axis",
 	Params: []Param{{Name: "axis", Kind: ParamInt}, {Name: "start", Kind: ParamInt}, {Name: "end", Kind: ParamInt}},
-	MinIn:  1, MaxIn: -1, PerElement: true,
+	MinIn:  1, MaxIn: -1, PerElement: true, Layout: true,
 	Infer: func(a []ArgValue, in []TensorType) ([]TensorType, error) {
 		t, ax := in[0], a[0].Int
 		if err := axisIn(len(t.Shape), ax, "axis"); err != nil {
@@ -527,7 +580,7 @@ var opSlice = &OpDef{
 func InferCall(c Call, in []TensorType) ([]TensorType, error) {
 	d := c.Def
 	if len(in) < d.MinIn || (d.MaxIn >= 0 && len(in) > d.MaxIn) {
-		return nil, fmt.Errorf("%s takes %s, got %d", d.Name, arityText(d), len(in))
+		return nil, fmt.Errorf("%s takes %s, got %d", d.Name, d.Takes(), len(in))
 	}
 	if !d.PerElement {
 		return d.Infer(c.Args, in)
@@ -566,13 +619,102 @@ func InverseCalls(c Call, in []TensorType) ([]Call, bool) {
 
 func call(name string, args ...ArgValue) Call { return Call{Def: opTable[name], Args: args} }
 
-func arityText(d *OpDef) string {
+// Takes says how many tensors the op takes, as errors quote it: "exactly 2
+// tensors", "2 or more tensors".
+func (d *OpDef) Takes() string {
 	switch {
+	case d.MinIn == d.MaxIn && d.MinIn == 1:
+		return "exactly 1 tensor"
 	case d.MinIn == d.MaxIn:
-		return fmt.Sprintf("exactly %d tensor(s)", d.MinIn)
+		return fmt.Sprintf("exactly %d tensors", d.MinIn)
 	case d.MaxIn < 0:
 		return fmt.Sprintf("%d or more tensors", d.MinIn)
-	default:
-		return fmt.Sprintf("%d to %d tensors", d.MinIn, d.MaxIn)
 	}
+	return fmt.Sprintf("%d to %d tensors", d.MinIn, d.MaxIn)
+}
+
+// OutCount returns how many tensors the op gives for n inputs, and false
+// when that depends on an argument that is not a constant. args are as
+// written (a rule before its config is known).
+func (d *OpDef) OutCount(args []Arg, n int) (int, bool) {
+	switch {
+	case d.PerElement:
+		return n, true
+	case d.Outs > 0:
+		return d.Outs, true
+	}
+	i := d.outsParam()
+	if i < 0 || i >= len(args) {
+		return 0, false
+	}
+	if d.Params[i].Kind == ParamIntList {
+		return len(args[i].List), args[i].List != nil
+	}
+	if args[i].Expr == nil {
+		return 0, false
+	}
+	v, err := EvalInt(args[i].Expr, noNames{})
+	return int(v), err == nil
+}
+
+// outsParam is the index of the parameter OutsFrom names, or -1.
+func (d *OpDef) outsParam() int {
+	if d.OutsFrom == "" {
+		return -1
+	}
+	return slices.IndexFunc(d.Params, func(p Param) bool { return p.Name == d.OutsFrom })
+}
+
+// noNames sets nothing: constant expressions evaluate, others fail.
+type noNames struct{}
+
+func (noNames) Lookup([]string) (any, bool) { return nil, false }
+
+// Arity describes, for the docs, the tuple sizes an op takes and gives:
+// "n -> n (each)" for a per-element op, "2+ -> 1" for concat, "1 -> n" for
+// unzip(axis, n).
+func (d *OpDef) Arity() string {
+	if d.PerElement {
+		return "n -> n (each)"
+	}
+	in := fmt.Sprint(d.MinIn)
+	switch {
+	case d.MaxIn < 0:
+		in += "+"
+	case d.MaxIn != d.MinIn:
+		in += fmt.Sprintf("..%d", d.MaxIn)
+	}
+	out := fmt.Sprint(d.Outs)
+	if i := d.outsParam(); d.Outs == 0 && i >= 0 {
+		out = d.OutsFrom
+		if d.Params[i].Kind == ParamIntList {
+			out = "len(" + d.OutsFrom + ")"
+		}
+	}
+	return in + " -> " + out
+}
+
+// IsLayout reports whether c applied to in only rearranges their bytes: a
+// Layout op, and for one that may change the dtype, a call that does not.
+func (c Call) IsLayout(in []TensorType) bool {
+	if !c.Def.Layout {
+		return false
+	}
+	if !c.Def.ChangesDType {
+		return true
+	}
+	out, err := InferCall(c, in)
+	if err != nil {
+		return false
+	}
+	for i, t := range out {
+		from := in[0]
+		if c.Def.PerElement {
+			from = in[i]
+		}
+		if t.DType != from.DType {
+			return false
+		}
+	}
+	return true
 }

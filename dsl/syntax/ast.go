@@ -3,12 +3,12 @@ package syntax
 import (
 	"strings"
 
-	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/dsl/token"
 )
 
-// Pos is a position in a .map file (the IR's, so that positions pass through
-// unchanged).
-type Pos = ir.Pos
+// Pos is a position in a .map file (token's, shared with the IR and the
+// diagnostics so that positions pass through unchanged).
+type Pos = token.Pos
 
 // Span is the half-open byte range [Pos, End) a node covers. Every node
 // embeds one.

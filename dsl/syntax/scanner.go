@@ -179,6 +179,15 @@ func (s *scanner) errorf(n int, format string, args ...any) error {
 	return &ScanError{Pos: s.pos(), Len: n, Msg: fmt.Sprintf(format, args...)}
 }
 
+// errorfAt reports a problem at offset off of the current line, ahead of
+// the token being scanned.
+func (s *scanner) errorfAt(off, n int, format string, args ...any) error {
+	p := s.pos()
+	p.Column += off - s.off
+	p.Offset = off
+	return &ScanError{Pos: p, Len: n, Msg: fmt.Sprintf(format, args...)}
+}
+
 // Next returns the next token. The parser never sees whitespace or comments
 // (participle would otherwise glue them to the captured tokens); the
 // comment scan in Parse asks for them with trivia set.
@@ -280,8 +289,8 @@ func (s *scanner) scanName() (lexer.Token, error) {
 		n += 1 + m
 		plain = false
 	}
-	switch text := string(s.src[s.off : s.off+n]); {
-	case plain && keywordSet[text]:
+	switch {
+	case plain && keywordSet[string(s.src[s.off:s.off+n])]:
 		return s.tok(tokKeyword, n), nil
 	case plain:
 		return s.tok(tokIdent, n), nil
@@ -342,11 +351,21 @@ func (s *scanner) scanString() (lexer.Token, error) {
 			i++
 			break
 		}
-		i++
+		r, n := utf8.DecodeRune(s.src[i:])
+		if r == utf8.RuneError && n <= 1 {
+			// strconv.Unquote would turn the byte into U+FFFD without a word.
+			return lexer.Token{}, s.errorfAt(i, 1, "invalid UTF-8 byte 0x%02x in a string literal", s.src[i])
+		}
+		i += n
 	}
 	raw := string(s.src[s.off:i])
-	if _, err := strconv.Unquote(raw); err != nil {
+	v, err := strconv.Unquote(raw)
+	if err != nil {
 		return lexer.Token{}, s.errorf(i-s.off, "invalid string literal %s (Go escapes only)", raw)
+	}
+	if !utf8.ValidString(v) {
+		// \xff or \377: a byte escape can spell what no config file can hold.
+		return lexer.Token{}, s.errorf(i-s.off, "string literal %s is not valid UTF-8 once its escapes are applied (config values are text)", raw)
 	}
 	return s.tok(tokString, i-s.off), nil
 }

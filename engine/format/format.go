@@ -3,16 +3,25 @@
 // registry of known sides. Each side lives in its own subpackage and
 // registers itself; the engine core never names a side, so adding one never
 // touches it.
+//
+// A side owns everything about its layout: its name (Register also tells
+// the .map checker, through dsl/sides), recognising a checkpoint (Detect),
+// reading config and tensor headers and its files' naming (Open), the name
+// of its config document in messages (ConfigDoc), shard layout and defaults
+// (Layout), writing (WriteMeta) and, when its config stores a per-layer
+// block layout, how it stores it (BlockSchema).
 package format
 
 import (
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/mapper-dev/mapper/dsl/sides"
 	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
@@ -25,14 +34,23 @@ type Format interface {
 	// Detect reports whether dir looks like a checkpoint of this side (cheap:
 	// file names only).
 	Detect(dir string) bool
+	// ConfigDoc names the config document of a checkpoint in dir as
+	// messages cite it: the file, and where in it the config rules look.
+	ConfigDoc(dir string) string
 	// Open reads a checkpoint's config and tensor headers; no tensor bytes.
 	Open(dir string) (*Source, error)
 	// Layout decides the output files for a conversion to this side: the
 	// shards, each with its file-level tensor names.
 	Layout(out *Output) ([]Shard, error)
-	// WriteMeta writes the side's config and index files into dir once every
-	// shard is complete. shards is what Layout returned.
+	// WriteMeta writes the side's config and index files into dir. shards is
+	// what Layout returned; the engine calls it before writing any tensor,
+	// so that a failure here costs nothing.
 	WriteMeta(dir string, out *Output, shards []Shard) error
+	// ShowConfig renders out's config document as WriteMeta writes it, in
+	// the side's own syntax, for people comparing it with the file they
+	// know (mapper plan); bookkeeping that only lists the tensors (an
+	// index) is left out. file names the document.
+	ShowConfig(out *Output) (file string, text []byte, err error)
 }
 
 // Source is an opened input checkpoint.
@@ -56,6 +74,17 @@ type Source struct {
 	// Skipped are entries of Dir that are neither owned nor carried
 	// (subdirectories), reported by the plan.
 	Skipped []string
+	// Naming is the convention the tensor files' names follow (a
+	// safetensors.Naming name) when it is not the side's default, so that
+	// the way back can write the same names; "" otherwise.
+	Naming string
+	// Unlisted are weight files of Dir that the side's index does not name
+	// (see safetensors.Checkpoint.Unlisted): neither read nor copied, and
+	// reported by the plan, since a user may have meant them to be read.
+	Unlisted []string
+	// IndexFile is the file that lists the weight files: the index, or
+	// Fast-LLM's metadata.yaml; "" when every weight file is read.
+	IndexFile string
 
 	Checkpoint *safetensors.Checkpoint
 }
@@ -76,6 +105,15 @@ func (s *Source) Lookup(name string) (Tensor, bool) {
 		return s.Tensors[i], true
 	}
 	return Tensor{}, false
+}
+
+// Unchanged reports an input file that changed since Open read it (see
+// safetensors.File.Unchanged).
+func (s *Source) Unchanged() error {
+	if s.Checkpoint == nil {
+		return nil
+	}
+	return s.Checkpoint.Unchanged()
 }
 
 // Close releases the mapped files.
@@ -130,13 +168,15 @@ type Shard struct {
 
 var registry = map[string]Format{}
 
-// Register makes a side known. It panics on a duplicate name: that is a
+// Register makes a side known, to the engine and to the .map checker (which
+// reads the names from dsl/sides). It panics on a duplicate name: that is a
 // programming error caught by any test.
 func Register(f Format) {
 	if _, dup := registry[f.Name()]; dup {
 		panic("format: duplicate side " + f.Name())
 	}
 	registry[f.Name()] = f
+	sides.Register(f.Name())
 }
 
 // Lookup returns the side with the given name.
@@ -235,6 +275,9 @@ func ShardsByFile(tensors []safetensors.Entry, files map[string]string, key func
 		size, err := e.Size()
 		if err != nil {
 			return nil, fmt.Errorf("tensor %s: %w", quote.Name(e.Name), err)
+		}
+		if size > math.MaxInt64-sh.Bytes {
+			return nil, fmt.Errorf("tensor %s: file %s: size %d + %d overflows a 64-bit integer", quote.Name(e.Name), quote.Name(f), sh.Bytes, size)
 		}
 		sh.Logical = append(sh.Logical, e.Name)
 		sh.Entries = append(sh.Entries, safetensors.Entry{Name: key(e.Name), DType: e.DType, Shape: e.Shape})

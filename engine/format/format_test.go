@@ -41,3 +41,19 @@ func TestShardsByFile(t *testing.T) {
 		}
 	}
 }
+
+// TestShardsByFileOverflow: a file's size is a sum of tensor sizes (2^59
+// bytes each here), refused rather than wrapped when it leaves int64.
+func TestShardsByFileOverflow(t *testing.T) {
+	var es []safetensors.Entry
+	files := map[string]string{}
+	for i := range 16 {
+		n := string(rune('a' + i))
+		es = append(es, safetensors.Entry{Name: n, DType: tensor.U8, Shape: tensor.Shape{1 << 59}})
+		files[n] = "model.safetensors"
+	}
+	_, err := ShardsByFile(es, files, func(n string) string { return n })
+	if err == nil || !strings.Contains(err.Error(), "tensor p: file model.safetensors: size 8646911284551352320 + 576460752303423488 overflows") {
+		t.Errorf("16 * 2^59 bytes in one file: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mapper-dev/mapper/runtime/fault"
 	"github.com/mapper-dev/mapper/runtime/kernels"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -48,19 +49,32 @@ func (c *cpu) parallel(n, minUnits int, fn func(chunk, lo, hi int)) {
 	size := max(minUnits, (n+4*c.workers-1)/(4*c.workers))
 	chunks := (n + size - 1) / size
 	var next atomic.Int64
+	var caught atomic.Pointer[fault.Error]
 	var wg sync.WaitGroup
 	for range min(c.workers, chunks) {
 		wg.Go(func() {
-			for {
-				k := int(next.Add(1) - 1)
-				if k >= chunks {
-					return
+			// The input may be a mapped file: a fault reading it is handed
+			// to the calling goroutine, whose guard reports it (see
+			// package fault), and stops the other workers.
+			fe := fault.Catch(func() {
+				for {
+					k := int(next.Add(1) - 1)
+					if k >= chunks {
+						return
+					}
+					fn(k, k*size, min((k+1)*size, n))
 				}
-				fn(k, k*size, min((k+1)*size, n))
+			})
+			if fe != nil {
+				caught.CompareAndSwap(nil, fe)
+				next.Store(int64(chunks))
 			}
 		})
 	}
 	wg.Wait()
+	if fe := caught.Load(); fe != nil {
+		panic(fe)
+	}
 }
 
 func (c *cpu) Convert(dst []byte, dstType tensor.DType, src []byte, srcType tensor.DType) error {

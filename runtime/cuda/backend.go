@@ -59,15 +59,13 @@ type Backend struct {
 // slot is one staging set: pinned input and output buffers, their device
 // counterparts, and the stream that runs their chunks in order.
 type slot struct {
-	stream   cuStream
-	hostIn   unsafe.Pointer
-	hostOut  unsafe.Pointer
-	devIn    devPtr
-	devOut   devPtr
-	capIn    int // usable bytes, auxBytes more are allocated
-	capOut   int
-	pending  func() // drains the results of the chunk in flight, after a sync
-	inFlight bool
+	stream  cuStream
+	hostIn  unsafe.Pointer
+	hostOut unsafe.Pointer
+	devIn   devPtr
+	devOut  devPtr
+	capIn   int // usable bytes, auxBytes more are allocated
+	capOut  int
 }
 
 var (

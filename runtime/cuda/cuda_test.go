@@ -6,6 +6,7 @@ package cuda
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mapper-dev/mapper/runtime/backend"
+	"github.com/mapper-dev/mapper/runtime/backend/backendtest"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
@@ -24,6 +26,8 @@ var (
 
 // gpu returns the shared GPU backend or skips. Tests share one backend (and
 // one NVRTC compile); TestGPUClose makes its own.
+var le = binary.LittleEndian
+
 func gpu(tb testing.TB) *Backend {
 	tb.Helper()
 	gpuOnce.Do(func() { gpuBE, gpuErr = New() })
@@ -47,31 +51,31 @@ func TestGPUAvailable(t *testing.T) {
 }
 
 func TestGPUConvert(t *testing.T) {
-	checkConvert(t, gpu(t), backend.CPU(0), rand.New(rand.NewPCG(1, 2)), 1<<20)
+	backendtest.Convert(t, gpu(t), backend.CPU(0), rand.New(rand.NewPCG(1, 2)), 1<<20)
 }
 
 func TestGPUMXFP4(t *testing.T) {
 	b := gpu(t)
 	r := rand.New(rand.NewPCG(3, 4))
-	checkDecode(t, b, backend.CPU(0), r, 100000)
-	checkEncode(t, b, backend.CPU(0), r, 100000)
+	backendtest.DecodeMXFP4(t, b, backend.CPU(0), r, 100000)
+	backendtest.EncodeMXFP4(t, b, backend.CPU(0), r, 100000)
 }
 
 func TestGPUTranspose(t *testing.T) {
 	b := gpu(t)
 	r := rand.New(rand.NewPCG(5, 6))
-	cases := randomTransposeCases(r, 300, 1<<20)
+	cases := backendtest.RandomTransposeCases(r, 300, 1<<20)
 	cases = append(cases,
-		transposeCase{tensor.Shape{2880, 5760}, 2, 0, 1},    // a dense GPT-OSS expert matrix
-		transposeCase{tensor.Shape{4, 2880, 720}, 2, 1, 2},  // batched, per expert
-		transposeCase{tensor.Shape{3, 2, 4 << 20}, 2, 0, 1}, // 16 MiB rows: splits the swapped axis
-		transposeCase{tensor.Shape{1000, 3, 2000}, 1, 0, 2}, // 1-byte elements across a middle axis
-		transposeCase{tensor.Shape{257, 129, 3}, 4, 0, 1},   // 12-byte runs: generic kernel
-		transposeCase{tensor.Shape{70000, 2, 3}, 8, 0, 2},   // long swapped axis, 8-byte elements
-		transposeCase{tensor.Shape{2, 70000, 33}, 2, 0, 1},  // many batches
-		transposeCase{tensor.Shape{131072, 260}, 2, 0, 1},   // 65 MiB: several chunks of whole slices
+		backendtest.TransposeCase{Shape: tensor.Shape{2880, 5760}, ElemSize: 2, A: 0, B: 1},    // a dense GPT-OSS expert matrix
+		backendtest.TransposeCase{Shape: tensor.Shape{4, 2880, 720}, ElemSize: 2, A: 1, B: 2},  // batched, per expert
+		backendtest.TransposeCase{Shape: tensor.Shape{3, 2, 4 << 20}, ElemSize: 2, A: 0, B: 1}, // 16 MiB rows: splits the swapped axis
+		backendtest.TransposeCase{Shape: tensor.Shape{1000, 3, 2000}, ElemSize: 1, A: 0, B: 2}, // 1-byte elements across a middle axis
+		backendtest.TransposeCase{Shape: tensor.Shape{257, 129, 3}, ElemSize: 4, A: 0, B: 1},   // 12-byte runs: generic kernel
+		backendtest.TransposeCase{Shape: tensor.Shape{70000, 2, 3}, ElemSize: 8, A: 0, B: 2},   // long swapped axis, 8-byte elements
+		backendtest.TransposeCase{Shape: tensor.Shape{2, 70000, 33}, ElemSize: 2, A: 0, B: 1},  // many batches
+		backendtest.TransposeCase{Shape: tensor.Shape{131072, 260}, ElemSize: 2, A: 0, B: 1},   // 65 MiB: several chunks of whole slices
 	)
-	checkTranspose(t, b, backend.CPU(0), r, cases)
+	backendtest.Transpose(t, b, backend.CPU(0), r, cases)
 }
 
 // Inputs larger than a staging buffer go through several chunks on both
@@ -93,7 +97,7 @@ func TestGPULarge(t *testing.T) {
 		if err := b.Convert(got, dt, src, tensor.F32); err != nil {
 			t.Fatal(err)
 		}
-		requireSame(t, "large convert F32 -> "+dt.String(), got, want, 2)
+		backendtest.RequireSame(t, "large convert F32 -> "+dt.String(), got, want, 2)
 	}
 	g := 5 * chunkBytes / 128 / 2 // groups: 2.5 chunks of F32 decode output
 	blocks, scales := make([]byte, 16*g), make([]byte, g)
@@ -110,7 +114,7 @@ func TestGPULarge(t *testing.T) {
 	if err := b.DecodeMXFP4(got, tensor.F32, blocks, scales); err != nil {
 		t.Fatal(err)
 	}
-	requireSame(t, "large decode", got, want, 4)
+	backendtest.RequireSame(t, "large decode", got, want, 4)
 	// Encode the decoded values back; then put a NaN in the third chunk.
 	gb, gs, wb, ws := make([]byte, 16*g), make([]byte, g), make([]byte, 16*g), make([]byte, g)
 	if err := ref.EncodeMXFP4(wb, ws, want, tensor.F32); err != nil {
@@ -119,8 +123,8 @@ func TestGPULarge(t *testing.T) {
 	if err := b.EncodeMXFP4(gb, gs, want, tensor.F32); err != nil {
 		t.Fatal(err)
 	}
-	requireSame(t, "large encode scales", gs, ws, 1)
-	requireSame(t, "large encode blocks", gb, wb, 1)
+	backendtest.RequireSame(t, "large encode scales", gs, ws, 1)
+	backendtest.RequireSame(t, "large encode blocks", gb, wb, 1)
 	bad := bytes.Clone(want)
 	idx := len(bad)/4 - 100
 	le.PutUint32(bad[4*idx:], 0x7fc00000)
@@ -274,7 +278,7 @@ func BenchmarkEncodeMXFP4(b *testing.B) {
 			for i := range vals {
 				vals[i] = float32(r.NormFloat64())
 			}
-			src := encodeSrc(vals, st)
+			src := backendtest.EncodeSource(vals, st)
 			blocks, scales := make([]byte, 16*groups), make([]byte, groups)
 			benchCompare(b, len(src)+len(blocks)+len(scales),
 				func() error { return cpu.EncodeMXFP4(blocks, scales, src, st) },

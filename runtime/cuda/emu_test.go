@@ -23,6 +23,7 @@ import (
 	"unsafe"
 
 	"github.com/mapper-dev/mapper/runtime/backend"
+	"github.com/mapper-dev/mapper/runtime/backend/backendtest"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
@@ -288,15 +289,15 @@ func withEmulated(t *testing.T, chunk int, f func(b *Backend)) {
 
 func TestEmulatedConvert(t *testing.T) {
 	withEmulated(t, 64<<10, func(b *Backend) {
-		checkConvert(t, b, backend.CPU(0), rand.New(rand.NewPCG(1, 2)), 4096)
+		backendtest.Convert(t, b, backend.CPU(0), rand.New(rand.NewPCG(1, 2)), 4096)
 	})
 }
 
 func TestEmulatedMXFP4(t *testing.T) {
 	withEmulated(t, 16<<10, func(b *Backend) {
 		r := rand.New(rand.NewPCG(3, 4))
-		checkDecode(t, b, backend.CPU(0), r, 200)
-		checkEncode(t, b, backend.CPU(0), r, 300)
+		backendtest.DecodeMXFP4(t, b, backend.CPU(0), r, 200)
+		backendtest.EncodeMXFP4(t, b, backend.CPU(0), r, 300)
 	})
 }
 
@@ -309,7 +310,7 @@ func TestEmulatedTranspose(t *testing.T) {
 		if testing.Short() {
 			n = 15
 		}
-		checkTranspose(t, b, backend.CPU(0), r, randomTransposeCases(r, n, 6000))
+		backendtest.Transpose(t, b, backend.CPU(0), r, backendtest.RandomTransposeCases(r, n, 6000))
 	})
 }
 

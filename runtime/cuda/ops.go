@@ -5,9 +5,11 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/mapper-dev/mapper/runtime/backend"
+	"github.com/mapper-dev/mapper/runtime/fault"
 	"github.com/mapper-dev/mapper/runtime/kernels"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -159,7 +161,13 @@ func (b *Backend) run(j *pipelineJob) error {
 			abort()
 			return err
 		}
-		j.fill(s, unsafe.Slice((*byte)(s.hostIn), in), sp)
+		// fill reads the caller's input, maybe a mapped file: a fault
+		// there is returned like any error (this is the worker goroutine,
+		// not the caller's, so the caller's guard cannot catch it).
+		if fe := fault.Catch(func() { j.fill(s, unsafe.Slice((*byte)(s.hostIn), in), sp) }); fe != nil {
+			abort()
+			return fe
+		}
 		err := b.h2d(s, s.devIn, s.hostIn, in, j.what)
 		if err == nil {
 			err = j.launch(s, sp)
@@ -195,16 +203,23 @@ func parCopy(dst, src []byte) {
 		return
 	}
 	var wg sync.WaitGroup
+	var caught atomic.Pointer[fault.Error]
 	step := (n + parts - 1) / parts
 	for p := 0; p < n; p += step {
 		e := min(n, p+step)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			copy(dst[p:e], src[p:e])
+			// src may be a mapped file: hand a fault to the caller.
+			if fe := fault.Catch(func() { copy(dst[p:e], src[p:e]) }); fe != nil {
+				caught.CompareAndSwap(nil, fe)
+			}
 		}()
 	}
 	wg.Wait()
+	if fe := caught.Load(); fe != nil {
+		panic(fe)
+	}
 }
 
 func hostAux(p unsafe.Pointer, capacity int) unsafe.Pointer { return unsafe.Add(p, capacity) }

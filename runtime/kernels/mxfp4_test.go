@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-var refCodes = [16]float64{0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6}
+var refCodes = [16]float64{0, 0.5, 1, 1.5, 2, 3, 4, 6, 0, -0.5, -1, -1.5, -2, -3, -4, -6}
 
 func refCode(n byte) float64 {
 	v := refCodes[n&15]

@@ -178,7 +178,7 @@ func (d *decoder) value(depth int) (any, error) {
 		}
 		return d.array(depth + 1)
 	case c == '"':
-		return d.str()
+		return d.str("a string")
 	case c == '-' || (c >= '0' && c <= '9'):
 		if d.hasPrefix("-Infinity") {
 			d.pos += len("-Infinity")
@@ -222,7 +222,7 @@ func (d *decoder) object(depth int) (any, error) {
 			return nil, d.errf("want a string key")
 		}
 		keyPos := d.pos
-		key, err := d.str()
+		key, err := d.str("a key") // the path then names the object holding it
 		if err != nil {
 			return nil, err
 		}
@@ -389,7 +389,8 @@ func hexVal(b []byte) (rune, bool) {
 	return r, true
 }
 
-func (d *decoder) str() (string, error) {
+// str scans a string; what ("a string", "a key") says which in errors.
+func (d *decoder) str(what string) (string, error) {
 	d.pos++ // '"'
 	var sb []byte
 	start := d.pos
@@ -404,7 +405,7 @@ func (d *decoder) str() (string, error) {
 			d.pos++
 			return string(sb), nil
 		case c < 0x20:
-			return "", d.errf("invalid control character %#02x in a string", c)
+			return "", d.errf("invalid control character %#02x in %s", c, what)
 		case c == '\\':
 			sb = append(sb, d.data[start:d.pos]...)
 			if d.pos+1 >= len(d.data) {
@@ -432,7 +433,7 @@ func (d *decoder) str() (string, error) {
 				}
 				if utf16.IsSurrogate(r) {
 					if r >= 0xdc00 || !d.hasPrefix(`\u`) {
-						return "", d.errf("lone surrogate \\u%04x in a string", r)
+						return "", d.errf("lone surrogate \\u%04x in %s", r, what)
 					}
 					d.pos += 2
 					r2, err := d.u4()
@@ -441,7 +442,7 @@ func (d *decoder) str() (string, error) {
 					}
 					c := utf16.DecodeRune(r, r2)
 					if c == utf8.RuneError {
-						return "", d.errf("lone surrogate \\u%04x in a string", r)
+						return "", d.errf("lone surrogate \\u%04x in %s", r, what)
 					}
 					r = c
 				}
@@ -456,7 +457,7 @@ func (d *decoder) str() (string, error) {
 		default:
 			r, n := utf8.DecodeRune(d.data[d.pos:])
 			if r == utf8.RuneError && n <= 1 {
-				return "", d.errf("invalid UTF-8 in a string")
+				return "", d.errf("invalid UTF-8 in %s", what)
 			}
 			d.pos += n
 		}

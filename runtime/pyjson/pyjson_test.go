@@ -250,6 +250,10 @@ func TestDecodeRejects(t *testing.T) {
 		{`"\udc00"`, "lone surrogate"},
 		{`"\ud800\u0041"`, "lone surrogate"},
 		{"\"\xff\"", "invalid UTF-8"},
+		// The path names the key whose value is not text, or the object
+		// whose key is not.
+		{"{\"a\": {\"b\": \"x\xffy\"}}", "(at a.b): invalid UTF-8 in a string"},
+		{"{\"a\": {\"k\xff\": 1}}", "(at a): invalid UTF-8 in a key"},
 		{`"\x"`, "invalid escape"},
 		{`"\u12"`, "\\u escape"},
 		{`[1,]`, "invalid character"},

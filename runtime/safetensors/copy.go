@@ -3,6 +3,7 @@ package safetensors
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -111,6 +112,11 @@ func copyBuffered(dst *os.File, dstOff int64, src *os.File, srcOff, n int64) err
 	for n > 0 {
 		chunk := buf[:min(n, int64(len(buf)))]
 		if _, err := readFullAt(src, chunk, srcOff); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				// The caller sized the copy from the file: it shrank since.
+				return fmt.Errorf("safetensors: copy: %s ends before byte %d: the file shrank while being read; inputs must not change during a conversion",
+					quote.Name(src.Name()), srcOff+int64(len(chunk)))
+			}
 			return fmt.Errorf("safetensors: copy: read %d bytes of %s at %d: %w", len(chunk), quote.Name(src.Name()), srcOff, quote.PathError(err))
 		}
 		if _, err := dst.WriteAt(chunk, dstOff); err != nil {

@@ -21,6 +21,12 @@ type Checkpoint struct {
 	// Index is the parsed model.safetensors.index.json, nil when the
 	// checkpoint was opened without one.
 	Index *Index
+	// Unlisted are the *.safetensors files of Dir that the index does not
+	// name, sorted; they are not read. Most are leftovers, but some
+	// publishers ship one on purpose (Mistral's consolidated.safetensors
+	// holds the same weights in its own layout), so this is for the caller
+	// to report, not an error. Nil without an index.
+	Unlisted []string
 
 	names []string // sorted
 	where map[string]*File
@@ -28,17 +34,26 @@ type Checkpoint struct {
 
 // OpenDir opens the checkpoint in dir. With a model.safetensors.index.json
 // it opens the files the index names and checks that index and files agree
-// exactly; without one it opens every *.safetensors file in dir.
+// exactly (other *.safetensors files are left alone and listed in
+// Unlisted); without one it opens every *.safetensors file in dir. Every
+// file is opened as OpenInput says.
 func OpenDir(dir string) (*Checkpoint, error) {
-	ix, err := ReadIndex(filepath.Join(dir, IndexFile))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	indexPath := filepath.Join(dir, IndexFile)
+	// Only an index that is not there at all means "no index": a dangling
+	// link or an unreadable one is an error, not a reason to read every
+	// file instead.
+	if _, err := os.Lstat(indexPath); errors.Is(err, fs.ErrNotExist) {
 		names, err := listSafetensors(dir)
 		if err != nil {
 			return nil, err
 		}
+		if len(names) == 0 {
+			return nil, fmt.Errorf("safetensors: %s: no %s and no *.safetensors files", quote.Name(dir), IndexFile)
+		}
 		return OpenFiles(dir, names)
-	case err != nil:
+	}
+	ix, err := ReadIndex(indexPath)
+	if err != nil {
 		return nil, err
 	}
 	return openIndexed(dir, ix)
@@ -54,9 +69,6 @@ func listSafetensors(dir string) ([]string, error) {
 		if !e.IsDir() && strings.HasSuffix(e.Name(), ".safetensors") {
 			names = append(names, e.Name())
 		}
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("safetensors: %s: no %s and no *.safetensors files", quote.Name(dir), IndexFile)
 	}
 	sort.Strings(names) // ReadDir sorts already; say so explicitly
 	return names, nil
@@ -100,6 +112,16 @@ func openIndexed(dir string, ix *Index) (*Checkpoint, error) {
 		return nil, err
 	}
 	c.Index = ix
+	all, err := listSafetensors(dir)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	for _, name := range all {
+		if !seen[name] {
+			c.Unlisted = append(c.Unlisted, name)
+		}
+	}
 	byName := make(map[string]*File, len(c.Files))
 	for i, f := range c.Files {
 		byName[names[i]] = f
@@ -150,12 +172,7 @@ func openAll(dir string, names []string, listedIn string) (*Checkpoint, error) {
 			return nil, fmt.Errorf("safetensors: %s: file %q listed twice", quote.Name(listedIn), name)
 		}
 		seen[name] = true
-		path, err := resolveIn(dir, name, listedIn)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		f, err := Open(path)
+		f, err := openIn(dir, name, listedIn)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -166,11 +183,12 @@ func openAll(dir string, names []string, listedIn string) (*Checkpoint, error) {
 }
 
 // resolveIn checks that name is a plain file name whose file, symlinks
-// followed, lies inside dir, and returns dir/name. The names come from files
-// a checkpoint's author controls; none may reach elsewhere on the disk.
-func resolveIn(dir, name, listedIn string) (string, error) {
-	bad := func(why string) (string, error) {
-		return "", fmt.Errorf("safetensors: %s: unsafe file name %q: %s", quote.Name(listedIn), name, why)
+// followed, lies inside dir, and returns dir/name and that file's resolved
+// path. The names come from files a checkpoint's author controls; none may
+// reach elsewhere on the disk.
+func resolveIn(dir, name, listedIn string) (path, real string, err error) {
+	bad := func(why string) (string, string, error) {
+		return "", "", fmt.Errorf("safetensors: %s: unsafe file name %q: %s", quote.Name(listedIn), name, why)
 	}
 	switch {
 	case name == "" || name == ".":
@@ -184,29 +202,38 @@ func resolveIn(dir, name, listedIn string) (string, error) {
 	case strings.ContainsRune(name, 0):
 		return bad("contains a NUL byte")
 	}
-	path := filepath.Join(dir, name)
+	path = filepath.Join(dir, name)
 	realDir, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return "", fmt.Errorf("safetensors: %w", quote.PathError(err))
+		return "", "", fmt.Errorf("safetensors: %w", quote.PathError(err))
 	}
-	real, err := filepath.EvalSymlinks(path)
+	real, err = filepath.EvalSymlinks(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("safetensors: %s: missing file %q: %w", quote.Name(listedIn), name, quote.PathError(err))
+			return "", "", fmt.Errorf("safetensors: %s: missing file %q: %w", quote.Name(listedIn), name, quote.PathError(err))
 		}
-		return "", fmt.Errorf("safetensors: %w", quote.PathError(err))
+		return "", "", fmt.Errorf("safetensors: %w", quote.PathError(err))
 	}
 	if !within(realDir, real) && !inHubBlobs(realDir, real) {
-		return bad(fmt.Sprintf("resolves to %s, outside the directory", quote.Name(real)))
+		why := fmt.Sprintf("resolves to %s, outside the directory", quote.Name(real))
+		if listedIn == dir {
+			// A file of the directory, not a name read from a file: name
+			// the file.
+			return "", "", fmt.Errorf("safetensors: %s: %s", quote.Name(path), why)
+		}
+		return bad(why)
 	}
-	return path, nil
+	return path, real, nil
 }
 
 // ResolveIn is the check OpenDir applies to every file name: name must be a
 // plain file name whose file, symlinks followed, lies inside dir (or in the
 // blob store of a Hugging Face cache snapshot, see inHubBlobs). It returns
-// dir/name.
-func ResolveIn(dir, name string) (string, error) { return resolveIn(dir, name, dir) }
+// dir/name. OpenInput applies it and opens the file.
+func ResolveIn(dir, name string) (string, error) {
+	path, _, err := resolveIn(dir, name, dir)
+	return path, err
+}
 
 // within reports whether path lies strictly inside dir (both resolved).
 func within(dir, path string) bool {
@@ -246,6 +273,25 @@ func (c *Checkpoint) Lookup(name string) (*File, TensorInfo, bool) {
 	}
 	t, _ := f.Tensor(name)
 	return f, t, true
+}
+
+// Unchanged reports the files that changed since they were opened (see
+// File.Unchanged): nil when none did.
+func (c *Checkpoint) Unchanged() error {
+	var first error
+	n := 0
+	for _, f := range c.Files {
+		if err := f.Unchanged(); err != nil {
+			if first == nil {
+				first = err
+			}
+			n++
+		}
+	}
+	if n > 1 {
+		return fmt.Errorf("%w (and %d more changed files)", first, n-1)
+	}
+	return first
 }
 
 // Close closes every file of the checkpoint.

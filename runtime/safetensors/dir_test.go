@@ -132,7 +132,7 @@ func TestOpenDirRejects(t *testing.T) {
 			if err := os.Symlink(rel, filepath.Join(dir, "a.safetensors")); err != nil {
 				t.Fatal(err)
 			}
-		}, []string{`unsafe file name "a.safetensors"`, "outside the directory"}},
+		}, []string{"a.safetensors", "outside the directory"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,7 +6,11 @@
 // files), reporting a [*FormatError] that names the file and the tensor.
 // [OpenDir] and [OpenFiles] assemble a sharded checkpoint and check it against
 // its index without ever following a file name out of the checkpoint
-// directory.
+// directory. Every file of an input goes through [OpenInput] (or
+// [ReadInput], which caps its size): plain names, links only inside the
+// directory (or a hub cache snapshot's blobs), regular files only, opened
+// without blocking. Mappings are registered with package fault, so a file
+// truncated under a reader is an error naming it, not a crash.
 //
 // Writing is plan first: [NewLayout] fixes the header and every tensor's
 // offset before any data exists, in the order the reference (Rust/Python)

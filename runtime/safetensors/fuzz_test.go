@@ -3,6 +3,7 @@ package safetensors
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"testing"
 )
 
@@ -59,6 +60,38 @@ func FuzzParseHeader(f *testing.F) {
 			if !ok || t2.DType != ti.DType || !t2.Shape.Equal(ti.Shape) || t2.Size() != ti.Size() {
 				t.Fatalf("rewrite changed tensor %q: %+v vs %+v", ti.Name, t2, ti)
 			}
+		}
+	})
+}
+
+// FuzzParseIndex feeds model.safetensors.index.json documents to
+// ParseIndex. It must never panic; every rejection must be a *FormatError;
+// and whatever it accepts must survive a rewrite: Encode gives a document
+// it accepts again, with the same weight map and total size.
+func FuzzParseIndex(f *testing.F) {
+	f.Add([]byte(`{"metadata": {"total_size": 12}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}`))
+	f.Add([]byte(`{"metadata": {"total_size": 1.2e3, "format": "pt"}, "weight_map": {}, "extra": [1, {"x": null}]}`))
+	f.Add([]byte(`{"weight_map": {"caf\u00e9 \u2028": "x.safetensors"}, "metadata": null}`))
+	f.Add([]byte(`{"weight_map": {"a": "x", "a": "y"}}`))
+	f.Add(NewIndex([]Shard{{File: "m.safetensors", Entries: []Entry{{Name: "w"}}, Bytes: 7}}).Encode())
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		ix, err := ParseIndex(doc)
+		if err != nil {
+			var fe *FormatError
+			if !errors.As(err, &fe) {
+				t.Fatalf("rejection is not a *FormatError: %v", err)
+			}
+			return
+		}
+		if ix.WeightMap == nil {
+			t.Fatal("accepted an index without a weight map")
+		}
+		again, err := ParseIndex(ix.Encode())
+		if err != nil {
+			t.Fatalf("our own encoding %q is rejected: %v", ix.Encode(), err)
+		}
+		if again.TotalSize != ix.TotalSize || !maps.Equal(again.WeightMap, ix.WeightMap) {
+			t.Fatalf("rewrite changed the index: %+v vs %+v", again, ix)
 		}
 	})
 }

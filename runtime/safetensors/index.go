@@ -7,11 +7,11 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 
 	"github.com/mapper-dev/mapper/runtime/pyjson"
-	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // IndexFile is the name of the index of a sharded Hugging Face checkpoint.
@@ -27,11 +27,13 @@ type Index struct {
 	WeightMap map[string]string
 }
 
-// ReadIndex reads and parses an index file.
+// ReadIndex reads and parses an index file. It is read as an input file of
+// its directory (see ReadInput): a link may not lead out of it, and the
+// file must be a regular one of at most MaxDocBytes.
 func ReadIndex(path string) (*Index, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadInput(filepath.Dir(path), filepath.Base(path), MaxDocBytes)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", quote.PathError(err))
+		return nil, err
 	}
 	ix, err := ParseIndex(data)
 	if err != nil {

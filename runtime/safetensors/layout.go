@@ -2,6 +2,7 @@ package safetensors
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -70,8 +71,8 @@ func NewLayout(entries []Entry, metadata map[string]string) (*Layout, error) {
 		if err != nil {
 			return nil, fmt.Errorf("safetensors: layout: tensor %q: %w", e.Name, err)
 		}
-		if pos+size < pos {
-			return nil, fmt.Errorf("safetensors: layout: tensor %q: data buffer size overflows", e.Name)
+		if size > math.MaxInt64-pos {
+			return nil, fmt.Errorf("safetensors: layout: tensor %q: data buffer size %d + %d overflows a 64-bit integer", e.Name, pos, size)
 		}
 		l.Tensors[i] = TensorInfo{Name: e.Name, DType: e.DType, Shape: e.Shape.Clone(), Begin: pos, End: pos + size}
 		l.index[e.Name] = i
@@ -88,6 +89,9 @@ func NewLayout(entries []Entry, metadata map[string]string) (*Layout, error) {
 		return nil, fmt.Errorf("safetensors: layout: header of %d bytes exceeds the limit of %d", len(l.Header), MaxHeaderSize)
 	}
 	l.DataStart = 8 + int64(len(l.Header))
+	if pos > math.MaxInt64-l.DataStart {
+		return nil, fmt.Errorf("safetensors: layout: file size %d + %d overflows a 64-bit integer", l.DataStart, pos)
+	}
 	l.Size = l.DataStart + pos
 	return l, nil
 }

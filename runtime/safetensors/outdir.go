@@ -16,24 +16,39 @@ import (
 type OutputDir struct {
 	target    string
 	tmp       string
-	force     bool
+	opt       OutputOptions
 	committed bool
 	aborted   bool
 }
 
+// OutputOptions steer an OutputDir.
+type OutputOptions struct {
+	// Force lets Commit replace an existing target, provided it is a
+	// checkpoint directory by the rule of CheckReplaceable.
+	Force bool
+	// Keep reports whether a file of that name may be in a target Force
+	// replaces, besides *.safetensors and the index (nil: no other name).
+	Keep func(name string) bool
+}
+
 // NewOutputDir prepares to write the directory target. An existing target is
-// refused unless force is set, in which case Commit replaces it. The temporary
-// directory is created in target's parent (created if missing) so the final
-// rename stays within one filesystem and is atomic.
-func NewOutputDir(target string, force bool) (*OutputDir, error) {
+// refused unless opt.Force is set and CheckReplaceable accepts it, in which
+// case Commit replaces it (checking it again first). The temporary directory
+// is created in target's parent (created if missing) so the final rename
+// stays within one filesystem and is atomic.
+func NewOutputDir(target string, opt OutputOptions) (*OutputDir, error) {
 	target = filepath.Clean(target)
 	base := filepath.Base(target)
 	if base == "." || base == ".." || base == string(filepath.Separator) {
 		return nil, fmt.Errorf("safetensors: output %q: not a usable directory name", target)
 	}
 	if _, err := os.Lstat(target); err == nil {
-		if !force {
+		if !opt.Force {
 			return nil, fmt.Errorf("safetensors: output %s already exists (use force to replace it)", target)
+		}
+		// Refused now rather than at Commit, after all the work.
+		if err := CheckReplaceable(target, opt.Keep); err != nil {
+			return nil, err
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("safetensors: output: %w", err)
@@ -51,7 +66,7 @@ func NewOutputDir(target string, force bool) (*OutputDir, error) {
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("safetensors: output: %w", err)
 	}
-	return &OutputDir{target: target, tmp: tmp, force: force}, nil
+	return &OutputDir{target: target, tmp: tmp, opt: opt}, nil
 }
 
 // Path is the temporary directory to write into.
@@ -61,9 +76,10 @@ func (o *OutputDir) Path() string { return o.tmp }
 func (o *OutputDir) Target() string { return o.target }
 
 // Commit flushes every file and directory under Path to stable storage, then
-// renames Path to the target (moving an existing target aside first and
-// deleting it after, when forced) and flushes the parent directory so the
-// rename itself survives a crash. Committing twice is a no-op.
+// renames Path to the target and flushes the parent directory so the rename
+// itself survives a crash. When forced, an existing target is checked with
+// CheckReplaceable just before it is moved aside, and deleted after the
+// rename entry by entry, each checked again. Committing twice is a no-op.
 func (o *OutputDir) Commit() error {
 	switch {
 	case o.committed:
@@ -76,9 +92,14 @@ func (o *OutputDir) Commit() error {
 	}
 	parent := filepath.Dir(o.target)
 	aside := ""
+	var oldID fileID
 	if _, err := os.Lstat(o.target); err == nil {
-		if !o.force {
+		if !o.opt.Force {
 			return fmt.Errorf("safetensors: output %s appeared while writing (use force to replace it)", o.target)
+		}
+		// Checked again: the target may have changed since NewOutputDir.
+		if oldID, err = checkReplaceable(o.target, o.opt.Keep); err != nil {
+			return err
 		}
 		if aside, err = asideName(parent, filepath.Base(o.target)); err != nil {
 			return fmt.Errorf("safetensors: output %s: %w", o.target, err)
@@ -101,8 +122,8 @@ func (o *OutputDir) Commit() error {
 		return fmt.Errorf("safetensors: output %s: %w", o.target, err)
 	}
 	if aside != "" {
-		if err := os.RemoveAll(aside); err != nil {
-			return fmt.Errorf("safetensors: output %s committed, but removing the old one (%s) failed: %w", o.target, aside, err)
+		if err := removeReplaced(aside, oldID, o.opt.Keep); err != nil {
+			return fmt.Errorf("safetensors: output %s is in place, but the old one, moved aside to %s, was not removed: %w; look at what it holds before removing it", o.target, aside, err)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,7 +26,7 @@ func entries(t *testing.T, dir string) []string {
 func TestOutputDirCommit(t *testing.T) {
 	parent := t.TempDir()
 	target := filepath.Join(parent, "out")
-	od, err := NewOutputDir(target, false)
+	od, err := NewOutputDir(target, OutputOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +64,20 @@ func TestOutputDirCommit(t *testing.T) {
 	}
 
 	// The target now exists: refused without force...
-	if _, err := NewOutputDir(target, false); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if _, err := NewOutputDir(target, OutputOptions{}); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("NewOutputDir over an existing target = %v", err)
 	}
-	// ...replaced with it.
-	od, err = NewOutputDir(target, true)
+	// ...and with it too, as it holds a subdirectory and a.txt...
+	if _, err := NewOutputDir(target, OutputOptions{Force: true}); !errors.Is(err, ErrNotReplaceable) {
+		t.Errorf("forced NewOutputDir over a directory with a subdirectory = %v", err)
+	}
+	// ...but a checkpoint directory is replaced whole.
+	if err := os.RemoveAll(filepath.Join(target, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, target, "model.safetensors", []byte("old"))
+	keep := func(name string) bool { return name == "a.txt" }
+	od, err = NewOutputDir(target, OutputOptions{Force: true, Keep: keep})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +96,7 @@ func TestOutputDirCommit(t *testing.T) {
 func TestOutputDirAbort(t *testing.T) {
 	parent := t.TempDir()
 	target := filepath.Join(parent, "nested", "out") // the parent is created
-	od, err := NewOutputDir(target, false)
+	od, err := NewOutputDir(target, OutputOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +117,7 @@ func TestOutputDirAbort(t *testing.T) {
 
 func TestOutputDirTargetAppears(t *testing.T) {
 	target := filepath.Join(t.TempDir(), "out")
-	od, err := NewOutputDir(target, false)
+	od, err := NewOutputDir(target, OutputOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

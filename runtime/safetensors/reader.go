@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"sort"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mapper-dev/mapper/runtime/fault"
 	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -15,7 +18,10 @@ import (
 // File is an open, validated safetensors file mapped read-only into memory.
 // Its methods may be called from many goroutines; Close must not race them.
 // As with any mapping, truncating the file while it is open makes reads of
-// the lost pages fault (SIGBUS), so inputs must not change under a reader.
+// the lost pages fault (SIGBUS). The mapping is registered with package
+// fault, so code that reads it under fault.Guard gets an error naming the
+// file and tensor instead of a crash; Unchanged tells whether the file
+// still is as it was opened.
 type File struct {
 	Path     string
 	Metadata map[string]string // nil when the file has no __metadata__
@@ -23,27 +29,48 @@ type File struct {
 	// DataStart is the file offset of the data buffer (8 + header length).
 	DataStart int64
 
-	f     *os.File
-	mm    []byte // the whole file; nil once closed
-	index map[string]int
+	f          *os.File
+	mm         []byte // the whole file; nil once closed
+	unregister func() // forgets mm in package fault
+	opened     os.FileInfo
+	index      map[string]int
 }
 
 // Open maps the file at path and validates it strictly. The returned error is
 // a *FormatError naming the file (and tensor) when the content is invalid.
+// path may name a link; it must end at a regular file (a FIFO or a device is
+// refused without blocking). Files of a checkpoint directory are opened by
+// OpenDir and OpenFiles, which also keep them inside it.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path) // O_RDONLY
+	f, err := openRegular(path, path, 0)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", quote.PathError(err))
+		return nil, err
 	}
-	file, err := openMapped(path, f)
+	return mapFile(f)
+}
+
+// openIn opens the file name of dir (see OpenInput) and maps it.
+func openIn(dir, name, listedIn string) (*File, error) {
+	f, err := openInput(dir, name, listedIn)
+	if err != nil {
+		return nil, err
+	}
+	return mapFile(f)
+}
+
+// mapFile validates and maps the regular file f, taking it over: it is
+// closed on error.
+func mapFile(f *os.File) (*File, error) {
+	file, err := openMapped(f)
 	if err != nil {
 		f.Close()
-		return nil, withFile(err, path)
+		return nil, withFile(err, f.Name())
 	}
 	return file, nil
 }
 
-func openMapped(path string, f *os.File) (*File, error) {
+func openMapped(f *os.File) (*File, error) {
+	path := f.Name()
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", quote.PathError(err))
@@ -52,6 +79,8 @@ func openMapped(path string, f *os.File) (*File, error) {
 		return nil, formatErr("", "not a regular file (%v)", st.Mode().Type())
 	}
 	size := st.Size()
+	// The header is read, not taken from the mapping: a file that shrinks
+	// now fails this read with an error instead of faulting.
 	var prefix [8]byte
 	if size >= 8 {
 		if _, err := readFullAt(f, prefix[:], 0); err != nil {
@@ -59,6 +88,14 @@ func openMapped(path string, f *os.File) (*File, error) {
 		}
 	}
 	n, err := headerLen(prefix, size)
+	if err != nil {
+		return nil, err
+	}
+	header := make([]byte, n)
+	if _, err := readFullAt(f, header, 8); err != nil {
+		return nil, fmt.Errorf("safetensors: %s: reading %d-byte header: %w", quote.Name(path), n, quote.PathError(err))
+	}
+	h, err := ParseHeader(header, size-8-n)
 	if err != nil {
 		return nil, err
 	}
@@ -72,11 +109,6 @@ func openMapped(path string, f *os.File) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %s: mmap: %w", quote.Name(path), err)
 	}
-	h, err := ParseHeader(mm[8:8+n], size-8-n)
-	if err != nil {
-		unix.Munmap(mm)
-		return nil, err
-	}
 	file := &File{
 		Path:      path,
 		Metadata:  h.Metadata,
@@ -84,12 +116,44 @@ func openMapped(path string, f *os.File) (*File, error) {
 		DataStart: h.DataStart,
 		f:         f,
 		mm:        mm,
+		opened:    st,
 		index:     make(map[string]int, len(h.Tensors)),
 	}
 	for i, t := range h.Tensors {
 		file.index[t.Name] = i
 	}
+	file.unregister = fault.Register(mm, path, file.tensorAt)
 	return file, nil
+}
+
+// tensorAt names the tensor holding file offset off ("" for the header).
+func (f *File) tensorAt(off int64) string {
+	off -= f.DataStart
+	i := sort.Search(len(f.Tensors), func(i int) bool { return f.Tensors[i].End > off })
+	if off >= 0 && i < len(f.Tensors) && f.Tensors[i].Begin <= off {
+		return f.Tensors[i].Name
+	}
+	return ""
+}
+
+// Unchanged reports, as an error naming the file, when the file is no
+// longer the one opened: another size or modification time, or gone from
+// its path. A conversion checks it before committing, so an input rewritten
+// while it was read (which faults only when it shrinks, and only past the
+// last page) cannot yield a silently mixed output.
+func (f *File) Unchanged() error {
+	if f.f == nil {
+		return fmt.Errorf("safetensors: %s: file is closed", quote.Name(f.Path))
+	}
+	st, err := f.f.Stat()
+	if err != nil {
+		return fmt.Errorf("safetensors: %s: %w", quote.Name(f.Path), err)
+	}
+	if st.Size() != f.opened.Size() || !st.ModTime().Equal(f.opened.ModTime()) {
+		return fmt.Errorf("safetensors: %s: the file changed while being read (%d bytes modified %s, was %d bytes modified %s); inputs must not change during a conversion",
+			quote.Name(f.Path), st.Size(), st.ModTime().Format(time.RFC3339Nano), f.opened.Size(), f.opened.ModTime().Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 // Tensor returns the description of the named tensor.
@@ -172,6 +236,7 @@ func (f *File) Close() error {
 	}
 	var errs []error
 	if f.mm != nil {
+		f.unregister()
 		if err := unix.Munmap(f.mm); err != nil {
 			errs = append(errs, fmt.Errorf("safetensors: %s: munmap: %w", quote.Name(f.Path), err))
 		}

@@ -1,6 +1,9 @@
 package safetensors
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Naming is a convention for naming the files of a sharded checkpoint.
 type Naming int
@@ -64,11 +67,17 @@ type Shard struct {
 func PlanShards(entries []Entry, maxBytes int64, naming Naming) ([]Shard, error) {
 	var shards []Shard
 	var cur Shard
+	var total int64
 	for _, e := range entries {
 		size, err := e.Size()
 		if err != nil {
 			return nil, fmt.Errorf("safetensors: shard plan: tensor %q: %w", e.Name, err)
 		}
+		if size > math.MaxInt64-total {
+			// Every shard's size, and the index's total_size, is a sum of these.
+			return nil, fmt.Errorf("safetensors: shard plan: tensor %q: total size %d + %d overflows a 64-bit integer", e.Name, total, size)
+		}
+		total += size
 		if maxBytes > 0 && len(cur.Entries) > 0 && cur.Bytes+size > maxBytes {
 			shards = append(shards, cur)
 			cur = Shard{}

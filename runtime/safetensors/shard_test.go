@@ -51,6 +51,11 @@ func TestPlanShards(t *testing.T) {
 		}
 	}
 
+	// Shard sizes and the index's total_size are sums of tensor sizes.
+	if _, err := PlanShards(hugeEntries(16, 0), 0, NamingHF); err == nil || !strings.Contains(err.Error(), `tensor "w15": total size 8646911284551352320 + 576460752303423488 overflows`) {
+		t.Errorf("PlanShards of 2^63 bytes: %v", err)
+	}
+
 	for _, tc := range []struct {
 		naming Naming
 		multi  []string
@@ -163,15 +168,12 @@ func TestParseIndex(t *testing.T) {
 func TestWriteShardedCheckpoint(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	ts := randomTensors(rng, 40, "model.layers.")
-	var entries []Entry
-	for _, e := range entriesOf(ts) {
-		entries = append(entries, e)
-	}
+	entries := entriesOf(ts)
 	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	for _, naming := range []Naming{NamingHF, NamingHFZeroBased, NamingFastLLM} {
 		t.Run(naming.String(), func(t *testing.T) {
 			target := filepath.Join(t.TempDir(), "out")
-			od, err := NewOutputDir(target, false)
+			od, err := NewOutputDir(target, OutputOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

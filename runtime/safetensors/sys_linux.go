@@ -57,3 +57,14 @@ func startWriteback(f *os.File, off, n int64) {
 		_ = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
 	})
 }
+
+// mountID is the ID of the mount path is in (statx STATX_MNT_ID, Linux 5.8),
+// or false where the kernel does not say; callers then rely on the device
+// number alone.
+func mountID(path string) (uint64, bool) {
+	var sx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, unix.STATX_MNT_ID, &sx); err != nil {
+		return 0, false
+	}
+	return sx.Mnt_id, sx.Mask&unix.STATX_MNT_ID != 0
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mapper-dev/mapper/runtime/fault"
 	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
@@ -96,6 +97,12 @@ func (w *Writer) WriteParts(name string, off int64, parts [][]byte) error {
 		return err
 	}
 	if err := w.writeParts(abs, parts); err != nil {
+		// Parts that alias a mapped input whose file shrank make the
+		// kernel refuse the write (EFAULT): say which input, not "bad
+		// address".
+		if fe := fault.Locate(err, parts); fe != nil {
+			return fe
+		}
 		return fmt.Errorf("safetensors: tensor %q: %w", name, quote.PathError(err))
 	}
 	w.cov[i].add(off, off+n)

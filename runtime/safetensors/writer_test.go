@@ -3,6 +3,7 @@ package safetensors
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -85,12 +86,29 @@ func TestLayoutRejects(t *testing.T) {
 		{"sub-byte", []Entry{{"w", tensor.F4, tensor.Shape{3}}}, nil, "whole bytes"},
 		{"bad utf-8 name", []Entry{{"w\xff", tensor.F32, nil}}, nil, "UTF-8"},
 		{"bad utf-8 metadata", nil, map[string]string{"k": "\xff"}, "UTF-8"},
+		// Each fits; their sum does not (2^59 bytes each).
+		{"data buffer overflows", hugeEntries(16, 0), nil, "data buffer size 8646911284551352320 + 576460752303423488 overflows a 64-bit integer"},
+		// The data fits in int64 with 4 bytes to spare; the header does not.
+		{"file size overflows", hugeEntries(15, 1<<59-4), nil, "file size"},
 	}
 	for _, tc := range cases {
 		if _, err := NewLayout(tc.entries, tc.md); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: NewLayout error = %v, want it to mention %q", tc.name, err, tc.want)
 		}
 	}
+}
+
+// hugeEntries lists n U8 tensors of 2^59 bytes each, and one of last bytes
+// when last > 0: sizes a layout must add up without wrapping.
+func hugeEntries(n int, last int) []Entry {
+	var es []Entry
+	for i := range n {
+		es = append(es, Entry{fmt.Sprintf("w%d", i), tensor.U8, tensor.Shape{1 << 59}})
+	}
+	if last > 0 {
+		es = append(es, Entry{"z", tensor.U8, tensor.Shape{last}})
+	}
+	return es
 }
 
 // refDTypes are the dtypes github.com/nlpodyssey/safetensors understands; the

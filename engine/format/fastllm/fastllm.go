@@ -26,6 +26,7 @@ package fastllm
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -68,6 +69,11 @@ func (Side) Name() string { return Name }
 func (Side) Detect(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, MetadataFile))
 	return err == nil
+}
+
+// ConfigDoc names the part of dir's metadata.yaml the config rules address.
+func (Side) ConfigDoc(dir string) string {
+	return filepath.Join(dir, MetadataFile) + " config.base_model"
 }
 
 var modelFile = regexp.MustCompile(`^model_[0-9]+\.safetensors$`)
@@ -244,13 +250,17 @@ func carriedValue(c *format.Carried) map[string]any {
 }
 
 // EncodeMetadata renders metadata.yaml for a checkpoint with the given
-// config (config.base_model), state index and carried data (nil: none).
+// config (config.base_model), state index (nil: left out) and carried data
+// (nil: none).
 func EncodeMetadata(config map[string]any, stateIndex map[string]string, carried *format.Carried) ([]byte, error) {
-	si := make(map[string]any, len(stateIndex))
-	for k, f := range stateIndex {
-		si[k] = f
+	meta := map[string]any{}
+	if stateIndex != nil {
+		si := make(map[string]any, len(stateIndex))
+		for k, f := range stateIndex {
+			si[k] = f
+		}
+		meta["state_index"] = si
 	}
-	meta := map[string]any{"state_index": si}
 	if carried != nil {
 		meta["mapper"] = carriedValue(carried)
 	}
@@ -284,7 +294,7 @@ func EncodeMetadata(config map[string]any, stateIndex map[string]string, carried
 // Open reads metadata.yaml and the tensor headers of dir.
 func (Side) Open(dir string) (*format.Source, error) {
 	path := filepath.Join(dir, MetadataFile)
-	data, err := os.ReadFile(path)
+	data, err := safetensors.ReadInput(dir, MetadataFile, safetensors.MaxDocBytes)
 	if err != nil {
 		return nil, fmt.Errorf("fast_llm: %w", err)
 	}
@@ -344,16 +354,15 @@ func (Side) Open(dir string) (*format.Source, error) {
 		return fail(fmt.Errorf("fast_llm: %w", err))
 	}
 	// A model_N.safetensors the state index does not name is stale state,
-	// not a side file to copy: it is reported with the skipped entries.
-	var side []string
+	// not a side file to copy: it is reported as unlisted.
+	var side, unlisted []string
 	for _, name := range listed {
 		if modelFile.MatchString(name) {
-			skipped = append(skipped, name)
+			unlisted = append(unlisted, name)
 		} else {
 			side = append(side, name)
 		}
 	}
-	slices.Sort(skipped)
 	src := &format.Source{
 		Format:     Name,
 		Dir:        dir,
@@ -361,6 +370,8 @@ func (Side) Open(dir string) (*format.Source, error) {
 		Carried:    md.Carried,
 		SideFiles:  side,
 		Skipped:    skipped,
+		Unlisted:   unlisted,
+		IndexFile:  MetadataFile,
 		Checkpoint: ck,
 	}
 	for _, k := range keys {
@@ -472,7 +483,10 @@ func planByParameters(entries []safetensors.Entry, limit int64) ([]safetensors.S
 		if err != nil {
 			return nil, fmt.Errorf("shard plan: tensor %q: %w", e.Name, err)
 		}
-		numel, _ := e.Shape.NumElements()
+		numel, _ := e.Shape.NumElements() // Size checked the shape
+		if size > math.MaxInt64-cur.Bytes || numel > math.MaxInt64-params {
+			return nil, fmt.Errorf("shard plan: tensor %q: the file's size or parameter count overflows a 64-bit integer", e.Name)
+		}
 		cur.Entries = append(cur.Entries, e)
 		cur.Bytes += size
 		params += numel
@@ -490,13 +504,25 @@ func planByParameters(entries []safetensors.Entry, limit int64) ([]safetensors.S
 	return shards, nil
 }
 
+// ShowConfig renders metadata.yaml less its state index.
+func (Side) ShowConfig(out *format.Output) (string, []byte, error) {
+	if out.Config == nil {
+		return "", nil, fmt.Errorf("fast_llm: no config to write")
+	}
+	data, err := EncodeMetadata(out.Config, nil, out.Carried)
+	if err != nil {
+		return "", nil, fmt.Errorf("fast_llm: %s: %w", MetadataFile, err)
+	}
+	return MetadataFile + " (less metadata.state_index)", data, nil
+}
+
 // WriteMeta writes metadata.yaml.
 func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) error {
 	index := map[string]string{}
 	for _, s := range shards {
 		for _, e := range s.Entries {
 			if prev, dup := index[e.Name]; dup {
-				return fmt.Errorf("fast_llm: tensor %q in two files (%s and %s)", e.Name, prev, s.File)
+				return fmt.Errorf("fast_llm: tensor %q in two files (%s and %s)", e.Name, quote.Name(prev), quote.Name(s.File))
 			}
 			index[e.Name] = s.File
 		}

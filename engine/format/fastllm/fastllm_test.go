@@ -176,6 +176,15 @@ func TestPlanByParameters(t *testing.T) {
 	if len(plan) != 1 || plan[0].File != "model_0.safetensors" {
 		t.Fatalf("plan %+v", plan)
 	}
+	// F4 packs two parameters a byte: the parameter count leaves int64
+	// (8 * 2^60) before the byte count does, and is refused, not wrapped.
+	var f4 []safetensors.Entry
+	for i := range 8 {
+		f4 = append(f4, safetensors.Entry{Name: string(rune('0' + i)), DType: tensor.F4, Shape: tensor.Shape{1 << 60}})
+	}
+	if _, err := planByParameters(f4, math.MaxInt64); err == nil || !strings.Contains(err.Error(), `tensor "7": the file's size or parameter count overflows`) {
+		t.Errorf("2^63 parameters: %v", err)
+	}
 	// The default: 2^32 parameters (never written).
 	big := []safetensors.Entry{e("a", 1<<31), e("b", 1<<31), e("c", 1)}
 	shards, err := side(t).Layout(&format.Output{Config: config(), Tensors: big})
@@ -370,8 +379,9 @@ func TestSideFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if !slices.Equal(src.SideFiles, []string{"tokenizer.json"}) || !slices.Equal(src.Skipped, []string{"model_5.safetensors", "sub"}) {
-		t.Errorf("side %v skipped %v", src.SideFiles, src.Skipped)
+	if !slices.Equal(src.SideFiles, []string{"tokenizer.json"}) || !slices.Equal(src.Skipped, []string{"sub"}) ||
+		!slices.Equal(src.Unlisted, []string{"model_5.safetensors"}) || src.IndexFile != MetadataFile {
+		t.Errorf("side %v skipped %v unlisted %v in %q", src.SideFiles, src.Skipped, src.Unlisted, src.IndexFile)
 	}
 }
 
@@ -393,4 +403,11 @@ func TestLayoutRejects(t *testing.T) {
 	if err := s.WriteMeta(t.TempDir(), &format.Output{Config: map[string]any{"a": uint64(math.MaxUint64)}}, nil); err == nil {
 		t.Error("uint64 beyond int64 accepted")
 	}
+}
+
+// metadata.yaml is read as an input file: links stay inside, regular files
+// only, size capped.
+func TestInputRules(t *testing.T) {
+	out := &format.Output{Config: config(), Tensors: entries(), ShardBytes: 400}
+	formattest.CheckInputRules(t, side(t), out, MetadataFile)
 }

@@ -7,7 +7,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	nlp "github.com/nlpodyssey/safetensors"
 
@@ -83,12 +86,9 @@ func CheckWithReference(t testing.TB, dir string, shards []format.Shard) {
 	}
 }
 
-// WriteAndOpen lays out, writes and reopens a checkpoint of side s: the
-// round trip every side's tests start from. The source is closed when the
-// test ends.
-func WriteAndOpen(t testing.TB, s format.Format, out *format.Output) (string, []format.Shard, *format.Source) {
+// write lays out and writes a checkpoint of side s into dir.
+func write(t testing.TB, s format.Format, out *format.Output, dir string) []format.Shard {
 	t.Helper()
-	dir := t.TempDir()
 	shards, err := s.Layout(out)
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +97,125 @@ func WriteAndOpen(t testing.TB, s format.Format, out *format.Output) (string, []
 	if err := s.WriteMeta(dir, out, shards); err != nil {
 		t.Fatal(err)
 	}
+	return shards
+}
+
+// Promptly runs fn and fails the test if it has not returned within a few
+// seconds: opening a FIFO for reading waits for a writer, forever.
+func Promptly(t testing.TB, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: still blocked after 5 s", what)
+	}
+}
+
+// CheckInputRules checks that side s reads its document doc (config.json,
+// metadata.yaml) as every input file must be read (safetensors.OpenInput):
+// in a checkpoint of out, doc replaced by a link to a valid copy outside
+// the directory, by a link to /dev/zero, by a FIFO, or by a file over
+// safetensors.MaxDocBytes, is refused with an error naming it, promptly;
+// and doc as a Hugging Face hub cache snapshot holds it (a link into the
+// repository's blobs/) is read.
+func CheckInputRules(t *testing.T, s format.Format, out *format.Output, doc string) {
+	t.Helper()
+	cases := []struct {
+		name    string
+		replace func(t *testing.T, path string, content []byte)
+		want    string
+	}{
+		{"link outside", func(t *testing.T, path string, content []byte) {
+			// A valid document: only the link's target may be refused.
+			secret := filepath.Join(t.TempDir(), "creds")
+			if err := os.WriteFile(secret, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(secret, path); err != nil {
+				t.Fatal(err)
+			}
+		}, "outside the directory"},
+		{"link to /dev/zero", func(t *testing.T, path string, _ []byte) {
+			if err := os.Symlink("/dev/zero", path); err != nil {
+				t.Fatal(err)
+			}
+		}, "outside the directory"},
+		{"FIFO", func(t *testing.T, path string, _ []byte) {
+			if err := syscall.Mkfifo(path, 0o644); err != nil {
+				t.Skipf("mkfifo: %v", err)
+			}
+		}, "not a regular file (a named pipe)"},
+		{"over the size limit", func(t *testing.T, path string, content []byte) {
+			// The document, then zero bytes up to one byte over the
+			// limit (sparse: the test needs no disk for it).
+			if err := os.WriteFile(path, content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, safetensors.MaxDocBytes+1); err != nil {
+				t.Fatal(err)
+			}
+		}, "over the 64 MiB limit"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, s, out, dir)
+			path := filepath.Join(dir, doc)
+			content, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			c.replace(t, path, content)
+			Promptly(t, s.Name()+" Open", func() {
+				src, err := s.Open(dir)
+				if err == nil {
+					src.Close()
+					t.Fatalf("%s with %s as a %s: accepted", s.Name(), doc, c.name)
+				}
+				if !strings.Contains(err.Error(), doc) || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("error %q: want %s named and %q", err, doc, c.want)
+				}
+			})
+		})
+	}
+	t.Run("hub cache snapshot", func(t *testing.T) {
+		repo := filepath.Join(t.TempDir(), "models--org--name")
+		blobs, dir := filepath.Join(repo, "blobs"), filepath.Join(repo, "snapshots", "0123abcd")
+		for _, d := range []string{blobs, dir} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(t, s, out, dir)
+		if err := os.Rename(filepath.Join(dir, doc), filepath.Join(blobs, "5e1f")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("../../blobs/5e1f", filepath.Join(dir, doc)); err != nil {
+			t.Fatal(err)
+		}
+		src, err := s.Open(dir)
+		if err != nil {
+			t.Fatalf("%s linked into the hub cache's blobs: %v", doc, err)
+		}
+		src.Close()
+	})
+}
+
+// WriteAndOpen lays out, writes and reopens a checkpoint of side s: the
+// round trip every side's tests start from. The source is closed when the
+// test ends.
+func WriteAndOpen(t testing.TB, s format.Format, out *format.Output) (string, []format.Shard, *format.Source) {
+	t.Helper()
+	dir := t.TempDir()
+	shards := write(t, s, out, dir)
 	if !s.Detect(dir) {
 		t.Fatal("Detect rejects what WriteMeta wrote")
 	}

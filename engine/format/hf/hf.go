@@ -6,8 +6,11 @@
 // Reading takes config.json exactly as written (integers stay int64, floats
 // float64; duplicate keys are an error) and the tensors under their file keys.
 // Every other regular file (tokenizer, generation config, chat template,
-// README) is a side file, copied through; subdirectories and anything that is
-// not a regular file (symlinks included) are reported as skipped.
+// README), or link to one inside the directory, is a side file, copied
+// through; subdirectories, links leading out and anything that is not a
+// regular file are reported as skipped. Every file is read as
+// safetensors.OpenInput says; a *.safetensors file the index does not list
+// is left alone and reported (Source.Unlisted).
 //
 // Writing reproduces save_pretrained: config.json as json.dumps(config,
 // indent=2, sort_keys=True) plus a newline, shards of at most 5 GB
@@ -57,14 +60,20 @@ func (Side) Detect(dir string) bool {
 	return err == nil
 }
 
+// ConfigDoc names dir's config.json.
+func (Side) ConfigDoc(dir string) string { return filepath.Join(dir, ConfigFile) }
+
 // owned reports whether the hf side reads (and writes) the file itself.
 func owned(name string) bool {
 	return name == ConfigFile || name == safetensors.IndexFile || strings.HasSuffix(name, ".safetensors")
 }
 
-// ReadConfig reads and parses a config.json, which must hold an object.
+// ReadConfig reads and parses a config.json, which must hold an object. It
+// is read as an input file of its directory (safetensors.ReadInput): a link
+// may not lead out of it, and the file must be a regular one of at most
+// safetensors.MaxDocBytes.
 func ReadConfig(path string) (map[string]any, error) {
-	data, err := os.ReadFile(path)
+	data, err := safetensors.ReadInput(filepath.Dir(path), filepath.Base(path), safetensors.MaxDocBytes)
 	if err != nil {
 		return nil, fmt.Errorf("hf: %w", err)
 	}
@@ -115,7 +124,12 @@ func (Side) Open(dir string) (*format.Source, error) {
 		Config:     cfg,
 		SideFiles:  side,
 		Skipped:    skipped,
+		Naming:     fileNaming(ck),
+		Unlisted:   ck.Unlisted,
 		Checkpoint: ck,
+	}
+	if ck.Index != nil {
+		src.IndexFile = safetensors.IndexFile
 	}
 	for _, name := range ck.Names() {
 		f, info, _ := ck.Lookup(name)
@@ -124,6 +138,17 @@ func (Side) Open(dir string) (*format.Source, error) {
 		})
 	}
 	return src, nil
+}
+
+// fileNaming tells the 0-based names GPT-OSS publishes from
+// save_pretrained's default.
+func fileNaming(ck *safetensors.Checkpoint) string {
+	for _, f := range ck.Files {
+		if strings.HasPrefix(filepath.Base(f.Path), "model-00000-of-") {
+			return safetensors.NamingHFZeroBased.String()
+		}
+	}
+	return ""
 }
 
 var errCarried = errors.New("hf: hf configs cannot carry mapper metadata")
@@ -163,6 +188,15 @@ func naming(out *format.Output) (safetensors.Naming, error) {
 }
 
 // WriteMeta writes config.json and, for more than one shard, the index.
+// ShowConfig renders config.json.
+func (Side) ShowConfig(out *format.Output) (string, []byte, error) {
+	cfg, err := pyjson.Encode(out.Config, 2, true)
+	if err != nil {
+		return "", nil, fmt.Errorf("hf: %s: %w", ConfigFile, err)
+	}
+	return ConfigFile, append(cfg, '\n'), nil
+}
+
 func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) error {
 	if out.Carried != nil {
 		return errCarried

@@ -253,3 +253,35 @@ func TestRejects(t *testing.T) {
 		t.Error("Detect accepts an empty directory")
 	}
 }
+
+// config.json and the index are read as input files: links stay inside,
+// regular files only, size capped.
+func TestInputRules(t *testing.T) {
+	out := &format.Output{Config: config(), Tensors: entries()}
+	formattest.CheckInputRules(t, side(t), out, "config.json")
+	sharded := &format.Output{Config: config(), Tensors: entries(), ShardBytes: 300}
+	formattest.CheckInputRules(t, side(t), sharded, safetensors.IndexFile)
+}
+
+// A *.safetensors file the index does not list is neither read nor an
+// error: the source names it, for the plan to report.
+func TestUnlisted(t *testing.T) {
+	out := &format.Output{Config: config(), Tensors: entries(), ShardBytes: 300}
+	dir, shards, _ := write(t, out)
+	if len(shards) < 2 {
+		t.Fatalf("%d shards: want an index", len(shards))
+	}
+	// Mistral publishes its own single file beside the index.
+	formattest.WriteShards(t, dir, []format.Shard{{File: "consolidated.safetensors", Entries: shards[0].Entries, Logical: shards[0].Logical}})
+	src, err := side(t).Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if !slices.Equal(src.Unlisted, []string{"consolidated.safetensors"}) || src.IndexFile != safetensors.IndexFile {
+		t.Errorf("unlisted %v in %q", src.Unlisted, src.IndexFile)
+	}
+	if slices.Contains(src.SideFiles, "consolidated.safetensors") {
+		t.Error("an unlisted weight file is copied as a side file")
+	}
+}

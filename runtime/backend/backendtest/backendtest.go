@@ -1,9 +1,10 @@
-package cuda
-
-// Shared checks: each runs one transform on the backend under test and on the
-// CPU reference and requires identical bytes (and identical errors for the
-// encoder's non-finite inputs). Used by the GPU tests (cuda_test.go) and by
-// the host-emulation tests (emu_test.go).
+// Package backendtest holds the conformance checks every backend must pass:
+// each runs one transform on the backend under test and on a reference
+// (the CPU backend) and requires identical bytes, and identical errors for
+// the encoder's non-finite inputs and for invalid arguments. A new backend's
+// tests call [Convert], [DecodeMXFP4], [EncodeMXFP4] and [Transpose] (or
+// [All]) against backend.CPU.
+package backendtest
 
 import (
 	"bytes"
@@ -29,7 +30,9 @@ func firstDiff(a, b []byte) int {
 	return min(len(a), len(b))
 }
 
-func requireSame(t *testing.T, what string, got, want []byte, elem int) {
+// RequireSame fails t unless got and want are equal, naming the first
+// differing element (elem bytes each) and how many differ.
+func RequireSame(t testing.TB, what string, got, want []byte, elem int) {
 	t.Helper()
 	if bytes.Equal(got, want) {
 		return
@@ -112,10 +115,10 @@ func float32FromF16(h uint16) float32 {
 
 var floatTypes = []tensor.DType{tensor.BF16, tensor.F16, tensor.F32}
 
-// checkConvert: every pair, on exhaustive 16-bit and 8-bit sources and on
+// Convert checks every dtype pair, on exhaustive 16-bit and 8-bit sources and on
 // rounding-boundary and random F32 sources; extra random elements are added
 // to reach at least minElems per pair.
-func checkConvert(t *testing.T, be, ref backend.Backend, r *rand.Rand, nRandom int) {
+func Convert(t *testing.T, be, ref backend.Backend, r *rand.Rand, nRandom int) {
 	t.Helper()
 	sources := map[tensor.DType][]byte{
 		tensor.BF16:    all16(),
@@ -140,7 +143,7 @@ func checkConvert(t *testing.T, be, ref backend.Backend, r *rand.Rand, nRandom i
 			if err := be.Convert(got, dt, src, st); err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}
-			requireSame(t, what, got, want, dt.Size())
+			RequireSame(t, what, got, want, dt.Size())
 		}
 	}
 	// Lengths and unsupported pairs are errors, as on the CPU.
@@ -169,7 +172,9 @@ func mxfp4Exhaustive() (blocks, scales []byte) {
 	return
 }
 
-func checkDecode(t *testing.T, be, ref backend.Backend, r *rand.Rand, randomGroups int) {
+// DecodeMXFP4 checks the decode of every block byte under every scale, and
+// of randomGroups random groups with realistic scales.
+func DecodeMXFP4(t *testing.T, be, ref backend.Backend, r *rand.Rand, randomGroups int) {
 	t.Helper()
 	blocks, scales := mxfp4Exhaustive()
 	rb := make([]byte, 16*randomGroups)
@@ -195,7 +200,7 @@ func checkDecode(t *testing.T, be, ref backend.Backend, r *rand.Rand, randomGrou
 			if err := be.DecodeMXFP4(got, dt, c.blocks, c.scales); err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}
-			requireSame(t, what, got, want, dt.Size())
+			RequireSame(t, what, got, want, dt.Size())
 		}
 	}
 	if err := be.DecodeMXFP4(make([]byte, 64), tensor.F16, make([]byte, 16), make([]byte, 1)); err == nil {
@@ -206,9 +211,9 @@ func checkDecode(t *testing.T, be, ref backend.Backend, r *rand.Rand, randomGrou
 	}
 }
 
-// encodeInput returns groups of float32 values: hand-picked groups at the
+// EncodeInput returns groups of float32 values: hand-picked groups at the
 // quantizer's edges, then random groups with random magnitudes.
-func encodeInput(r *rand.Rand, randomGroups int) []float32 {
+func EncodeInput(r *rand.Rand, randomGroups int) []float32 {
 	var v []float32
 	group := func(f func(i int) float32) {
 		for i := range 32 {
@@ -260,7 +265,8 @@ func encodeInput(r *rand.Rand, randomGroups int) []float32 {
 	return v
 }
 
-func encodeSrc(vals []float32, t tensor.DType) []byte {
+// EncodeSource stores vals as t (F16 through the CPU conversion).
+func EncodeSource(vals []float32, t tensor.DType) []byte {
 	switch t {
 	case tensor.F32:
 		b := make([]byte, 4*len(vals))
@@ -276,7 +282,7 @@ func encodeSrc(vals []float32, t tensor.DType) []byte {
 		return b
 	default: // F16: through the reference-free path of a plain conversion
 		b := make([]byte, 2*len(vals))
-		src := encodeSrc(vals, tensor.F32)
+		src := EncodeSource(vals, tensor.F32)
 		if err := backend.CPU(1).Convert(b, tensor.F16, src, tensor.F32); err != nil {
 			panic(err)
 		}
@@ -284,9 +290,11 @@ func encodeSrc(vals []float32, t tensor.DType) []byte {
 	}
 }
 
-func checkEncode(t *testing.T, be, ref backend.Backend, r *rand.Rand, randomGroups int) {
+// EncodeMXFP4 checks the encode of EncodeInput's groups from every float
+// source type, and that the first non-finite input is reported alike.
+func EncodeMXFP4(t *testing.T, be, ref backend.Backend, r *rand.Rand, randomGroups int) {
 	t.Helper()
-	vals := encodeInput(r, randomGroups)
+	vals := EncodeInput(r, randomGroups)
 	for _, st := range floatTypes {
 		v := vals
 		if st == tensor.F16 {
@@ -299,7 +307,7 @@ func checkEncode(t *testing.T, be, ref backend.Backend, r *rand.Rand, randomGrou
 				v[i] = f
 			}
 		}
-		src := encodeSrc(v, st)
+		src := EncodeSource(v, st)
 		g := len(vals) / 32
 		what := fmt.Sprintf("mxfp4 encode %v (%d groups)", st, g)
 		gb, gs := bytes.Repeat([]byte{0xa5}, 16*g), bytes.Repeat([]byte{0xa5}, g)
@@ -310,11 +318,10 @@ func checkEncode(t *testing.T, be, ref backend.Backend, r *rand.Rand, randomGrou
 		if err := be.EncodeMXFP4(gb, gs, src, st); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		requireSame(t, what+" scales", gs, ws, 1)
-		requireSame(t, what+" blocks", gb, wb, 1)
+		RequireSame(t, what+" scales", gs, ws, 1)
+		RequireSame(t, what+" blocks", gb, wb, 1)
 
 		// Non-finite inputs: the first one is reported, wherever it is.
-		es := st.Size()
 		for _, c := range []struct {
 			idx  []int
 			bits uint64
@@ -337,7 +344,6 @@ func checkEncode(t *testing.T, be, ref backend.Backend, r *rand.Rand, randomGrou
 					le.PutUint16(bad[2*i:], h)
 				}
 			}
-			_ = es
 			werr := ref.EncodeMXFP4(make([]byte, 16*g), make([]byte, g), bad, st)
 			gerr := be.EncodeMXFP4(make([]byte, 16*g), make([]byte, g), bad, st)
 			var wnf, gnf *backend.NonFiniteError
@@ -361,15 +367,17 @@ func checkEncode(t *testing.T, be, ref backend.Backend, r *rand.Rand, randomGrou
 	}
 }
 
-// transposeCase is one transpose; shapes are random unless listed.
-type transposeCase struct {
-	shape tensor.Shape
-	es    int
-	a, b  int
+// TransposeCase is one transpose; shapes are random unless listed.
+type TransposeCase struct {
+	Shape    tensor.Shape
+	ElemSize int
+	A, B     int // the axes swapped
 }
 
-func randomTransposeCases(r *rand.Rand, n, maxElems int) []transposeCase {
-	cases := []transposeCase{
+// RandomTransposeCases returns hand-picked cases (every kernel path and
+// edge) and n random ones of at most maxElems elements.
+func RandomTransposeCases(r *rand.Rand, n, maxElems int) []TransposeCase {
+	cases := []TransposeCase{
 		{tensor.Shape{7, 5}, 2, 0, 1},
 		{tensor.Shape{64, 96}, 2, 1, 0},
 		{tensor.Shape{33, 65}, 1, 0, 1},
@@ -398,36 +406,38 @@ func randomTransposeCases(r *rand.Rand, n, maxElems int) []transposeCase {
 		if elems > maxElems {
 			continue
 		}
-		cases = append(cases, transposeCase{shape, []int{1, 2, 4, 8}[r.IntN(4)], r.IntN(rank), r.IntN(rank)})
+		cases = append(cases, TransposeCase{shape, []int{1, 2, 4, 8}[r.IntN(4)], r.IntN(rank), r.IntN(rank)})
 	}
 	return cases
 }
 
-func checkTranspose(t *testing.T, be, ref backend.Backend, r *rand.Rand, cases []transposeCase) {
+// Transpose checks each case against the reference, and that invalid axes
+// and element sizes are refused.
+func Transpose(t *testing.T, be, ref backend.Backend, r *rand.Rand, cases []TransposeCase) {
 	t.Helper()
 	for _, c := range cases {
-		if len(c.shape) == 0 && c.a == 0 {
+		if len(c.Shape) == 0 && c.A == 0 {
 			// A scalar has no axes: both must reject it.
-			if be.Transpose(make([]byte, 4), make([]byte, 4), c.shape, c.es, 0, 0) == nil {
+			if be.Transpose(make([]byte, 4), make([]byte, 4), c.Shape, c.ElemSize, 0, 0) == nil {
 				t.Errorf("transpose of a scalar: no error")
 			}
 			continue
 		}
-		n := int(c.shape.Numel()) * c.es
+		n := int(c.Shape.Numel()) * c.ElemSize
 		src := make([]byte, n)
 		for i := range src {
 			src[i] = byte(r.Uint32())
 		}
-		what := fmt.Sprintf("transpose shape %v elem %d axes %d,%d", c.shape, c.es, c.a, c.b)
+		what := fmt.Sprintf("transpose shape %v elem %d axes %d,%d", c.Shape, c.ElemSize, c.A, c.B)
 		want := make([]byte, n)
 		got := bytes.Repeat([]byte{0xa5}, n)
-		if err := ref.Transpose(want, src, c.shape, c.es, c.a, c.b); err != nil {
+		if err := ref.Transpose(want, src, c.Shape, c.ElemSize, c.A, c.B); err != nil {
 			t.Fatalf("%s: reference: %v", what, err)
 		}
-		if err := be.Transpose(got, src, c.shape, c.es, c.a, c.b); err != nil {
+		if err := be.Transpose(got, src, c.Shape, c.ElemSize, c.A, c.B); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		requireSame(t, what, got, want, c.es)
+		RequireSame(t, what, got, want, c.ElemSize)
 	}
 	if err := be.Transpose(make([]byte, 8), make([]byte, 8), tensor.Shape{2, 2}, 2, 0, 2); err == nil {
 		t.Error("transpose with an axis out of range: no error")
@@ -435,4 +445,19 @@ func checkTranspose(t *testing.T, be, ref backend.Backend, r *rand.Rand, cases [
 	if err := be.Transpose(make([]byte, 8), make([]byte, 8), tensor.Shape{2, 2}, 3, 0, 1); err == nil {
 		t.Error("transpose with element size 3: no error")
 	}
+}
+
+// All runs every check with small random sets, for backends whose tests
+// should stay fast (an emulation, the CPU with other settings).
+func All(t *testing.T, be, ref backend.Backend, seed uint64) {
+	t.Run("convert", func(t *testing.T) { Convert(t, be, ref, rand.New(rand.NewPCG(seed, 1)), 4096) })
+	t.Run("mxfp4", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(seed, 2))
+		DecodeMXFP4(t, be, ref, r, 200)
+		EncodeMXFP4(t, be, ref, r, 300)
+	})
+	t.Run("transpose", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(seed, 3))
+		Transpose(t, be, ref, r, RandomTransposeCases(r, 200, 6000))
+	})
 }

@@ -1,15 +1,22 @@
-package engine
+package configmap
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/engine/format/fastllm"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+
+	// hf is the left side of the test mappings; fast_llm, the right one,
+	// also stores their blocks.
+	_ "github.com/mapper-dev/mapper/engine/format/hf"
 )
 
 // cfgSrc exercises every kind of config rule: renames (with fan-out, over a
@@ -40,9 +47,30 @@ config {
 const (
 	leftDoc  = "config.json"
 	rightDoc = "metadata.yaml config.base_model"
+	// anyLength lets exportConfig rebuild lists of any length: these tests
+	// have no input tensors to bound them by.
+	anyLength = math.MaxInt
 )
 
 func cfgMapping(t *testing.T) *ir.Mapping { return loadMapping(t, "cfgtest.map", []byte(cfgSrc)) }
+
+// loadMapping checks a .map source and fails the test on any error.
+func loadMapping(t *testing.T, name string, src []byte) *ir.Mapping {
+	t.Helper()
+	m, diags := dsl.Load(name, src)
+	if diags.HasErrors() || m == nil {
+		t.Fatalf("%s does not check:\n%v", name, diags)
+	}
+	return m
+}
+
+func importConfig(m *ir.Mapping, left map[string]any) (*Result, error) {
+	return New(m, fastllm.Side{}).Import(left, leftDoc)
+}
+
+func exportConfig(m *ir.Mapping, right map[string]any, carried *format.Carried, variant string) (*Result, error) {
+	return New(m, fastllm.Side{}).Export(right, carried, rightDoc, variant, anyLength)
+}
 
 // doc parses a JSON object as a config reader would (ints int64, floats
 // float64).
@@ -76,9 +104,9 @@ func assertErr(t *testing.T, err error, subs ...string) {
 	if err == nil {
 		t.Fatalf("no error, want one mentioning %q", subs)
 	}
-	var ce *ConfigError
+	var ce *Error
 	if !errors.As(err, &ce) {
-		t.Errorf("error %v (%T) is not a *ConfigError", err, err)
+		t.Errorf("error %v (%T) is not a *Error", err, err)
 	}
 	for _, s := range subs {
 		if !strings.Contains(err.Error(), s) {
@@ -207,7 +235,7 @@ func TestImportConfig(t *testing.T) {
 		wantErr: []string{"default of head_dim", "does not divide exactly"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := importConfig(m, tc.left, leftDoc, "")
+			res, err := importConfig(m, tc.left)
 			if tc.wantErr != nil {
 				assertErr(t, err, tc.wantErr...)
 				return
@@ -237,7 +265,7 @@ func TestImportConfig(t *testing.T) {
 				}
 			}
 			// The way back gives the left config again, less what ignore dropped.
-			back, err := exportConfig(m, res.Out, res.Carried, rightDoc, "")
+			back, err := exportConfig(m, res.Out, res.Carried, "")
 			if err != nil {
 				t.Fatalf("export of the import: %v", err)
 			}
@@ -369,7 +397,7 @@ func TestExportConfig(t *testing.T) {
 		wantErr: []string{"decoder: has neither a pattern nor a block"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := exportConfig(m, tc.right, tc.carried, rightDoc, "")
+			res, err := exportConfig(m, tc.right, tc.carried, "")
 			if tc.wantErr != nil {
 				assertErr(t, err, tc.wantErr...)
 				return
@@ -389,8 +417,30 @@ func TestExportConfigPatternNamesUnknownBlock(t *testing.T) {
 	right := withRight(t, map[string]any{"decoder.pattern": []any{"sliding", "global"}})
 	setPath(right, split("decoder.blocks.global"), ir.DeepCopy(right["decoder"].(map[string]any)["blocks"].(map[string]any)["full"]))
 	delete(right["decoder"].(map[string]any)["blocks"].(map[string]any), "full")
-	_, err := exportConfig(m, right, nil, rightDoc, "")
+	_, err := exportConfig(m, right, nil, "")
 	assertErr(t, err, `decoder: block "global" has no counterpart (known: "sliding", "full")`)
+}
+
+// TestExportConfigCycleBound: the length of a rebuilt per-layer list is a
+// number from the input's config; it is refused when negative or longer than
+// the input's tensors could hold layers for, before the list is allocated.
+func TestExportConfigCycleBound(t *testing.T) {
+	m := cfgMapping(t)
+	for _, tc := range []struct {
+		blocks int64
+		want   string
+	}{
+		{1000000000, "config.base_model: layer_types: the per-layer list would have num_layers = 1000000000 entries, more than the 40 tensors of the input hold layers for"},
+		{-3, "layer_types: the per-layer list would have num_layers = -3 entries; a length must not be negative"},
+	} {
+		right := withRight(t, map[string]any{"decoder.num_blocks": tc.blocks})
+		_, err := New(m, fastllm.Side{}).Export(right, nil, rightDoc, "", 40)
+		assertErr(t, err, tc.want)
+	}
+	right := withRight(t, map[string]any{"decoder.num_blocks": int64(40)})
+	if _, err := New(m, fastllm.Side{}).Export(right, nil, rightDoc, "", 40); err != nil {
+		t.Errorf("40 layers from 40 tensors: %v", err)
+	}
 }
 
 // TestConfigVariants: the variant is chosen by the config on import,
@@ -413,14 +463,14 @@ variant plain {
   }
 }
 `))
-	res, err := importConfig(m, doc(t, `{"q": "packed", "kind": "packed"}`), leftDoc, "")
+	res, err := importConfig(m, doc(t, `{"q": "packed", "kind": "packed"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Variant != "packed" || res.Carried.Variant != "packed" {
 		t.Errorf("variant %q (carried %q), want packed", res.Variant, res.Carried.Variant)
 	}
-	res, err = importConfig(m, doc(t, `{"q": "other", "kind": "plain"}`), leftDoc, "")
+	res, err = importConfig(m, doc(t, `{"q": "other", "kind": "plain"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,20 +478,20 @@ variant plain {
 		t.Errorf("variant %q, want the default plain", res.Variant)
 	}
 	// On import the const of the chosen variant is checked.
-	_, err = importConfig(m, doc(t, `{"q": "other", "kind": "packed"}`), leftDoc, "")
+	_, err = importConfig(m, doc(t, `{"q": "other", "kind": "packed"}`))
 	assertErr(t, err, `kind: is "packed"; the mapping requires "plain"`)
 
-	back, err := exportConfig(m, doc(t, `{"q": "x"}`), &format.Carried{Variant: "packed"}, rightDoc, "")
+	back, err := exportConfig(m, doc(t, `{"q": "x"}`), &format.Carried{Variant: "packed"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertDoc(t, "recorded variant", back.Out, `{"q": "x", "kind": "packed"}`)
-	back, err = exportConfig(m, doc(t, `{"q": "x"}`), &format.Carried{Variant: "packed"}, rightDoc, "plain")
+	back, err = exportConfig(m, doc(t, `{"q": "x"}`), &format.Carried{Variant: "packed"}, "plain")
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertDoc(t, "forced variant", back.Out, `{"q": "x", "kind": "plain"}`)
-	_, err = exportConfig(m, doc(t, `{"q": "x"}`), nil, rightDoc, "dense")
+	_, err = exportConfig(m, doc(t, `{"q": "x"}`), nil, "dense")
 	if err == nil || !strings.Contains(err.Error(), `no variant "dense" (known: packed, plain)`) {
 		t.Errorf("unknown variant: %v", err)
 	}
@@ -461,5 +511,38 @@ func TestShortestCycle(t *testing.T) {
 		if got := strings.Join(shortestCycle(strings.Fields(tc.in)), " "); got != tc.want {
 			t.Errorf("shortestCycle(%s) = %s, want %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestEnvLetDefs: the Env a translation returns knows how each let is
+// defined (ir.LetEnv), on import and on export, so that an error about a
+// value can trace it back to the config keys it came from.
+func TestEnvLetDefs(t *testing.T) {
+	m := loadMapping(t, "lets.map", []byte(`mapping lets
+left hf
+right fast_llm
+let w = a * b
+config {
+  a <-> a
+  b <-> b
+}
+`))
+	w := &ir.Ref{Path: []string{"w"}}
+	res, err := importConfig(m, doc(t, `{"a": 3, "b": 4}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ir.Bindings(w, res.Env), "w = a * b = 12"; got != want {
+		t.Errorf("import: Bindings(w) = %q, want %q", got, want)
+	}
+	res, err = exportConfig(m, doc(t, `{"a": 5, "b": 4}`), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ir.Bindings(w, res.Env), "w = a * b = 20"; got != want {
+		t.Errorf("export: Bindings(w) = %q, want %q", got, want)
+	}
+	if _, ok := res.Env.Let("a"); ok {
+		t.Errorf("Let(a): a is a config key, not a let")
 	}
 }

@@ -6,20 +6,6 @@ import (
 	"github.com/mapper-dev/mapper/dsl/ir"
 )
 
-// Every op of the table must be known to the arity tracking.
-func TestOutCountCoversOps(t *testing.T) {
-	for _, d := range ir.Ops() {
-		if outCount[d.Name] == nil {
-			t.Errorf("op %s: no entry in outCount", d.Name)
-		}
-		if d.PerElement {
-			if n, ok := outCount[d.Name](nil, 3); !ok || n != 3 {
-				t.Errorf("op %s is per-element but outCount gives %d", d.Name, n)
-			}
-		}
-	}
-}
-
 func TestOverlap(t *testing.T) {
 	pat := func(parts ...ir.PatternPart) []elem { return elems(ir.Pattern{Parts: parts}) }
 	lit := func(s string) ir.PatternPart { return ir.PatternPart{Lit: s} }

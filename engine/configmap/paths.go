@@ -1,8 +1,10 @@
-package engine
+package configmap
 
 import (
 	"slices"
 	"strings"
+
+	"github.com/mapper-dev/mapper/dsl/ir"
 )
 
 // Config documents are nested map[string]any trees; these helpers address
@@ -28,6 +30,25 @@ func setPath(doc map[string]any, segs []string, v any) bool {
 	}
 	cur[segs[len(segs)-1]] = v
 	return true
+}
+
+// mapAt returns the map at segs, creating it and the maps above it. It
+// reports false when a non-map value is in the way.
+func mapAt(doc map[string]any, segs []string) (map[string]any, bool) {
+	cur := doc
+	for _, s := range segs {
+		next, ok := cur[s]
+		if !ok || next == nil {
+			m := map[string]any{}
+			cur[s] = m
+			cur = m
+			continue
+		}
+		if cur, ok = next.(map[string]any); !ok {
+			return nil, false
+		}
+	}
+	return cur, true
 }
 
 func deletePath(doc map[string]any, segs []string) {
@@ -70,3 +91,13 @@ func covers(claim, leaf string) bool {
 }
 
 func split(p string) []string { return strings.Split(p, ".") }
+
+func join(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func pathString(p ir.Path) string { return strings.Join(p.Segs, ".") }

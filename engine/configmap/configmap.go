@@ -1,0 +1,151 @@
+// Package configmap translates a checkpoint's config document between the
+// two sides of a mapping by the mapping's config rules (see the config
+// section of docs/language.md). Import maps a left document to the right
+// side and records in a format.Carried what the way back needs: left keys
+// the right side has no place for, the left keys that were absent, the
+// variant. Export rebuilds the left document from a right one and that
+// record.
+//
+// It never touches tensors: the planner (package engine) translates the
+// config first and plans the tensor rules in the Env the translation returns.
+// How the right side stores the per-layer block layout a `cycle` rule
+// manages is the side's business, asked through format.BlockSchema.
+package configmap
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
+)
+
+// Translator translates config documents by one mapping's config rules.
+type Translator struct {
+	m      *ir.Mapping
+	blocks format.BlockSchema
+}
+
+// New returns the translator of m's config rules. blocks is how the right
+// side stores a per-layer block layout; nil when it stores none, and then a
+// cycle rule is an error.
+func New(m *ir.Mapping, blocks format.BlockSchema) *Translator {
+	return &Translator{m: m, blocks: blocks}
+}
+
+// Result is a translated config document.
+type Result struct {
+	// Out is the output side's config document.
+	Out map[string]any
+	// Carried is what the output must carry for the way back (import only).
+	Carried *format.Carried
+	// Variant is the active variant ("" when the mapping has none).
+	Variant string
+	// Env evaluates the mapping's expressions on the completed left config.
+	Env   *Env
+	Notes []string
+}
+
+// Error is a config problem, named by the document it is in, the key and
+// the rule that found it. Its message escapes the key (it comes from the
+// checkpoint); Msg must do the same for any it holds.
+type Error struct {
+	Doc  string // the document as its side names it (format.Format.ConfigDoc)
+	Key  string // dotted path
+	Rule ir.Pos // the rule's position; zero when no rule is involved
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(quote.Name(e.Doc))
+	if e.Key != "" {
+		fmt.Fprintf(&b, ": %s", quote.Name(e.Key))
+	}
+	fmt.Fprintf(&b, ": %s", e.Msg)
+	if e.Rule.Line > 0 {
+		fmt.Fprintf(&b, " (rule at %s)", at(e.Rule))
+	}
+	return b.String()
+}
+
+// Env resolves the names a mapping's expressions read, once its config is
+// translated: let names, then dotted paths of the completed left config.
+// The planner adds the loop variables in front. It is an ir.LetEnv, so that
+// errors can say how a let is defined.
+type Env struct {
+	Left map[string]any
+	Lets map[string]any
+	// LetDefs holds how each let is defined, for errors.
+	LetDefs map[string]ir.Expr
+}
+
+var _ ir.LetEnv = (*Env)(nil)
+
+// Lookup implements ir.Env.
+func (e *Env) Lookup(path []string) (any, bool) {
+	if len(path) == 1 {
+		if v, ok := e.Lets[path[0]]; ok {
+			return v, true
+		}
+	}
+	return ir.LookupPath(e.Left, path)
+}
+
+// Let implements ir.LetEnv: the definition of let name.
+func (e *Env) Let(name string) (ir.Expr, bool) {
+	x, ok := e.LetDefs[name]
+	return x, ok
+}
+
+// newEnv evaluates the mapping's lets, in order, on a completed left config.
+func newEnv(m *ir.Mapping, left map[string]any) (*Env, error) {
+	e := &Env{Left: left, Lets: map[string]any{}, LetDefs: map[string]ir.Expr{}}
+	for _, l := range m.Lets {
+		e.LetDefs[l.Name] = l.Expr
+		v, err := ir.Eval(l.Expr, e)
+		if err != nil {
+			return nil, fmt.Errorf("let %s: %w", l.Name, err)
+		}
+		e.Lets[l.Name] = v
+	}
+	return e, nil
+}
+
+// completeLeft fills in left defaults for absent keys and returns the
+// completed config and the absent keys.
+func completeLeft(m *ir.Mapping, left map[string]any) (map[string]any, []string, error) {
+	full := ir.DeepCopy(left).(map[string]any)
+	var absent []string
+	e := &Env{Left: full} // a default may read the keys completed before it
+	for _, r := range m.Config {
+		if r.Kind != ir.ConfigRename || r.LeftDefault == nil {
+			continue
+		}
+		if _, ok := ir.LookupPath(left, r.Left.Segs); ok {
+			continue
+		}
+		v, err := ir.Eval(r.LeftDefault, e)
+		if err != nil {
+			return nil, nil, fmt.Errorf("default of %s (%s): %w", pathString(r.Left), at(r.Pos), err)
+		}
+		setPath(full, r.Left.Segs, v)
+		absent = append(absent, pathString(r.Left))
+	}
+	return full, absent, nil
+}
+
+// at prints a rule position as messages cite it, file:line.
+func at(p ir.Pos) string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+
+// joinErrors reports every problem together, so that a user fixes them in
+// one go: one error as itself, several joined (each reachable with
+// errors.As).
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,280 @@
+package configmap
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine/format"
+)
+
+// Export rebuilds the left config document from a right one and what the
+// import carried (nil: nothing). doc names the right document in errors;
+// variant forces the variant ("": the carried one, else the default).
+// maxList bounds the per-layer lists a cycle rebuilds: the right config's
+// layer count is only a number, and the input's tensor count is the most
+// layers it can hold.
+func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, variant string, maxList int) (*Result, error) {
+	variant, err := exportVariant(t.m, carried, variant)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	ex := &exporter{m: t.m, blocks: t.blocks, doc: doc, right: right, variant: variant, maxList: maxList,
+		res:     &Result{Out: out, Variant: variant},
+		rs:      &resolver{doc: right, schema: t.blocks},
+		env:     &Env{Left: out, Lets: map[string]any{}},
+		applied: map[*ir.ConfigRule]bool{}}
+	if carried != nil {
+		for k, v := range carried.Kept {
+			setPath(out, split(k), ir.DeepCopy(v))
+		}
+		ex.absent = carried.Absent
+	}
+	ex.readBlocks()
+	ex.applyAll()
+	if err := joinErrors(ex.errs); err != nil {
+		return nil, err
+	}
+	ex.unclaimed()
+	if err := joinErrors(ex.errs); err != nil {
+		return nil, err
+	}
+	full, _, err := completeLeft(t.m, out)
+	if err != nil {
+		return nil, &Error{Doc: doc, Msg: err.Error()}
+	}
+	if ex.res.Env, err = newEnv(t.m, full); err != nil {
+		return nil, &Error{Doc: doc, Msg: err.Error()}
+	}
+	return ex.res, nil
+}
+
+// exporter is one export in progress.
+type exporter struct {
+	m       *ir.Mapping
+	blocks  format.BlockSchema
+	doc     string
+	right   map[string]any
+	variant string
+	absent  []string // left keys absent on the way in
+	maxList int      // the longest per-layer list a cycle may rebuild
+	res     *Result  // res.Out is the left config being rebuilt
+	rs      *resolver
+	// env reads the left config being rebuilt, for defaults, lengths and
+	// conditions; the lets wait for the completed config.
+	env *Env
+	// claims are the right paths the rules read; structural the keys of the
+	// block nodes, which count only while they are leaves (empty blocks).
+	claims, structural []string
+	applied            map[*ir.ConfigRule]bool
+	errs               []error
+}
+
+func (ex *exporter) fail(r *ir.ConfigRule, key, format string, args ...any) {
+	ex.errs = append(ex.errs, &Error{Doc: ex.doc, Key: key, Rule: r.Pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+// readBlocks reads back every block node the variant's cycle rules manage.
+func (ex *exporter) readBlocks() {
+	for _, r := range ex.m.Config {
+		if r.Kind != ir.ConfigCycle || !ir.InVariant(r.Variant, ex.variant) {
+			continue
+		}
+		path := r.Right[0].Segs
+		np := strings.Join(path, ".")
+		if ex.blocks == nil {
+			ex.fail(r, np, "the %s side stores no per-layer block layout for a cycle rule to read", ex.m.Right)
+			continue
+		}
+		v, _ := ir.LookupPath(ex.right, path)
+		doc, _ := v.(map[string]any)
+		l, ok, problems := ex.blocks.ReadBlocks(doc)
+		for _, p := range problems {
+			key := np
+			if p.Key != "" {
+				key += "." + p.Key
+			}
+			ex.fail(r, key, "%s", p.Msg)
+		}
+		if !ok {
+			continue
+		}
+		for _, s := range l.Structure {
+			ex.structural = append(ex.structural, np+"."+s)
+		}
+		node := &blockNode{rule: r, path: path, layout: l}
+		if l.Single && len(l.Pattern) == 0 {
+			node.layout.Pattern = []string{ex.rs.singleBlockName(ex.m, node)}
+		}
+		ex.rs.blocks = append(ex.rs.blocks, node)
+	}
+}
+
+// applyAll applies the variant's rules: unconditional ones first (cycles
+// last: their length reads renamed keys), then conditional ones until
+// nothing changes, since conditions read the left config being rebuilt.
+func (ex *exporter) applyAll() {
+	for _, cycles := range []bool{false, true} {
+		for _, r := range ex.m.Config {
+			if ir.InVariant(r.Variant, ex.variant) && len(r.When) == 0 && (r.Kind == ir.ConfigCycle) == cycles {
+				ex.apply(r)
+			}
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, r := range ex.m.Config {
+			if ex.applied[r] || len(r.When) == 0 || !ir.InVariant(r.Variant, ex.variant) {
+				continue
+			}
+			if ok, err := ir.EvalAll(r.When, ex.env); err == nil && ok {
+				ex.apply(r)
+				changed = true
+			}
+		}
+	}
+}
+
+// apply applies one rule, once: what a rule reads from the right config
+// does not change, so a rule that had nothing to write back (its key
+// absent, or still at the default it was absent with) must not be tried
+// again, or the conditional rules would never settle.
+func (ex *exporter) apply(r *ir.ConfigRule) {
+	ex.applied[r] = true
+	switch r.Kind {
+	case ir.ConfigKeep, ir.ConfigIgnore:
+		// What keep carried is back already; ignore left nothing.
+	case ir.ConfigLeftConst:
+		ex.setLeft(r, r.Left.Segs, r.Value)
+	case ir.ConfigRightConst:
+		ex.rightConst(r)
+	case ir.ConfigRename:
+		ex.rename(r)
+	case ir.ConfigCycle:
+		ex.cycle(r)
+	}
+}
+
+func (ex *exporter) setLeft(r *ir.ConfigRule, segs []string, v any) {
+	if !setPath(ex.res.Out, segs, ir.DeepCopy(v)) {
+		ex.fail(r, strings.Join(segs, "."), "cannot be written: a parent key holds a value")
+	}
+}
+
+// read returns the value of a rule's right paths, which must agree.
+func (ex *exporter) read(r *ir.ConfigRule) (any, bool) {
+	var val any
+	var from string
+	found := false
+	for _, rp := range r.Right {
+		paths, ok := ex.rs.resolve(rp.Segs)
+		if !ok {
+			continue
+		}
+		for _, p := range paths {
+			ex.claims = append(ex.claims, strings.Join(p, "."))
+			v, ok := ir.LookupPath(ex.right, p)
+			if !ok {
+				continue
+			}
+			ps := strings.Join(p, ".")
+			if found && !ir.ValuesEqual(v, val) {
+				ex.fail(r, ps, "is %s but %s is %s: they must agree", ir.FormatValue(v), from, ir.FormatValue(val))
+				return nil, false
+			}
+			val, from, found = v, ps, true
+		}
+	}
+	return val, found
+}
+
+// rightConst checks that the right config holds the constant.
+func (ex *exporter) rightConst(r *ir.ConfigRule) {
+	paths, ok := ex.rs.resolve(r.Right[0].Segs)
+	if !ok {
+		return
+	}
+	for _, p := range paths {
+		ps := strings.Join(p, ".")
+		ex.claims = append(ex.claims, ps)
+		if v, ok := ir.LookupPath(ex.right, p); ok && !ir.ValuesEqual(v, r.Value) {
+			ex.fail(r, ps, "is %s; the mapping requires %s", ir.FormatValue(v), ir.FormatValue(r.Value))
+		}
+	}
+}
+
+// rename sets the left key from the right paths (or the right default),
+// through the value map backwards. A key absent on the way in stays absent
+// while its value is still the left default.
+func (ex *exporter) rename(r *ir.ConfigRule) {
+	key := pathString(r.Left)
+	v, ok := ex.read(r)
+	if !ok {
+		if r.RightDefault == nil {
+			return
+		}
+		d, err := ir.Eval(r.RightDefault, ex.env)
+		if err != nil {
+			ex.fail(r, key, "default: %v", err)
+			return
+		}
+		v = d
+	}
+	lv, ok := mapValue(r.ValueMap, v, false)
+	if !ok {
+		ex.fail(r, strings.Join(r.Right[0].Segs, "."), "value %s has no counterpart (known: %s)", ir.FormatValue(v), knownValues(r.ValueMap, false))
+		return
+	}
+	if slices.Contains(ex.absent, key) && r.LeftDefault != nil {
+		if d, err := ir.Eval(r.LeftDefault, ex.env); err == nil && ir.ValuesEqual(d, lv) {
+			return
+		}
+	}
+	ex.setLeft(r, r.Left.Segs, lv)
+}
+
+// cycle expands the node's pattern back into the per-layer list.
+func (ex *exporter) cycle(r *ir.ConfigRule) {
+	node := ex.rs.node(r)
+	if node == nil || len(node.layout.Pattern) == 0 {
+		return // reading the node back failed, and said why
+	}
+	n, err := ir.EvalInt(r.Length, ex.env)
+	if err != nil {
+		ex.fail(r, pathString(r.Left), "%v", err)
+		return
+	}
+	if n < 0 {
+		ex.fail(r, pathString(r.Left), "the per-layer list would have %s = %d entries; a length must not be negative", ir.Format(r.Length), n)
+		return
+	}
+	if n > int64(ex.maxList) {
+		ex.fail(r, pathString(r.Left), "the per-layer list would have %s = %d entries, more than the %d tensors of the input hold layers for",
+			ir.Format(r.Length), n, ex.maxList)
+		return
+	}
+	list := make([]any, n)
+	for i := range list {
+		name := node.layout.Pattern[i%len(node.layout.Pattern)]
+		lv, ok := mapValue(r.ValueMap, name, false)
+		if !ok {
+			ex.fail(r, strings.Join(node.path, "."), "block %q has no counterpart (known: %s)", name, knownValues(r.ValueMap, false))
+			return
+		}
+		list[i] = lv
+	}
+	ex.setLeft(r, r.Left.Segs, list)
+}
+
+// unclaimed reports every right key no rule reads.
+func (ex *exporter) unclaimed() {
+	for _, leaf := range leaves(ex.right) {
+		if slices.ContainsFunc(ex.claims, func(c string) bool { return covers(c, leaf) }) ||
+			slices.Contains(ex.structural, leaf) {
+			continue
+		}
+		ex.errs = append(ex.errs, &Error{Doc: ex.doc, Key: leaf, Msg: fmt.Sprintf("not claimed by any config rule of %s", ex.m.Name)})
+	}
+}

@@ -1,0 +1,267 @@
+package configmap
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
+)
+
+// Import maps a left config document to the right side. doc names the
+// document in errors. The variant is the one the left config selects.
+func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
+	im := &importer{m: t.m, blocks: t.blocks, doc: doc, left: left, written: map[string]string{}}
+	if err := im.start(); err != nil {
+		return nil, &Error{Doc: doc, Msg: err.Error()}
+	}
+	rules, err := activeRules(im.m, im.res.Variant, im.res.Env)
+	if err != nil {
+		return nil, &Error{Doc: doc, Msg: err.Error()}
+	}
+	// Cycle rules first: they create the block structure other rules address.
+	for _, r := range rules {
+		if r.Kind == ir.ConfigCycle {
+			im.cycle(r)
+		}
+	}
+	for _, r := range rules {
+		im.rule(r)
+	}
+	im.unclaimed()
+	if err := joinErrors(im.errs); err != nil {
+		return nil, err
+	}
+	return im.res, nil
+}
+
+// importer is one import in progress.
+type importer struct {
+	m       *ir.Mapping
+	blocks  format.BlockSchema
+	doc     string
+	left    map[string]any // as given
+	full    map[string]any // left with its defaults filled in
+	absent  []string       // the keys the defaults filled in
+	res     *Result
+	rs      *resolver
+	claims  []string          // left paths the rules claim
+	written map[string]string // right path -> the rule that wrote it (file:line)
+	errs    []error
+}
+
+// start completes the left config, evaluates the lets and selects the
+// variant.
+func (im *importer) start() error {
+	full, absent, err := completeLeft(im.m, im.left)
+	if err != nil {
+		return err
+	}
+	e, err := newEnv(im.m, full)
+	if err != nil {
+		return err
+	}
+	variant, err := importVariant(im.m, e)
+	if err != nil {
+		return err
+	}
+	im.full, im.absent = full, absent
+	im.res = &Result{Out: map[string]any{}, Variant: variant, Env: e,
+		Carried: &format.Carried{Mapping: im.m.Name, From: im.m.Left, Variant: variant, Absent: absent}}
+	im.rs = &resolver{doc: im.res.Out, schema: im.blocks}
+	return nil
+}
+
+func (im *importer) fail(r *ir.ConfigRule, key, format string, args ...any) {
+	im.errs = append(im.errs, &Error{Doc: im.doc, Key: key, Rule: r.Pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+// rule applies one active rule other than a cycle.
+func (im *importer) rule(r *ir.ConfigRule) {
+	switch r.Kind {
+	case ir.ConfigKeep:
+		im.keep(r)
+	case ir.ConfigIgnore:
+		im.ignore(r)
+	case ir.ConfigLeftConst:
+		im.leftConst(r)
+	case ir.ConfigRightConst:
+		im.rightConst(r)
+	case ir.ConfigRename:
+		im.rename(r)
+	}
+}
+
+// carry records a left value for the way back.
+func (im *importer) carry(path string, v any) {
+	c := im.res.Carried
+	if c.Kept == nil {
+		c.Kept = map[string]any{}
+	}
+	c.Kept[path] = ir.DeepCopy(v)
+}
+
+// write sets a right path, once: a second write must agree with the first.
+func (im *importer) write(r *ir.ConfigRule, segs []string, v any) {
+	k := strings.Join(segs, ".")
+	if prev, ok := im.written[k]; ok {
+		if old, _ := ir.LookupPath(im.res.Out, segs); !ir.ValuesEqual(old, v) {
+			im.fail(r, k, "written twice with different values (also by the rule at %s)", prev)
+			return
+		}
+	}
+	if !setPath(im.res.Out, segs, ir.DeepCopy(v)) {
+		im.fail(r, k, "cannot be written: a parent key holds a value")
+		return
+	}
+	im.written[k] = at(r.Pos)
+}
+
+// cycle lays out the right node for the per-layer list.
+func (im *importer) cycle(r *ir.ConfigRule) {
+	key := pathString(r.Left)
+	im.claims = append(im.claims, key)
+	if im.blocks == nil {
+		im.fail(r, key, "the %s side stores no per-layer block layout for a cycle rule to write", im.m.Right)
+		return
+	}
+	names, ok := im.layerBlocks(r, key)
+	if !ok {
+		return
+	}
+	path := r.Right[0].Segs
+	node, ok := mapAt(im.res.Out, path)
+	if !ok {
+		im.fail(r, pathString(r.Right[0]), "cannot be written: a parent key holds a value")
+		return
+	}
+	l := im.blocks.WriteBlocks(node, shortestCycle(names))
+	im.rs.blocks = append(im.rs.blocks, &blockNode{rule: r, path: path, layout: l})
+}
+
+// layerBlocks reads a cycle's per-layer list and translates every entry to
+// its block name.
+func (im *importer) layerBlocks(r *ir.ConfigRule, key string) ([]string, bool) {
+	v, ok := ir.LookupPath(im.full, r.Left.Segs)
+	if !ok {
+		im.fail(r, key, "missing; the rule needs the per-layer list")
+		return nil, false
+	}
+	list, ok := v.([]any)
+	if !ok {
+		im.fail(r, key, "is %s, not a list", ir.FormatValue(v))
+		return nil, false
+	}
+	n, err := ir.EvalInt(r.Length, im.res.Env)
+	if err != nil {
+		im.fail(r, key, "%v", err)
+		return nil, false
+	}
+	if int64(len(list)) != n {
+		im.fail(r, key, "has %d entries but %s is %d: they must agree", len(list), ir.Format(r.Length), n)
+		return nil, false
+	}
+	names := make([]string, len(list))
+	for i, x := range list {
+		y, ok := mapValue(r.ValueMap, x, true)
+		s, isStr := y.(string)
+		if !ok || !isStr {
+			im.fail(r, fmt.Sprintf("%s[%d]", key, i), "value %s has no counterpart (known: %s)", ir.FormatValue(x), knownValues(r.ValueMap, true))
+			return nil, false
+		}
+		names[i] = s
+	}
+	return names, true
+}
+
+// keep carries the keys present for the way back.
+func (im *importer) keep(r *ir.ConfigRule) {
+	for _, p := range r.Keys {
+		im.claims = append(im.claims, pathString(p))
+		if v, ok := ir.LookupPath(im.left, p.Segs); ok {
+			im.carry(pathString(p), v)
+		}
+	}
+}
+
+// ignore drops the keys, saying so in the notes.
+func (im *importer) ignore(r *ir.ConfigRule) {
+	for _, p := range r.Keys {
+		im.claims = append(im.claims, pathString(p))
+		if _, ok := ir.LookupPath(im.left, p.Segs); ok {
+			im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s dropped on purpose (ignore at %s)", quote.Name(pathString(p)), at(r.Pos)))
+		}
+	}
+}
+
+// leftConst checks that the left config holds the constant.
+func (im *importer) leftConst(r *ir.ConfigRule) {
+	key := pathString(r.Left)
+	im.claims = append(im.claims, key)
+	v, ok := ir.LookupPath(im.left, r.Left.Segs)
+	switch {
+	case !ok:
+		im.fail(r, key, "missing; the mapping requires %s", ir.FormatValue(r.Value))
+	case !ir.ValuesEqual(v, r.Value):
+		im.fail(r, key, "is %s; the mapping requires %s", ir.FormatValue(v), ir.FormatValue(r.Value))
+	}
+}
+
+// rightConst writes the constant wherever its path leads.
+func (im *importer) rightConst(r *ir.ConfigRule) {
+	paths, ok := im.rs.resolve(r.Right[0].Segs)
+	if !ok {
+		return // a block this config does not have
+	}
+	for _, p := range paths {
+		im.write(r, p, r.Value)
+	}
+}
+
+// rename writes the left value, through the value map, to every right path
+// (a fan-out); a value with no place on the right is carried instead.
+func (im *importer) rename(r *ir.ConfigRule) {
+	key := pathString(r.Left)
+	im.claims = append(im.claims, key)
+	v, ok := ir.LookupPath(im.full, r.Left.Segs)
+	if !ok {
+		return
+	}
+	mv, ok := mapValue(r.ValueMap, v, true)
+	if !ok {
+		im.fail(r, key, "value %s has no counterpart (known: %s)", ir.FormatValue(v), knownValues(r.ValueMap, true))
+		return
+	}
+	placed := false
+	for _, rp := range r.Right {
+		paths, ok := im.rs.resolve(rp.Segs)
+		if !ok {
+			continue
+		}
+		if len(paths) == 0 {
+			im.fail(r, key, "the right path %s matches nothing", pathString(rp))
+		}
+		for _, p := range paths {
+			im.write(r, p, mv)
+			placed = true
+		}
+	}
+	if !placed && !slices.Contains(im.absent, key) {
+		// The right side has no place for it in this config (a block the
+		// pattern does not use): carry it so the way back loses nothing.
+		im.carry(key, v)
+		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s has no place on the %s side in this config; carried in the metadata", quote.Name(key), im.m.Right))
+	}
+}
+
+// unclaimed reports every left key no rule claims: mapper drops nothing
+// silently.
+func (im *importer) unclaimed() {
+	for _, leaf := range leaves(im.left) {
+		if !slices.ContainsFunc(im.claims, func(c string) bool { return covers(c, leaf) }) {
+			im.errs = append(im.errs, &Error{Doc: im.doc, Key: leaf, Msg: fmt.Sprintf("not claimed by any config rule of %s (map it, or add it to keep or ignore)", im.m.Name)})
+		}
+	}
+}

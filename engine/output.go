@@ -1,0 +1,189 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
+)
+
+// checkpointNames are the files, besides *.safetensors and
+// model.safetensors.index.json, that a directory Force replaces may hold:
+// the sides' own files, Fast-LLM's completion marker and the files that
+// usually sit beside a Hugging Face model. Keep the list in the README's
+// "What it guarantees" in step.
+var checkpointNames = map[string]bool{
+	"config.json":             true,
+	"metadata.yaml":           true,
+	"ok":                      true,
+	"generation_config.json":  true,
+	"tokenizer.json":          true,
+	"tokenizer_config.json":   true,
+	"tokenizer.model":         true,
+	"special_tokens_map.json": true,
+	"added_tokens.json":       true,
+	"vocab.json":              true,
+	"vocab.txt":               true,
+	"merges.txt":              true,
+	"chat_template.jinja":     true,
+	"chat_template.json":      true,
+}
+
+// CheckOutput checks, before anything is planned or written, that a
+// conversion of the checkpoint in directory in may write to out:
+//   - out is not the input, inside it, or holding it, compared by device and
+//     inode (checkOutputPlace);
+//   - an existing out is refused without force, and with it unless it is a
+//     checkpoint directory: safetensors.CheckReplaceable, with the names of
+//     checkpointNames and of the input directory's files (the side files a
+//     conversion copies) allowed.
+//
+// Execute checks the same again.
+func CheckOutput(in, out string, force bool) error {
+	_, err := checkOutput(in, out, force)
+	return err
+}
+
+// checkOutput is CheckOutput returning the Keep for safetensors.OutputOptions
+// (nil without force: nothing is replaced).
+func checkOutput(in, out string, force bool) (func(string) bool, error) {
+	if err := checkOutputPlace(in, out, force); err != nil {
+		return nil, err
+	}
+	_, err := os.Lstat(out)
+	exists := err == nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !force:
+		return nil, nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("output %s: %w", out, err)
+	case err == nil && !force:
+		return nil, fmt.Errorf("output %s already exists (only force replaces it)", out)
+	}
+	// Forced: the rule applies now to an existing output, and at the
+	// commit to one that appears meanwhile.
+	keep, err := outputKeep(in)
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		if err := safetensors.CheckReplaceable(out, keep); err != nil {
+			return nil, err
+		}
+	}
+	return keep, nil
+}
+
+// outputKeep says which names a replaced output may hold besides the
+// safetensors files: checkpointNames, and the names of the files (not
+// subdirectories) of the input directory, since a conversion copies the
+// input's side files whatever they are called.
+func outputKeep(in string) (func(string) bool, error) {
+	ents, err := os.ReadDir(in)
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", in, err)
+	}
+	names := map[string]bool{}
+	for _, e := range ents {
+		if !e.IsDir() {
+			names[e.Name()] = true
+		}
+	}
+	return func(name string) bool { return checkpointNames[name] || names[name] }, nil
+}
+
+// checkOutputPlace refuses an output that is the input directory, holds it,
+// or lies inside it: with force the commit would delete the input (and, for
+// a parent, everything beside it), and writing inside it would change the
+// input. Directories are compared by device and inode, not by path, so that
+// no symbolic link, bind mount or other second path to the input hides it:
+// every ancestor of the output is compared with the input, every ancestor of
+// the input with the output and, when force may replace an existing output,
+// every directory under it with the input.
+func checkOutputPlace(in, out string, force bool) error {
+	inInfo, err := os.Stat(in)
+	if err != nil {
+		// Nothing there to protect; planning reports the missing input.
+		return nil
+	}
+	ri, err := resolvePath(in)
+	if err != nil {
+		return fmt.Errorf("input %s: %w", in, err)
+	}
+	ro, err := resolvePath(out)
+	if err != nil {
+		return fmt.Errorf("output %s: %w", out, err)
+	}
+	for dir := ro; ; dir = filepath.Dir(dir) {
+		if fi, err := os.Stat(dir); err == nil && os.SameFile(fi, inInfo) {
+			if dir == ro {
+				return fmt.Errorf("output %s is the input directory; write the conversion elsewhere", out)
+			}
+			return fmt.Errorf("output %s is inside the input %s; write the conversion elsewhere", out, in)
+		}
+		if dir == filepath.Dir(dir) {
+			break
+		}
+	}
+	outInfo, err := os.Stat(ro)
+	if err != nil {
+		return nil // not there yet, so it holds nothing
+	}
+	for dir := filepath.Dir(ri); ; dir = filepath.Dir(dir) {
+		if fi, err := os.Stat(dir); err == nil && os.SameFile(fi, outInfo) {
+			return fmt.Errorf("output %s contains the input %s; replacing it would delete the input", out, in)
+		}
+		if dir == filepath.Dir(dir) {
+			break
+		}
+	}
+	if !force || !outInfo.IsDir() {
+		return nil
+	}
+	// The input may also be inside the output by another path (mounted or
+	// linked there) that no ancestry shows.
+	var found string
+	filepath.WalkDir(ro, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			// Unreadable parts cannot be searched, but they are not
+			// deleted either: safetensors.CheckReplaceable refuses any
+			// subdirectory.
+			return nil
+		}
+		if fi, err := os.Stat(path); err == nil && os.SameFile(fi, inInfo) {
+			found = path
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if found != "" {
+		if r, err := filepath.Rel(ro, found); err == nil {
+			found = filepath.Join(out, r)
+		}
+		return fmt.Errorf("output %s contains the input %s (as %s, a second path to it); replacing it would delete the input", out, in, quote.Name(found))
+	}
+	return nil
+}
+
+// resolvePath makes path absolute and resolves symbolic links in the part
+// of it that exists.
+func resolvePath(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	rest := ""
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		if dir == filepath.Dir(dir) {
+			return abs, nil
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+	}
+}
