@@ -8,6 +8,7 @@ import (
 
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Summary is the plan in the form `mapper plan --json` prints.
@@ -29,6 +30,9 @@ type Summary struct {
 	Shards     []ShardSummary  `json:"shards"`
 	Tensors    []TensorSummary `json:"tensors"`
 	SideFiles  []string        `json:"side_files,omitempty"`
+
+	// show renders the output's config document as its side writes it.
+	show func() (file string, text []byte, err error)
 }
 
 // ShardSummary is one output file.
@@ -58,6 +62,9 @@ func (p *Plan) Summarize() *Summary {
 		Workers: p.Workers, Config: p.Config, Notes: p.Notes, SideFiles: p.SideFiles}
 	if p.Carried != nil {
 		s.Carried = p.Carried
+	}
+	if p.out != nil && p.output != nil {
+		s.show = func() (string, []byte, error) { return p.out.ShowConfig(p.output) }
 	}
 	shardOf := map[string]string{}
 	for _, sh := range p.Shards {
@@ -104,26 +111,39 @@ func (s *Summary) WriteJSON(w io.Writer) error {
 	return err
 }
 
-// WriteText prints the summary for people.
+// WriteText prints the summary for people. Names from the checkpoint
+// (tensors, files, a recorded variant) are escaped where they would not
+// print as themselves; the config is escaped by pyjson.
 func (s *Summary) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mapping %s (%s): %s, %s -> %s", s.Mapping, s.MapFile, s.Direction, s.From, s.To)
+	fmt.Fprintf(&b, "mapping %s (%s): %s, %s -> %s", quote.Name(s.Mapping), quote.Name(s.MapFile), s.Direction, s.From, s.To)
 	if s.Variant != "" {
-		fmt.Fprintf(&b, ", variant %s", s.Variant)
+		fmt.Fprintf(&b, ", variant %s", quote.Name(s.Variant))
 	}
 	fmt.Fprintf(&b, "\n%d tensors, %s in, %s out; peak working memory %s (budget %s, %d workers)\n",
 		len(s.Tensors), FormatBytes(s.BytesIn), FormatBytes(s.BytesOut), FormatBytes(s.PeakMemory), FormatBytes(s.Memory), s.Workers)
-	cfg, err := pyjson.Encode(s.Config, 2, true)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(&b, "\nconfig:\n%s\n", indent(string(cfg), "  "))
-	if s.Carried != nil {
-		c, err := carriedText(s.Carried)
+	if s.show != nil {
+		// The output's own document in its own syntax (it holds what is
+		// carried for the way back where the side can hold it).
+		file, text, err := s.show()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, "carried for the way back: %s\n", c)
+		fmt.Fprintf(&b, "\n%s:\n%s", file, indent(strings.TrimSuffix(string(text), "\n"), "  "))
+		b.WriteString("\n")
+	} else {
+		cfg, err := pyjson.Encode(s.Config, 2, true)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "\nconfig:\n%s\n", indent(string(cfg), "  "))
+		if s.Carried != nil {
+			c, err := carriedText(s.Carried)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&b, "carried for the way back: %s\n", c)
+		}
 	}
 	if len(s.Notes) > 0 {
 		b.WriteString("\nnotes:\n")
@@ -133,16 +153,16 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	b.WriteString("\nfiles:\n")
 	for _, sh := range s.Shards {
-		fmt.Fprintf(&b, "  %s  %d tensors  %s\n", sh.File, sh.Tensors, FormatBytes(sh.Bytes))
+		fmt.Fprintf(&b, "  %s  %d tensors  %s\n", quote.Name(sh.File), sh.Tensors, FormatBytes(sh.Bytes))
 	}
 	for _, f := range s.SideFiles {
-		fmt.Fprintf(&b, "  %s  (copied unchanged)\n", f)
+		fmt.Fprintf(&b, "  %s  (copied unchanged)\n", quote.Name(f))
 	}
 	b.WriteString("\ntensors:\n")
 	for _, t := range s.Tensors {
-		fmt.Fprintf(&b, "  %s %s%v  %s\n", t.Name, t.DType, t.Shape, t.Shard)
+		fmt.Fprintf(&b, "  %s %s%v  %s\n", quote.Name(t.Name), t.DType, t.Shape, quote.Name(t.Shard))
 		// A stack over 128 experts names 256 sources: show both ends.
-		srcs := t.Sources
+		srcs := quote.Names(t.Sources)
 		if len(srcs) > 4 {
 			srcs = []string{srcs[0], srcs[1], fmt.Sprintf("... %d more ...", len(srcs)-3), srcs[len(srcs)-1]}
 		}
@@ -160,7 +180,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "      <- %s | %s%s  (%s)\n", src, strings.Join(t.Ops, " | "), chunks, t.Rule)
 	}
-	_, err = io.WriteString(w, b.String())
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 

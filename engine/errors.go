@@ -6,6 +6,7 @@ import (
 
 	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/runtime/fault"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
@@ -18,14 +19,16 @@ import (
 
 // Diagnostics returns the problems err reports, sorted by position and
 // subject: one per joined error. A problem a rule found points at the rule;
-// a malformed checkpoint file is the subject of what it says, whichever step
-// of reading wrapped it; any other error becomes a diagnostic with its text
-// as the message. nil gives nil.
+// a malformed checkpoint file, or one that changed while it was read
+// (*fault.Error), is the subject of what it says, whichever step of reading
+// wrapped it; any other error becomes a diagnostic with its text as the
+// message. nil gives nil.
 func Diagnostics(err error) diag.List {
 	var l diag.List
 	var walk func(error)
 	walk = func(err error) {
 		var fe *safetensors.FormatError
+		var ce *fault.Error
 		switch e := err.(type) {
 		case nil:
 		case interface{ Unwrap() []error }:
@@ -41,14 +44,21 @@ func Diagnostics(err error) diag.List {
 		case interface{ Diagnostic() diag.Diagnostic }:
 			l = append(l, e.Diagnostic())
 		default:
+			// The subject's names are escaped where it is printed
+			// (diag.Subject.String); the messages escape those they hold.
 			d := diag.Diagnostic{Severity: diag.Error, Message: err.Error()}
-			if errors.As(err, &fe) && fe.File != "" {
+			switch {
+			case errors.As(err, &fe) && fe.File != "":
 				// The wrappers say which side read it ("hf: "), which the
 				// file's name tells as well.
 				d.Subject, d.Message = diag.Subject{File: fe.File, Tensor: fe.Tensor}, fe.Reason
 				if fe.Err != nil {
 					d.Message += ": " + fe.Err.Error()
 				}
+			case errors.As(err, &ce):
+				// An input that changed while it was read: the file and
+				// the tensor that held the lost bytes.
+				d.Subject, d.Message = diag.Subject{File: ce.Path, Tensor: ce.Tensor}, ce.Reason()
 			}
 			l = append(l, d)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mapper-dev/mapper/dsl/diag"
+	"github.com/mapper-dev/mapper/runtime/fault"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -120,10 +121,14 @@ func TestDiagnosticsOf(t *testing.T) {
 		&boundError{key: "k", err: &TensorError{Tensor: "a", Pos: at, End: end, Msg: "missing"}},
 		errors.New("plain"),
 		fmt.Errorf("hf: %w", &safetensors.FormatError{File: "d/y.safetensors", Tensor: "t", Reason: "truncated"}),
+		&fault.Error{Path: "d/z.safetensors", Offset: 64, Tensor: "u", Mapped: 100, Now: 10},
+		&safetensors.FormatError{File: "d/\x1b.safetensors", Tensor: "v\n", Reason: "bad"},
 	)
 	l := Diagnostics(err)
 	want := []string{
+		`"d/\x1b.safetensors": tensor "v\n": bad`,
 		"d/y.safetensors: tensor t: truncated",
+		"d/z.safetensors: tensor u: cannot read byte 64: the file shrank from 100 to 10 bytes while being read; inputs must not change during a conversion",
 		"plain",
 		"m.map:2:3: error: tensor a: missing",
 		"m.map:2:3: error: d/x.safetensors: tensor b: bad shape",
@@ -136,7 +141,14 @@ func TestDiagnosticsOf(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if l[0].Subject != (diag.Subject{File: "d/y.safetensors", Tensor: "t"}) || l[0].Message != "truncated" {
-		t.Errorf("format error: %+v", l[0])
+	if l[1].Subject != (diag.Subject{File: "d/y.safetensors", Tensor: "t"}) || l[1].Message != "truncated" {
+		t.Errorf("format error: %+v", l[1])
+	}
+	// The subject holds the names raw; printing it escapes them.
+	if l[0].Subject != (diag.Subject{File: "d/\x1b.safetensors", Tensor: "v\n"}) {
+		t.Errorf("format error of escaped names: %+v", l[0])
+	}
+	if l[2].Subject != (diag.Subject{File: "d/z.safetensors", Tensor: "u"}) || l[2].HasPos() {
+		t.Errorf("input changed: %+v", l[2])
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/configmap"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -64,7 +65,8 @@ type Plan struct {
 
 // Job produces one rule instance's outputs from its sources.
 type Job struct {
-	Rule string // file:line of the rule
+	Rule     string // file:line of the rule
+	Pos, End ir.Pos // the rule's span, where a diagnostic about the job points
 	// Sources[b][i] is tuple element i of binding b. There is one binding
 	// unless the pipeline stacks over a variable (one binding per value).
 	Sources [][]format.Tensor
@@ -82,8 +84,10 @@ type Job struct {
 	// bindings) the job splits into; ChunkUnits how many one chunk takes.
 	Units, ChunkUnits int
 	// UnitMemory is the working memory of one unit; a chunk needs
-	// UnitMemory * ChunkUnits.
+	// UnitMemory * ChunkUnits, or none when all its stages defer to the
+	// write (Lazy: a rearrangement of mapped input).
 	UnitMemory int64
+	Lazy       bool
 }
 
 // Stage is one op of the pipeline as the executor runs it: one call for the
@@ -116,7 +120,9 @@ func (s Stage) call(i int) ir.Call {
 // TensorError is a problem with one tensor, naming it, the input file that
 // holds it ("" for a tensor missing or to be written) and the span of the
 // rule (or of its tensor ref or op) that found it (zero when no rule is
-// involved).
+// involved). The file and tensor are printed escaped (diag.Subject: they
+// come from the checkpoint); Msg must escape any name of the checkpoint it
+// holds (quote.Name).
 type TensorError struct {
 	Tensor   string
 	File     string
@@ -246,13 +252,13 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.noteLossy()
 	p.SideFiles = p.src.SideFiles
 	for _, s := range p.src.Skipped {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", s))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", quote.Name(s)))
 	}
 	// Not an error: publishers ship such files on purpose (Mistral's
 	// consolidated.safetensors beside the index), but a file the user
 	// expected to be read must not be left out silently.
 	for _, s := range p.src.Unlisted {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not listed in %s: its tensors are not read and it is not carried over", s, p.src.IndexFile))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not listed in %s: its tensors are not read and it is not carried over", quote.Name(s), p.src.IndexFile))
 	}
 	return p.layout(opt)
 }
@@ -521,7 +527,7 @@ func usesVar(refs []*ir.TensorRef, v string) bool {
 func isGather(c ir.Call) bool { return c.Def.Gather != ir.GatherNone }
 
 func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
-	job := &Job{Rule: r.Pos.FileLine(), Gather: -1}
+	job := &Job{Rule: r.Pos.FileLine(), Pos: r.Pos, End: r.End, Gather: -1}
 	calls := make([]ir.Call, len(r.Ops))
 	gatherVar, gatherN := "", 0
 	var gatherOp *ir.Op
@@ -607,7 +613,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 			t0 := job.Sources[0][i]
 			if t.DType != t0.DType || !t.Shape.Equal(t0.Shape) {
 				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: srcRefs[i].Pos, End: srcRefs[i].End,
-					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, t0.Name, t0.DType, t0.Shape)}
+					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, quote.Name(t0.Name), t0.DType, t0.Shape)}
 			}
 		}
 	}
@@ -619,7 +625,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	for i, ref := range srcRefs {
 		want, hasShape, err := declared(ref, e)
 		if err != nil {
-			return nil, spanError(ref.Pos, ref.End, err, "shape of %s", srcNames[0][i])
+			return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(srcNames[0][i]))
 		}
 		if err := checkType(want, hasShape, actual[i]); err != nil {
 			t := job.Sources[0][i]
@@ -635,11 +641,11 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		for i, ref := range r.Left {
 			t, hasShape, err := declared(ref, e)
 			if err != nil {
-				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", leftNames[0][i])
+				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(leftNames[0][i]))
 			}
 			if !hasShape {
 				if len(calls) > 0 {
-					return nil, spanError(ref.Pos, ref.End, nil, "%s declares no shape; the export needs it to invert %s", leftNames[0][i], calls[0].Def.Name)
+					return nil, spanError(ref.Pos, ref.End, nil, "%s declares no shape; the export needs it to invert %s", quote.Name(leftNames[0][i]), calls[0].Def.Name)
 				}
 				t.Shape = actual[i].Shape
 			}
@@ -680,7 +686,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		for i, ref := range r.Right {
 			want, hasShape, err := declared(ref, e)
 			if err != nil {
-				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", rightNames[0][i])
+				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(rightNames[0][i]))
 			}
 			if err := checkType(want, hasShape, rightTypes[i]); err != nil {
 				return nil, &TensorError{Tensor: rightNames[0][i], Pos: ref.Pos, End: ref.End, Msg: "the pipeline produces a tensor that " + err.Error()}
@@ -805,6 +811,59 @@ func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
 		k = max(1, min(perWorker, ChunkTarget)/job.UnitMemory)
 	}
 	job.ChunkUnits = int(min(k, int64(units)))
+	// What a chunk holds beside its working memory (its mapped input, its
+	// write buffer) counts in the budget too: shrink chunks until all of
+	// it fits a worker's share. With large budgets the working-memory cap
+	// above decides, as it did before.
+	job.Lazy = p.allLazy(job)
+	prev := job.ChunkUnits
+	job.ChunkUnits = p.fitChunk(job, job.ChunkUnits, perWorker)
+	if job.Lazy && job.ChunkUnits != prev && !p.allLazy(job) {
+		job.Lazy = false
+		job.ChunkUnits = p.fitChunk(job, job.ChunkUnits, perWorker)
+	}
+}
+
+// chunkNeed bounds what a chunk of k units of job reserves: its working
+// memory, the mapped input it reads, and its write buffer.
+func (p *Plan) chunkNeed(job *Job, k int) (working, input, write int64) {
+	if !job.Lazy {
+		working = satMul(job.UnitMemory, int64(k))
+	}
+	unitIn := int64(0)
+	if job.Gather >= 0 && p.Direction == Import && job.Units > 1 {
+		for b := range job.Sources {
+			unitIn = max(unitIn, p.chunkInputBytes(job, b, b+1))
+		}
+	} else {
+		units := int64(job.Units)
+		for _, srcs := range job.Sources {
+			for _, s := range srcs {
+				size := s.Info.Size()
+				unitIn = satAdd(unitIn, size/units+min(size%units, 1)) // rounded up
+			}
+		}
+	}
+	return working, satMul(unitIn, int64(k)), safetensors.WriteBuffer(satMul(p.chunkOutputBytes(job, 0, 1), int64(k)))
+}
+
+// fitChunk returns the most units, at most k (and at least 1), whose chunk
+// needs no more than room in all.
+func (p *Plan) fitChunk(job *Job, k int, room int64) int {
+	fits := func(k int) bool {
+		w, in, wb := p.chunkNeed(job, k)
+		return satAdd(satAdd(w, in), wb) <= room
+	}
+	lo, hi := 1, k // the need grows with k: find the last k that fits
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if fits(mid) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
 }
 
 // ChunkTarget caps one chunk's working memory so that large tensors split
@@ -872,14 +931,14 @@ func (p *Plan) layout(opt PlanOptions) error {
 	slices.SortFunc(entries, func(a, b safetensors.Entry) int { return naturalCompare(a.Name, b.Name) })
 	for _, en := range entries {
 		if en.DType == tensor.Invalid {
-			return fmt.Errorf("tensor %s: the output dtype is unknown; declare it in the rule", en.Name)
+			return fmt.Errorf("tensor %s: the output dtype is unknown; declare it in the rule", quote.Name(en.Name))
 		}
 		n, err := en.Size()
 		if err != nil {
-			return fmt.Errorf("tensor %s: %w", en.Name, err)
+			return fmt.Errorf("tensor %s: %w", quote.Name(en.Name), err)
 		}
 		if p.BytesOut, err = addSize(p.BytesOut, n); err != nil {
-			return fmt.Errorf("output size at tensor %s: %w", en.Name, err)
+			return fmt.Errorf("output size at tensor %s: %w", quote.Name(en.Name), err)
 		}
 	}
 	p.output = &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes}
@@ -896,9 +955,13 @@ func (p *Plan) layout(opt PlanOptions) error {
 	// Workers run chunks side by side, within the budget.
 	p.PeakMemory = min(satMul(p.PeakMemory, int64(p.Workers)), p.Memory)
 	for _, j := range p.Jobs {
-		if !j.Copy && j.UnitMemory > p.Memory {
-			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s of working memory, more than the budget of %s; raise --memory",
-				j.Outputs[0][0], j.Rule, FormatBytes(j.UnitMemory), FormatBytes(p.Memory))
+		if j.Copy {
+			continue
+		}
+		if w, in, wb := p.chunkNeed(j, j.ChunkUnits); satAdd(satAdd(w, in), wb) > p.Memory {
+			return &TensorError{Tensor: j.Outputs[0][0], Pos: j.Pos, End: j.End, Msg: fmt.Sprintf(
+				"one chunk needs %s (%s of working memory, %s of input, %s of write buffer), more than the budget of %s; raise --memory",
+				FormatBytes(satAdd(satAdd(w, in), wb)), FormatBytes(w), FormatBytes(in), FormatBytes(wb), FormatBytes(p.Memory))}
 		}
 	}
 	return nil

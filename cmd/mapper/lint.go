@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -31,22 +30,15 @@ type mapSource struct {
 func runLint(args []string, stdout, stderr io.Writer) int {
 	fl := pflag.NewFlagSet("lint", pflag.ContinueOnError)
 	fl.SetOutput(stderr)
-	format := fl.String("format", "text", "output format: text, json or github (workflow annotations)")
+	var format string
+	fl.Var(newFormat(&format), "format", "output format: text, json or github (workflow annotations)")
 	fl.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: mapper lint [--format text|json|github] [FILES|DIRS]\n\n"+
 			"Checks .map files; with no arguments, the built-in mappings.\n\nFlags:\n")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "mapper lint: %v\n", err)
-		fl.Usage()
-		return 2
-	}
-	if !checkFormat("lint", *format, stderr) {
-		return 2
+	if code, ok := parseFlags(fl, args, -1); !ok {
+		return code
 	}
 	var inputs []mapSource
 	if fl.NArg() == 0 {
@@ -66,8 +58,8 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		all = append(all, diags...)
 		sources[in.path] = in.src
 	}
-	err := writeDiagnostics(stdout, *format, all, sources)
-	if *format == "text" && len(all) > 0 {
+	err := writeDiagnostics(stdout, format, all, sources)
+	if format == "text" && len(all) > 0 {
 		fmt.Fprintf(stderr, "%s, %s in %s\n", plural(all.Count(diag.Error), "error"),
 			plural(all.Count(diag.Warning), "warning"), plural(len(inputs), "file"))
 	}

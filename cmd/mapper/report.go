@@ -9,15 +9,11 @@ import (
 	"github.com/mapper-dev/mapper/engine"
 )
 
-// checkFormat reports on stderr a --format value (of lint, plan or apply)
-// that is none of text, json and github.
-func checkFormat(cmd, format string, stderr io.Writer) bool {
-	switch format {
-	case "text", "json", "github":
-		return true
-	}
-	fmt.Fprintf(stderr, "mapper %s: unknown --format %q (text, json or github)\n", cmd, format)
-	return false
+// newFormat is the --format flag of lint, plan and apply: how diagnostics
+// are written, one of text, json and github (any other value is a usage
+// error when the flags are parsed).
+func newFormat(v *string) *choiceFlag {
+	return newChoice(v, "text", "text", "json", "github")
 }
 
 // writeDiagnostics renders diagnostics in a --format: text, with the source

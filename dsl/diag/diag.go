@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/token"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Pos is a position in a source file (1-based line, 1-based byte column).
@@ -73,17 +74,21 @@ func (s Subject) IsZero() bool { return s == Subject{} }
 
 // String prints the subject as messages start with it: "dir/model.safetensors:
 // tensor a.b", "dir/config.json: a.b" (a key goes bare, as config errors
-// have always named it), or any part alone.
+// have always named it), or any part alone. Each part comes from a
+// checkpoint, whose author controls it: one that would not print as itself
+// (a control character, invalid UTF-8) is escaped (quote.Name), so that
+// text and github output cannot be forged or drive a terminal. JSON output
+// writes the subject's parts raw, escaped by encoding/json.
 func (s Subject) String() string {
 	var parts []string
 	if s.File != "" {
-		parts = append(parts, s.File)
+		parts = append(parts, quote.Name(s.File))
 	}
 	if s.Tensor != "" {
-		parts = append(parts, "tensor "+s.Tensor)
+		parts = append(parts, "tensor "+quote.Name(s.Tensor))
 	}
 	if s.Key != "" {
-		parts = append(parts, s.Key)
+		parts = append(parts, quote.Name(s.Key))
 	}
 	return strings.Join(parts, ": ")
 }

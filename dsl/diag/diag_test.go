@@ -177,3 +177,46 @@ func TestSortSubjects(t *testing.T) {
 		t.Errorf("sorted: %+v", l)
 	}
 }
+
+// TestSubjectEscapes: the names of a subject come from a checkpoint; text
+// and github output print one that would not print as itself escaped, and a
+// plain one as it is. JSON writes them raw, escaped by encoding/json (its
+// control characters; a JSON reader is no terminal).
+func TestSubjectEscapes(t *testing.T) {
+	d := diag.Diagnostic{Severity: diag.Error, Pos: pos(0, 1, 1), End: pos(7, 1, 8),
+		Subject: diag.Subject{File: "in/a\n.safetensors", Tensor: "w\x1b[2J", Key: "k\u202e"}, Message: "bad"}
+	const want = `f.map:1:1: error: "in/a\n.safetensors": tensor "w\x1b[2J": "k\u202e": bad`
+	if got := d.Error(); got != want {
+		t.Errorf("Error:\n got %s\nwant %s", got, want)
+	}
+	if got := diag.Text(diag.List{d}, nil); got != want+"\n" {
+		t.Errorf("text: %q", got)
+	}
+	var b bytes.Buffer
+	if err := diag.WriteGitHub(&b, diag.List{d}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `::"in/a\n.safetensors": tensor "w\x1b[2J": "k\u202e": bad`) {
+		t.Errorf("github: %q", b.String())
+	}
+	b.Reset()
+	if err := diag.WriteJSON(&b, diag.List{d}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(b.String(), "\x1b") || !strings.Contains(b.String(), `"tensor": "w\u001b[2J"`) {
+		t.Errorf("json: %s", b.String())
+	}
+	var out []struct {
+		Subject diag.Subject `json:"subject"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out[0].Subject != d.Subject {
+		t.Errorf("json subject %+v, want the raw names %+v", out[0].Subject, d.Subject)
+	}
+	plain := diag.Subject{File: "in/model.safetensors", Tensor: "model.norm.weight", Key: "rope_theta"}
+	if got := plain.String(); got != "in/model.safetensors: tensor model.norm.weight: rope_theta" {
+		t.Errorf("plain subject %q", got)
+	}
+}

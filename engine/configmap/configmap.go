@@ -47,7 +47,9 @@ type Result struct {
 }
 
 // Error is a config problem, named by the document it is in, the key and
-// the span of the rule (or expression) that found it.
+// the span of the rule (or expression) that found it. The document and key
+// are printed escaped (diag.Subject: the key comes from the checkpoint); Msg
+// must escape any name of the checkpoint it holds (quote.Name).
 type Error struct {
 	Doc      string // the document as its side names it (format.Format.ConfigDoc)
 	Key      string // dotted path

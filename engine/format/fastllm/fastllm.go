@@ -37,6 +37,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
@@ -126,7 +127,7 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		md.Shards = append(md.Shards, name)
 	}
 	if !slices.Contains(md.Shards, WeightsShard) {
-		return nil, fmt.Errorf("shards %v do not contain %q", md.Shards, WeightsShard)
+		return nil, fmt.Errorf("shards %q do not contain %q", md.Shards, WeightsShard)
 	}
 	meta, ok := top["metadata"].(map[string]any)
 	if !ok {
@@ -194,7 +195,7 @@ func parseCarried(v any) (*format.Carried, error) {
 				for t, f := range fm {
 					s, isStr := f.(string)
 					if !isStr {
-						return nil, fmt.Errorf("files: %s is %s, want a file name", t, describe(f))
+						return nil, fmt.Errorf("files: %s is %s, want a file name", quote.Name(t), describe(f))
 					}
 					c.Files[t] = s
 				}
@@ -249,13 +250,17 @@ func carriedValue(c *format.Carried) map[string]any {
 }
 
 // EncodeMetadata renders metadata.yaml for a checkpoint with the given
-// config (config.base_model), state index and carried data (nil: none).
+// config (config.base_model), state index (nil: left out) and carried data
+// (nil: none).
 func EncodeMetadata(config map[string]any, stateIndex map[string]string, carried *format.Carried) ([]byte, error) {
-	si := make(map[string]any, len(stateIndex))
-	for k, f := range stateIndex {
-		si[k] = f
+	meta := map[string]any{}
+	if stateIndex != nil {
+		si := make(map[string]any, len(stateIndex))
+		for k, f := range stateIndex {
+			si[k] = f
+		}
+		meta["state_index"] = si
 	}
-	meta := map[string]any{"state_index": si}
 	if carried != nil {
 		meta["mapper"] = carriedValue(carried)
 	}
@@ -320,10 +325,10 @@ func (Side) Open(dir string) (*format.Source, error) {
 		for _, t := range f.Tensors {
 			listed, ok := md.StateIndex[t.Name]
 			if !ok {
-				return fail(fmt.Errorf("fast_llm: %s: tensor %q is not in %s", f.Path, t.Name, path))
+				return fail(fmt.Errorf("fast_llm: %s: tensor %q is not in %s", quote.Name(f.Path), t.Name, quote.Name(path)))
 			}
 			if listed != files[i] {
-				return fail(fmt.Errorf("fast_llm: %s: tensor %q is in %s, but %s says %s", f.Path, t.Name, files[i], path, listed))
+				return fail(fmt.Errorf("fast_llm: %s: tensor %q is in %s, but %s says %s", quote.Name(f.Path), t.Name, quote.Name(files[i]), quote.Name(path), quote.Name(listed)))
 			}
 		}
 	}
@@ -335,7 +340,7 @@ func (Side) Open(dir string) (*format.Source, error) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if _, _, ok := ck.Lookup(k); !ok {
-			return fail(fmt.Errorf("fast_llm: %s: tensor %q is listed in %s but not in the file", filepath.Join(dir, md.StateIndex[k]), k, path))
+			return fail(fmt.Errorf("fast_llm: %s: tensor %q is listed in %s but not in the file", quote.Name(filepath.Join(dir, md.StateIndex[k])), k, quote.Name(path)))
 		}
 	}
 	ownedFiles := make(map[string]bool, len(files))
@@ -499,13 +504,25 @@ func planByParameters(entries []safetensors.Entry, limit int64) ([]safetensors.S
 	return shards, nil
 }
 
+// ShowConfig renders metadata.yaml less its state index.
+func (Side) ShowConfig(out *format.Output) (string, []byte, error) {
+	if out.Config == nil {
+		return "", nil, fmt.Errorf("fast_llm: no config to write")
+	}
+	data, err := EncodeMetadata(out.Config, nil, out.Carried)
+	if err != nil {
+		return "", nil, fmt.Errorf("fast_llm: %s: %w", MetadataFile, err)
+	}
+	return MetadataFile + " (less metadata.state_index)", data, nil
+}
+
 // WriteMeta writes metadata.yaml.
 func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) error {
 	index := map[string]string{}
 	for _, s := range shards {
 		for _, e := range s.Entries {
 			if prev, dup := index[e.Name]; dup {
-				return fmt.Errorf("fast_llm: tensor %q in two files (%s and %s)", e.Name, prev, s.File)
+				return fmt.Errorf("fast_llm: tensor %q in two files (%s and %s)", e.Name, quote.Name(prev), quote.Name(s.File))
 			}
 			index[e.Name] = s.File
 		}

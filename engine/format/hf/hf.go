@@ -188,6 +188,15 @@ func naming(out *format.Output) (safetensors.Naming, error) {
 }
 
 // WriteMeta writes config.json and, for more than one shard, the index.
+// ShowConfig renders config.json.
+func (Side) ShowConfig(out *format.Output) (string, []byte, error) {
+	cfg, err := pyjson.Encode(out.Config, 2, true)
+	if err != nil {
+		return "", nil, fmt.Errorf("hf: %s: %w", ConfigFile, err)
+	}
+	return ConfigFile, append(cfg, '\n'), nil
+}
+
 func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) error {
 	if out.Carried != nil {
 		return errCarried
