@@ -195,7 +195,7 @@ func TestExtras(t *testing.T) {
 	}
 	notes := strings.Join(in.Notes, "\n")
 	for _, s := range []string{
-		"--keep absent_key: config.json has no top-level key \"absent_key\"",
+		"--keep absent_key: config.json has no such top-level key",
 		"--keep hidden_size does nothing: a rule of ex maps that key",
 		"config key is_llama_config carried as asked (--keep)",
 		"config keys carried for the way back as transformers' generic config keys (no rule of ex names them): _name_or_path, dtype, eos_token_id, is_encoder_decoder, task_specific_params, transformers.js_config, use_cache",

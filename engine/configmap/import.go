@@ -1,12 +1,14 @@
 package configmap
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Import maps a left config document to the right side. doc names the
@@ -14,11 +16,11 @@ import (
 func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 	im := &importer{m: t.m, blocks: t.blocks, extras: t.extras, doc: doc, left: left, written: map[string]string{}}
 	if err := im.start(); err != nil {
-		return nil, &Error{Doc: doc, Msg: err.Error()}
+		return nil, inDoc(doc, err)
 	}
 	rules, err := activeRules(im.m, im.res.Variant, im.res.Env)
 	if err != nil {
-		return nil, &Error{Doc: doc, Msg: err.Error()}
+		return nil, inDoc(doc, err)
 	}
 	// Cycle rules first: they create the block structure other rules address.
 	for _, r := range rules {
@@ -32,7 +34,7 @@ func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 	im.recordBranches()
 	im.carryExtras()
 	im.unclaimed()
-	if err := joinErrors(im.errs); err != nil {
+	if err := errors.Join(im.errs...); err != nil {
 		return nil, err
 	}
 	return im.res, nil
@@ -77,7 +79,7 @@ func (im *importer) start() error {
 }
 
 func (im *importer) fail(r *ir.ConfigRule, key, format string, args ...any) {
-	im.errs = append(im.errs, &Error{Doc: im.doc, Key: key, Rule: r.Pos, Msg: fmt.Sprintf(format, args...)})
+	im.errs = append(im.errs, &Error{Doc: im.doc, Key: key, Pos: r.Pos, End: r.End, Msg: fmt.Sprintf(format, args...)})
 }
 
 // rule applies one active rule other than a cycle.
@@ -118,7 +120,7 @@ func (im *importer) write(r *ir.ConfigRule, segs []string, v any) {
 		im.fail(r, k, "cannot be written: a parent key holds a value")
 		return
 	}
-	im.written[k] = at(r.Pos)
+	im.written[k] = r.Pos.FileLine()
 }
 
 // cycle lays out the right node for the per-layer list.
@@ -193,7 +195,7 @@ func (im *importer) ignore(r *ir.ConfigRule) {
 	for _, p := range r.Keys {
 		im.claims = append(im.claims, p.Segs)
 		if _, ok := ir.LookupPath(im.left, p.Segs); ok {
-			im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s dropped on purpose (ignore at %s)", pathString(p), at(r.Pos)))
+			im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s dropped on purpose (ignore at %s)", quote.Name(pathString(p)), r.Pos.FileLine()))
 		}
 	}
 }
@@ -258,7 +260,7 @@ func (im *importer) rename(r *ir.ConfigRule) {
 		// The right side has no place for it in this config (a block the
 		// pattern does not use): carry it so the way back loses nothing.
 		im.carry(key, v)
-		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s has no place on the %s side in this config; carried in the metadata", key, im.m.Right))
+		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s has no place on the %s side in this config; carried in the metadata", quote.Name(key), im.m.Right))
 	}
 }
 
@@ -295,9 +297,9 @@ func (im *importer) carryExtras() {
 		_, present := im.left[k]
 		switch {
 		case !present:
-			im.res.Notes = append(im.res.Notes, fmt.Sprintf("--keep %s: %s has no top-level key %q", k, im.doc, k))
+			im.res.Notes = append(im.res.Notes, fmt.Sprintf("--keep %s: %s has no such top-level key", quote.Name(k), quote.Name(im.doc)))
 		case ruled(k):
-			im.res.Notes = append(im.res.Notes, fmt.Sprintf("--keep %s does nothing: a rule of %s maps that key", k, im.m.Name))
+			im.res.Notes = append(im.res.Notes, fmt.Sprintf("--keep %s does nothing: a rule of %s maps that key", quote.Name(k), im.m.Name))
 		}
 	}
 	var generic []string
@@ -309,7 +311,7 @@ func (im *importer) carryExtras() {
 		if slices.Contains(im.extras.Keep, k) {
 			im.extra(k, v)
 			im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s carried as asked (--keep): no rule of %s maps it, so the %s side's model does not see it; it comes back on the way back",
-				k, im.m.Name, im.m.Right))
+				quote.Name(k), im.m.Name, im.m.Right))
 			continue
 		}
 		g, ok := im.extras.Generic.Lookup(k)
@@ -353,7 +355,7 @@ func (im *importer) unclaimed() {
 		how := "map it, or add it to keep or ignore"
 		if !slices.ContainsFunc(im.claims, func(c []string) bool { return c[0] == leaf[0] }) {
 			// A whole top-level key: the user may carry it as it is.
-			how += fmt.Sprintf("; or carry it unread with --keep %s, at your own risk", leaf[0])
+			how += fmt.Sprintf("; or carry it unread with --keep %s, at your own risk", quote.Name(leaf[0]))
 		}
 		im.errs = append(im.errs, &Error{Doc: im.doc, Key: strings.Join(leaf, "."), Msg: fmt.Sprintf("not claimed by any config rule of %s (%s)", im.m.Name, how)})
 	}
