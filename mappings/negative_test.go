@@ -282,7 +282,7 @@ func TestRefusedHF(t *testing.T) {
 		{
 			name: "qwen2_sliding_window", mapping: "qwen2",
 			arch: withOverrides(synth.TinyQwen2(), "use_sliding_window", true),
-			want: []string{"config.json: use_sliding_window: is true; the mapping requires false"},
+			want: []string{"config.json: use_sliding_window: is true; the mapping requires false: sliding windows in the layers from max_window_layers on would need two block types"},
 		},
 		{
 			name: "mixtral_missing_expert", mapping: "mixtral", arch: synth.TinyMixtral(),

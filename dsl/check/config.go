@@ -63,6 +63,12 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 		case *syntax.ConstItem:
 			v, _ := c.constValue(it.Value, false)
 			r := &ir.ConfigRule{Kind: ir.ConfigLeftConst, Pos: it.Pos, Value: v}
+			if it.Reason != nil {
+				r.Reason = it.Reason.Value
+				if strings.TrimSpace(r.Reason) == "" {
+					c.errorf(it.Reason.Span, "say why the mapping requires the value, or leave because out", "an empty reason")
+				}
+			}
 			if it.Right {
 				r.Kind = ir.ConfigRightConst
 				r.Right = []ir.Path{c.rightPath(it.Key)}

@@ -134,6 +134,7 @@ type ConfigRule struct {
 	RightDefault Expr   // rename: value used when the right key is absent (export)
 	ValueMap     []ValuePair
 	Value        any    // constants
+	Reason       string // constants: why the mapping requires the value, for the refusal ("" when not said)
 	Length       Expr   // cycle: the full list length (an expression on the left config)
 	Single       string // cycle: block name when the right side holds a single plain block and nothing tells which
 	Keys         []Path // keep, ignore

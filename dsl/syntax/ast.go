@@ -190,12 +190,14 @@ type KeepItem struct {
 	Keys   []*Name
 }
 
-// ConstItem is `left path = value` or `right path = value`.
+// ConstItem is `left path = value` or `right path = value`, with an
+// optional `because "reason"`: what a refusal says.
 type ConstItem struct {
 	Span
-	Right bool // false: a left constant
-	Key   *Name
-	Value Expr
+	Right  bool // false: a left constant
+	Key    *Name
+	Value  Expr
+	Reason *StringLit // nil: none
 }
 
 // RenameItem is `L [default e] <-> R1, R2 [default e] [map { a = b }]`.

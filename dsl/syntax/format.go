@@ -258,7 +258,11 @@ func (p *printer) configItems(items []ConfigItem) {
 			if it.Right {
 				kw = "right "
 			}
-			p.elem(it.Span, kw+it.Key.String()+" = "+exprString(it.Value, 0), blankKeep)
+			s := kw + it.Key.String() + " = " + exprString(it.Value, 0)
+			if it.Reason != nil {
+				s += " because " + exprString(it.Reason, 0)
+			}
+			p.elem(it.Span, s, blankKeep)
 		case *RenameItem:
 			s := it.Left.String()
 			if it.LeftDefault != nil {

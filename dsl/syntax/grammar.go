@@ -100,9 +100,10 @@ type gKeep struct {
 }
 
 type gConst struct {
-	Side  tok    `parser:"@( \"left\" | \"right\" )"`
-	Key   *gName `parser:"@@ \"=\""`
-	Value *gExpr `parser:"@@"`
+	Side   tok    `parser:"@( \"left\" | \"right\" )"`
+	Key    *gName `parser:"@@ \"=\""`
+	Value  *gExpr `parser:"@@"`
+	Reason *tok   `parser:"( \"because\" @String )?"`
 }
 
 type gCRule struct {

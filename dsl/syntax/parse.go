@@ -213,12 +213,18 @@ func (c *converter) citems(gs []*gCItem) []ConfigItem {
 			out = append(out, k)
 		case g.Const != nil:
 			v := c.expr(g.Const.Value)
-			out = append(out, &ConstItem{
+			ci := &ConstItem{
 				Span:  join(c.tokSpan(g.Const.Side), v.Range()),
 				Right: g.Const.Side.Value == "right",
 				Key:   c.name(g.Const.Key),
 				Value: v,
-			})
+			}
+			if r := g.Const.Reason; r != nil {
+				text, _ := strconv.Unquote(r.Value) // the scanner checked it
+				ci.Reason = &StringLit{Span: c.tokSpan(*r), Value: text}
+				ci.Span = join(ci.Span, ci.Reason.Span)
+			}
+			out = append(out, ci)
 		case g.Rule != nil:
 			out = append(out, c.crule(g.Rule))
 		}

@@ -29,7 +29,7 @@ const (
 // Keywords lists the reserved words. A single-segment name can never be one
 // of them (a dotted name may contain them as segments: rope.default is fine).
 var Keywords = []string{
-	"and", "config", "cycle", "default", "each", "else", "false", "ignore", "keep", "left", "let",
+	"and", "because", "config", "cycle", "default", "each", "else", "false", "ignore", "keep", "left", "let",
 	"map", "mapping", "not", "null", "oneway", "or", "right", "sample", "tensors", "true",
 	"variant", "when",
 }

@@ -207,10 +207,18 @@ func (im *importer) leftConst(r *ir.ConfigRule) {
 	v, ok := ir.LookupPath(im.left, r.Left.Segs)
 	switch {
 	case !ok:
-		im.fail(r, key, "missing; the mapping requires %s", ir.FormatValue(r.Value))
+		im.fail(r, key, "missing; the mapping requires %s%s", ir.FormatValue(r.Value), because(r))
 	case !ir.ValuesEqual(v, r.Value):
-		im.fail(r, key, "is %s; the mapping requires %s", ir.FormatValue(v), ir.FormatValue(r.Value))
+		im.fail(r, key, "is %s; the mapping requires %s%s", ir.FormatValue(v), ir.FormatValue(r.Value), because(r))
 	}
+}
+
+// because is a constant's reason as its refusal says it.
+func because(r *ir.ConfigRule) string {
+	if r.Reason == "" {
+		return ""
+	}
+	return ": " + r.Reason
 }
 
 // rightConst writes the constant wherever its path leads.
