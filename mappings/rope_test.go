@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mapper-dev/mapper/engine"
@@ -77,8 +78,12 @@ func TestRopeForms(t *testing.T) {
 				a.Rope = r
 				m := load(t, fam.mapping)
 				hf0 := generate(t, a, synth.Options{NoSideFiles: true})
-				fl, _ := convert(t, m, hf0, engine.PlanOptions{})
+				fl, p := convert(t, m, hf0, engine.PlanOptions{})
 				md := parseMetadata(t, fl)
+				// The defaults written for yarn's absent fields are named.
+				if r.Type == "yarn" && !r.V5 && !strings.Contains(strings.Join(p.Notes, "\n"), "rope_scaling.beta_fast = 32.0, rope_scaling.beta_slow = 1.0") {
+					t.Errorf("notes %q do not name the yarn defaults", p.Notes)
+				}
 				got, _ := lookup(md.Config, "decoder.block.mixer.rotary")
 				if want := rotaryWant(r, fam.theta); !reflect.DeepEqual(got, want) {
 					t.Errorf("rotary:\n got %v\nwant %v", got, want)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
 	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
@@ -32,6 +33,7 @@ func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 		im.rule(r)
 	}
 	im.recordBranches()
+	im.noteDefaults()
 	im.carryExtras()
 	im.unclaimed()
 	if err := errors.Join(im.errs...); err != nil {
@@ -270,6 +272,26 @@ func (im *importer) rename(r *ir.ConfigRule) {
 		im.carry(key, v)
 		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s has no place on the %s side in this config; carried in the metadata", quote.Name(key), im.m.Right))
 	}
+}
+
+// noteDefaults names the keys a default filled in, with their values: the
+// right side holds them explicitly now.
+func (im *importer) noteDefaults() {
+	if len(im.absent) == 0 {
+		return
+	}
+	parts := make([]string, len(im.absent))
+	for i, k := range im.absent {
+		v, _ := ir.LookupPath(im.full, split(k))
+		// As config.json would spell it: 32.0 stays a float.
+		text, err := pyjson.Encode(v, -1, false)
+		if err != nil {
+			text = []byte(ir.FormatValue(v))
+		}
+		parts[i] = fmt.Sprintf("%s = %s", quote.Name(k), text)
+	}
+	im.res.Notes = append(im.res.Notes, fmt.Sprintf("config keys absent from %s, written with their defaults (the way back leaves them out again): %s",
+		quote.Name(im.doc), strings.Join(parts, ", ")))
 }
 
 // recordBranches records which branch the import took at every recorded
