@@ -158,7 +158,7 @@ func TestImportConfig(t *testing.T) {
 		  "decoder": {"num_blocks": 4, "type": "pattern", "pattern": ["sliding", "full"], "blocks": {"sliding": ` + sliding + `, "full": ` + full + `}}}`,
 		kept:   `{"use_cache": true, "rope.extra": 2.0}`,
 		absent: []string{"head_dim"},
-		notes:  []string{"config key torch_dtype dropped on purpose", "config keys absent from config.json, written with their defaults (the way back leaves them out again): head_dim = 8"},
+		notes:  []string{"config key torch_dtype dropped on purpose", "config keys kept for the way back (keep rules of cfgtest; no place on the fast_llm side): rope.extra, use_cache", "config keys absent from config.json, written with their defaults (the way back leaves them out again): head_dim = 8"},
 	}, {
 		name: "shortest-cycle-of-three",
 		left: withLeft(t, map[string]any{"num_layers": int64(6), "layer_types": []any{
@@ -167,7 +167,7 @@ func TestImportConfig(t *testing.T) {
 		  "decoder": {"num_blocks": 6, "type": "pattern", "pattern": ["sliding", "sliding", "full"], "blocks": {"sliding": ` + sliding + `, "full": ` + full + `}}}`,
 		kept:   `{"use_cache": true, "rope.extra": 2.0}`,
 		absent: []string{"head_dim"},
-		notes:  []string{"torch_dtype dropped on purpose", "head_dim = 8"},
+		notes:  []string{"torch_dtype dropped on purpose", "kept for the way back", "head_dim = 8"},
 	}, {
 		// No shorter cycle: the whole list is the pattern.
 		name: "no-repeat",
@@ -176,7 +176,7 @@ func TestImportConfig(t *testing.T) {
 		  "decoder": {"num_blocks": 3, "type": "pattern", "pattern": ["sliding", "full", "full"], "blocks": {"sliding": ` + sliding + `, "full": ` + full + `}}}`,
 		kept:   `{"use_cache": true, "rope.extra": 2.0}`,
 		absent: []string{"head_dim"},
-		notes:  []string{"torch_dtype dropped on purpose", "head_dim = 8"},
+		notes:  []string{"torch_dtype dropped on purpose", "kept for the way back", "head_dim = 8"},
 	}, {
 		// One block type collapses to a plain block; sliding_window has no
 		// place in it and is carried instead of lost.
@@ -186,7 +186,7 @@ func TestImportConfig(t *testing.T) {
 		  "decoder": {"num_blocks": 4, "block": ` + full + `}}`,
 		kept:   `{"use_cache": true, "rope.extra": 2.0, "sliding_window": 128}`,
 		absent: []string{"head_dim"},
-		notes:  []string{"config key sliding_window has no place on the fast_llm side", "torch_dtype dropped on purpose", "head_dim = 8"},
+		notes:  []string{"config key sliding_window has no place on the fast_llm side", "torch_dtype dropped on purpose", "kept for the way back", "head_dim = 8"},
 	}, {
 		name: "single-sliding-block",
 		left: withLeft(t, map[string]any{"num_layers": int64(2), "layer_types": []any{"sliding_attention", "sliding_attention"}}),
@@ -194,7 +194,7 @@ func TestImportConfig(t *testing.T) {
 		  "decoder": {"num_blocks": 2, "block": ` + sliding + `}}`,
 		kept:   `{"use_cache": true, "rope.extra": 2.0}`,
 		absent: []string{"head_dim"},
-		notes:  []string{"torch_dtype dropped on purpose", "head_dim = 8"},
+		notes:  []string{"torch_dtype dropped on purpose", "kept for the way back", "head_dim = 8"},
 	}, {
 		// A present head_dim is written as is and is not recorded absent;
 		// absent keep keys are simply not carried.

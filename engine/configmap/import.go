@@ -33,6 +33,11 @@ func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 		im.rule(r)
 	}
 	im.recordBranches()
+	if len(im.kept) > 0 {
+		slices.Sort(im.kept)
+		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config keys kept for the way back (keep rules of %s; no place on the %s side): %s",
+			im.m.Name, im.m.Right, strings.Join(quote.Names(im.kept), ", ")))
+	}
 	im.noteDefaults()
 	im.carryExtras()
 	im.unclaimed()
@@ -54,6 +59,7 @@ type importer struct {
 	res     *Result
 	rs      *resolver
 	claims  [][]string        // left paths the rules claim, as segments
+	kept    []string          // the keys keep rules carried, for the notes
 	written map[string]string // right path -> the rule that wrote it (file:line)
 	errs    []error
 }
@@ -188,6 +194,7 @@ func (im *importer) keep(r *ir.ConfigRule) {
 		im.claims = append(im.claims, p.Segs)
 		if v, ok := ir.LookupPath(im.left, p.Segs); ok {
 			im.carry(pathString(p), v)
+			im.kept = append(im.kept, pathString(p))
 		}
 	}
 }
