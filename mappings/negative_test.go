@@ -348,7 +348,7 @@ func editMetadata(t *testing.T, dir string, edit func(map[string]any)) {
 	t.Helper()
 	md := parseMetadata(t, dir)
 	edit(md.Config)
-	b, err := fastllm.EncodeMetadata(md.Config, md.StateIndex, md.Carried)
+	b, err := fastllm.EncodeMetadata(md.Version, md.Config, md.StateIndex, md.Carried)
 	if err != nil {
 		t.Fatal(err)
 	}
