@@ -200,7 +200,7 @@ func (ex *exporter) rightConst(r *ir.ConfigRule) {
 		ps := strings.Join(p, ".")
 		ex.claims = append(ex.claims, ps)
 		if v, ok := ir.LookupPath(ex.right, p); ok && !ir.ValuesEqual(v, r.Value) {
-			ex.fail(r, ps, "is %s; the mapping requires %s", ir.FormatValue(v), ir.FormatValue(r.Value))
+			ex.fail(r, ps, "is %s; the mapping requires %s (%s has no way to say another value)", ir.FormatValue(v), ir.FormatValue(r.Value), ex.m.Left)
 		}
 	}
 }
