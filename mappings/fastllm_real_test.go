@@ -502,7 +502,13 @@ func checkRealExport(t *testing.T, rc realCase, stage, variant string) {
 			"config.multi_stage", "metadata.optimizer", "metadata.completed_steps", "metadata.metrics")
 	}
 	if rc.mapping == "gpt_oss" && exp.Variant == "dense" {
-		wantNotes = append(wantNotes, "are cast from F32 to BF16, the dtype their rules declare or the import recorded: lossy")
+		wantNotes = append(wantNotes, "are cast from F32 to BF16, the dtype their rules declare or the import recorded: lossy",
+			"the variant is dense, the one a conversion picks when none is recorded or asked for")
+	}
+	// What only metadata.mapper could have given back.
+	wantNotes = append(wantNotes, "config.base_model has no record of an import by mapper (metadata.mapper): the keys "+rc.mapping+" keeps are not restored (")
+	for _, k := range imp.Carried.Absent {
+		wantNotes = append(wantNotes, k) // written with its default
 	}
 	if exp.Variant == "mxfp4" {
 		wantNotes = append(wantNotes, "variant mxfp4 quantizes to MXFP4 values that did not come from MXFP4")
