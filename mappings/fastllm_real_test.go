@@ -603,22 +603,27 @@ func TestRefusedFastLLMValues(t *testing.T) {
 }
 
 // TestExportDTypeRecorded: a checkpoint whose tensors were widened to F32
-// after an import by mapper goes back to HF in the dtype the import
-// recorded (BF16 here), and the plan says the cast is lossy.
+// after an import by mapper goes back to HF in the dtypes the import
+// recorded (BF16 here), byte for byte, MXFP4 experts quantized from F32
+// included; the plan says the casts are lossy.
 func TestExportDTypeRecorded(t *testing.T) {
-	t.Parallel()
-	m := load(t, "llama")
-	hf0 := generate(t, synth.TinyLlama(), synth.Options{NoSideFiles: true})
-	fl0, imp := convert(t, m, hf0, engine.PlanOptions{})
-	if imp.Carried.DType != "BF16" || imp.Carried.DTypes != nil {
-		t.Fatalf("import recorded dtype %q / %v, want BF16", imp.Carried.DType, imp.Carried.DTypes)
-	}
-	// Widen every tensor to F32, keeping metadata.mapper.
-	rewriteF32(t, fl0)
-	hf1, exp := convert(t, m, fl0, engine.PlanOptions{})
-	checkHFRoundTrip(t, hf0, hf1, false)
-	if !slices.ContainsFunc(exp.Notes, func(n string) bool { return strings.Contains(n, "cast from F32 to BF16") }) {
-		t.Errorf("no cast note: %q", exp.Notes)
+	for _, rc := range realCases() {
+		t.Run(rc.mapping, func(t *testing.T) {
+			t.Parallel()
+			m := load(t, rc.mapping)
+			hf0 := generate(t, rc.arch, synth.Options{ByteExactMXFP4: true})
+			fl0, imp := convert(t, m, hf0, engine.PlanOptions{})
+			if imp.Carried.DType != "BF16" || imp.Carried.DTypes != nil {
+				t.Fatalf("import recorded dtype %q / %v, want BF16", imp.Carried.DType, imp.Carried.DTypes)
+			}
+			// Widen every tensor to F32, keeping metadata.mapper.
+			rewriteF32(t, fl0)
+			hf1, exp := convert(t, m, fl0, engine.PlanOptions{})
+			checkHFRoundTrip(t, hf0, hf1, false)
+			if !slices.ContainsFunc(exp.Notes, func(n string) bool { return strings.Contains(n, "cast from F32 to BF16") }) {
+				t.Errorf("no cast note: %q", exp.Notes)
+			}
+		})
 	}
 }
 
