@@ -44,6 +44,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
@@ -181,7 +182,7 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		md.Shards = append(md.Shards, name)
 	}
 	if !slices.Contains(md.Shards, WeightsShard) {
-		return nil, fmt.Errorf("shards %v do not contain %q", md.Shards, WeightsShard)
+		return nil, fmt.Errorf("shards %q do not contain %q", md.Shards, WeightsShard)
 	}
 	meta, ok := top["metadata"].(map[string]any)
 	if !ok {
@@ -302,7 +303,7 @@ func stringMap(v any, key, what string) (map[string]string, bool, error) {
 	for _, k := range sortedKeys(m) {
 		s, isStr := m[k].(string)
 		if !isStr {
-			return nil, true, fmt.Errorf("%s: %s is %s, want %s", key, k, describe(m[k]), what)
+			return nil, true, fmt.Errorf("%s: %s is %s, want %s", key, quote.Name(k), describe(m[k]), what)
 		}
 		out[k] = s
 	}
@@ -443,10 +444,10 @@ func (Side) Open(dir string) (*format.Source, error) {
 		for _, t := range f.Tensors {
 			listed, ok := md.StateIndex[t.Name]
 			if !ok {
-				return fail(fmt.Errorf("fast_llm: %s: tensor %q is not in %s", f.Path, t.Name, path))
+				return fail(fmt.Errorf("fast_llm: %s: tensor %q is not in %s", quote.Name(f.Path), t.Name, quote.Name(path)))
 			}
 			if listed != files[i] {
-				return fail(fmt.Errorf("fast_llm: %s: tensor %q is in %s, but %s says %s", f.Path, t.Name, files[i], path, listed))
+				return fail(fmt.Errorf("fast_llm: %s: tensor %q is in %s, but %s says %s", quote.Name(f.Path), t.Name, quote.Name(files[i]), quote.Name(path), quote.Name(listed)))
 			}
 		}
 	}
@@ -458,7 +459,7 @@ func (Side) Open(dir string) (*format.Source, error) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if _, _, ok := ck.Lookup(k); !ok {
-			return fail(fmt.Errorf("fast_llm: %s: tensor %q is listed in %s but not in the file", filepath.Join(dir, md.StateIndex[k]), k, path))
+			return fail(fmt.Errorf("fast_llm: %s: tensor %q is listed in %s but not in the file", quote.Name(filepath.Join(dir, md.StateIndex[k])), k, quote.Name(path)))
 		}
 	}
 	ownedFiles := make(map[string]bool, len(files))
@@ -497,15 +498,16 @@ func (Side) Open(dir string) (*format.Source, error) {
 		var parts []string
 		for _, sh := range md.Shards {
 			if n := skipped[sh]; n > 0 {
-				parts = append(parts, fmt.Sprintf("%s (%d tensors)", sh, n))
+				parts = append(parts, fmt.Sprintf("%s (%d tensors)", quote.Name(sh), n))
+				delete(skipped, sh) // a shard listed twice is named once
 			}
 		}
 		src.Notes = append(src.Notes, fmt.Sprintf("%s: %s %s %s optimizer state: not read, and not carried over (only the %s shard is the model)",
-			path, plural(len(parts), "shard", "shards"), strings.Join(parts, ", "), plural(len(parts), "is", "are"), WeightsShard))
+			quote.Name(path), plural(len(parts), "shard", "shards"), strings.Join(parts, ", "), plural(len(parts), "is", "are"), WeightsShard))
 	}
 	if len(md.Dropped) > 0 {
 		src.Notes = append(src.Notes, fmt.Sprintf("%s: %s %s Fast-LLM's runtime and training state, not part of the model: not carried over",
-			path, strings.Join(md.Dropped, ", "), plural(len(md.Dropped), "is", "are")))
+			quote.Name(path), strings.Join(quote.Names(md.Dropped), ", "), plural(len(md.Dropped), "is", "are")))
 	}
 	for _, k := range keys {
 		if _, ok := logical[k]; !ok {
@@ -661,7 +663,7 @@ func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) err
 	for _, s := range shards {
 		for _, e := range s.Entries {
 			if prev, dup := index[e.Name]; dup {
-				return fmt.Errorf("fast_llm: tensor %q in two files (%s and %s)", e.Name, prev, s.File)
+				return fmt.Errorf("fast_llm: tensor %q in two files (%s and %s)", e.Name, quote.Name(prev), quote.Name(s.File))
 			}
 			index[e.Name] = s.File
 		}
