@@ -507,9 +507,7 @@ func checkRealExport(t *testing.T, rc realCase, stage, variant string) {
 	}
 	// What only metadata.mapper could have given back.
 	wantNotes = append(wantNotes, "config.base_model has no record of an import by mapper (metadata.mapper): the keys "+rc.mapping+" keeps are not restored (")
-	for _, k := range imp.Carried.Absent {
-		wantNotes = append(wantNotes, k) // written with its default
-	}
+	wantNotes = append(wantNotes, imp.Carried.Absent...) // written with their defaults
 	if exp.Variant == "mxfp4" {
 		wantNotes = append(wantNotes, "variant mxfp4 quantizes to MXFP4 values that did not come from MXFP4")
 	}
