@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -243,9 +244,14 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	}
 	if p.Direction == Import {
 		p.Carried.Files, p.Carried.Naming = inputFiles(p.src)
+		p.Carried.FileMetadata = inputFileMetadata(p.src)
+		p.Carried.Texts = p.src.Texts
+		for _, f := range slices.Sorted(maps.Keys(p.src.Texts)) {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s is not in the form mapper writes: its exact text is recorded with what the output carries for the way back (texts)", f))
+		}
 	}
 	p.noteLossy()
-	p.SideFiles = p.src.SideFiles
+	p.SideFiles = p.sideFiles()
 	for _, s := range p.src.Skipped {
 		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", s))
 	}
@@ -366,11 +372,44 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 	return joinErrors(errs)
 }
 
+// sideFiles are the input's side files the output gets: all but those
+// named like a marker file the output side writes itself (Fast-LLM's ok),
+// which are noted instead.
+func (p *Plan) sideFiles() []string {
+	mk, ok := p.out.(format.Markers)
+	if !ok {
+		return p.src.SideFiles
+	}
+	var out []string
+	for _, f := range p.src.SideFiles {
+		if slices.Contains(mk.Markers(), f) {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s of the input is not copied: the %s output writes its own %s", f, p.To, f))
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// inputFileMetadata records each input weight file's __metadata__ (nil:
+// none), so that the way back can write it again.
+func inputFileMetadata(src *format.Source) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(src.Checkpoint.Files))
+	for _, f := range src.Checkpoint.Files {
+		out[filepath.Base(f.Path)] = maps.Clone(f.Metadata)
+	}
+	return out
+}
+
 // inputFiles records which file holds each input tensor, when there are
-// several, and the naming convention the side found them in, so that the
-// way back can write the same files.
+// several or the one file has a name other than the side's default, and
+// the naming convention the side found them in, so that the way back can
+// write the same files.
 func inputFiles(src *format.Source) (map[string]string, string) {
-	if len(src.Checkpoint.Files) < 2 {
+	if len(src.Checkpoint.Files) == 0 {
+		return nil, ""
+	}
+	if len(src.Checkpoint.Files) == 1 && src.IndexFile == "" {
 		return nil, ""
 	}
 	files := make(map[string]string, len(src.Tensors))
@@ -887,11 +926,15 @@ func (p *Plan) layout(opt PlanOptions) error {
 		// Write the files the import started from.
 		p.output.Files, p.output.Naming = c.Files, c.Naming
 	}
+	if c := p.src.Carried; p.Direction == Export && c != nil {
+		p.output.Original = &format.Original{FileMetadata: c.FileMetadata, Texts: c.Texts}
+	}
 	shards, err := p.out.Layout(p.output)
 	if err != nil {
 		return err
 	}
 	p.Shards = shards
+	p.Notes = append(p.Notes, p.output.Notes...)
 	// Workers run chunks side by side, within the budget.
 	p.PeakMemory = min(satMul(p.PeakMemory, int64(p.Workers)), p.Memory)
 	for _, j := range p.Jobs {
