@@ -31,6 +31,11 @@ type PlanOptions struct {
 	// Workers is the number of concurrent chunk workers the budget is
 	// shared among.
 	Workers int
+	// AllowMappingMismatch lets an export run with a mapping other than
+	// the one the import recorded (another name, or the same name with
+	// other rules); the plan notes it. Without it such an export is
+	// refused.
+	AllowMappingMismatch bool
 }
 
 // Plan is everything a conversion will do, decided before a byte is written.
@@ -163,6 +168,13 @@ func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
 	}
 	p := &Plan{Mapping: m.Name, MapFile: m.File, Direction: dir, From: from, To: to, InputDir: inDir,
 		src: src, in: inFmt, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
+	var mismatch string
+	if dir == Export {
+		if mismatch, err = p.checkRecordedMapping(m, opt.AllowMappingMismatch); err != nil {
+			src.Close()
+			return nil, err
+		}
+	}
 	if p.Memory <= 0 {
 		p.Memory = DefaultMemory
 	}
@@ -170,7 +182,46 @@ func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
 		src.Close()
 		return nil, err
 	}
+	if mismatch != "" {
+		p.Notes = append([]string{mismatch}, p.Notes...)
+	}
 	return p, nil
+}
+
+// checkRecordedMapping refuses an export with a mapping other than the one
+// the import recorded: another mapping may lay the tensors out differently
+// (a user's Mixtral mapping that stacks experts in another order), and the
+// export would write them back wrong without any error. The same name with
+// other rules (a different sha256) is another mapping too. A checkpoint
+// with no record (saved by Fast-LLM itself) is not checked; a record
+// without a hash (an older mapper) is checked by name only.
+// With allow it returns the note to make instead.
+func (p *Plan) checkRecordedMapping(m *ir.Mapping, allow bool) (string, error) {
+	c := p.src.Carried
+	if c == nil {
+		return "", nil
+	}
+	sameHash := c.MappingHash == "" || m.Hash == "" || c.MappingHash == m.Hash
+	if c.Mapping == m.Name && sameHash {
+		return "", nil
+	}
+	hash := func(h string) string {
+		if h == "" {
+			return "sha256 not recorded"
+		}
+		return "sha256 " + h
+	}
+	recorded := fmt.Sprintf("mapping %s (%s)", c.Mapping, hash(c.MappingHash))
+	given := fmt.Sprintf("mapping %s (%s, %s)", m.Name, m.File, hash(m.Hash))
+	if allow {
+		return fmt.Sprintf("the import recorded %s; this export uses %s, as --mapping-mismatch=allow says", recorded, given), nil
+	}
+	what := "another mapping"
+	if c.Mapping == m.Name {
+		what = "a mapping of the same name with other rules"
+	}
+	return "", fmt.Errorf("%s was imported with %s, and this export uses %s: %s may lay the tensors out differently and write them back wrong; export with the recorded mapping, or pass --mapping-mismatch=allow to export anyway",
+		p.InputDir, recorded, given, what)
 }
 
 // DefaultMemory is the working-memory budget when none is given.
@@ -238,6 +289,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.Config, p.Variant, p.Notes = cfg.Out, cfg.Variant, cfg.Notes
 	if p.Direction == Import {
 		p.Carried = cfg.Carried
+		p.Carried.MappingHash = m.Hash
 	}
 	if err := p.planTensors(m, &env{cfg: cfg.Env}); err != nil {
 		return err

@@ -20,10 +20,11 @@ import (
 
 // convFlags are the flags apply and plan share.
 type convFlags struct {
-	to, variant string
-	workers     int
-	memory      sizeFlag
-	shardSize   sizeFlag
+	to, variant     string
+	workers         int
+	memory          sizeFlag
+	shardSize       sizeFlag
+	mappingMismatch string
 }
 
 func (c *convFlags) register(fs *pflag.FlagSet) {
@@ -33,10 +34,19 @@ func (c *convFlags) register(fs *pflag.FlagSet) {
 	c.memory = sizeFlag(engine.DefaultMemory)
 	fs.Var(&c.memory, "memory", "working-memory budget (e.g. 512MiB, 4GiB)")
 	fs.Var(&c.shardSize, "shard-size", "tensor bytes per output file (default: the side's default)")
+	fs.StringVar(&c.mappingMismatch, "mapping-mismatch", "refuse", "on export, when the mapping is not the one the import recorded (name and sha256): refuse, or allow")
 }
 
-func (c *convFlags) options() engine.PlanOptions {
-	return engine.PlanOptions{To: c.to, Variant: c.variant, Workers: max(c.workers, 1), Memory: int64(c.memory), ShardBytes: int64(c.shardSize)}
+func (c *convFlags) options() (engine.PlanOptions, error) {
+	o := engine.PlanOptions{To: c.to, Variant: c.variant, Workers: max(c.workers, 1), Memory: int64(c.memory), ShardBytes: int64(c.shardSize)}
+	switch c.mappingMismatch {
+	case "refuse":
+	case "allow":
+		o.AllowMappingMismatch = true
+	default:
+		return o, fmt.Errorf("--mapping-mismatch %q: want refuse or allow", c.mappingMismatch)
+	}
+	return o, nil
 }
 
 func newFlagSet(name, args string, stderr io.Writer) *pflag.FlagSet {
@@ -78,6 +88,11 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, 3); !ok {
 		return code
 	}
+	opts, err := cf.options()
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 2
+	}
 	m, ok := loadMapping(fs.Arg(0), stderr)
 	if !ok {
 		return 1
@@ -107,7 +122,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	// Keep the heap near the budget: the executor's buffers are accounted,
 	// this bounds what the garbage collector lets pile up beside them.
 	debug.SetMemoryLimit(int64(cf.memory) + 256<<20)
-	plan, err := engine.NewPlan(m, in, cf.options())
+	plan, err := engine.NewPlan(m, in, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
 		return 1
@@ -191,6 +206,11 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, 2); !ok {
 		return code
 	}
+	opts, err := cf.options()
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 2
+	}
 	m, ok := loadMapping(fs.Arg(0), stderr)
 	if !ok {
 		return 1
@@ -200,7 +220,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
 		return 1
 	}
-	plan, err := engine.NewPlan(m, in, cf.options())
+	plan, err := engine.NewPlan(m, in, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
 		return 1

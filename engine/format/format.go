@@ -136,11 +136,15 @@ func (s *Source) Close() error {
 // files held beyond their content (their layout, __metadata__, the exact
 // text of their documents).
 type Carried struct {
-	Mapping string         `json:"mapping"`
-	From    string         `json:"from"` // the side imported from
-	Variant string         `json:"variant,omitempty"`
-	Kept    map[string]any `json:"kept,omitempty"`   // dotted left path -> value
-	Absent  []string       `json:"absent,omitempty"` // dotted left paths
+	Mapping string `json:"mapping"`
+	// MappingHash is the hex sha256 of the .map source the import ran
+	// (ir.Mapping.Hash); "" when not known. An export with another
+	// mapping is refused unless the user overrides it.
+	MappingHash string         `json:"mapping_sha256,omitempty"`
+	From        string         `json:"from"` // the side imported from
+	Variant     string         `json:"variant,omitempty"`
+	Kept        map[string]any `json:"kept,omitempty"`   // dotted left path -> value
+	Absent      []string       `json:"absent,omitempty"` // dotted left paths
 	// Files and Naming record how the imported checkpoint was split into
 	// files (tensor -> file name, and its naming convention), so that the
 	// way back writes the same files. Absent for a single file without an

@@ -188,6 +188,8 @@ func parseCarried(v any) (*format.Carried, error) {
 		switch k {
 		case "mapping":
 			c.Mapping, ok = val.(string)
+		case "mapping_sha256":
+			c.MappingHash, ok = val.(string)
 		case "from":
 			c.From, ok = val.(string)
 		case "variant":
@@ -270,6 +272,9 @@ func stringMap(v any, what string, nullable bool) (map[string]string, error) {
 
 func carriedValue(c *format.Carried) map[string]any {
 	m := map[string]any{"mapping": c.Mapping, "from": c.From}
+	if c.MappingHash != "" {
+		m["mapping_sha256"] = c.MappingHash
+	}
 	if c.Variant != "" {
 		m["variant"] = c.Variant
 	}

@@ -51,7 +51,7 @@ func config() map[string]any {
 }
 
 func carried() *format.Carried {
-	return &format.Carried{Mapping: "gpt_oss", From: "hf", Variant: "mxfp4",
+	return &format.Carried{Mapping: "gpt_oss", MappingHash: strings.Repeat("0123456789abcdef", 4), From: "hf", Variant: "mxfp4",
 		Kept:   map[string]any{"router_aux_loss_coef": 0.9, "swiglu_limit": 7.0, "rope_scaling.truncate": false, "eos_token_id": int64(200002)},
 		Absent: []string{"pad_token_id"},
 		FileMetadata: map[string]map[string]string{
@@ -285,6 +285,7 @@ func TestParseMetadataRejects(t *testing.T) {
 		{strings.Replace(good, "state_index:", "mapper: {file_metadata: {a.safetensors: [x]}}, state_index:", 1), "file_metadata.a.safetensors is a list"},
 		{strings.Replace(good, "state_index:", "mapper: {texts: [x]}, state_index:", 1), "texts is a list"},
 		{strings.Replace(good, "state_index:", "mapper: {texts: {config.json: null}}, state_index:", 1), "texts.config.json is missing or null, want a string"},
+		{strings.Replace(good, "state_index:", "mapper: {mapping_sha256: 1}, state_index:", 1), "mapping_sha256 is 1"},
 	}
 	for _, c := range cases {
 		_, err := ParseMetadata([]byte(c.doc))
