@@ -246,9 +246,21 @@ func checkNote(t *testing.T, what string, notes []string, want string) {
 }
 
 // checkSameFiles requires two directories to hold the same files with the
-// same bytes (cmp).
+// same bytes (cmp), and mapper diff to say so too.
 func checkSameFiles(t *testing.T, a, b string) {
 	t.Helper()
+	rep, err := engine.Diff(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Files) == 0 {
+		t.Error("diff compares no files")
+	}
+	for _, d := range rep.Files {
+		if d.Kind != engine.FileIdentical {
+			t.Errorf("diff: file %s %s %s", d.Name, d.Kind, d.Detail)
+		}
+	}
 	na, nb := dirNames(t, a), dirNames(t, b)
 	if !slices.Equal(na, nb) {
 		t.Errorf("files differ:\n  %v\n  %v", na, nb)
@@ -295,6 +307,12 @@ func checkHFRoundTrip(t *testing.T, a, b string, valuesOnly bool) {
 	}
 	if len(rep.Tensors) == 0 {
 		t.Fatal("no tensors compared")
+	}
+	// mapper diff's file comparison agrees with cmp below.
+	for _, d := range rep.Files {
+		if d.Kind != engine.FileIdentical && !(valuesOnly && strings.HasSuffix(d.Name, ".safetensors")) {
+			t.Errorf("diff: file %s %s %s", d.Name, d.Kind, d.Detail)
+		}
 	}
 	if valuesOnly {
 		requantized = slices.Compact(slices.Sorted(slices.Values(requantized)))
