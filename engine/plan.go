@@ -13,6 +13,7 @@ import (
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/configmap"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -87,8 +88,10 @@ type Job struct {
 	// bindings) the job splits into; ChunkUnits how many one chunk takes.
 	Units, ChunkUnits int
 	// UnitMemory is the working memory of one unit; a chunk needs
-	// UnitMemory * ChunkUnits.
+	// UnitMemory * ChunkUnits, or none when all its stages defer to the
+	// write (Lazy: a rearrangement of mapped input).
 	UnitMemory int64
+	Lazy       bool
 }
 
 // Stage is one op of the pipeline as the executor runs it: one call for the
@@ -119,7 +122,8 @@ func (s Stage) call(i int) ir.Call {
 }
 
 // TensorError is a problem with one tensor, naming it, the input file and
-// the rule.
+// the rule. Its message escapes the tensor and file names (they come from
+// the checkpoint); Msg must do the same for any it holds.
 type TensorError struct {
 	Tensor string
 	File   string
@@ -130,9 +134,9 @@ type TensorError struct {
 func (e *TensorError) Error() string {
 	var b strings.Builder
 	if e.File != "" {
-		fmt.Fprintf(&b, "%s: ", e.File)
+		fmt.Fprintf(&b, "%s: ", quote.Name(e.File))
 	}
-	fmt.Fprintf(&b, "tensor %s: %s", e.Tensor, e.Msg)
+	fmt.Fprintf(&b, "tensor %s: %s", quote.Name(e.Tensor), e.Msg)
 	if e.Rule != "" {
 		fmt.Fprintf(&b, " (rule at %s)", e.Rule)
 	}
@@ -305,13 +309,13 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.noteLossy()
 	p.SideFiles = p.sideFiles()
 	for _, s := range p.src.Skipped {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", s))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", quote.Name(s)))
 	}
 	// Not an error: publishers ship such files on purpose (Mistral's
 	// consolidated.safetensors beside the index), but a file the user
 	// expected to be read must not be left out silently.
 	for _, s := range p.src.Unlisted {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not listed in %s: its tensors are not read and it is not carried over", s, p.src.IndexFile))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not listed in %s: its tensors are not read and it is not carried over", quote.Name(s), p.src.IndexFile))
 	}
 	return p.layout(opt)
 }
@@ -697,7 +701,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 			t0 := job.Sources[0][i]
 			if t.DType != t0.DType || !t.Shape.Equal(t0.Shape) {
 				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
-					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, t0.Name, t0.DType, t0.Shape)}
+					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, quote.Name(t0.Name), t0.DType, t0.Shape)}
 			}
 		}
 	}
@@ -709,7 +713,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	for i, ref := range srcRefs {
 		want, hasShape, err := declared(ref, e)
 		if err != nil {
-			return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, srcNames[0][i], err)
+			return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, quote.Name(srcNames[0][i]), err)
 		}
 		if err := checkType(want, hasShape, actual[i]); err != nil {
 			t := job.Sources[0][i]
@@ -725,11 +729,11 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		for i, ref := range r.Left {
 			t, hasShape, err := declared(ref, e)
 			if err != nil {
-				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, leftNames[0][i], err)
+				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, quote.Name(leftNames[0][i]), err)
 			}
 			if !hasShape {
 				if len(calls) > 0 {
-					return nil, fmt.Errorf("rule at %s: %s declares no shape; the export needs it to invert %s", rule, leftNames[0][i], calls[0].Def.Name)
+					return nil, fmt.Errorf("rule at %s: %s declares no shape; the export needs it to invert %s", rule, quote.Name(leftNames[0][i]), calls[0].Def.Name)
 				}
 				t.Shape = actual[i].Shape
 			}
@@ -770,7 +774,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		for i, ref := range r.Right {
 			want, hasShape, err := declared(ref, e)
 			if err != nil {
-				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, rightNames[0][i], err)
+				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, quote.Name(rightNames[0][i]), err)
 			}
 			if err := checkType(want, hasShape, rightTypes[i]); err != nil {
 				return nil, &TensorError{Tensor: rightNames[0][i], Rule: rule, Msg: "the pipeline produces a tensor that " + err.Error()}
@@ -895,6 +899,59 @@ func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
 		k = max(1, min(perWorker, ChunkTarget)/job.UnitMemory)
 	}
 	job.ChunkUnits = int(min(k, int64(units)))
+	// What a chunk holds beside its working memory (its mapped input, its
+	// write buffer) counts in the budget too: shrink chunks until all of
+	// it fits a worker's share. With large budgets the working-memory cap
+	// above decides, as it did before.
+	job.Lazy = p.allLazy(job)
+	prev := job.ChunkUnits
+	job.ChunkUnits = p.fitChunk(job, job.ChunkUnits, perWorker)
+	if job.Lazy && job.ChunkUnits != prev && !p.allLazy(job) {
+		job.Lazy = false
+		job.ChunkUnits = p.fitChunk(job, job.ChunkUnits, perWorker)
+	}
+}
+
+// chunkNeed bounds what a chunk of k units of job reserves: its working
+// memory, the mapped input it reads, and its write buffer.
+func (p *Plan) chunkNeed(job *Job, k int) (working, input, write int64) {
+	if !job.Lazy {
+		working = satMul(job.UnitMemory, int64(k))
+	}
+	unitIn := int64(0)
+	if job.Gather >= 0 && p.Direction == Import && job.Units > 1 {
+		for b := range job.Sources {
+			unitIn = max(unitIn, p.chunkInputBytes(job, b, b+1))
+		}
+	} else {
+		units := int64(job.Units)
+		for _, srcs := range job.Sources {
+			for _, s := range srcs {
+				size := s.Info.Size()
+				unitIn = satAdd(unitIn, size/units+min(size%units, 1)) // rounded up
+			}
+		}
+	}
+	return working, satMul(unitIn, int64(k)), safetensors.WriteBuffer(satMul(p.chunkOutputBytes(job, 0, 1), int64(k)))
+}
+
+// fitChunk returns the most units, at most k (and at least 1), whose chunk
+// needs no more than room in all.
+func (p *Plan) fitChunk(job *Job, k int, room int64) int {
+	fits := func(k int) bool {
+		w, in, wb := p.chunkNeed(job, k)
+		return satAdd(satAdd(w, in), wb) <= room
+	}
+	lo, hi := 1, k // the need grows with k: find the last k that fits
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if fits(mid) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
 }
 
 // ChunkTarget caps one chunk's working memory so that large tensors split
@@ -962,14 +1019,14 @@ func (p *Plan) layout(opt PlanOptions) error {
 	slices.SortFunc(entries, func(a, b safetensors.Entry) int { return naturalCompare(a.Name, b.Name) })
 	for _, en := range entries {
 		if en.DType == tensor.Invalid {
-			return fmt.Errorf("tensor %s: the output dtype is unknown; declare it in the rule", en.Name)
+			return fmt.Errorf("tensor %s: the output dtype is unknown; declare it in the rule", quote.Name(en.Name))
 		}
 		n, err := en.Size()
 		if err != nil {
-			return fmt.Errorf("tensor %s: %w", en.Name, err)
+			return fmt.Errorf("tensor %s: %w", quote.Name(en.Name), err)
 		}
 		if p.BytesOut, err = addSize(p.BytesOut, n); err != nil {
-			return fmt.Errorf("output size at tensor %s: %w", en.Name, err)
+			return fmt.Errorf("output size at tensor %s: %w", quote.Name(en.Name), err)
 		}
 	}
 	p.output = &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes}
@@ -990,9 +1047,12 @@ func (p *Plan) layout(opt PlanOptions) error {
 	// Workers run chunks side by side, within the budget.
 	p.PeakMemory = min(satMul(p.PeakMemory, int64(p.Workers)), p.Memory)
 	for _, j := range p.Jobs {
-		if !j.Copy && j.UnitMemory > p.Memory {
-			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s of working memory, more than the budget of %s; raise --memory",
-				j.Outputs[0][0], j.Rule, FormatBytes(j.UnitMemory), FormatBytes(p.Memory))
+		if j.Copy {
+			continue
+		}
+		if w, in, wb := p.chunkNeed(j, j.ChunkUnits); satAdd(satAdd(w, in), wb) > p.Memory {
+			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s (%s of working memory, %s of input, %s of write buffer), more than the budget of %s; raise --memory",
+				quote.Name(j.Outputs[0][0]), j.Rule, FormatBytes(satAdd(satAdd(w, in), wb)), FormatBytes(w), FormatBytes(in), FormatBytes(wb), FormatBytes(p.Memory))
 		}
 	}
 	return nil

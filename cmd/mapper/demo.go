@@ -11,6 +11,7 @@ import (
 
 	"github.com/mapper-dev/mapper/engine"
 	"github.com/mapper-dev/mapper/mappings/synth"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // runDemo makes a small GPT-OSS MXFP4 checkpoint, converts it to Fast-LLM
@@ -102,7 +103,7 @@ func demo(w io.Writer, keep bool) error {
 	if failed {
 		for _, d := range rep.Tensors {
 			if d.Kind != engine.Identical {
-				fmt.Fprintf(w, "  %s: %s %s\n", d.Name, d.Kind, d.Detail)
+				fmt.Fprintf(w, "  %s: %s %s\n", quote.Name(d.Name), d.Kind, d.Detail)
 			}
 		}
 		return fmt.Errorf("the round trip lost something")

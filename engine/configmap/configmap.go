@@ -19,6 +19,7 @@ import (
 
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Translator translates config documents by one mapping's config rules.
@@ -48,7 +49,8 @@ type Result struct {
 }
 
 // Error is a config problem, named by the document it is in, the key and
-// the rule that found it.
+// the rule that found it. Its message escapes the key (it comes from the
+// checkpoint); Msg must do the same for any it holds.
 type Error struct {
 	Doc  string // the document as its side names it (format.Format.ConfigDoc)
 	Key  string // dotted path
@@ -58,9 +60,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Doc)
+	b.WriteString(quote.Name(e.Doc))
 	if e.Key != "" {
-		fmt.Fprintf(&b, ": %s", e.Key)
+		fmt.Fprintf(&b, ": %s", quote.Name(e.Key))
 	}
 	fmt.Fprintf(&b, ": %s", e.Msg)
 	if e.Rule.Line > 0 {

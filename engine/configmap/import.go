@@ -7,6 +7,7 @@ import (
 
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Import maps a left config document to the right side. doc names the
@@ -190,7 +191,7 @@ func (im *importer) ignore(r *ir.ConfigRule) {
 	for _, p := range r.Keys {
 		im.claims = append(im.claims, pathString(p))
 		if _, ok := ir.LookupPath(im.left, p.Segs); ok {
-			im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s dropped on purpose (ignore at %s)", pathString(p), at(r.Pos)))
+			im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s dropped on purpose (ignore at %s)", quote.Name(pathString(p)), at(r.Pos)))
 		}
 	}
 }
@@ -251,7 +252,7 @@ func (im *importer) rename(r *ir.ConfigRule) {
 		// The right side has no place for it in this config (a block the
 		// pattern does not use): carry it so the way back loses nothing.
 		im.carry(key, v)
-		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s has no place on the %s side in this config; carried in the metadata", key, im.m.Right))
+		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s has no place on the %s side in this config; carried in the metadata", quote.Name(key), im.m.Right))
 	}
 }
 

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Error reports that a mapped input could not be read: its file changed
@@ -50,7 +52,9 @@ func (e *Error) Error() string {
 	default:
 		why = "the file changed while being read, or its storage failed"
 	}
-	return fmt.Sprintf("%s: cannot read %s: %s; inputs must not change during a conversion", e.Path, where, why)
+	// The path may name a file of the checkpoint's (a shard an index
+	// lists): escaped, as the tensor name is by %q.
+	return fmt.Sprintf("%s: cannot read %s: %s; inputs must not change during a conversion", quote.Name(e.Path), where, why)
 }
 
 type region struct {
