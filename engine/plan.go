@@ -215,8 +215,8 @@ func (p *Plan) checkRecordedMapping(m *ir.Mapping, allow bool) (string, error) {
 		}
 		return "sha256 " + h
 	}
-	recorded := fmt.Sprintf("mapping %s (%s)", c.Mapping, hash(c.MappingHash))
-	given := fmt.Sprintf("mapping %s (%s, %s)", m.Name, m.File, hash(m.Hash))
+	recorded := fmt.Sprintf("mapping %s (%s)", quote.Name(c.Mapping), hash(quote.Name(c.MappingHash)))
+	given := fmt.Sprintf("mapping %s (%s, %s)", m.Name, quote.Name(m.File), hash(m.Hash))
 	if allow {
 		return fmt.Sprintf("the import recorded %s; this export uses %s, as --mapping-mismatch=allow says", recorded, given), nil
 	}
@@ -225,7 +225,7 @@ func (p *Plan) checkRecordedMapping(m *ir.Mapping, allow bool) (string, error) {
 		what = "a mapping of the same name with other rules"
 	}
 	return "", fmt.Errorf("%s was imported with %s, and this export uses %s: %s may lay the tensors out differently and write them back wrong; export with the recorded mapping, or pass --mapping-mismatch=allow to export anyway",
-		p.InputDir, recorded, given, what)
+		quote.Name(p.InputDir), recorded, given, what)
 }
 
 // DefaultMemory is the working-memory budget when none is given.
@@ -303,7 +303,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 		p.Carried.FileMetadata = inputFileMetadata(p.src)
 		p.Carried.Texts = p.src.Texts
 		for _, f := range slices.Sorted(maps.Keys(p.src.Texts)) {
-			p.Notes = append(p.Notes, fmt.Sprintf("%s is not in the form mapper writes: its exact text is recorded with what the output carries for the way back (texts)", f))
+			p.Notes = append(p.Notes, fmt.Sprintf("%s is not in the form mapper writes: its exact text is recorded with what the output carries for the way back (texts)", quote.Name(f)))
 		}
 	}
 	p.noteLossy()
@@ -439,7 +439,7 @@ func (p *Plan) sideFiles() []string {
 	var out []string
 	for _, f := range p.src.SideFiles {
 		if slices.Contains(mk.Markers(), f) {
-			p.Notes = append(p.Notes, fmt.Sprintf("%s of the input is not copied: the %s output writes its own %s", f, p.To, f))
+			p.Notes = append(p.Notes, fmt.Sprintf("%s of the input is not copied: the %s output writes its own", quote.Name(f), p.To))
 			continue
 		}
 		out = append(out, f)

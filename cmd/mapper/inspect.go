@@ -114,7 +114,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 			if !*files || (d.Kind == engine.FileIdentical && !*all) {
 				continue
 			}
-			line := fmt.Sprintf("file %-10s %s", d.Kind, d.Name)
+			line := fmt.Sprintf("file %-10s %s", d.Kind, quote.Name(d.Name))
 			if d.Detail != "" {
 				line += "  (" + d.Detail + ")"
 			}

@@ -258,13 +258,13 @@ func stringMap(v any, what string, nullable bool) (map[string]string, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("%s is %s, want a mapping of strings", what, describe(v))
+		return nil, fmt.Errorf("%s is %s, want a mapping of strings", quote.Name(what), describe(v))
 	}
 	out := make(map[string]string, len(m))
 	for k, e := range m {
 		s, ok := e.(string)
 		if !ok {
-			return nil, fmt.Errorf("%s.%s is %s, want a string", what, k, describe(e))
+			return nil, fmt.Errorf("%s is %s, want a string", quote.Name(what+"."+k), describe(e))
 		}
 		out[k] = s
 	}

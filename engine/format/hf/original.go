@@ -10,6 +10,7 @@ import (
 
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
@@ -152,9 +153,9 @@ func inOrder(v, orig any) any {
 func differences(orig, v any, path string) []string {
 	at := func(k string) string {
 		if path == "" {
-			return k
+			return quote.Name(k)
 		}
-		return path + "." + k
+		return path + "." + quote.Name(k)
 	}
 	switch o := orig.(type) {
 	case pyjson.Object:
@@ -336,7 +337,7 @@ func fileMetadata(out *format.Output, shards []format.Shard) []string {
 	if len(missing) == 0 {
 		return nil
 	}
-	files := listPaths(missing)
+	files := listPaths(quote.Names(missing))
 	if uniform {
 		return []string{fmt.Sprintf("%s: not among the input's files recorded at import; given the safetensors __metadata__ every one of those had (%s)", files, describeMetadata(common))}
 	}
