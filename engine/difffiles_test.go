@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,5 +68,25 @@ func TestDiffFiles(t *testing.T) {
 	}
 	if d := fileDiff(t, a, b, "generation_config.json"); d.Kind != FileDiffers || !strings.HasPrefix(d.Detail, "bytes differ (") || strings.Contains(d.Detail, "same JSON") {
 		t.Errorf("a changed side file: %+v", d)
+	}
+}
+
+// An HF input's side file named like the Fast-LLM side's own marker (ok,
+// which Fast-LLM's convert also writes into HF exports) is not copied over
+// the marker: the plan says so, and the output has the empty marker.
+func TestMarkerSideFile(t *testing.T) {
+	m := loadMapFile(t, "testdata/small.map")
+	root := t.TempDir()
+	hfDir, out := filepath.Join(root, "hf"), filepath.Join(root, "out")
+	writeSmallHF(t, hfDir, smallConfig())
+	if err := os.WriteFile(filepath.Join(hfDir, "ok"), []byte("theirs"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := convert(t, m, hfDir, out, PlanOptions{Workers: 1})
+	if !slices.Contains(p.Notes, "ok of the input is not copied: the fast_llm output writes its own") || slices.Contains(p.SideFiles, "ok") {
+		t.Errorf("notes %q, side files %q", p.Notes, p.SideFiles)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "ok")); err != nil || len(b) != 0 {
+		t.Errorf("ok marker %q, %v", b, err)
 	}
 }
