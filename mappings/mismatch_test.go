@@ -128,4 +128,10 @@ func TestExportRefusesAnotherMapping(t *testing.T) {
 		t.Fatalf("export of a checkpoint without metadata.mapper: %v", err)
 	}
 	p.Close()
+	// Its HF shards get transformers' {"format": "pt"}, and a note says so.
+	hf3, p := convert(t, builtin, fl, engine.PlanOptions{})
+	checkNote(t, "export", p.Notes, `safetensors __metadata__ {"format": "pt"} in every file, as transformers writes it: the input records none`)
+	if md := openFile(t, filepath.Join(hf3, "model.safetensors")).Metadata; len(md) != 1 || md["format"] != "pt" {
+		t.Errorf("__metadata__ %v", md)
+	}
 }
