@@ -267,8 +267,43 @@ func TestImportIsWhatFastLLMWrites(t *testing.T) {
 				}
 			}
 
-			// Every tensor of tensors.txt, in the shape Fast-LLM gives it.
+			// Every model_N.safetensors' __metadata__ is the one Fast-LLM's
+			// saver wrote, its config modulo distributed as above.
+			var refST map[string]string
+			if err := json.Unmarshal(readFile(t, rc.path("fresh", "safetensors_metadata.json")), &refST); err != nil {
+				t.Fatal(err)
+			}
 			fc := openFastLLM(t, fl)
+			for _, f := range fc.ck.Files {
+				for k, want := range refST {
+					got, ok := f.Metadata[k]
+					if k != "config" {
+						if got != want {
+							t.Errorf("%s: __metadata__ %s = %q, Fast-LLM wrote %q", filepath.Base(f.Path), k, got, want)
+						}
+						continue
+					}
+					var gc, wc map[string]any
+					if !ok || yaml.Unmarshal([]byte(got), &gc) != nil || yaml.Unmarshal([]byte(want), &wc) != nil {
+						t.Fatalf("%s: __metadata__ config %q", filepath.Base(f.Path), got)
+					}
+					delete(wc, "distributed")
+					gm, _ := fastllm.ParseMetadata([]byte("format: fast_llm\nshards: [weights]\nmetadata: {state_index: {}}\nconfig:\n" + indentYAML(got)))
+					if gm == nil || gc["type"] != wc["type"] || len(gc) != len(wc) {
+						t.Errorf("%s: __metadata__ config has %v (type %v), Fast-LLM's (less distributed) %v (type %v)",
+							filepath.Base(f.Path), keySet(gc), gc["type"], keySet(wc), wc["type"])
+						continue
+					}
+					for _, d := range diffValues("", gm.Config, ref.Config, rc.floatInts, map[string]bool{}) {
+						t.Errorf("%s: __metadata__ config.base_model.%s", filepath.Base(f.Path), d)
+					}
+				}
+				if len(f.Metadata) != len(refST) {
+					t.Errorf("%s: __metadata__ keys %v, Fast-LLM wrote %v", filepath.Base(f.Path), len(f.Metadata), len(refST))
+				}
+			}
+
+			// Every tensor of tensors.txt, in the shape Fast-LLM gives it.
 			for _, rt := range readTensorsTxt(t, rc.path("fresh", "tensors.txt")) {
 				_, sh, _ := fc.raw(strings.TrimSuffix(rt.key, "/weights"))
 				if !sh.Equal(rt.shape) {
@@ -277,6 +312,17 @@ func TestImportIsWhatFastLLMWrites(t *testing.T) {
 			}
 		})
 	}
+}
+
+// indentYAML indents a YAML document by two spaces, to nest it.
+func indentYAML(doc string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(doc, "\n") {
+		if line != "" {
+			b.WriteString("  " + line)
+		}
+	}
+	return b.String()
 }
 
 func keySet(m map[string]any) map[string]bool {

@@ -21,6 +21,10 @@
 // training metadata. Numbers keep their kind: an integer is an int64, a
 // float a float64, so 32.0 stays a float.
 //
+// Every model_N.safetensors gets the __metadata__ Fast-LLM's saver writes
+// (FileMetadata), and an empty file "ok" marks the complete save, as
+// Fast-LLM's convert and trainer do; Open treats "ok" as the side's own.
+//
 // Writing uses yaml.v3 with sorted keys and floats written as PyYAML writes
 // them ("32.0", "1.0e-05"), so Fast-LLM (PyYAML) and mapper read back the
 // same values. Files are split as Fast-LLM does, by parameter count (2^32
@@ -73,6 +77,10 @@ func (Side) Targets() []format.Target {
 		{Name: PR374, About: "Fast-LLM refs/pull/374/head at 93dbfc8b9a83 (2025-10-24), the Fast-LLM with GPT-OSS"},
 	}
 }
+
+// OKFile is the empty file that marks a complete Fast-LLM save (Fast-LLM's
+// convert and trainer write it last).
+const OKFile = "ok"
 
 // WeightsShard is the shard holding the model weights; a tensor key is
 // "<parameter>/" + WeightsShard.
@@ -250,10 +258,11 @@ func parseCarried(v any) (*format.Carried, error) {
 	for _, k := range sortedKeys(m) {
 		val := m[k]
 		var ok bool
-		var err error
 		switch k {
 		case "mapping":
 			c.Mapping, ok = val.(string)
+		case "mapping_sha256":
+			c.MappingHash, ok = val.(string)
 		case "from":
 			c.From, ok = val.(string)
 		case "variant":
@@ -263,11 +272,43 @@ func parseCarried(v any) (*format.Carried, error) {
 		case "naming":
 			c.Naming, ok = val.(string)
 		case "files":
-			c.Files, ok, err = stringMap(val, "files", "a file name")
+			var fm map[string]any
+			if fm, ok = val.(map[string]any); ok {
+				c.Files = make(map[string]string, len(fm))
+				for t, f := range fm {
+					s, isStr := f.(string)
+					if !isStr {
+						return nil, fmt.Errorf("files: %s is %s, want a file name", quote.Name(t), describe(f))
+					}
+					c.Files[t] = s
+				}
+			}
+		case "file_metadata":
+			var fm map[string]any
+			if fm, ok = val.(map[string]any); ok {
+				c.FileMetadata = make(map[string]map[string]string, len(fm))
+				for f, md := range fm {
+					m, err := stringMap(md, "file_metadata."+f, true)
+					if err != nil {
+						return nil, err
+					}
+					c.FileMetadata[f] = m
+				}
+			}
+		case "texts":
+			tm, err := stringMap(val, "texts", false)
+			if err != nil {
+				return nil, err
+			}
+			c.Texts, ok = tm, true
 		case "dtype":
 			c.DType, ok = val.(string)
 		case "dtypes":
-			c.DTypes, ok, err = stringMap(val, "dtypes", "a dtype")
+			dm, err := stringMap(val, "dtypes", false)
+			if err != nil {
+				return nil, err
+			}
+			c.DTypes, ok = dm, true
 		case "absent":
 			var list []any
 			if list, ok = val.([]any); ok {
@@ -282,9 +323,6 @@ func parseCarried(v any) (*format.Carried, error) {
 		default:
 			return nil, fmt.Errorf("unknown key %q", k)
 		}
-		if err != nil {
-			return nil, err
-		}
 		if !ok {
 			return nil, fmt.Errorf("%s is %s", k, describe(val))
 		}
@@ -292,26 +330,33 @@ func parseCarried(v any) (*format.Carried, error) {
 	return c, nil
 }
 
-// stringMap reads a mapping of strings (what names the values, for errors).
-// ok is false when v is not a mapping.
-func stringMap(v any, key, what string) (map[string]string, bool, error) {
+// stringMap reads a mapping of strings to strings; with nullable, null
+// reads as a nil map (a file without __metadata__).
+func stringMap(v any, what string, nullable bool) (map[string]string, error) {
+	if v == nil && nullable {
+		return nil, nil
+	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, false, nil
+		return nil, fmt.Errorf("%s is %s, want a mapping of strings", quote.Name(what), describe(v))
 	}
 	out := make(map[string]string, len(m))
 	for _, k := range sortedKeys(m) {
-		s, isStr := m[k].(string)
-		if !isStr {
-			return nil, true, fmt.Errorf("%s: %s is %s, want %s", key, quote.Name(k), describe(m[k]), what)
+		e := m[k]
+		s, ok := e.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s is %s, want a string", quote.Name(what+"."+k), describe(e))
 		}
 		out[k] = s
 	}
-	return out, true, nil
+	return out, nil
 }
 
 func carriedValue(c *format.Carried) map[string]any {
 	m := map[string]any{"mapping": c.Mapping, "from": c.From}
+	if c.MappingHash != "" {
+		m["mapping_sha256"] = c.MappingHash
+	}
 	if c.Variant != "" {
 		m["variant"] = c.Variant
 	}
@@ -345,7 +390,29 @@ func carriedValue(c *format.Carried) map[string]any {
 		}
 		m["dtypes"] = d
 	}
+	if len(c.FileMetadata) > 0 {
+		fm := make(map[string]any, len(c.FileMetadata))
+		for f, md := range c.FileMetadata {
+			if md == nil {
+				fm[f] = nil
+				continue
+			}
+			fm[f] = stringsAny(md)
+		}
+		m["file_metadata"] = fm
+	}
+	if len(c.Texts) > 0 {
+		m["texts"] = stringsAny(c.Texts)
+	}
 	return m
+}
+
+func stringsAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // EncodeMetadata renders metadata.yaml for a checkpoint written for
@@ -379,13 +446,22 @@ func EncodeMetadata(version string, config map[string]any, stateIndex map[string
 		"shards":           []any{WeightsShard},
 		"metadata":         meta,
 	}
-	n, err := toYAML(doc, "")
+	return encodeYAML(doc, false)
+}
+
+// encodeYAML renders v as a YAML document, indented by 2; compact puts a
+// sequence's "- " at its key's indentation, as PyYAML's safe_dump does.
+func encodeYAML(v any, compact bool) ([]byte, error) {
+	n, err := toYAML(v, "")
 	if err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
+	if compact {
+		enc.CompactSeqIndent()
+	}
 	if err := enc.Encode(n); err != nil {
 		return nil, err
 	}
@@ -393,6 +469,34 @@ func EncodeMetadata(version string, config map[string]any, stateIndex map[string
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// FileMetadata is the safetensors __metadata__ Fast-LLM's saver writes in
+// every model_N.safetensors of a checkpoint written for version (a
+// target's name; "": the default) with the given config
+// (config.base_model): the top-level keys of its metadata.yaml, a string
+// as itself and anything else as a YAML dump (Fast-LLM's
+// export_safetensors_metadata), with "metadata" as it stands when the
+// saver starts, before the state index is added: empty after a conversion.
+// mapper's own record (metadata.mapper) stays in metadata.yaml: it is
+// written once, not in every file. Fast-LLM's loader does not read this.
+func FileMetadata(version string, config map[string]any) (map[string]string, error) {
+	if version == "" {
+		version = Main
+	}
+	md := map[string]string{"fast_llm_version": version, "model": "gpt", "format": "fast_llm"}
+	for k, v := range map[string]any{
+		"config":   map[string]any{"base_model": config, "type": "gpt"},
+		"shards":   []any{WeightsShard},
+		"metadata": map[string]any{},
+	} {
+		b, err := encodeYAML(v, true)
+		if err != nil {
+			return nil, fmt.Errorf("__metadata__ %s: %w", k, err)
+		}
+		md[k] = string(b)
+	}
+	return md, nil
 }
 
 // Open reads metadata.yaml and the tensor headers of dir.
@@ -467,7 +571,7 @@ func (Side) Open(dir string) (*format.Source, error) {
 		ownedFiles[f] = true
 	}
 	listed, skippedEntries, err := format.ListDir(dir, func(name string) bool {
-		return name == MetadataFile || ownedFiles[name]
+		return name == MetadataFile || name == OKFile || ownedFiles[name]
 	})
 	if err != nil {
 		return fail(fmt.Errorf("fast_llm: %w", err))
@@ -606,8 +710,22 @@ func (Side) Layout(out *format.Output) ([]format.Shard, error) {
 			}
 		}
 	}
-	return format.ShardsOf(plan, Key), nil
+	if out.Config == nil {
+		return nil, fmt.Errorf("fast_llm: no config to write")
+	}
+	md, err := FileMetadata(out.Target, out.Config)
+	if err != nil {
+		return nil, fmt.Errorf("fast_llm: %w", err)
+	}
+	shards := format.ShardsOf(plan, Key)
+	for i := range shards {
+		shards[i].Metadata = maps.Clone(md)
+	}
+	return shards, nil
 }
+
+// Markers names the empty completion marker, "ok", that WriteMeta writes.
+func (Side) Markers() []string { return []string{OKFile} }
 
 // Key is the file-level key of a logical tensor name.
 func Key(logical string) string { return logical + "/" + WeightsShard }
@@ -676,6 +794,11 @@ func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) err
 		return fmt.Errorf("fast_llm: %s: %w", MetadataFile, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, MetadataFile), data, 0o644); err != nil {
+		return fmt.Errorf("fast_llm: %w", err)
+	}
+	// The output directory appears whole at the commit, so the marker can
+	// be written with the metadata.
+	if err := os.WriteFile(filepath.Join(dir, OKFile), nil, 0o644); err != nil {
 		return fmt.Errorf("fast_llm: %w", err)
 	}
 	return nil
