@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,11 @@ type PlanOptions struct {
 	// Keep names top-level left config keys to carry on import although no
 	// rule maps them (--keep), at the user's risk; the plan notes each.
 	Keep []string
+	// AllowMappingMismatch lets an export run with a mapping other than
+	// the one the import recorded (another name, or the same name with
+	// other rules); the plan notes it. Without it such an export is
+	// refused.
+	AllowMappingMismatch bool
 }
 
 // Plan is everything a conversion will do, decided before a byte is written.
@@ -45,6 +51,10 @@ type Plan struct {
 	From, To  string // side names
 	Variant   string
 	InputDir  string
+
+	// Targets are the targets the mapping names for its sides (those that
+	// have targets).
+	Targets []SideTarget
 
 	Config  map[string]any
 	Carried *format.Carried
@@ -64,6 +74,10 @@ type Plan struct {
 	in     format.Format
 	out    format.Format
 	output *format.Output // what Layout was given; WriteMeta gets the same
+
+	target     string                  // the output side's target, for its Layout and WriteMeta
+	leftDTypes map[string]tensor.DType // import: the left tensors' dtypes (recordDTypes)
+	casts      map[[2]tensor.DType]int // export: casts added, by (from, to)
 }
 
 // Job produces one rule instance's outputs from its sources.
@@ -170,6 +184,13 @@ func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
 	}
 	p := &Plan{Mapping: m.Name, MapFile: m.File, Direction: dir, From: from, To: to, InputDir: inDir,
 		src: src, in: inFmt, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
+	var mismatch string
+	if dir == Export {
+		if mismatch, err = p.checkRecordedMapping(m, opt.AllowMappingMismatch); err != nil {
+			src.Close()
+			return nil, err
+		}
+	}
 	if p.Memory <= 0 {
 		p.Memory = DefaultMemory
 	}
@@ -177,7 +198,46 @@ func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
 		src.Close()
 		return nil, err
 	}
+	if mismatch != "" {
+		p.Notes = append([]string{mismatch}, p.Notes...)
+	}
 	return p, nil
+}
+
+// checkRecordedMapping refuses an export with a mapping other than the one
+// the import recorded: another mapping may lay the tensors out differently
+// (a user's Mixtral mapping that stacks experts in another order), and the
+// export would write them back wrong without any error. The same name with
+// other rules (a different sha256) is another mapping too. A checkpoint
+// with no record (saved by Fast-LLM itself) is not checked; a record
+// without a hash (an older mapper) is checked by name only.
+// With allow it returns the note to make instead.
+func (p *Plan) checkRecordedMapping(m *ir.Mapping, allow bool) (string, error) {
+	c := p.src.Carried
+	if c == nil {
+		return "", nil
+	}
+	sameHash := c.MappingHash == "" || m.Hash == "" || c.MappingHash == m.Hash
+	if c.Mapping == m.Name && sameHash {
+		return "", nil
+	}
+	hash := func(h string) string {
+		if h == "" {
+			return "sha256 not recorded"
+		}
+		return "sha256 " + h
+	}
+	recorded := fmt.Sprintf("mapping %s (%s)", quote.Name(c.Mapping), hash(quote.Name(c.MappingHash)))
+	given := fmt.Sprintf("mapping %s (%s, %s)", m.Name, quote.Name(m.File), hash(m.Hash))
+	if allow {
+		return fmt.Sprintf("the import recorded %s; this export uses %s, as --mapping-mismatch=allow says", recorded, given), nil
+	}
+	what := "another mapping"
+	if c.Mapping == m.Name {
+		what = "a mapping of the same name with other rules"
+	}
+	return "", fmt.Errorf("%s was imported with %s, and this export uses %s: %s may lay the tensors out differently and write them back wrong; export with the recorded mapping, or pass --mapping-mismatch=allow to export anyway",
+		quote.Name(p.InputDir), recorded, given, what)
 }
 
 // DefaultMemory is the working-memory budget when none is given.
@@ -258,15 +318,25 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.Config, p.Variant, p.Notes = cfg.Out, cfg.Variant, cfg.Notes
 	if p.Direction == Import {
 		p.Carried = cfg.Carried
+		p.Carried.MappingHash = m.Hash
 	}
+	p.noteTargets(m)
+	p.Notes = append(p.Notes, p.src.Notes...)
 	if err := p.planTensors(m, &env{cfg: cfg.Env}); err != nil {
 		return err
 	}
 	if p.Direction == Import {
 		p.Carried.Files, p.Carried.Naming = inputFiles(p.src)
+		p.Carried.DType, p.Carried.DTypes = recordedDTypes(p.leftDTypes)
+		p.Carried.FileMetadata = inputFileMetadata(p.src)
+		p.Carried.Texts = p.src.Texts
+		for _, f := range slices.Sorted(maps.Keys(p.src.Texts)) {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s is not in the form mapper writes: its exact text is recorded with what the output carries for the way back (texts)", quote.Name(f)))
+		}
 	}
 	p.noteLossy()
-	p.SideFiles = p.src.SideFiles
+	p.noteCasts()
+	p.SideFiles = p.sideFiles()
 	for _, s := range p.src.Skipped {
 		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", quote.Name(s)))
 	}
@@ -387,11 +457,121 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 	return errors.Join(errs...)
 }
 
+// SideTarget is the target a mapping names for one of its sides (the
+// header's `target "..."`, or the side's default).
+type SideTarget struct {
+	Side  string `json:"side"`
+	Name  string `json:"name"`
+	About string `json:"about"`
+}
+
+func (t SideTarget) String() string { return fmt.Sprintf("%s %s (%s)", t.Side, t.Name, t.About) }
+
+// noteTargets records the mapping's targets and says when the input
+// states another version than the one its side's target names: the
+// mapping's config rules then decide what of it they can read.
+func (p *Plan) noteTargets(m *ir.Mapping) {
+	for _, st := range []struct{ side, name string }{{m.Left, m.LeftTarget}, {m.Right, m.RightTarget}} {
+		t, ok := format.LookupTarget(st.side, st.name)
+		if !ok {
+			continue
+		}
+		p.Targets = append(p.Targets, SideTarget{Side: st.side, Name: t.Name, About: t.About})
+		if st.side == p.To {
+			p.target = t.Name
+		}
+		if st.side == p.From && p.src.Version != "" && p.src.Version != t.Name {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s was written by %s %s; mapping %s targets %s %s (%s): its config rules decide what is read",
+				quote.Name(p.in.ConfigDoc(p.InputDir)), st.side, quote.Name(p.src.Version), m.Name, st.side, t.Name, t.About))
+		}
+	}
+}
+
+// recordedDTypes is what an import records of the left tensors' dtypes:
+// the one they all have, else each one.
+func recordedDTypes(d map[string]tensor.DType) (string, map[string]string) {
+	var one tensor.DType
+	same := true
+	for _, x := range d {
+		if one == tensor.Invalid {
+			one = x
+		}
+		same = same && x == one
+	}
+	if len(d) == 0 {
+		return "", nil
+	}
+	if same {
+		return one.String(), nil
+	}
+	out := make(map[string]string, len(d))
+	for n, x := range d {
+		out[n] = x.String()
+	}
+	return "", out
+}
+
+// noteCasts says in the plan which casts an export adds, and whether they
+// lose precision.
+func (p *Plan) noteCasts() {
+	keys := slices.SortedFunc(maps.Keys(p.casts), func(a, b [2]tensor.DType) int {
+		return strings.Compare(a[0].String()+a[1].String(), b[0].String()+b[1].String())
+	})
+	for _, k := range keys {
+		from, to := k[0], k[1]
+		msg := fmt.Sprintf("%d tensors are cast from %v to %v, the dtype their rules declare or the import recorded", p.casts[k], from, to)
+		if widens(from, to) {
+			msg += ": exact"
+		} else {
+			msg += fmt.Sprintf(": lossy, rounding every value %v cannot hold (exact only for values that came from %v, as after an import by mapper, not after training in %v)", to, to, from)
+		}
+		p.Notes = append(p.Notes, msg)
+	}
+}
+
+// widens reports whether every value of from is a value of to.
+func widens(from, to tensor.DType) bool {
+	return from == to || to == tensor.F32 && (from == tensor.BF16 || from == tensor.F16)
+}
+
+// sideFiles are the input's side files the output gets: all but those
+// named like a marker file the output side writes itself (Fast-LLM's ok),
+// which are noted instead.
+func (p *Plan) sideFiles() []string {
+	mk, ok := p.out.(format.Markers)
+	if !ok {
+		return p.src.SideFiles
+	}
+	var out []string
+	for _, f := range p.src.SideFiles {
+		if slices.Contains(mk.Markers(), f) {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s of the input is not copied: the %s output writes its own", quote.Name(f), p.To))
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// inputFileMetadata records each input weight file's __metadata__ (nil:
+// none), so that the way back can write it again.
+func inputFileMetadata(src *format.Source) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(src.Checkpoint.Files))
+	for _, f := range src.Checkpoint.Files {
+		out[filepath.Base(f.Path)] = maps.Clone(f.Metadata)
+	}
+	return out
+}
+
 // inputFiles records which file holds each input tensor, when there are
-// several, and the naming convention the side found them in, so that the
-// way back can write the same files.
+// several or the one file has a name other than the side's default, and
+// the naming convention the side found them in, so that the way back can
+// write the same files.
 func inputFiles(src *format.Source) (map[string]string, string) {
-	if len(src.Checkpoint.Files) < 2 {
+	if len(src.Checkpoint.Files) == 0 {
+		return nil, ""
+	}
+	if len(src.Checkpoint.Files) == 1 && src.IndexFile == "" {
 		return nil, ""
 	}
 	files := make(map[string]string, len(src.Tensors))
@@ -542,63 +722,120 @@ func usesVar(refs []*ir.TensorRef, v string) bool {
 
 func isGather(c ir.Call) bool { return c.Def.Gather != ir.GatherNone }
 
+// planJob plans one tensor rule for one binding of its loops.
 func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
-	job := &Job{Rule: r.Pos.FileLine(), Pos: r.Pos, End: r.End, Gather: -1}
-	calls := make([]ir.Call, len(r.Ops))
-	gatherVar, gatherN := "", 0
-	var gatherOp *ir.Op
-	for i, op := range r.Ops {
-		c, err := evalCall(op, e)
+	j := &jobPlan{p: p, r: r, e: e, job: &Job{Rule: r.Pos.FileLine(), Pos: r.Pos, End: r.End, Gather: -1}}
+	if err := j.evalCalls(); err != nil {
+		return nil, err
+	}
+	if err := j.nameSides(); err != nil {
+		return nil, err
+	}
+	if err := j.lookupSources(); err != nil {
+		return nil, err
+	}
+	if err := j.checkSources(); err != nil {
+		return nil, err
+	}
+	types, leftTypes, need, err := j.pipelineTypes()
+	if err != nil {
+		return nil, err
+	}
+	castFrom := tensor.Invalid // export: the dtype a cast to the left's needs starts from
+	if p.Direction == Import {
+		j.importStages(types)
+	} else if types, castFrom, err = j.exportStages(types, leftTypes, need); err != nil {
+		return nil, err
+	}
+	return j.finish(types, castFrom)
+}
+
+// jobPlan is the state of planJob's steps.
+type jobPlan struct {
+	p   *Plan
+	r   *ir.TensorRule
+	e   *env
+	job *Job
+
+	calls     []ir.Call // the rule's ops, evaluated
+	gatherVar string    // the variable a stack or unstack gathers over ("": none)
+	gatherN   int
+	gatherOp  *ir.Op
+
+	srcRefs, dstRefs      []*ir.TensorRef // by direction: what is read, what is written
+	srcNames, dstNames    [][]string      // per binding (see names), per ref
+	leftNames, rightNames [][]string      // the same by side
+	actual                []ir.TensorType // the sources' types (every binding agrees)
+}
+
+// evalCalls evaluates the ops' arguments and finds a gathering op.
+func (j *jobPlan) evalCalls() error {
+	j.calls = make([]ir.Call, len(j.r.Ops))
+	for i, op := range j.r.Ops {
+		c, err := evalCall(op, j.e)
 		if err != nil {
-			return nil, spanError(op.Pos, op.End, err, "%s", op.Name)
+			return spanError(op.Pos, op.End, err, "%s", op.Name)
 		}
-		calls[i] = c
+		j.calls[i] = c
 		if isGather(c) {
-			gatherVar, gatherN, gatherOp = c.Args[0].Var, c.Args[0].Bound, op
+			j.gatherVar, j.gatherN, j.gatherOp = c.Args[0].Var, c.Args[0].Bound, op
 		}
 	}
-	// names lists a side's tensors: one binding, or one per value of the
-	// gathered variable when the side's names use it. With only set, just
-	// the first binding: an output side's range is trusted only once the
-	// op's shape rule has checked it against the tensor it cuts or builds.
-	names := func(refs []*ir.TensorRef, only bool) [][]string {
-		n := 1
-		if usesVar(refs, gatherVar) && !only {
-			n = gatherN
-		}
-		out := make([][]string, n)
-		for b := range out {
-			be := e
-			if usesVar(refs, gatherVar) {
-				be = e.with(gatherVar, int64(b))
-			}
-			for _, t := range refs {
-				out[b] = append(out[b], expand(t.Pattern, be))
-			}
-		}
-		return out
+	return nil
+}
+
+// names lists a side's tensors: one binding, or one per value of the
+// gathered variable when the side's names use it. With only set, just the
+// first binding: an output side's range is trusted only once the op's shape
+// rule has checked it against the tensor it cuts or builds.
+func (j *jobPlan) names(refs []*ir.TensorRef, only bool) [][]string {
+	uses := usesVar(refs, j.gatherVar)
+	n := 1
+	if uses && !only {
+		n = j.gatherN
 	}
-	srcRefs, dstRefs := r.Left, r.Right
-	if p.Direction == Export {
-		srcRefs, dstRefs = r.Right, r.Left
-	}
-	if gatherVar != "" {
-		if err := gatherBound(gatherVar, int64(gatherN), usesVar(srcRefs, gatherVar), len(p.src.Tensors)); err != nil {
-			return nil, spanError(gatherOp.Pos, gatherOp.End, err, "")
+	out := make([][]string, n)
+	for b := range out {
+		be := j.e
+		if uses {
+			be = j.e.with(j.gatherVar, int64(b))
+		}
+		for _, t := range refs {
+			out[b] = append(out[b], expand(t.Pattern, be))
 		}
 	}
-	srcNames, dstNames := names(srcRefs, false), names(dstRefs, true)
-	leftNames, rightNames := srcNames, dstNames
-	if p.Direction == Export {
-		leftNames, rightNames = dstNames, srcNames
+	return out
+}
+
+// nameSides expands the names of both sides, once the gathered range is
+// known to be one the input can hold.
+func (j *jobPlan) nameSides() error {
+	j.srcRefs, j.dstRefs = j.r.Left, j.r.Right
+	if j.p.Direction == Export {
+		j.srcRefs, j.dstRefs = j.r.Right, j.r.Left
 	}
-	// Look up the sources.
+	if j.gatherVar != "" {
+		if err := gatherBound(j.gatherVar, int64(j.gatherN), usesVar(j.srcRefs, j.gatherVar), len(j.p.src.Tensors)); err != nil {
+			return spanError(j.gatherOp.Pos, j.gatherOp.End, err, "")
+		}
+	}
+	j.srcNames, j.dstNames = j.names(j.srcRefs, false), j.names(j.dstRefs, true)
+	j.leftNames, j.rightNames = j.srcNames, j.dstNames
+	if j.p.Direction == Export {
+		j.leftNames, j.rightNames = j.dstNames, j.srcNames
+	}
+	return nil
+}
+
+// lookupSources finds every source tensor in the input.
+func (j *jobPlan) lookupSources() error {
+	p := j.p
 	var errs []error
 	missing := 0
-	job.Sources = make([][]format.Tensor, len(srcNames))
-	for b, ns := range srcNames {
+	j.job.Sources = make([][]format.Tensor, len(j.srcNames))
+	for b, ns := range j.srcNames {
 		for i, n := range ns {
-			ref := srcRefs[i] // names() makes one name per ref, in order
+			ref := j.srcRefs[i] // names() makes one name per ref, in order
 			t, ok := p.src.Lookup(n)
 			if !ok {
 				// A stack over many values can miss them all: name a few.
@@ -607,74 +844,225 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 				}
 				continue
 			}
-			if len(calls) > 0 && slices.Contains(t.Shape, 0) {
+			if len(j.calls) > 0 && slices.Contains(t.Shape, 0) {
 				// An empty tensor holds no values to transform, and its other
 				// dimensions could be anything at no cost in bytes.
 				errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: ref.Pos, End: ref.End,
 					Msg: fmt.Sprintf("has shape %v: a tensor with a zero dimension cannot go through the rule's ops", t.Shape)})
 				continue
 			}
-			job.Sources[b] = append(job.Sources[b], t)
+			j.job.Sources[b] = append(j.job.Sources[b], t)
 		}
 	}
 	if missing > 3 {
 		errs = append(errs, moreError(errs, "... and %d more tensors of this rule are missing", missing-3))
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	// Every binding of a gathered source must have the same type.
-	for b := 1; b < len(job.Sources); b++ {
-		for i, t := range job.Sources[b] {
-			t0 := job.Sources[0][i]
+	return errors.Join(errs...)
+}
+
+// checkSources checks that every binding of a gathered source has the same
+// type, and the sources against what the rule declares for them. On export
+// a float source may come in another float dtype than the rule declares:
+// Fast-LLM keeps its weights in F32 whatever the model was imported from.
+// The pipeline then carries that dtype and the left side is cast to the
+// dtype it needs (see exportTypes).
+func (j *jobPlan) checkSources() error {
+	srcs := j.job.Sources
+	for b := 1; b < len(srcs); b++ {
+		for i, t := range srcs[b] {
+			t0 := srcs[0][i]
 			if t.DType != t0.DType || !t.Shape.Equal(t0.Shape) {
-				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: srcRefs[i].Pos, End: srcRefs[i].End,
+				return &TensorError{Tensor: t.Name, File: t.File.Path, Pos: j.srcRefs[i].Pos, End: j.srcRefs[i].End,
 					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, quote.Name(t0.Name), t0.DType, t0.Shape)}
 			}
 		}
 	}
-	actual := make([]ir.TensorType, len(job.Sources[0]))
-	for i, t := range job.Sources[0] {
-		actual[i] = ir.TensorType{DType: t.DType, Shape: t.Shape}
+	j.actual = make([]ir.TensorType, len(srcs[0]))
+	for i, t := range srcs[0] {
+		j.actual[i] = ir.TensorType{DType: t.DType, Shape: t.Shape}
 	}
-	// Check sources against what the rule declares for them.
-	for i, ref := range srcRefs {
-		want, hasShape, err := declared(ref, e)
+	for i, ref := range j.srcRefs {
+		want, hasShape, err := declared(ref, j.e)
 		if err != nil {
-			return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(srcNames[0][i]))
+			return spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(j.srcNames[0][i]))
 		}
-		if err := checkType(want, hasShape, actual[i]); err != nil {
-			t := job.Sources[0][i]
-			return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: ref.Pos, End: ref.End, Msg: err.Error()}
+		if j.p.Direction == Export && castable(want.DType) && castable(j.actual[i].DType) {
+			want.DType = tensor.Invalid
+		}
+		if err := checkType(want, hasShape, j.actual[i]); err != nil {
+			t := srcs[0][i]
+			return &TensorError{Tensor: t.Name, File: t.File.Path, Pos: ref.Pos, End: ref.End, Msg: err.Error()}
 		}
 	}
+	return nil
+}
 
-	// Left-side types: the sources' on import; the declared ones on export
-	// (an inverse needs the shapes the forward pass saw).
-	leftTypes := actual
+// pipelineTypes gives the types through the pipeline, left to right, and
+// checks the right side's. The left side's types are the sources' on
+// import; on export the declared ones (an inverse needs the shapes the
+// forward pass saw), in the dtype the sources bring, and need is the dtype
+// each left tensor must end up in.
+func (j *jobPlan) pipelineTypes() (types [][]ir.TensorType, leftTypes []ir.TensorType, need []tensor.DType, err error) {
+	p, r := j.p, j.r
+	leftTypes = j.actual
 	if p.Direction == Export {
-		leftTypes = make([]ir.TensorType, len(r.Left))
-		for i, ref := range r.Left {
-			t, hasShape, err := declared(ref, e)
-			if err != nil {
-				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(leftNames[0][i]))
+		if leftTypes, need, err = p.exportTypes(r, j.e, j.calls, j.actual, j.leftNames[0]); err != nil {
+			return nil, nil, nil, err
+		}
+	} else {
+		p.recordDTypes(r, j.job.Sources, j.leftNames)
+	}
+	if types, err = forwardTypes(r, j.calls, leftTypes, j.leftNames[0][0]); err != nil {
+		return nil, nil, nil, err
+	}
+	if p.Direction == Export && !matchTypes(types[len(types)-1], j.actual) {
+		// The sources' dtype differs from the one the last dtype-changing
+		// op gives (mxfp4 decodes to BF16, Fast-LLM holds F32): that op
+		// gives the sources' dtype instead, so that its inverse starts
+		// from them (mxfp4_encode quantizes F32 directly).
+		if adapted, ok := adaptDType(j.calls, j.actual); ok {
+			if t2, err := forwardTypes(r, adapted, leftTypes, j.leftNames[0][0]); err == nil && matchTypes(t2[len(t2)-1], j.actual) {
+				j.calls, types = adapted, t2
 			}
-			if !hasShape {
-				if len(calls) > 0 {
-					return nil, spanError(ref.Pos, ref.End, nil, "%s declares no shape; the export needs it to invert %s", quote.Name(leftNames[0][i]), calls[0].Def.Name)
-				}
-				t.Shape = actual[i].Shape
-			}
-			if t.DType == tensor.Invalid && !changesDType(calls) {
-				t.DType = actual[0].DType
-			}
-			leftTypes[i] = t
 		}
 	}
-	// Forward types through the pipeline.
-	types := [][]ir.TensorType{leftTypes}
-	if err := checkSizes(leftTypes); err != nil {
-		return nil, &TensorError{Tensor: leftNames[0][0], Pos: r.Pos, End: r.End, Msg: err.Error()}
+	rightTypes := types[len(types)-1]
+	if len(rightTypes) != len(r.Right) {
+		return nil, nil, nil, spanError(r.Pos, r.End, nil, "the pipeline gives %d tensors but the right side names %d", len(rightTypes), len(r.Right))
+	}
+	if p.Direction == Export {
+		for i := range rightTypes {
+			if err := checkType(rightTypes[i], true, j.actual[i]); err != nil {
+				t := j.job.Sources[0][i]
+				return nil, nil, nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: j.srcRefs[i].Pos, End: j.srcRefs[i].End,
+					Msg: fmt.Sprintf("does not match what the rule's left side declares: %v", err)}
+			}
+		}
+		return types, leftTypes, need, nil
+	}
+	for i, ref := range r.Right {
+		want, hasShape, err := declared(ref, j.e)
+		if err != nil {
+			return nil, nil, nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(j.rightNames[0][i]))
+		}
+		if err := checkType(want, hasShape, rightTypes[i]); err != nil {
+			return nil, nil, nil, &TensorError{Tensor: j.rightNames[0][i], Pos: ref.Pos, End: ref.End, Msg: "the pipeline produces a tensor that " + err.Error()}
+		}
+	}
+	return types, leftTypes, need, nil
+}
+
+// importStages runs the ops as written.
+func (j *jobPlan) importStages(types [][]ir.TensorType) {
+	for i, c := range j.calls {
+		j.job.Stages = append(j.job.Stages, Stage{Calls: []ir.Call{c}, PerElement: c.Def.PerElement, Pos: j.r.Ops[i].Pos, End: j.r.Ops[i].End})
+	}
+	j.job.OutTypes = types[len(types)-1]
+}
+
+// exportStages runs the ops' inverses in reverse order, after a cast the
+// left side needs: that runs first, on the sources, and the rest of the
+// pipeline only moves bytes (exportTypes casts nowhere else). It returns the
+// types the executor sees and the dtype a cast starts from (Invalid: none).
+func (j *jobPlan) exportStages(types [][]ir.TensorType, leftTypes []ir.TensorType, need []tensor.DType) ([][]ir.TensorType, tensor.DType, error) {
+	r := j.r
+	castFrom := tensor.Invalid
+	to, err := castTo(leftTypes, need)
+	if err != nil {
+		return nil, castFrom, spanError(r.Pos, r.End, err, "")
+	}
+	if to != tensor.Invalid {
+		cast := ir.Call{Def: ir.OpCast, Args: []ir.ArgValue{{DType: to}}}
+		j.job.Stages = append(j.job.Stages, Stage{Calls: []ir.Call{cast}, PerElement: true, Pos: r.Pos, End: r.End})
+		castFrom = leftTypes[0].DType
+		for i := range leftTypes {
+			leftTypes[i].DType = to
+		}
+		// The types the executor sees: the sources, then the pipeline in
+		// the dtype they were cast to.
+		if types, err = forwardTypes(r, j.calls, leftTypes, j.leftNames[0][0]); err != nil {
+			return nil, castFrom, err
+		}
+		types = append(types, j.actual)
+	}
+	for i := len(j.calls) - 1; i >= 0; i-- {
+		inv, ok := ir.InverseCalls(j.calls[i], types[i])
+		if !ok {
+			return nil, castFrom, spanError(r.Ops[i].Pos, r.Ops[i].End, nil, "%s has no inverse (%s), so the rule converts one way only", j.calls[i].Def.Name, j.calls[i].Def.NoInverseWhy)
+		}
+		j.job.Stages = append(j.job.Stages, Stage{Calls: inv, PerElement: j.calls[i].Def.PerElement, Pos: r.Ops[i].Pos, End: r.Ops[i].End})
+	}
+	j.job.OutTypes = leftTypes
+	return types, castFrom, nil
+}
+
+// finish names the outputs, now that the shapes are checked and the output
+// side's range is real, and decides the chunking.
+func (j *jobPlan) finish(types [][]ir.TensorType, castFrom tensor.DType) (*Job, error) {
+	job := j.job
+	for i, s := range job.Stages {
+		if isGather(s.Calls[0]) {
+			job.Gather = i
+		}
+	}
+	job.Outputs = j.names(j.dstRefs, false)
+	if len(j.dstRefs) != len(job.OutTypes) {
+		return nil, spanError(j.r.Pos, j.r.End, nil, "%d outputs for %d names", len(job.OutTypes), len(j.dstRefs))
+	}
+	if castFrom != tensor.Invalid {
+		j.p.noteCast(castFrom, job.OutTypes[0].DType, len(job.Outputs)*len(job.OutTypes))
+	}
+	job.Copy = len(job.Stages) == 0
+	j.p.chunking(job, types)
+	return job, nil
+}
+
+// castable: the float dtypes cast converts between.
+func castable(d tensor.DType) bool { return d == tensor.F32 || d == tensor.BF16 || d == tensor.F16 }
+
+// exportTypes gives a rule's left tensors' types on export as the
+// pipeline produces them: the declared shapes, and for a pipeline that only
+// moves bytes the sources' dtype (a float source may be in another float
+// dtype than the rule declares). need is the dtype each must be written in
+// (Invalid: the one it is produced in): the declared one, else the one the
+// import recorded.
+func (p *Plan) exportTypes(r *ir.TensorRule, e *env, calls []ir.Call, actual []ir.TensorType, names []string) ([]ir.TensorType, []tensor.DType, error) {
+	left := make([]ir.TensorType, len(r.Left))
+	need := make([]tensor.DType, len(r.Left))
+	layout := !changesDType(calls)
+	for i, ref := range r.Left {
+		t, hasShape, err := declared(ref, e)
+		if err != nil {
+			return nil, nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(names[i]))
+		}
+		if !hasShape {
+			if len(calls) > 0 {
+				return nil, nil, spanError(ref.Pos, ref.End, nil, "%s declares no shape; the export needs it to invert %s", quote.Name(names[i]), calls[0].Def.Name)
+			}
+			t.Shape = actual[i].Shape
+		}
+		need[i] = t.DType
+		if d, err := tensor.ParseDType(p.src.Carried.LeftDType(names[i])); need[i] == tensor.Invalid && err == nil && castable(d) {
+			need[i] = d
+		}
+		if layout && (t.DType == tensor.Invalid || castable(t.DType) && castable(actual[0].DType)) {
+			t.DType = actual[0].DType
+		}
+		left[i] = t
+	}
+	if !layout {
+		need = nil // the ops decide the left dtypes, as declared
+	}
+	return left, need, nil
+}
+
+// forwardTypes runs the types of a rule's left tensors through its calls:
+// the types after each one, the left types first. name is a left tensor's,
+// for errors.
+func forwardTypes(r *ir.TensorRule, calls []ir.Call, left []ir.TensorType, name string) ([][]ir.TensorType, error) {
+	types := [][]ir.TensorType{left}
+	if err := checkSizes(left); err != nil {
+		return nil, &TensorError{Tensor: name, Pos: r.Pos, End: r.End, Msg: err.Error()}
 	}
 	for i, c := range calls {
 		out, err := ir.InferCall(c, types[i])
@@ -682,63 +1070,107 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 			err = checkSizes(out)
 		}
 		if err != nil {
-			return nil, &TensorError{Tensor: leftNames[0][0], Pos: r.Ops[i].Pos, End: r.Ops[i].End, Msg: fmt.Sprintf("%s: %v", c.Def.Name, err)}
+			return nil, &TensorError{Tensor: name, Pos: r.Ops[i].Pos, End: r.Ops[i].End, Msg: fmt.Sprintf("%s: %v", c.Def.Name, err)}
 		}
 		types = append(types, out)
 	}
-	rightTypes := types[len(types)-1]
-	if len(rightTypes) != len(r.Right) {
-		return nil, spanError(r.Pos, r.End, nil, "the pipeline gives %d tensors but the right side names %d", len(rightTypes), len(r.Right))
-	}
-	if p.Direction == Export {
-		for i := range rightTypes {
-			if err := checkType(rightTypes[i], true, actual[i]); err != nil {
-				t := job.Sources[0][i]
-				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: srcRefs[i].Pos, End: srcRefs[i].End,
-					Msg: fmt.Sprintf("does not match what the rule's left side declares: %v", err)}
-			}
-		}
-	} else {
-		for i, ref := range r.Right {
-			want, hasShape, err := declared(ref, e)
-			if err != nil {
-				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(rightNames[0][i]))
-			}
-			if err := checkType(want, hasShape, rightTypes[i]); err != nil {
-				return nil, &TensorError{Tensor: rightNames[0][i], Pos: ref.Pos, End: ref.End, Msg: "the pipeline produces a tensor that " + err.Error()}
-			}
-		}
-	}
+	return types, nil
+}
 
-	// Stages in execution order.
-	if p.Direction == Import {
-		for i, c := range calls {
-			job.Stages = append(job.Stages, Stage{Calls: []ir.Call{c}, PerElement: c.Def.PerElement, Pos: r.Ops[i].Pos, End: r.Ops[i].End})
+// matchTypes reports whether types a pipeline gives match the actual ones.
+func matchTypes(got, actual []ir.TensorType) bool {
+	if len(got) != len(actual) {
+		return false
+	}
+	for i := range got {
+		if checkType(got[i], true, actual[i]) != nil {
+			return false
 		}
-		job.OutTypes = rightTypes
-	} else {
-		for i := len(calls) - 1; i >= 0; i-- {
-			inv, ok := ir.InverseCalls(calls[i], types[i])
-			if !ok {
-				return nil, spanError(r.Ops[i].Pos, r.Ops[i].End, nil, "%s has no inverse (%s), so the rule converts one way only", calls[i].Def.Name, calls[i].Def.NoInverseWhy)
+	}
+	return true
+}
+
+// adaptDType returns calls with the last dtype-changing call made to give
+// the sources' float dtype instead of the one it names, when it takes a
+// dtype (cast, mxfp4) and the calls after it keep the dtype; ok is false
+// otherwise. Its inverse then starts from the sources as they are.
+func adaptDType(calls []ir.Call, actual []ir.TensorType) ([]ir.Call, bool) {
+	d := actual[0].DType
+	if !castable(d) || slices.ContainsFunc(actual, func(t ir.TensorType) bool { return t.DType != d }) {
+		return nil, false
+	}
+	for i := len(calls) - 1; i >= 0; i-- {
+		c := calls[i]
+		if !c.Def.ChangesDType {
+			continue
+		}
+		if len(c.Def.Params) == 0 || c.Def.Params[0].Kind != ir.ParamDType {
+			return nil, false
+		}
+		args := slices.Clone(c.Args)
+		if len(args) == 0 {
+			args = []ir.ArgValue{{}}
+		}
+		args[0].DType = d
+		out := slices.Clone(calls)
+		out[i] = ir.Call{Def: c.Def, Args: args}
+		return out, true
+	}
+	return nil, false
+}
+
+// castTo is the dtype a layout rule's left tensors are cast to on export
+// (Invalid: none): the one they need, where it differs from the one they
+// arrive in. One cast serves the whole tuple, so its needs must agree.
+func castTo(left []ir.TensorType, need []tensor.DType) (tensor.DType, error) {
+	to := tensor.Invalid
+	for i, d := range need {
+		if d == tensor.Invalid || d == left[i].DType {
+			continue
+		}
+		if !castable(left[i].DType) {
+			return tensor.Invalid, fmt.Errorf("%v tensors must be written as %v; only floats are cast", left[i].DType, d)
+		}
+		to = d
+		break
+	}
+	if to == tensor.Invalid {
+		return to, nil
+	}
+	for _, d := range need {
+		if d != tensor.Invalid && d != to {
+			return tensor.Invalid, fmt.Errorf("the left tensors must be written as %v and as %v, but one cast serves them all", d, to)
+		}
+	}
+	return to, nil
+}
+
+// noteCast counts the tensors a cast an export adds makes, for the plan's
+// notes.
+func (p *Plan) noteCast(from, to tensor.DType, tensors int) {
+	if p.casts == nil {
+		p.casts = map[[2]tensor.DType]int{}
+	}
+	p.casts[[2]tensor.DType{from, to}] += tensors
+}
+
+// recordDTypes records, on import, the dtype of each left tensor whose rule
+// declares none, so that the way back can cast a tensor trained in another
+// dtype back to it.
+func (p *Plan) recordDTypes(r *ir.TensorRule, sources [][]format.Tensor, names [][]string) {
+	if p.leftDTypes == nil {
+		p.leftDTypes = map[string]tensor.DType{}
+	}
+	for i, ref := range r.Left {
+		if ref.DType != "" {
+			continue
+		}
+		for b := range sources {
+			if i < len(sources[b]) && i < len(names[b]) {
+				p.leftDTypes[names[b][i]] = sources[b][i].DType
 			}
-			job.Stages = append(job.Stages, Stage{Calls: inv, PerElement: calls[i].Def.PerElement, Pos: r.Ops[i].Pos, End: r.Ops[i].End})
-		}
-		job.OutTypes = leftTypes
-	}
-	for i, s := range job.Stages {
-		if isGather(s.Calls[0]) {
-			job.Gather = i
 		}
 	}
-	// The shapes are checked, so the output side's range is real now.
-	job.Outputs = names(dstRefs, false)
-	if len(dstRefs) != len(job.OutTypes) {
-		return nil, spanError(r.Pos, r.End, nil, "%d outputs for %d names", len(job.OutTypes), len(dstRefs))
-	}
-	job.Copy = len(job.Stages) == 0
-	p.chunking(job, types)
-	return job, nil
 }
 
 func changesDType(calls []ir.Call) bool {
@@ -957,17 +1389,21 @@ func (p *Plan) layout(opt PlanOptions) error {
 			return fmt.Errorf("output size at tensor %s: %w", quote.Name(en.Name), err)
 		}
 	}
-	p.output = &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes}
+	p.output = &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes, Target: p.target}
 	if c := p.src.Carried; p.Direction == Export && c != nil && c.Variant == p.Variant && opt.ShardBytes == 0 &&
 		!slices.ContainsFunc(entries, func(e safetensors.Entry) bool { _, ok := c.Files[e.Name]; return !ok }) {
 		// Write the files the import started from.
 		p.output.Files, p.output.Naming = c.Files, c.Naming
+	}
+	if c := p.src.Carried; p.Direction == Export && c != nil {
+		p.output.Original = &format.Original{FileMetadata: c.FileMetadata, Texts: c.Texts}
 	}
 	shards, err := p.out.Layout(p.output)
 	if err != nil {
 		return err
 	}
 	p.Shards = shards
+	p.Notes = append(p.Notes, p.output.Notes...)
 	// Workers run chunks side by side, within the budget.
 	p.PeakMemory = min(satMul(p.PeakMemory, int64(p.Workers)), p.Memory)
 	for _, j := range p.Jobs {

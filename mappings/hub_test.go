@@ -101,7 +101,7 @@ func checkHubConfigRoundTrip(t *testing.T, m *ir.Mapping, cfg map[string]any, ra
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := fastllm.EncodeMetadata(in.Out, map[string]string{}, in.Carried)
+	meta, err := fastllm.EncodeMetadata("", in.Out, map[string]string{}, in.Carried)
 	if err != nil {
 		t.Fatal(err)
 	}

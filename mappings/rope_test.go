@@ -81,7 +81,7 @@ func TestRopeForms(t *testing.T) {
 				fl, p := convert(t, m, hf0, engine.PlanOptions{})
 				md := parseMetadata(t, fl)
 				// The defaults written for yarn's absent fields are named.
-				if r.Type == "yarn" && !r.V5 && !strings.Contains(strings.Join(p.Notes, "\n"), "rope_scaling.beta_fast = 32.0, rope_scaling.beta_slow = 1.0") {
+				if r.Type == "yarn" && !r.V5 && !strings.Contains(strings.Join(p.Notes, "\n"), "rope_scaling.beta_fast is absent: its default 32.0 is used") {
 					t.Errorf("notes %q do not name the yarn defaults", p.Notes)
 				}
 				got, _ := lookup(md.Config, "decoder.block.mixer.rotary")
@@ -191,7 +191,7 @@ func TestRopeExportWithoutRecord(t *testing.T) {
 // writeMetadata rewrites a Fast-LLM checkpoint's metadata.yaml from md.
 func writeMetadata(t *testing.T, dir string, md *fastllm.Metadata) {
 	t.Helper()
-	b, err := fastllm.EncodeMetadata(md.Config, md.StateIndex, md.Carried)
+	b, err := fastllm.EncodeMetadata(md.Version, md.Config, md.StateIndex, md.Carried)
 	if err != nil {
 		t.Fatal(err)
 	}

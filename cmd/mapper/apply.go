@@ -22,12 +22,13 @@ import (
 
 // convFlags are the flags apply and plan share.
 type convFlags struct {
-	to, variant string
-	workers     int
-	memory      int64
-	shardSize   int64
-	format      string
-	keep        []string
+	to, variant     string
+	workers         int
+	memory          int64
+	shardSize       int64
+	format          string
+	mappingMismatch string
+	keep            []string
 }
 
 func (c *convFlags) register(fs *pflag.FlagSet) {
@@ -40,11 +41,14 @@ func (c *convFlags) register(fs *pflag.FlagSet) {
 	fs.Var(mem, "memory", "working-memory budget, at least "+formatSize(minMemory)+" (e.g. 512MiB, 4GiB); docs/performance.md says what it bounds")
 	fs.Var(newSize(&c.shardSize, 0), "shard-size", "tensor bytes per output file (default: the side's default)")
 	fs.Var(newFormat(&c.format), "format", "how errors are written to stderr: text, json or github (workflow annotations)")
+	fs.Var(newChoice(&c.mappingMismatch, "refuse", "refuse", "allow"), "mapping-mismatch",
+		"on export, when the mapping is not the one the import recorded (its name and sha256): refuse, or allow")
 	fs.Var(keepFlag{&c.keep}, "keep", "on import, carry this top-level config key although no rule maps it, at your own risk (repeatable; the plan notes it)")
 }
 
 func (c *convFlags) options() engine.PlanOptions {
-	return engine.PlanOptions{To: c.to, Variant: c.variant, Workers: c.workers, Memory: c.memory, ShardBytes: c.shardSize, Keep: c.keep}
+	return engine.PlanOptions{To: c.to, Variant: c.variant, Workers: c.workers, Memory: c.memory, ShardBytes: c.shardSize,
+		AllowMappingMismatch: c.mappingMismatch == "allow", Keep: c.keep}
 }
 
 func newFlagSet(name, args string, stderr io.Writer) *pflag.FlagSet {

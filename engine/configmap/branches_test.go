@@ -21,7 +21,7 @@ func roundTrip(t *testing.T, m *ir.Mapping, left map[string]any, ex Extras) (*Re
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
-	b, err := fastllm.EncodeMetadata(in.Out, map[string]string{}, in.Carried)
+	b, err := fastllm.EncodeMetadata("", in.Out, map[string]string{}, in.Carried)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestCarriedEncoding(t *testing.T) {
 	c := &format.Carried{Mapping: "m", From: "hf",
 		Extra:    map[string]any{"transformers.js_config": map[string]any{"a": int64(1)}, "_name_or_path": "x"},
 		Branches: map[string]bool{`rope_parameters != null`: true, `x.kind == "a: b"`: false}}
-	b, err := fastllm.EncodeMetadata(map[string]any{}, map[string]string{}, c)
+	b, err := fastllm.EncodeMetadata("", map[string]any{}, map[string]string{}, c)
 	if err != nil {
 		t.Fatal(err)
 	}

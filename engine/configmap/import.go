@@ -38,7 +38,6 @@ func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config keys kept for the way back (keep rules of %s; no place on the %s side): %s",
 			im.m.Name, im.m.Right, strings.Join(quote.Names(im.kept), ", ")))
 	}
-	im.noteDefaults()
 	im.carryExtras()
 	im.unclaimed()
 	if err := errors.Join(im.errs...); err != nil {
@@ -83,6 +82,10 @@ func (im *importer) start() error {
 	im.res = &Result{Out: map[string]any{}, Variant: variant, Env: e,
 		Carried: &format.Carried{Mapping: im.m.Name, From: im.m.Left, Variant: variant, Absent: absent}}
 	im.rs = &resolver{doc: im.res.Out, schema: im.blocks}
+	for _, k := range absent {
+		v, _ := ir.LookupPath(full, split(k))
+		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s is absent: its default %s is used, and the metadata records it as absent so that the way back leaves it out", k, pyValue(v)))
+	}
 	return nil
 }
 
@@ -281,24 +284,13 @@ func (im *importer) rename(r *ir.ConfigRule) {
 	}
 }
 
-// noteDefaults names the keys a default filled in, with their values: the
-// right side holds them explicitly now.
-func (im *importer) noteDefaults() {
-	if len(im.absent) == 0 {
-		return
+// pyValue spells a value as config.json would: 32.0 stays a float.
+func pyValue(v any) string {
+	text, err := pyjson.Encode(v, -1, false)
+	if err != nil {
+		return ir.FormatValue(v)
 	}
-	parts := make([]string, len(im.absent))
-	for i, k := range im.absent {
-		v, _ := ir.LookupPath(im.full, split(k))
-		// As config.json would spell it: 32.0 stays a float.
-		text, err := pyjson.Encode(v, -1, false)
-		if err != nil {
-			text = []byte(ir.FormatValue(v))
-		}
-		parts[i] = fmt.Sprintf("%s = %s", quote.Name(k), text)
-	}
-	im.res.Notes = append(im.res.Notes, fmt.Sprintf("config keys absent from %s, written with their defaults (the way back leaves them out again): %s",
-		quote.Name(im.doc), strings.Join(parts, ", ")))
+	return string(text)
 }
 
 // recordBranches records which branch the import took at every recorded
