@@ -126,8 +126,9 @@ func checkHubConfigRoundTrip(t *testing.T, m *ir.Mapping, cfg map[string]any, ra
 // checkHubBytes requires config.json byte for byte where the published
 // file is in save_pretrained's form (json.dumps with indent 2 and sorted
 // keys, and a newline). A file in another form (keys unsorted, no final
-// newline: see testdata/hub/README.md) comes back with the same content in
-// that form; reproducing its bytes is left to the exact round trip.
+// newline: see testdata/hub/README.md) comes back here with the same
+// content; apply restores its bytes from the text the import records
+// (TestPublishedConfigsRoundTrip).
 func checkHubBytes(t *testing.T, published, back []byte) {
 	t.Helper()
 	if bytes.Equal(published, back) {
