@@ -124,7 +124,9 @@ mlp:
   intermediate_size: 64
   gated: true
   add_linear_biases: true
-  router: {bias: {enabled: true}}
+  router: {type: affine_linear, bias: {enabled: true}}
+  layer_1: {type: moe_affine_linear}
+  layer_2: {type: moe_affine_linear}
   activation: gpt_oss_glu
 normalization: {type: rms_norm, epsilon: 1.0e-05}
 `
