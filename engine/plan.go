@@ -31,6 +31,11 @@ type PlanOptions struct {
 	// Workers is the number of concurrent chunk workers the budget is
 	// shared among.
 	Workers int
+	// NoParamCheck skips holding the tensors to the parameters the side's
+	// program creates for the config (format.ParamSchema; see
+	// checkParams): for a mapping written for a model that program's
+	// schema does not describe, such as the engine's own toy mappings.
+	NoParamCheck bool
 }
 
 // Plan is everything a conversion will do, decided before a byte is written.
@@ -60,6 +65,8 @@ type Plan struct {
 	in     format.Format
 	out    format.Format
 	output *format.Output // what Layout was given; WriteMeta gets the same
+
+	noParamCheck bool
 }
 
 // Job produces one rule instance's outputs from its sources.
@@ -165,7 +172,7 @@ func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Mapping: m.Name, MapFile: m.File, Direction: dir, From: from, To: to, InputDir: inDir,
-		src: src, in: inFmt, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
+		src: src, in: inFmt, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1), noParamCheck: opt.NoParamCheck}
 	if p.Memory <= 0 {
 		p.Memory = DefaultMemory
 	}
@@ -243,6 +250,9 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 		p.Carried = cfg.Carried
 	}
 	if err := p.planTensors(m, &env{cfg: cfg.Env}); err != nil {
+		return err
+	}
+	if err := p.checkParams(m); err != nil {
 		return err
 	}
 	if p.Direction == Import {

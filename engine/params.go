@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/mapper-dev/mapper/dsl/diag"
+	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+// checkParams holds the tensors on the side whose program builds its model
+// from the config (format.ParamSchema: Fast-LLM) to the parameters that
+// program creates for it, as its loader would, before a byte is written: on
+// import the tensors the plan will write, for the config it will write; on
+// export the input's tensors, for the input's config. A parameter the
+// program does not create, one it creates that is not there, and one of
+// another shape are each refused, naming the rule that produces (or reads)
+// the tensor and the schema's declaration. Dtypes are not compared: the
+// loader converts any.
+func (p *Plan) checkParams(m *ir.Mapping) error {
+	side, cfg := p.out, p.Config
+	if p.Direction == Export {
+		side, cfg = p.in, p.src.Config
+	}
+	ps, ok := side.(format.ParamSchema)
+	if !ok || p.noParamCheck {
+		return nil
+	}
+	type tensorAt struct {
+		name  string
+		shape tensor.Shape
+		rule  string
+		file  string
+	}
+	var have []tensorAt
+	if p.Direction == Import {
+		for _, j := range p.Jobs {
+			for _, b := range j.Outputs {
+				for i, n := range b {
+					have = append(have, tensorAt{name: n, shape: j.OutTypes[i].Shape, rule: j.Rule})
+				}
+			}
+		}
+	} else {
+		ruleOf := map[string]string{}
+		for _, j := range p.Jobs {
+			for _, b := range j.Sources {
+				for _, t := range b {
+					ruleOf[t.Name] = j.Rule
+				}
+			}
+		}
+		for _, t := range p.src.Tensors {
+			have = append(have, tensorAt{name: t.Name, shape: t.Shape, rule: ruleOf[t.Name], file: t.File.Path})
+		}
+	}
+	want, err := ps.Params(m, cfg, 2*len(have)+1024)
+	if err != nil {
+		return err
+	}
+	declared := make(map[string]format.Param, len(want.List))
+	for _, d := range want.List {
+		declared[d.Name] = d
+	}
+	present := make(map[string]bool, len(have))
+	for _, t := range have {
+		present[t.name] = true
+	}
+	var missing []string
+	for _, d := range want.List {
+		if !present[d.Name] {
+			missing = append(missing, d.Name)
+		}
+	}
+	config := "the config written"
+	if p.Direction == Export {
+		config = "the checkpoint's config"
+	}
+	// Problems are grouped by the rule (or the declaration) they come
+	// from, so that a wrong rule in a loop of 32 layers is one finding.
+	var g groups
+	for _, t := range have {
+		d, ok := declared[t.name]
+		switch {
+		case !ok:
+			msg := fmt.Sprintf("%s creates no parameter of this name for %s", want.Program, config)
+			if s := diag.DidYouMean(t.name, missing); s != "" {
+				msg += "; " + s
+			}
+			g.add("extra "+t.rule, &TensorError{Tensor: t.name, File: t.file, Rule: t.rule, Msg: msg})
+		case !d.Shape.Equal(t.shape):
+			what := "the rule produces it with shape"
+			if p.Direction == Export {
+				what = "has shape"
+			}
+			g.add("shape "+t.rule, &TensorError{Tensor: t.name, File: t.file, Rule: t.rule,
+				Msg: fmt.Sprintf("%s %v, but %s creates it as %v for %s (%s)", what, t.shape, want.Program, d.Shape, config, d.Where())})
+		}
+	}
+	for _, n := range missing {
+		d := declared[n]
+		msg := fmt.Sprintf("%s creates it as %v for %s (%s), but no rule of %s produces it", want.Program, d.Shape, config, d.Where(), m.Name)
+		if p.Direction == Export {
+			msg = fmt.Sprintf("%s creates it as %v for %s (%s), but the checkpoint does not hold it", want.Program, d.Shape, config, d.Where())
+		}
+		g.add("missing "+d.Where(), &TensorError{Tensor: n, Msg: msg})
+	}
+	return joinErrors(g.errors())
+}
+
+// groups collects errors by a key, in the order keys first appear, and
+// shows a few of each.
+type groups struct {
+	keys []string
+	byKy map[string][]error
+}
+
+func (g *groups) add(key string, err error) {
+	if g.byKy == nil {
+		g.byKy = map[string][]error{}
+	}
+	if _, ok := g.byKy[key]; !ok {
+		g.keys = append(g.keys, key)
+	}
+	g.byKy[key] = append(g.byKy[key], err)
+}
+
+func (g *groups) errors() []error {
+	const shown = 3
+	var out []error
+	for _, k := range g.keys {
+		errs := g.byKy[k]
+		out = append(out, errs[:min(len(errs), shown)]...)
+		if len(errs) > shown {
+			out = append(out, fmt.Errorf("... and %d more like it", len(errs)-shown))
+		}
+	}
+	return out
+}
