@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -189,5 +190,31 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("got\n%s\nwant it to contain %q", got, c.want)
 			}
 		})
+	}
+}
+
+// TestDocExample loads the schema example of docs/mappings.md and expands
+// it on a small config.
+func TestDocExample(t *testing.T) {
+	b, err := os.ReadFile("../../docs/mappings.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i := strings.Index(doc, "```\nschema main\n")
+	if i < 0 {
+		t.Fatal("docs/mappings.md has no schema example")
+	}
+	src := doc[i+4:]
+	src = src[:strings.Index(src, "```")]
+	cfg := config{"hidden_size": int64(8), "embeddings": map[string]any{"vocab_size": int64(10)}, "tied_embedding_weight": true,
+		"decoder": map[string]any{"num_blocks": int64(2),
+			// The side resolves decoder.N; here a plain map stands in.
+			"0": map[string]any{"normalization": map[string]any{"type": "rms_norm"}},
+			"1": map[string]any{}}}
+	want := "embeddings.word_embeddings_weight [10 8] @15\ndecoder.0.norm_1.weight [8] @7 via norm@17\n" +
+		"decoder.1.norm_1.weight [8] @7 via norm@17\ndecoder.1.norm_1.bias [8] @10 via norm@17\n"
+	if got := list(t, load(t, src), cfg); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
