@@ -9,40 +9,21 @@ import (
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
-// checkParams holds the tensors on the side whose program builds its model
+// checkParams holds the tensors on a side whose program builds its model
 // from the config (format.ParamSchema: Fast-LLM) to the parameters that
-// program creates for it, as its loader would, before a byte is written: on
-// import the tensors the plan will write, for the config it will write; on
-// export the input's tensors, for the input's config. A parameter the
-// program does not create, one it creates that is not there, and one of
-// another shape are each refused, naming the rule that produces (or reads)
-// the tensor and the schema's declaration. Dtypes are not compared: the
-// loader converts any.
+// program creates for it, as its loader would, before a byte is written: an
+// output side's tensors as the plan will write them, for the config written;
+// an input side's tensors, for the input's config. A parameter the program
+// does not create, one it creates that is not there, and one of another
+// shape are each refused, naming the rule that produces (or reads) the
+// tensor and the schema's declaration. Dtypes are not compared: the loader
+// converts any.
 func (p *Plan) checkParams(m *ir.Mapping) error {
-	side, cfg := p.out, p.Config
-	if p.Direction == Export {
-		side, cfg = p.in, p.src.Config
-	}
-	ps, ok := side.(format.ParamSchema)
-	if !ok || p.noParamCheck {
+	if p.noParamCheck {
 		return nil
 	}
-	type tensorAt struct {
-		name  string
-		shape tensor.Shape
-		rule  string
-		file  string
-	}
-	var have []tensorAt
-	if p.Direction == Import {
-		for _, j := range p.Jobs {
-			for _, b := range j.Outputs {
-				for i, n := range b {
-					have = append(have, tensorAt{name: n, shape: j.OutTypes[i].Shape, rule: j.Rule})
-				}
-			}
-		}
-	} else {
+	var errs []error
+	if ps, ok := p.in.(format.ParamSchema); ok {
 		ruleOf := map[string]string{}
 		for _, j := range p.Jobs {
 			for _, b := range j.Sources {
@@ -51,10 +32,42 @@ func (p *Plan) checkParams(m *ir.Mapping) error {
 				}
 			}
 		}
+		var have []tensorAt
 		for _, t := range p.src.Tensors {
 			have = append(have, tensorAt{name: t.Name, shape: t.Shape, rule: ruleOf[t.Name], file: t.File.Path})
 		}
+		if err := checkSide(m, ps, p.src.Config, have, false); err != nil {
+			errs = append(errs, err)
+		}
 	}
+	if ps, ok := p.out.(format.ParamSchema); ok {
+		var have []tensorAt
+		for _, j := range p.Jobs {
+			for _, b := range j.Outputs {
+				for i, n := range b {
+					have = append(have, tensorAt{name: n, shape: j.OutTypes[i].Shape, rule: j.Rule})
+				}
+			}
+		}
+		if err := checkSide(m, ps, p.Config, have, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return joinErrors(errs)
+}
+
+// tensorAt is one tensor of the side checked: the rule that produces (or
+// reads) it, and for an input the file it is in.
+type tensorAt struct {
+	name  string
+	shape tensor.Shape
+	rule  string
+	file  string
+}
+
+// checkSide compares one side's tensors with the parameters its program
+// creates for cfg; output tells whether the plan writes them.
+func checkSide(m *ir.Mapping, ps format.ParamSchema, cfg map[string]any, have []tensorAt, output bool) error {
 	want, err := ps.Params(m, cfg, 2*len(have)+1024)
 	if err != nil {
 		return err
@@ -73,9 +86,9 @@ func (p *Plan) checkParams(m *ir.Mapping) error {
 			missing = append(missing, d.Name)
 		}
 	}
-	config := "the config written"
-	if p.Direction == Export {
-		config = "the checkpoint's config"
+	config, what := "the config written", "the rule produces it with shape"
+	if !output {
+		config, what = "the checkpoint's config", "has shape"
 	}
 	// Problems are grouped by the rule (or the declaration) they come
 	// from, so that a wrong rule in a loop of 32 layers is one finding.
@@ -90,10 +103,6 @@ func (p *Plan) checkParams(m *ir.Mapping) error {
 			}
 			g.add("extra "+t.rule, &TensorError{Tensor: t.name, File: t.file, Rule: t.rule, Msg: msg})
 		case !d.Shape.Equal(t.shape):
-			what := "the rule produces it with shape"
-			if p.Direction == Export {
-				what = "has shape"
-			}
 			g.add("shape "+t.rule, &TensorError{Tensor: t.name, File: t.file, Rule: t.rule,
 				Msg: fmt.Sprintf("%s %v, but %s creates it as %v for %s (%s)", what, t.shape, want.Program, d.Shape, config, d.Where())})
 		}
@@ -101,7 +110,7 @@ func (p *Plan) checkParams(m *ir.Mapping) error {
 	for _, n := range missing {
 		d := declared[n]
 		msg := fmt.Sprintf("%s creates it as %v for %s (%s), but no rule of %s produces it", want.Program, d.Shape, config, d.Where(), m.Name)
-		if p.Direction == Export {
+		if !output {
 			msg = fmt.Sprintf("%s creates it as %v for %s (%s), but the checkpoint does not hold it", want.Program, d.Shape, config, d.Where())
 		}
 		g.add("missing "+d.Where(), &TensorError{Tensor: n, Msg: msg})
