@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/configmap"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
@@ -61,8 +62,8 @@ func TestErrorsEscapeNames(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&TensorError{Tensor: "w\x1b[2J", File: "in/a\n.safetensors", Rule: "x.map:3", Msg: "not claimed"},
-			`"in/a\n.safetensors": tensor "w\x1b[2J": not claimed (rule at x.map:3)`},
+		{&TensorError{Tensor: "w\x1b[2J", File: "in/a\n.safetensors", Pos: ir.Pos{File: "x.map", Offset: 20, Line: 3, Column: 1}, Msg: "not claimed"},
+			`x.map:3:1: error: "in/a\n.safetensors": tensor "w\x1b[2J": not claimed`},
 		{&TensorError{Tensor: "model.norm.weight", File: "in/model.safetensors", Msg: "missing"},
 			`in/model.safetensors: tensor model.norm.weight: missing`},
 		{&configmap.Error{Doc: "in/config.json", Key: "rope\x1b[31m", Msg: "not claimed"},

@@ -380,8 +380,9 @@ func (p *Plan) stageErr(job *Job, si int, err error) error {
 	if errors.As(err, &nf) {
 		msg = fmt.Sprintf("%v (element %d of the chunk being encoded)", nf, nf.Index)
 	}
+	st := job.Stages[si]
 	return &TensorError{Tensor: job.Sources[0][0].Name, File: job.Sources[0][0].File.Path,
-		Rule: posString(job.Stages[si].Pos), Msg: fmt.Sprintf("%s: %s", job.Stages[si], msg)}
+		Pos: st.Pos, End: st.End, Msg: fmt.Sprintf("%s: %s", st, msg)}
 }
 
 // sourceValues slices units [u0, u1) of `units` along axis 0 of each source.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/mappings/synth"
 	"github.com/mapper-dev/mapper/runtime/backend"
@@ -155,6 +156,11 @@ func TestPlanRefusesOversizedChunk(t *testing.T) {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error does not mention %q: %v", s, err)
 		}
+	}
+	// A diagnostic marking the rule, its output tensor the subject.
+	if l := Diagnostics(err); len(l) != 1 || l[0].Pos.Line != 53 || l[0].End.Offset <= l[0].Pos.Offset ||
+		l[0].Subject != (diag.Subject{Tensor: "decoder.0.mlp.layer_1.weight"}) {
+		t.Errorf("diagnostics %+v, want one marking the rule at line 53", l)
 	}
 	p, err := testPlan(m, dir, PlanOptions{Workers: 1, Memory: 6 << 10})
 	if err != nil {

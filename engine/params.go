@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/mapper-dev/mapper/dsl/diag"
@@ -24,17 +25,19 @@ func (p *Plan) checkParams(m *ir.Mapping) error {
 	}
 	var errs []error
 	if ps, ok := p.in.(format.ParamSchema); ok {
-		ruleOf := map[string]string{}
+		read := map[string]tensorAt{}
 		for _, j := range p.Jobs {
 			for _, b := range j.Sources {
-				for _, t := range b {
-					ruleOf[t.Name] = j.Rule
+				for i, t := range b {
+					read[t.Name] = tensorAt{rule: j.Rule, pos: j.srcRefs[i].Pos, end: j.srcRefs[i].End}
 				}
 			}
 		}
 		var have []tensorAt
 		for _, t := range p.src.Tensors {
-			have = append(have, tensorAt{name: t.Name, shape: t.Shape, rule: ruleOf[t.Name], file: t.File.Path})
+			at := read[t.Name]
+			at.name, at.shape, at.file = t.Name, t.Shape, t.File.Path
+			have = append(have, at)
 		}
 		if err := checkSide(m, ps, p.src.Config, have, false); err != nil {
 			errs = append(errs, err)
@@ -45,7 +48,7 @@ func (p *Plan) checkParams(m *ir.Mapping) error {
 		for _, j := range p.Jobs {
 			for _, b := range j.Outputs {
 				for i, n := range b {
-					have = append(have, tensorAt{name: n, shape: j.OutTypes[i].Shape, rule: j.Rule})
+					have = append(have, tensorAt{name: n, shape: j.OutTypes[i].Shape, rule: j.Rule, pos: j.dstRefs[i].Pos, end: j.dstRefs[i].End})
 				}
 			}
 		}
@@ -53,16 +56,18 @@ func (p *Plan) checkParams(m *ir.Mapping) error {
 			errs = append(errs, err)
 		}
 	}
-	return joinErrors(errs)
+	return errors.Join(errs...)
 }
 
 // tensorAt is one tensor of the side checked: the rule that produces (or
-// reads) it, and for an input the file it is in.
+// reads) it, with the span of the rule's reference to it, and for an input
+// the file it is in.
 type tensorAt struct {
-	name  string
-	shape tensor.Shape
-	rule  string
-	file  string
+	name     string
+	shape    tensor.Shape
+	rule     string
+	pos, end ir.Pos
+	file     string
 }
 
 // checkSide compares one side's tensors with the parameters its program
@@ -101,9 +106,9 @@ func checkSide(m *ir.Mapping, ps format.ParamSchema, cfg map[string]any, have []
 			if s := diag.DidYouMean(t.name, missing); s != "" {
 				msg += "; " + s
 			}
-			g.add("extra "+t.rule, &TensorError{Tensor: t.name, File: t.file, Rule: t.rule, Msg: msg})
+			g.add("extra "+t.rule, &TensorError{Tensor: t.name, File: t.file, Pos: t.pos, End: t.end, Msg: msg})
 		case !d.Shape.Equal(t.shape):
-			g.add("shape "+t.rule, &TensorError{Tensor: t.name, File: t.file, Rule: t.rule,
+			g.add("shape "+t.rule, &TensorError{Tensor: t.name, File: t.file, Pos: t.pos, End: t.end,
 				Msg: fmt.Sprintf("%s %v, but %s creates it as %v for %s (%s)", what, t.shape, want.Program, d.Shape, config, d.Where())})
 		}
 	}
@@ -115,7 +120,7 @@ func checkSide(m *ir.Mapping, ps format.ParamSchema, cfg map[string]any, have []
 		}
 		g.add("missing "+d.Where(), &TensorError{Tensor: n, Msg: msg})
 	}
-	return joinErrors(g.errors())
+	return errors.Join(g.errors()...)
 }
 
 // groups collects errors by a key, in the order keys first appear, and
@@ -142,7 +147,7 @@ func (g *groups) errors() []error {
 		errs := g.byKy[k]
 		out = append(out, errs[:min(len(errs), shown)]...)
 		if len(errs) > shown {
-			out = append(out, fmt.Errorf("... and %d more like it", len(errs)-shown))
+			out = append(out, moreError(errs[:shown], "... and %d more like it", len(errs)-shown))
 		}
 	}
 	return out

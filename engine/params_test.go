@@ -13,9 +13,9 @@ import (
 	"github.com/mapper-dev/mapper/mappings/synth"
 )
 
-// editedLlama is the built-in llama mapping with one line edited, as
-// bad.map, and the line the edit is on.
-func editedLlama(t *testing.T, from, to string) (*ir.Mapping, int) {
+// editedLlama is the built-in llama mapping with one edit, as bad.map, and
+// where the edit's last word (the tensor name it writes) is: "bad.map:L:C".
+func editedLlama(t *testing.T, from, to string) (*ir.Mapping, string) {
 	t.Helper()
 	f, ok := mappings.Lookup("llama")
 	if !ok {
@@ -26,7 +26,9 @@ func editedLlama(t *testing.T, from, to string) (*ir.Mapping, int) {
 	if i < 0 {
 		t.Fatalf("llama.map has no %q", from)
 	}
-	return loadMapping(t, "bad.map", []byte(src[:i]+to+src[i+len(from):])), strings.Count(src[:i], "\n") + 1
+	ref := i + strings.LastIndex(to, " ") + 1
+	at := fmt.Sprintf("bad.map:%d:%d", strings.Count(src[:ref], "\n")+1, ref-strings.LastIndex(src[:ref], "\n"))
+	return loadMapping(t, "bad.map", []byte(src[:i]+to+src[i+len(from):])), at
 }
 
 func synthLlama(t *testing.T, layers int) string {
@@ -64,31 +66,36 @@ func TestParamCheckImport(t *testing.T) {
 	for _, tc := range []struct {
 		name, from, to string
 		errors         int
-		want           func(line int) []string
+		want           func(at string) []string
 	}{
-		{"misspelled", "<-> norm_1.weight", "<-> norm_1.wieght", 4, func(line int) []string {
+		{"misspelled", "<-> norm_1.weight", "<-> norm_1.wieght", 4, func(at string) []string {
 			return []string{
-				fmt.Sprintf("tensor decoder.0.norm_1.wieght: Fast-LLM main (0.4.0) creates no parameter of this name for the config written; did you mean decoder.0.norm_1.weight? (rule at bad.map:%d)", line),
-				fmt.Sprintf("tensor decoder.1.norm_1.wieght: Fast-LLM main (0.4.0) creates no parameter of this name for the config written; did you mean decoder.1.norm_1.weight? (rule at bad.map:%d)", line),
+				at + ": error: tensor decoder.0.norm_1.wieght: Fast-LLM main (0.4.0) creates no parameter of this name for the config written; did you mean decoder.0.norm_1.weight?\n",
+				at + ": error: tensor decoder.1.norm_1.wieght: Fast-LLM main (0.4.0) creates no parameter of this name for the config written; did you mean decoder.1.norm_1.weight?\n",
 				fmt.Sprintf("tensor decoder.0.norm_1.weight: Fast-LLM main (0.4.0) creates it as [64] for the config written (engine/format/fastllm/schema/main.params:%d (part norm, line ", norm1),
 				"tensor decoder.1.norm_1.weight: Fast-LLM main (0.4.0) creates it as [64] for the config written",
 			}
 		}},
-		{"wrong axis", "concat(0) <-> mixer.key_value.weight", "concat(1) <-> mixer.key_value.weight", 2, func(line int) []string {
+		{"wrong axis", "concat(0) <-> mixer.key_value.weight", "concat(1) <-> mixer.key_value.weight", 2, func(at string) []string {
 			return []string{
-				fmt.Sprintf("tensor decoder.0.mixer.key_value.weight: the rule produces it with shape [32 128], but Fast-LLM main (0.4.0) creates it as [64 64] for the config written (engine/format/fastllm/schema/main.params:%d (part linear, line ", kv),
-				fmt.Sprintf(") (rule at bad.map:%d)", line),
-				"tensor decoder.1.mixer.key_value.weight: the rule produces it with shape [32 128]",
+				at + fmt.Sprintf(": error: tensor decoder.0.mixer.key_value.weight: the rule produces it with shape [32 128], but Fast-LLM main (0.4.0) creates it as [64 64] for the config written (engine/format/fastllm/schema/main.params:%d (part linear, line ", kv),
+				at + ": error: tensor decoder.1.mixer.key_value.weight: the rule produces it with shape [32 128]",
 			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, line := editedLlama(t, tc.from, tc.to)
+			m, at := editedLlama(t, tc.from, tc.to)
 			_, err := NewPlan(m, synthLlama(t, 2), PlanOptions{Workers: 1})
 			if err == nil {
 				t.Fatal("planned")
 			}
-			for _, w := range tc.want(line) {
+			// As diagnostics: the rule's reference to the tensor marked.
+			for _, d := range Diagnostics(err) {
+				if d.Pos.Line > 0 && (fmt.Sprintf("%s:%d:%d", d.Pos.File, d.Pos.Line, d.Pos.Column) != at || d.End.Offset <= d.Pos.Offset) {
+					t.Errorf("diagnostic at %v-%v, want %s", d.Pos, d.End, at)
+				}
+			}
+			for _, w := range tc.want(at) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not contain %q:\n%v", w, err)
 				}
@@ -109,15 +116,15 @@ func TestParamCheckImport(t *testing.T) {
 // TestParamCheckGroups: a wrong rule in a loop is reported for a few
 // layers and counted for the rest, not once per layer.
 func TestParamCheckGroups(t *testing.T) {
-	m, line := editedLlama(t, "<-> norm_1.weight", "<-> norm_1.wieght")
+	m, at := editedLlama(t, "<-> norm_1.weight", "<-> norm_1.wieght")
 	_, err := NewPlan(m, synthLlama(t, 5), PlanOptions{Workers: 1})
 	if err == nil {
 		t.Fatal("planned")
 	}
 	msg := err.Error()
 	for _, w := range []string{
-		fmt.Sprintf("tensor decoder.2.norm_1.wieght: Fast-LLM main (0.4.0) creates no parameter of this name for the config written; did you mean decoder.2.norm_1.weight? (rule at bad.map:%d)", line),
-		"... and 2 more like it\ntensor decoder.0.norm_1.weight: ",
+		at + ": error: tensor decoder.2.norm_1.wieght: Fast-LLM main (0.4.0) creates no parameter of this name for the config written; did you mean decoder.2.norm_1.weight?\n",
+		at + ": error: ... and 2 more like it\n",
 		"tensor decoder.2.norm_1.weight: Fast-LLM main (0.4.0) creates it as [64]",
 	} {
 		if !strings.Contains(msg, w) {
@@ -139,7 +146,7 @@ func TestParamCheckExport(t *testing.T) {
 		want           []string
 	}{
 		{"misspelled", "<-> norm_1.weight", "<-> norm_1.wieght", []string{
-			"/model_0.safetensors: tensor decoder.0.norm_1.wieght: Fast-LLM main (0.4.0) creates no parameter of this name for the checkpoint's config; did you mean decoder.0.norm_1.weight? (rule at bad.map:",
+			"/model_0.safetensors: tensor decoder.0.norm_1.wieght: Fast-LLM main (0.4.0) creates no parameter of this name for the checkpoint's config; did you mean decoder.0.norm_1.weight?\n",
 			"tensor decoder.0.norm_1.weight: Fast-LLM main (0.4.0) creates it as [64] for the checkpoint's config (engine/format/fastllm/schema/main.params:",
 			"), but the checkpoint does not hold it",
 		}},
@@ -250,7 +257,8 @@ tensors {
 		t.Fatal("planned")
 	}
 	for _, w := range []string{
-		"tensor decoder.0.norm_1.wieght: Fast-LLM main (0.4.0) creates no parameter of this name for the checkpoint's config; did you mean decoder.0.norm_1.weight? (rule at rev.map:14)",
+		"rev.map:14:5: error: ",
+		"/model_0.safetensors: tensor decoder.0.norm_1.wieght: Fast-LLM main (0.4.0) creates no parameter of this name for the checkpoint's config; did you mean decoder.0.norm_1.weight?\n",
 		"tensor decoder.1.norm_1.weight: Fast-LLM main (0.4.0) creates it as [64] for the checkpoint's config (engine/format/fastllm/schema/main.params:",
 	} {
 		if !strings.Contains(err.Error(), w) {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/configmap"
 	"github.com/mapper-dev/mapper/engine/format"
@@ -71,7 +72,8 @@ type Plan struct {
 
 // Job produces one rule instance's outputs from its sources.
 type Job struct {
-	Rule string // file:line of the rule
+	Rule     string // file:line of the rule
+	Pos, End ir.Pos // the rule's span, where a diagnostic about the job points
 	// Sources[b][i] is tuple element i of binding b. There is one binding
 	// unless the pipeline stacks over a variable (one binding per value).
 	Sources [][]format.Tensor
@@ -93,6 +95,10 @@ type Job struct {
 	// write (Lazy: a rearrangement of mapped input).
 	UnitMemory int64
 	Lazy       bool
+
+	// srcRefs[i] and dstRefs[i] are the rule's references that Sources[b][i]
+	// and Outputs[b][i] come from, for diagnostics about one tensor.
+	srcRefs, dstRefs []*ir.TensorRef
 }
 
 // Stage is one op of the pipeline as the executor runs it: one call for the
@@ -101,7 +107,7 @@ type Job struct {
 type Stage struct {
 	Calls      []ir.Call
 	PerElement bool
-	Pos        ir.Pos
+	Pos, End   ir.Pos // the op's call in the rule
 }
 
 func (s Stage) String() string {
@@ -122,27 +128,26 @@ func (s Stage) call(i int) ir.Call {
 	return s.Calls[i]
 }
 
-// TensorError is a problem with one tensor, naming it, the input file and
-// the rule. Its message escapes the tensor and file names (they come from
-// the checkpoint); Msg must do the same for any it holds.
+// TensorError is a problem with one tensor, naming it, the input file that
+// holds it ("" for a tensor missing or to be written) and the span of the
+// rule (or of its tensor ref or op) that found it (zero when no rule is
+// involved). The file and tensor are printed escaped (diag.Subject: they
+// come from the checkpoint); Msg must escape any name of the checkpoint it
+// holds (quote.Name).
 type TensorError struct {
-	Tensor string
-	File   string
-	Rule   string
-	Msg    string
+	Tensor   string
+	File     string
+	Pos, End ir.Pos
+	Msg      string
 }
 
-func (e *TensorError) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		fmt.Fprintf(&b, "%s: ", quote.Name(e.File))
-	}
-	fmt.Fprintf(&b, "tensor %s: %s", quote.Name(e.Tensor), e.Msg)
-	if e.Rule != "" {
-		fmt.Fprintf(&b, " (rule at %s)", e.Rule)
-	}
-	return b.String()
+// Diagnostic returns the error as Diagnostics reports it.
+func (e *TensorError) Diagnostic() diag.Diagnostic {
+	return diag.Diagnostic{Severity: diag.Error, Pos: e.Pos, End: e.End,
+		Subject: diag.Subject{File: e.File, Tensor: e.Tensor}, Message: e.Msg}
 }
+
+func (e *TensorError) Error() string { return e.Diagnostic().Error() }
 
 // NewPlan opens the input checkpoint (headers and config only) and plans the
 // conversion. Every problem that can be found without writing is reported;
@@ -286,7 +291,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		}
 		ok, err := ir.EvalAll(r.When, e)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("condition of the rule at %s: %w", posString(r.Pos), err))
+			errs = append(errs, spanError(r.Pos, r.End, err, "condition of the rule"))
 			continue
 		}
 		if !ok {
@@ -303,7 +308,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			names, _ := p.sourceNames(r, be) // a bad bound is also the failure reported
 			for _, n := range names {
 				if _, ok := claimed[n]; !ok {
-					claimed[n] = posString(r.Pos)
+					claimed[n] = r.Pos.FileLine()
 				}
 			}
 		}
@@ -331,7 +336,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			for _, b := range job.Sources {
 				for _, t := range b {
 					if prev, dup := claimed[t.Name]; dup {
-						failures = append(failures, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: job.Rule, Msg: "claimed by two rules (also " + prev + ")"})
+						failures = append(failures, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: r.Pos, End: r.End, Msg: "claimed by two rules (also " + prev + ")"})
 						claimNames(be)
 						return nil
 					}
@@ -341,7 +346,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			for _, b := range job.Outputs {
 				for _, n := range b {
 					if prev, dup := produced[n]; dup {
-						failures = append(failures, &TensorError{Tensor: n, Rule: job.Rule, Msg: "produced by two rules (also " + prev + ")"})
+						failures = append(failures, &TensorError{Tensor: n, Pos: r.Pos, End: r.End, Msg: "produced by two rules (also " + prev + ")"})
 						return nil
 					}
 					produced[n] = job.Rule
@@ -363,7 +368,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		const shown = 3
 		errs = append(errs, failures[:min(len(failures), shown)]...)
 		if len(failures) > shown {
-			errs = append(errs, fmt.Errorf("... and %d more instances of the rule at %s fail", len(failures)-shown, posString(r.Pos)))
+			errs = append(errs, moreError(failures[:shown], "... and %d more instances of this rule fail", len(failures)-shown))
 		}
 	}
 	for _, t := range p.src.Tensors {
@@ -377,7 +382,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 				Msg: fmt.Sprintf("not claimed by any rule of %s (variant %q); mapper drops nothing silently", m.Name, p.Variant)})
 		}
 	}
-	return joinErrors(errs)
+	return errors.Join(errs...)
 }
 
 // inputFiles records which file holds each input tensor, when there are
@@ -499,17 +504,18 @@ func (p *Plan) sourceNames(r *ir.TensorRule, e *env) ([]string, error) {
 		refs = r.Right
 	}
 	gatherVar, gatherN := "", int64(0)
+	var gatherOp *ir.Op
 	for _, op := range r.Ops {
 		if op.Def == nil || op.Def.Gather == ir.GatherNone || len(op.Args) == 0 {
 			continue
 		}
 		if n, err := ir.EvalInt(op.Args[0].Bound, e); err == nil {
-			gatherVar, gatherN = op.Args[0].Var, n
+			gatherVar, gatherN, gatherOp = op.Args[0].Var, n, op
 		}
 	}
 	if gatherVar != "" && usesVar(refs, gatherVar) {
 		if err := gatherBound(gatherVar, gatherN, true, len(p.src.Tensors)); err != nil {
-			return nil, fmt.Errorf("rule at %s: %w", posString(r.Pos), err)
+			return nil, spanError(gatherOp.Pos, gatherOp.End, err, "")
 		}
 	}
 	var out []string
@@ -535,18 +541,18 @@ func usesVar(refs []*ir.TensorRef, v string) bool {
 func isGather(c ir.Call) bool { return c.Def.Gather != ir.GatherNone }
 
 func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
-	rule := posString(r.Pos)
-	job := &Job{Rule: rule, Gather: -1}
+	job := &Job{Rule: r.Pos.FileLine(), Pos: r.Pos, End: r.End, Gather: -1}
 	calls := make([]ir.Call, len(r.Ops))
 	gatherVar, gatherN := "", 0
+	var gatherOp *ir.Op
 	for i, op := range r.Ops {
 		c, err := evalCall(op, e)
 		if err != nil {
-			return nil, fmt.Errorf("rule at %s: %s: %w", rule, op.Name, err)
+			return nil, spanError(op.Pos, op.End, err, "%s", op.Name)
 		}
 		calls[i] = c
 		if isGather(c) {
-			gatherVar, gatherN = c.Args[0].Var, c.Args[0].Bound
+			gatherVar, gatherN, gatherOp = c.Args[0].Var, c.Args[0].Bound, op
 		}
 	}
 	// names lists a side's tensors: one binding, or one per value of the
@@ -576,7 +582,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	}
 	if gatherVar != "" {
 		if err := gatherBound(gatherVar, int64(gatherN), usesVar(srcRefs, gatherVar), len(p.src.Tensors)); err != nil {
-			return nil, fmt.Errorf("rule at %s: %w", rule, err)
+			return nil, spanError(gatherOp.Pos, gatherOp.End, err, "")
 		}
 	}
 	srcNames, dstNames := names(srcRefs, false), names(dstRefs, true)
@@ -589,19 +595,20 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	missing := 0
 	job.Sources = make([][]format.Tensor, len(srcNames))
 	for b, ns := range srcNames {
-		for _, n := range ns {
+		for i, n := range ns {
+			ref := srcRefs[i] // names() makes one name per ref, in order
 			t, ok := p.src.Lookup(n)
 			if !ok {
 				// A stack over many values can miss them all: name a few.
 				if missing++; missing <= 3 {
-					errs = append(errs, &TensorError{Tensor: n, Rule: rule, Msg: fmt.Sprintf("missing from the input %s checkpoint %s", p.From, p.InputDir)})
+					errs = append(errs, &TensorError{Tensor: n, Pos: ref.Pos, End: ref.End, Msg: fmt.Sprintf("missing from the input %s checkpoint %s", p.From, p.InputDir)})
 				}
 				continue
 			}
 			if len(calls) > 0 && slices.Contains(t.Shape, 0) {
 				// An empty tensor holds no values to transform, and its other
 				// dimensions could be anything at no cost in bytes.
-				errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
+				errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: ref.Pos, End: ref.End,
 					Msg: fmt.Sprintf("has shape %v: a tensor with a zero dimension cannot go through the rule's ops", t.Shape)})
 				continue
 			}
@@ -609,17 +616,17 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		}
 	}
 	if missing > 3 {
-		errs = append(errs, fmt.Errorf("... and %d more tensors of the rule at %s are missing", missing-3, rule))
+		errs = append(errs, moreError(errs, "... and %d more tensors of this rule are missing", missing-3))
 	}
 	if len(errs) > 0 {
-		return nil, joinErrors(errs)
+		return nil, errors.Join(errs...)
 	}
 	// Every binding of a gathered source must have the same type.
 	for b := 1; b < len(job.Sources); b++ {
 		for i, t := range job.Sources[b] {
 			t0 := job.Sources[0][i]
 			if t.DType != t0.DType || !t.Shape.Equal(t0.Shape) {
-				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
+				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: srcRefs[i].Pos, End: srcRefs[i].End,
 					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, quote.Name(t0.Name), t0.DType, t0.Shape)}
 			}
 		}
@@ -632,11 +639,11 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	for i, ref := range srcRefs {
 		want, hasShape, err := declared(ref, e)
 		if err != nil {
-			return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, quote.Name(srcNames[0][i]), err)
+			return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(srcNames[0][i]))
 		}
 		if err := checkType(want, hasShape, actual[i]); err != nil {
 			t := job.Sources[0][i]
-			return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule, Msg: err.Error()}
+			return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: ref.Pos, End: ref.End, Msg: err.Error()}
 		}
 	}
 
@@ -648,11 +655,11 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		for i, ref := range r.Left {
 			t, hasShape, err := declared(ref, e)
 			if err != nil {
-				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, quote.Name(leftNames[0][i]), err)
+				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(leftNames[0][i]))
 			}
 			if !hasShape {
 				if len(calls) > 0 {
-					return nil, fmt.Errorf("rule at %s: %s declares no shape; the export needs it to invert %s", rule, quote.Name(leftNames[0][i]), calls[0].Def.Name)
+					return nil, spanError(ref.Pos, ref.End, nil, "%s declares no shape; the export needs it to invert %s", quote.Name(leftNames[0][i]), calls[0].Def.Name)
 				}
 				t.Shape = actual[i].Shape
 			}
@@ -665,7 +672,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	// Forward types through the pipeline.
 	types := [][]ir.TensorType{leftTypes}
 	if err := checkSizes(leftTypes); err != nil {
-		return nil, &TensorError{Tensor: leftNames[0][0], Rule: rule, Msg: err.Error()}
+		return nil, &TensorError{Tensor: leftNames[0][0], Pos: r.Pos, End: r.End, Msg: err.Error()}
 	}
 	for i, c := range calls {
 		out, err := ir.InferCall(c, types[i])
@@ -673,19 +680,19 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 			err = checkSizes(out)
 		}
 		if err != nil {
-			return nil, &TensorError{Tensor: leftNames[0][0], Rule: posString(r.Ops[i].Pos), Msg: fmt.Sprintf("%s: %v", c.Def.Name, err)}
+			return nil, &TensorError{Tensor: leftNames[0][0], Pos: r.Ops[i].Pos, End: r.Ops[i].End, Msg: fmt.Sprintf("%s: %v", c.Def.Name, err)}
 		}
 		types = append(types, out)
 	}
 	rightTypes := types[len(types)-1]
 	if len(rightTypes) != len(r.Right) {
-		return nil, fmt.Errorf("rule at %s: the pipeline gives %d tensors but the right side names %d", rule, len(rightTypes), len(r.Right))
+		return nil, spanError(r.Pos, r.End, nil, "the pipeline gives %d tensors but the right side names %d", len(rightTypes), len(r.Right))
 	}
 	if p.Direction == Export {
 		for i := range rightTypes {
 			if err := checkType(rightTypes[i], true, actual[i]); err != nil {
 				t := job.Sources[0][i]
-				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
+				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: srcRefs[i].Pos, End: srcRefs[i].End,
 					Msg: fmt.Sprintf("does not match what the rule's left side declares: %v", err)}
 			}
 		}
@@ -693,10 +700,10 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		for i, ref := range r.Right {
 			want, hasShape, err := declared(ref, e)
 			if err != nil {
-				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, quote.Name(rightNames[0][i]), err)
+				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(rightNames[0][i]))
 			}
 			if err := checkType(want, hasShape, rightTypes[i]); err != nil {
-				return nil, &TensorError{Tensor: rightNames[0][i], Rule: rule, Msg: "the pipeline produces a tensor that " + err.Error()}
+				return nil, &TensorError{Tensor: rightNames[0][i], Pos: ref.Pos, End: ref.End, Msg: "the pipeline produces a tensor that " + err.Error()}
 			}
 		}
 	}
@@ -704,16 +711,16 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	// Stages in execution order.
 	if p.Direction == Import {
 		for i, c := range calls {
-			job.Stages = append(job.Stages, Stage{Calls: []ir.Call{c}, PerElement: c.Def.PerElement, Pos: r.Ops[i].Pos})
+			job.Stages = append(job.Stages, Stage{Calls: []ir.Call{c}, PerElement: c.Def.PerElement, Pos: r.Ops[i].Pos, End: r.Ops[i].End})
 		}
 		job.OutTypes = rightTypes
 	} else {
 		for i := len(calls) - 1; i >= 0; i-- {
 			inv, ok := ir.InverseCalls(calls[i], types[i])
 			if !ok {
-				return nil, fmt.Errorf("rule at %s: %s has no inverse (%s), so the rule converts one way only", rule, calls[i].Def.Name, calls[i].Def.NoInverseWhy)
+				return nil, spanError(r.Ops[i].Pos, r.Ops[i].End, nil, "%s has no inverse (%s), so the rule converts one way only", calls[i].Def.Name, calls[i].Def.NoInverseWhy)
 			}
-			job.Stages = append(job.Stages, Stage{Calls: inv, PerElement: calls[i].Def.PerElement, Pos: r.Ops[i].Pos})
+			job.Stages = append(job.Stages, Stage{Calls: inv, PerElement: calls[i].Def.PerElement, Pos: r.Ops[i].Pos, End: r.Ops[i].End})
 		}
 		job.OutTypes = leftTypes
 	}
@@ -724,8 +731,9 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	}
 	// The shapes are checked, so the output side's range is real now.
 	job.Outputs = names(dstRefs, false)
+	job.srcRefs, job.dstRefs = srcRefs, dstRefs
 	if len(dstRefs) != len(job.OutTypes) {
-		return nil, fmt.Errorf("rule at %s: %d outputs for %d names", rule, len(job.OutTypes), len(dstRefs))
+		return nil, spanError(r.Pos, r.End, nil, "%d outputs for %d names", len(job.OutTypes), len(dstRefs))
 	}
 	job.Copy = len(job.Stages) == 0
 	p.chunking(job, types)
@@ -966,8 +974,9 @@ func (p *Plan) layout(opt PlanOptions) error {
 			continue
 		}
 		if w, in, wb := p.chunkNeed(j, j.ChunkUnits); satAdd(satAdd(w, in), wb) > p.Memory {
-			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s (%s of working memory, %s of input, %s of write buffer), more than the budget of %s; raise --memory",
-				quote.Name(j.Outputs[0][0]), j.Rule, FormatBytes(satAdd(satAdd(w, in), wb)), FormatBytes(w), FormatBytes(in), FormatBytes(wb), FormatBytes(p.Memory))
+			return &TensorError{Tensor: j.Outputs[0][0], Pos: j.Pos, End: j.End, Msg: fmt.Sprintf(
+				"one chunk needs %s (%s of working memory, %s of input, %s of write buffer), more than the budget of %s; raise --memory",
+				FormatBytes(satAdd(satAdd(w, in), wb)), FormatBytes(w), FormatBytes(in), FormatBytes(wb), FormatBytes(p.Memory))}
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/engine"
 	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
@@ -25,6 +26,7 @@ type convFlags struct {
 	workers     int
 	memory      int64
 	shardSize   int64
+	format      string
 }
 
 func (c *convFlags) register(fs *pflag.FlagSet) {
@@ -36,6 +38,7 @@ func (c *convFlags) register(fs *pflag.FlagSet) {
 	mem.min, mem.why = minMemory, "one chunk's working memory"
 	fs.Var(mem, "memory", "working-memory budget, at least "+formatSize(minMemory)+" (e.g. 512MiB, 4GiB); docs/performance.md says what it bounds")
 	fs.Var(newSize(&c.shardSize, 0), "shard-size", "tensor bytes per output file (default: the side's default)")
+	fs.Var(newFormat(&c.format), "format", "how errors are written to stderr: text, json or github (workflow annotations)")
 }
 
 func (c *convFlags) options() engine.PlanOptions {
@@ -94,29 +97,32 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, 3); !ok {
 		return code
 	}
-	m, ok := loadMapping(fs.Arg(0), stderr)
-	if !ok {
+	eo := &errorOut{format: cf.format, stderr: stderr}
+	m, src, err := loadMapping(fs.Arg(0))
+	eo.src = src
+	if err != nil {
+		eo.report(err)
 		return 1
 	}
 	in, err := ref.resolve(fs.Arg(1), stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
 	out := fs.Arg(2)
 	// Lstat: a link, even a dangling one, is something that exists.
 	if _, err := os.Lstat(out); err == nil && !*force {
-		fmt.Fprintf(stderr, "mapper: %s already exists; use --force to replace it\n", out)
+		eo.report(fmt.Errorf("%s already exists; use --force to replace it", out))
 		return 1
 	}
 	// Before planning, so that a refused output costs nothing; Execute checks
 	// again.
 	if err := engine.CheckOutput(in, out, *force); err != nil {
+		d := diag.Diagnostic{Severity: diag.Error, Message: err.Error()}
 		if errors.Is(err, safetensors.ErrNotReplaceable) {
-			fmt.Fprintf(stderr, "mapper: %v\n(--force replaces only a directory holding a checkpoint and nothing else; see \"What it guarantees\" in the README)\n", err)
-		} else {
-			fmt.Fprintf(stderr, "mapper: %v\n", err)
+			d.Hint = `--force replaces only a directory holding a checkpoint and nothing else; see "What it guarantees" in the README`
 		}
+		eo.write(diag.List{d})
 		return 1
 	}
 	noteLeftovers(out, stderr)
@@ -125,7 +131,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	debug.SetMemoryLimit(int64(cf.memory) + 256<<20)
 	plan, err := engine.NewPlan(m, in, cf.options())
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
 	defer plan.Close()
@@ -136,7 +142,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	}
 	be, err := selectBackend(backendName, cf.workers, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 2
 	}
 	defer be.Close()
@@ -145,13 +151,13 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	rep, err := newReporter(progress, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 2
 	}
 	stats, err := plan.Execute(ctx, engine.ExecOptions{Output: out, Force: *force, Backend: be, Progress: rep.event})
 	rep.finish(err == nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s -> %s: %d tensors, %s written in %.1fs (%s %s -> %s, backend %s)\n",
@@ -215,18 +221,21 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, 2); !ok {
 		return code
 	}
-	m, ok := loadMapping(fs.Arg(0), stderr)
-	if !ok {
+	eo := &errorOut{format: cf.format, stderr: stderr}
+	m, src, err := loadMapping(fs.Arg(0))
+	eo.src = src
+	if err != nil {
+		eo.report(err)
 		return 1
 	}
 	in, err := ref.resolve(fs.Arg(1), stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
 	plan, err := engine.NewPlan(m, in, cf.options())
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
 	defer plan.Close()
@@ -237,7 +246,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		err = s.WriteText(stdout)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
 	return 0

@@ -52,9 +52,9 @@ func demo(w io.Writer, keep bool) error {
 	}
 	fmt.Fprintf(w, "1. generated an HF checkpoint           %s  (%.2fs)\n", describeDir(hfDir), time.Since(t0).Seconds())
 
-	m, ok := loadMapping("gpt_oss", w)
-	if !ok {
-		return fmt.Errorf("the built-in gpt_oss mapping does not check")
+	m, _, err := loadMapping("gpt_oss")
+	if err != nil {
+		return fmt.Errorf("the built-in gpt_oss mapping does not check: %w", err)
 	}
 	convert := func(step int, in, out, what string) error {
 		t := time.Now()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -12,32 +11,33 @@ import (
 	"github.com/mapper-dev/mapper/mappings"
 )
 
-// loadMapping reads a mapping by built-in name or .map path, printing its
-// diagnostics to stderr when it does not check.
-func loadMapping(arg string, stderr io.Writer) (*ir.Mapping, bool) {
+// loadMapping reads a mapping by built-in name or .map path. It returns the
+// mapping's text too, keyed by the file name its positions carry, so that
+// diagnostics of the mapping, and of planning and converting with it, can
+// show their source lines. A mapping that does not check is an error
+// holding its diagnostics (diag.ListError).
+func loadMapping(arg string) (*ir.Mapping, diag.Sources, error) {
 	var name string
 	var src []byte
 	if strings.HasSuffix(arg, ".map") || strings.ContainsRune(arg, os.PathSeparator) {
 		b, err := os.ReadFile(arg)
 		if err != nil {
-			fmt.Fprintf(stderr, "mapper: %v\n", err)
-			return nil, false
+			return nil, nil, err
 		}
 		name, src = arg, b
 	} else {
 		f, ok := mappings.Lookup(arg)
 		if !ok {
-			fmt.Fprintf(stderr, "mapper: no built-in mapping %q (built in: %s); give a .map file path for your own\n", arg, strings.Join(builtinNames(), ", "))
-			return nil, false
+			return nil, nil, fmt.Errorf("no built-in mapping %q (built in: %s); give a .map file path for your own", arg, strings.Join(builtinNames(), ", "))
 		}
 		name, src = f.Path, f.Source
 	}
+	sources := diag.Sources{name: src}
 	m, diags := dsl.Load(name, src)
-	if diags.HasErrors() {
-		diag.WriteText(stderr, diags, diag.Sources{name: src})
-		return nil, false
+	if err := diags.Err(); err != nil {
+		return nil, sources, err
 	}
-	return m, true
+	return m, sources, nil
 }
 
 func builtinNames() []string {

@@ -22,7 +22,7 @@ func importVariant(m *ir.Mapping, e *Env) (string, error) {
 		}
 		ok, err := ir.EvalBool(v.When, e)
 		if err != nil {
-			return "", fmt.Errorf("variant %s (%s): %w", v.Name, at(v.Pos), err)
+			return "", ruleError(v.Pos, v.Pos, err, "variant "+v.Name)
 		}
 		if ok {
 			return v.Name, nil
@@ -80,7 +80,7 @@ func activeRules(m *ir.Mapping, variant string, e *Env) ([]*ir.ConfigRule, error
 		}
 		ok, err := ir.EvalAll(r.When, e)
 		if err != nil {
-			return nil, fmt.Errorf("condition of the rule at %s: %w", at(r.Pos), err)
+			return nil, ruleError(r.Pos, r.End, err, "condition of the rule")
 		}
 		if ok {
 			out = append(out, r)
