@@ -100,9 +100,11 @@ type Each struct {
 	Pos    ir.Pos
 }
 
-// Require refuses a config for which Cond does not hold.
+// Require refuses a config for which Cond does not hold. Text is the
+// condition as written, for messages.
 type Require struct {
 	Cond ir.Expr
+	Text string
 	Pos  ir.Pos
 }
 
@@ -129,7 +131,7 @@ func Load(filename string, src []byte) (*Schema, diag.List) {
 	if f == nil {
 		return nil, diags
 	}
-	l := &loader{lets: map[string]syntax.Span{}, parts: map[string]*Part{}}
+	l := &loader{lets: map[string]syntax.Span{}, parts: map[string]*Part{}, src: f.Source()}
 	l.collectLets(f.Items)
 	s := &Schema{Name: f.Name.Name, File: filename, Items: l.items(f.Items, frame{top: true})}
 	diags = append(diags, l.diags...).Sort()
@@ -140,6 +142,7 @@ func Load(filename string, src []byte) (*Schema, diag.List) {
 }
 
 type loader struct {
+	src   []byte
 	diags diag.List
 	lets  map[string]syntax.Span // every let of the file, for "not in scope" errors
 	parts map[string]*Part       // the parts declared so far
@@ -231,7 +234,8 @@ func (l *loader) items(items []syntax.SchemaItem, fr frame) []Item {
 			}
 			out = append(out, &Each{Var: v, Bound: bound, Prefix: ir.Pattern{Parts: p}, Items: l.items(it.Items, inner), Pos: it.Pos})
 		case *syntax.Require:
-			out = append(out, &Require{Cond: l.expr(it.Cond, fr), Pos: it.Pos})
+			r := it.Cond.Range()
+			out = append(out, &Require{Cond: l.expr(it.Cond, fr), Text: string(l.src[r.Pos.Offset:r.End.Offset]), Pos: it.Pos})
 		case *syntax.Ref:
 			if it.DType != nil {
 				l.errorf(it.DType.Span, "remove it", "a parameter schema declares shapes only: the loader converts any dtype")
@@ -450,12 +454,17 @@ func (x *expander) items(items []Item, e *env, prefix string) error {
 			}
 			outer := x.use
 			x.use = it
-			err := x.items(it.Part.Items, pe, under(prefix, e.expand(it.Prefix)))
+			at := under(prefix, e.expand(it.Prefix))
+			err := x.items(it.Part.Items, pe, at)
 			x.use = outer
 			if err != nil {
 				var ee *ir.EvalError
 				if errors.As(err, &ee) && !strings.Contains(ee.Msg, "(in ") {
-					return &ir.EvalError{Pos: ee.Pos, Msg: fmt.Sprintf("%s (in %s at line %d)", ee.Msg, it.Part.Name, it.Pos.Line)}
+					where := ""
+					if at != "" {
+						where = ", for " + at
+					}
+					return &ir.EvalError{Pos: ee.Pos, Msg: fmt.Sprintf("%s (in %s at line %d%s)", ee.Msg, it.Part.Name, it.Pos.Line, where)}
 				}
 				return err
 			}
@@ -506,7 +515,7 @@ func (x *expander) items(items []Item, e *env, prefix string) error {
 				return err
 			}
 			if !ok {
-				msg := "requires " + ir.Format(it.Cond)
+				msg := "requires " + it.Text
 				if b := ir.Bindings(it.Cond, e); b != "" {
 					msg += ", but " + b
 				}
