@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/mapper-dev/mapper/dsl/ir"
-	"github.com/mapper-dev/mapper/engine/format/fastllm"
 	"github.com/mapper-dev/mapper/mappings"
 	"github.com/mapper-dev/mapper/mappings/synth"
 )
@@ -45,7 +44,7 @@ func synthLlama(t *testing.T, layers int) string {
 // schemaLine is the line of main.params that holds text.
 func schemaLine(t *testing.T, text string) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("format", "fastllm", "schema", fastllm.TargetMain+".params"))
+	b, err := os.ReadFile(filepath.Join("format", "fastllm", "schema", "main.params"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +232,7 @@ left fast_llm
 right hf
 
 config {
-  ignore decoder, embeddings, head, hidden_size, tied_embedding_weight
+  ignore decoder, embeddings, head, hidden_size, tied_embedding_weight, peft
 }
 
 tensors {

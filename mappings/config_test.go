@@ -1,11 +1,9 @@
 package mappings_test
 
-// The Fast-LLM config each mapping writes, compared with what formats.md §4
-// says (written out by hand here), and the HF config keys that may be
-// absent.
+// The Fast-LLM config GPT-OSS writes for its layer types and both HF
+// layouts, and the HF config keys that may be absent.
 
 import (
-	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,26 +14,6 @@ import (
 	"github.com/mapper-dev/mapper/mappings/synth"
 )
 
-// baseModel parses a YAML config.base_model the way the Fast-LLM side reads
-// metadata.yaml, so that numbers get the same types.
-func baseModel(t *testing.T, yaml string) map[string]any {
-	t.Helper()
-	doc := "format: fast_llm\nshards: [weights]\nmetadata: {state_index: {}}\nconfig:\n  base_model:\n" + indent(yaml, "    ")
-	md, err := fastllm.ParseMetadata([]byte(doc))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, doc)
-	}
-	return md.Config
-}
-
-func indent(s, pre string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
-		b.WriteString(pre + line + "\n")
-	}
-	return b.String()
-}
-
 // importConfig imports a generated checkpoint and returns the metadata.
 func importConfig(t *testing.T, mapping string, a synth.Arch) *fastllm.Metadata {
 	t.Helper()
@@ -43,110 +21,24 @@ func importConfig(t *testing.T, mapping string, a synth.Arch) *fastllm.Metadata 
 	return parseMetadata(t, out)
 }
 
-func sameConfig(t *testing.T, got, want map[string]any) {
-	t.Helper()
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("config.base_model:\n got %v\nwant %v", got, want)
-	}
-}
-
-// The Llama family's block, from formats.md §4 (tiny sizes).
-const llamaBlock = `mixer:
-  type: attention
-  heads: 4
-  head_groups: 2
-  head_size: 16
-  add_linear_biases: %s
-  dropout: 0.0
-  rotary: {type: default, theta: %s}%s
-mlp:
-  intermediate_size: 128
-  add_linear_biases: %s
-  activation: silu
-  gated: true%s
-normalization: {type: rms_norm, epsilon: %s}
-`
-
-func llamaFamily(block string, eps string) string {
-	return `hidden_size: 64
-tied_embedding_weight: false
-embeddings: {vocab_size: 128}
-decoder:
-  num_blocks: 2
-  block:
-` + indent(block, "    ") + `head:
-  normalization: {type: rms_norm, epsilon: ` + eps + `}
-`
-}
-
-func TestFastLLMConfigLlamaFamily(t *testing.T) {
-	sprintf := fmt.Sprintf
-	cases := []struct {
-		mapping string
-		arch    synth.Arch
-		want    string
-	}{
-		{"llama", synth.TinyLlama(), llamaFamily(sprintf(llamaBlock, "false", "500000.0", "", "false", "", "1.0e-05"), "1.0e-05")},
-		{"mistral", synth.TinyMistral(), llamaFamily(sprintf(llamaBlock, "false", "10000.0", "\n  window_size: 4096", "false", "", "1.0e-05"), "1.0e-05")},
-		{"mixtral", synth.TinyMixtral(), llamaFamily(sprintf(llamaBlock, "false", "1000000.0", "\n  window_size: null", "false",
-			"\n  type: moe\n  experts: 4\n  experts_per_token: 2", "1.0e-05"), "1.0e-05")},
-		// Qwen2: biases on query, key and value only, written as Fast-LLM's
-		// per-layer overrides.
-		{"qwen2", synth.TinyQwen2(), llamaFamily(sprintf(llamaBlock, "false", "1000000.0",
-			"\n  query_layer: {bias: {enabled: true}}\n  key_layer: {bias: {enabled: true}}\n  value_layer: {bias: {enabled: true}}\n  dense_layer: {bias: {enabled: false}}",
-			"false", "", "1.0e-06"), "1.0e-06")},
-	}
-	for _, tc := range cases {
-		t.Run(tc.mapping, func(t *testing.T) {
-			t.Parallel()
-			md := importConfig(t, tc.mapping, tc.arch)
-			sameConfig(t, md.Config, baseModel(t, tc.want))
-		})
-	}
-}
-
+// TestFastLLMConfigGPTOSS: both HF layouts of GPT-OSS import to the config
+// Fast-LLM PR #374 writes for them (its convert gives the same
+// metadata.yaml for the MXFP4 and the dense config), with the layout
+// recorded and every HF key without a Fast-LLM place carried. The Llama
+// family's configs are compared with Fast-LLM's in
+// TestImportIsWhatFastLLMWrites.
 func TestFastLLMConfigGPTOSS(t *testing.T) {
 	t.Parallel()
-	block := func(window string) string {
-		return `mixer:
-  type: attention
-  heads: 4
-  head_groups: 2
-  head_size: 16
-  add_linear_biases: true
-  dropout: 0.0
-  sinks: {enabled: true}
-  rotary: {type: yarn, theta: 150000, scale_factor: 32.0, beta_fast: 32.0, beta_slow: 1.0, original_context_length: 4096}` + window + `
-mlp:
-  type: moe
-  experts: 4
-  experts_per_token: 2
-  intermediate_size: 64
-  gated: true
-  add_linear_biases: true
-  router: {type: affine_linear, bias: {enabled: true}}
-  layer_1: {type: moe_affine_linear}
-  layer_2: {type: moe_affine_linear}
-  activation: gpt_oss_glu
-normalization: {type: rms_norm, epsilon: 1.0e-05}
-`
+	rc := realCases()[4]
+	ref, err := fastllm.ParseMetadata(readFile(t, rc.path("fresh", fastllm.MetadataFile)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := `hidden_size: 64
-tied_embedding_weight: false
-embeddings: {vocab_size: 128}
-decoder:
-  type: pattern
-  num_blocks: 2
-  pattern: [sliding, full]
-  blocks:
-    sliding:
-` + indent(block("\n  window_size: 128"), "      ") + `    full:
-` + indent(block(""), "      ") + `head:
-  normalization: {type: rms_norm, epsilon: 1.0e-05}
-`
 	for _, a := range []synth.Arch{synth.TinyGPTOSS(), synth.TinyGPTOSSDense()} {
 		md := importConfig(t, "gpt_oss", a)
-		sameConfig(t, md.Config, baseModel(t, want))
+		for _, d := range diffValues("", md.Config, ref.Config, rc.floatInts, map[string]bool{}) {
+			t.Errorf("config.base_model.%s", d)
+		}
 		wantVariant := "dense"
 		if a.MXFP4 {
 			wantVariant = "mxfp4"

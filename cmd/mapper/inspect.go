@@ -32,8 +32,14 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		total += t.Info.Size()
 	}
 	fmt.Fprintf(stdout, "%s: %s checkpoint, %d tensors, %s in %d files\n", src.Dir, src.Format, len(src.Tensors), engine.FormatBytes(total), len(src.Checkpoint.Files))
+	if src.Version != "" {
+		fmt.Fprintf(stdout, "written by %s %s\n", src.Format, src.Version)
+	}
 	if src.Carried != nil {
 		fmt.Fprintf(stdout, "converted by mapper from %s with mapping %s (variant %q)\n", quote.Name(src.Carried.From), quote.Name(src.Carried.Mapping), src.Carried.Variant)
+	}
+	for _, n := range src.Notes {
+		fmt.Fprintf(stdout, "note: %s\n", n)
 	}
 	cfg, err := pyjson.Encode(src.Config, 2, true)
 	if err != nil {
@@ -63,7 +69,8 @@ func fileBase(p string) string {
 
 func runDiff(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("diff", "A B (each a directory or ORG/NAME)", stderr)
-	all := fs.Bool("all", false, "list identical tensors too")
+	all := fs.Bool("all", false, "list identical tensors (and with --files, files) too")
+	files := fs.Bool("files", false, "list the files that differ (a shard's __metadata__, config.json's bytes, a side file...), and let them count in the exit status")
 	var ref inputRef
 	ref.register(fs)
 	if code, ok := parseFlags(fs, args, 2); !ok {
@@ -101,7 +108,32 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%d tensors: %d identical, %d equal values, %d different, %d shape differs, %d only in A, %d only in B\n",
 		len(rep.Tensors), counts[engine.Identical], counts[engine.EqualValues], counts[engine.Different], counts[engine.ShapeDiffers], counts[engine.OnlyInA], counts[engine.OnlyInB])
-	if !rep.Same() {
+	// The files: always a summary line, so that a difference the tensors
+	// do not show (what cmp would see) is never silent; --files lists them
+	// and makes them count.
+	if rep.SideA != rep.SideB {
+		fmt.Fprintf(stdout, "files: not compared (a %s and a %s checkpoint)\n", rep.SideA, rep.SideB)
+	} else {
+		fileCounts := map[engine.FileKind]int{}
+		for _, d := range rep.Files {
+			fileCounts[d.Kind]++
+			if !*files || (d.Kind == engine.FileIdentical && !*all) {
+				continue
+			}
+			line := fmt.Sprintf("file %-10s %s", d.Kind, quote.Name(d.Name))
+			if d.Detail != "" {
+				line += "  (" + d.Detail + ")"
+			}
+			fmt.Fprintln(stdout, line)
+		}
+		line := fmt.Sprintf("%d files: %d identical, %d differ, %d only in A, %d only in B",
+			len(rep.Files), fileCounts[engine.FileIdentical], fileCounts[engine.FileDiffers], fileCounts[engine.FileOnlyInA], fileCounts[engine.FileOnlyInB])
+		if !rep.SameFiles() && !*files {
+			line += " (--files lists them)"
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	if !rep.Same() || (*files && !rep.SameFiles()) {
 		return 1
 	}
 	return 0

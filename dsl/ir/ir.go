@@ -16,8 +16,12 @@ type Pos = token.Pos
 
 // Mapping is one checked .map file.
 type Mapping struct {
-	Name     string
-	File     string
+	Name string
+	File string
+	// Hash is the hex sha256 of the .map source (set by dsl.Load): an
+	// import records it, so that an export with a different rule file,
+	// even one of the same name, is caught.
+	Hash     string
 	Left     string // format of the left side, e.g. "hf"
 	Right    string // format of the right side, e.g. "fast_llm"
 	OneWay   bool   // declared import-only: ops without an inverse are allowed
@@ -26,6 +30,13 @@ type Mapping struct {
 	Variants []*Variant
 	Config   []*ConfigRule
 	Tensors  []*TensorRule
+
+	// LeftTarget and RightTarget are the targets of the sides: which
+	// version of the program on that side the mapping writes for (the
+	// fast_llm side's targets are the fast_llm_version it writes). The
+	// header's `target "..."`, else the side's default; "" for a side
+	// that has no targets.
+	LeftTarget, RightTarget string
 }
 
 // Sample is a named left-side configuration used only by lint-time shape checks.

@@ -25,41 +25,33 @@ var schemaFiles embed.FS
 // messages name them.
 const SchemaDir = "engine/format/fastllm/schema"
 
-// Targets: the Fast-LLM versions a schema describes.
-const (
-	// TargetMain is ServiceNow/Fast-LLM main at 7d61a1ba2047 (0.4.0).
-	TargetMain = "main"
-	// TargetPR374 is refs/pull/374/head at 93dbfc8b9a83 (0.3.0), the only
-	// Fast-LLM that has GPT-OSS (attention sinks, per-expert biases).
-	TargetPR374 = "pr374"
-)
+// schemaFile names the schema of each target (Targets): the parameters that
+// Fast-LLM creates.
+var schemaFile = map[string]string{Main: "main.params", PR374: "pr374.params"}
 
-// Targets lists the targets with a schema, with the Fast-LLM version each
-// writes in metadata.yaml.
-var Targets = map[string]string{TargetMain: "0.4.0", TargetPR374: "0.3.0"}
-
-// TargetOf names the Fast-LLM that mapping m writes for (and reads from):
-// the schema its checkpoints are held to. This is the one place that
-// decides it. Until mappings declare their target, it is told from the
-// mapping: GPT-OSS exists only on PR #374; everything else is for main.
+// TargetOf is the target of mapping m's fast_llm side: the Fast-LLM it
+// writes for (and reads from), whose schema its checkpoints are held to.
+// It is the header's `target`, else the side's default (Main).
 func TargetOf(m *ir.Mapping) string {
-	if m.Name == "gpt_oss" {
-		return TargetPR374
+	t := m.RightTarget
+	if m.Right != Name {
+		t = m.LeftTarget
 	}
-	return TargetMain
+	if t == "" {
+		t = Main
+	}
+	return t
 }
 
-var (
-	schemaOnce sync.Map // target -> func() (*schema.Schema, error)
-)
+var schemaOnce sync.Map // target -> func() (*schema.Schema, error)
 
 // Schema returns the parameter schema of a target, loaded once.
 func Schema(target string) (*schema.Schema, error) {
 	load, _ := schemaOnce.LoadOrStore(target, sync.OnceValues(func() (*schema.Schema, error) {
-		if _, ok := Targets[target]; !ok {
-			return nil, fmt.Errorf("fast_llm: no parameter schema for Fast-LLM target %q (known: %s, %s)", target, TargetMain, TargetPR374)
+		name, ok := schemaFile[target]
+		if !ok {
+			return nil, fmt.Errorf("fast_llm: no parameter schema for Fast-LLM target %q (known: %s, %s)", target, Main, PR374)
 		}
-		name := target + ".params"
 		src, err := schemaFiles.ReadFile("schema/" + name)
 		if err != nil {
 			return nil, fmt.Errorf("fast_llm: %w", err)
@@ -73,11 +65,6 @@ func Schema(target string) (*schema.Schema, error) {
 	return load.(func() (*schema.Schema, error))()
 }
 
-// Program names a target in messages.
-func Program(target string) string {
-	return fmt.Sprintf("Fast-LLM %s (%s)", target, Targets[target])
-}
-
 var _ format.ParamSchema = Side{}
 
 // Params implements format.ParamSchema: the parameters the Fast-LLM that m
@@ -88,7 +75,7 @@ func (Side) Params(m *ir.Mapping, config map[string]any, limit int) (*format.Par
 	if err != nil {
 		return nil, err
 	}
-	program := Program(target)
+	program := fmt.Sprintf("Fast-LLM %s (%s)", s.Name, target)
 	decl, err := s.Expand(ConfigView(config), limit)
 	if err != nil {
 		return nil, fmt.Errorf("the parameter schema of %s does not describe this config, so the tensors cannot be checked against it: %w", program, err)

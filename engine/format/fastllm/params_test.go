@@ -62,7 +62,8 @@ func TestSchemaReal(t *testing.T) {
 	for _, list := range lists {
 		dir := filepath.Dir(list)
 		rel, _ := filepath.Rel(filepath.Join("testdata", "real"), dir)
-		target := strings.Split(filepath.ToSlash(rel), "/")[0]
+		version := strings.Split(filepath.ToSlash(rel), "/")[0] // the directory's name: main or pr374
+		target := map[string]string{"main": Main, "pr374": PR374}[version]
 		arch := filepath.Base(filepath.Dir(dir))
 		t.Run(filepath.ToSlash(rel), func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join(dir, MetadataFile))
@@ -73,12 +74,15 @@ func TestSchemaReal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if md.Version != Targets[target] {
-				t.Errorf("fast_llm_version %s, target %s writes %s", md.Version, target, Targets[target])
+			if md.Version != target {
+				t.Errorf("fast_llm_version %s under %s, whose target is %s", md.Version, version, target)
 			}
 			s, err := Schema(target)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if s.Name != version {
+				t.Errorf("the schema of %s is %s", target, s.Name)
 			}
 			decl, err := s.Expand(ConfigView(md.Config), 10000)
 			if err != nil {
@@ -99,7 +103,7 @@ func TestSchemaReal(t *testing.T) {
 					t.Errorf("Fast-LLM creates %s %v, the schema does not declare it", n, w)
 				}
 			}
-			checked[target+"/"+arch] = true
+			checked[version+"/"+arch] = true
 		})
 	}
 	for _, want := range []string{"main/llama", "main/mistral", "main/mixtral", "main/qwen2", "pr374/gpt_oss",
@@ -110,35 +114,28 @@ func TestSchemaReal(t *testing.T) {
 	}
 }
 
-// TestSchemaFiles loads every embedded schema, and each must have a target.
+// TestSchemaFiles: every target of the side has a schema that loads, and
+// every schema file is some target's.
 func TestSchemaFiles(t *testing.T) {
 	ents, err := schemaFiles.ReadDir("schema")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
+	var files, named []string
 	for _, e := range ents {
-		names = append(names, strings.TrimSuffix(e.Name(), ".params"))
+		files = append(files, e.Name())
 	}
-	var targets []string
-	for tg := range Targets {
-		targets = append(targets, tg)
-	}
-	slices.Sort(names)
-	slices.Sort(targets)
-	if !slices.Equal(names, targets) {
-		t.Errorf("schema files %v, targets %v", names, targets)
-	}
-	for _, tg := range targets {
-		s, err := Schema(tg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.Name != tg {
-			t.Errorf("schema/%s.params declares schema %s", tg, s.Name)
+	for _, tg := range (Side{}).Targets() {
+		named = append(named, schemaFile[tg.Name])
+		if _, err := Schema(tg.Name); err != nil {
+			t.Errorf("target %s: %v", tg.Name, err)
 		}
 	}
-	if _, err := Schema("v9"); err == nil || !strings.Contains(err.Error(), `no parameter schema for Fast-LLM target "v9"`) {
+	slices.Sort(named)
+	if !slices.Equal(files, named) {
+		t.Errorf("schema files %v, the targets' %v", files, named)
+	}
+	if _, err := Schema("9.9.9"); err == nil || !strings.Contains(err.Error(), `no parameter schema for Fast-LLM target "9.9.9"`) {
 		t.Errorf("unknown target: %v", err)
 	}
 }
@@ -177,5 +174,22 @@ func TestConfigView(t *testing.T) {
 	broken := configView{"decoder": map[string]any{"type": "pattern", "pattern": []any{"x"}, "blocks": map[string]any{}}}
 	if _, ok := broken.Lookup([]string{"decoder", "0", "mixer"}); ok {
 		t.Errorf("a block the pattern names but blocks lacks resolved")
+	}
+}
+
+// TestTargetOf: the target of the mapping's fast_llm side, on either side,
+// else the default.
+func TestTargetOf(t *testing.T) {
+	for _, c := range []struct {
+		m    ir.Mapping
+		want string
+	}{
+		{ir.Mapping{Left: "hf", Right: Name, RightTarget: PR374}, PR374},
+		{ir.Mapping{Left: "hf", Right: Name}, Main},
+		{ir.Mapping{Left: Name, LeftTarget: PR374, Right: "hf"}, PR374},
+	} {
+		if got := TargetOf(&c.m); got != c.want {
+			t.Errorf("%+v: %s, want %s", c.m, got, c.want)
+		}
 	}
 }
