@@ -60,7 +60,11 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 			c.addConfig(it, r, ctx, it.Keys, nil)
 		case *syntax.ConstItem:
 			v, _ := c.constValue(it.Value, false)
-			r := &ir.ConfigRule{Kind: ir.ConfigLeftConst, Pos: it.Pos, Value: v}
+			r := &ir.ConfigRule{Kind: ir.ConfigLeftConst, Pos: it.Pos, Value: v, Optional: it.Optional}
+			if it.Right && it.Optional {
+				c.errorf(it.Span, "write right "+it.Key.String()+" = ...: an export already accepts a right config that lacks the key",
+					"only a left constant may be absent (left P default V)")
+			}
 			if it.Right {
 				r.Kind = ir.ConfigRightConst
 				r.Right = []ir.Path{c.rightPath(it.Key)}

@@ -1,6 +1,7 @@
 package syntax
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/token"
@@ -67,7 +68,7 @@ type SegKind int
 const (
 	SegIdent  SegKind = iota // an identifier
 	SegNumber                // a decimal number: model.layers.0
-	SegVar                   // a placeholder {v}; Text is v
+	SegVar                   // a placeholder {v} or {v+N}; Text is v, Off is N
 	SegStar                  // *: every key of a map (right config paths)
 )
 
@@ -75,11 +76,15 @@ const (
 type Seg struct {
 	Kind SegKind
 	Text string // the identifier, the digits, the variable name, or "*"
+	Off  int64  // a placeholder's offset: {v+2} names index v + 2
 	Span Span
 }
 
 func (s Seg) String() string {
 	if s.Kind == SegVar {
+		if s.Off != 0 {
+			return "{" + s.Text + "+" + strconv.FormatInt(s.Off, 10) + "}"
+		}
 		return "{" + s.Text + "}"
 	}
 	return s.Text
@@ -190,12 +195,14 @@ type KeepItem struct {
 	Keys   []*Name
 }
 
-// ConstItem is `left path = value` or `right path = value`.
+// ConstItem is `left path = value` or `right path = value`, or with
+// Optional `left path default value`: a left constant that may be absent.
 type ConstItem struct {
 	Span
-	Right bool // false: a left constant
-	Key   *Name
-	Value Expr
+	Right    bool // false: a left constant
+	Key      *Name
+	Optional bool // written with default instead of =
+	Value    Expr
 }
 
 // RenameItem is `L [default e] <-> R1, R2 [default e] [map { a = b }]`.

@@ -101,7 +101,8 @@ type gKeep struct {
 
 type gConst struct {
 	Side  tok    `parser:"@( \"left\" | \"right\" )"`
-	Key   *gName `parser:"@@ \"=\""`
+	Key   *gName `parser:"@@"`
+	Op    tok    `parser:"@( \"=\" | \"default\" )"`
 	Value *gExpr `parser:"@@"`
 }
 

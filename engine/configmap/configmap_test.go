@@ -546,3 +546,51 @@ config {
 		t.Errorf("Let(a): a is a config key, not a let")
 	}
 }
+
+// TestOptionalLeftConstant: `left P default V` accepts the key at V or
+// absent; an absent key stays absent on the way back, while a right config
+// without a record of it (a checkpoint mapper did not write) gets V.
+func TestOptionalLeftConstant(t *testing.T) {
+	m := loadMapping(t, "opt.map", []byte(`mapping opt
+left hf
+right fast_llm
+
+config {
+  hidden_size <-> hidden_size
+  left auto_map default {"AutoModel": "modeling_x.XModel"}
+  left model_type = "x"
+}
+`))
+	for _, tc := range []struct{ name, left string }{
+		{"present", `{"hidden_size": 8, "model_type": "x", "auto_map": {"AutoModel": "modeling_x.XModel"}}`},
+		{"absent", `{"hidden_size": 8, "model_type": "x"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			imp, err := importConfig(m, doc(t, tc.left))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertDoc(t, "import", imp.Out, `{"hidden_size": 8}`)
+			if got := slices.Contains(imp.Carried.Absent, "auto_map"); got != (tc.name == "absent") {
+				t.Errorf("absent %v records auto_map: %v", imp.Carried.Absent, got)
+			}
+			if v, ok := imp.Env.Lookup([]string{"auto_map", "AutoModel"}); !ok || v != "modeling_x.XModel" {
+				t.Errorf("the completed config reads auto_map.AutoModel = %v, %v", v, ok)
+			}
+			exp, err := exportConfig(m, imp.Out, imp.Carried, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertDoc(t, "export", exp.Out, tc.left)
+		})
+	}
+	// No record: the constant is written.
+	exp, err := exportConfig(m, doc(t, `{"hidden_size": 8}`), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertDoc(t, "export without a record", exp.Out, `{"hidden_size": 8, "model_type": "x", "auto_map": {"AutoModel": "modeling_x.XModel"}}`)
+	// Another value is refused like any left constant's.
+	_, err = importConfig(m, doc(t, `{"hidden_size": 8, "model_type": "x", "auto_map": {"AutoModel": "other"}}`))
+	assertErr(t, err, "auto_map", `is {"AutoModel": "other"}; the mapping requires {"AutoModel": "modeling_x.XModel"}`)
+}

@@ -147,6 +147,9 @@ func (ex *exporter) apply(r *ir.ConfigRule) {
 	case ir.ConfigKeep, ir.ConfigIgnore:
 		// What keep carried is back already; ignore left nothing.
 	case ir.ConfigLeftConst:
+		if r.Optional && slices.Contains(ex.absent, pathString(r.Left)) {
+			return // absent on the way in: absent on the way back
+		}
 		ex.setLeft(r, r.Left.Segs, r.Value)
 	case ir.ConfigRightConst:
 		ex.rightConst(r)

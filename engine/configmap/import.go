@@ -201,6 +201,8 @@ func (im *importer) leftConst(r *ir.ConfigRule) {
 	im.claims = append(im.claims, key)
 	v, ok := ir.LookupPath(im.left, r.Left.Segs)
 	switch {
+	case !ok && r.Optional:
+		// Recorded as absent (completeLeft): the way back leaves it out.
 	case !ok:
 		im.fail(r, key, "missing; the mapping requires %s", ir.FormatValue(r.Value))
 	case !ir.ValuesEqual(v, r.Value):
