@@ -14,7 +14,7 @@ func runSynth(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("synth", "ARCH DIR", stderr)
 	layers := fs.Int("layers", 0, "layers (default: the architecture's)")
 	vocab := fs.Int("vocab", 0, "vocabulary size (default: the architecture's)")
-	width := fs.String("width", "tiny", "sizes: tiny, or real (gpt-oss-20b's or Llama-3-8B's widths; gpt_oss and llama only)")
+	width := fs.String("width", "tiny", "sizes: tiny, or real (the published widths: gpt-oss-20b, Llama-3-8B, Qwen3-8B, Qwen3-30B-A3B, Phi-3-mini; "+strings.Join(synth.RealNames(), ", ")+" only)")
 	seed := fs.Int64("seed", 1, "random seed")
 	byteExact := fs.Bool("byte-exact-mxfp4", false, "put a magnitude-6 code in every MXFP4 group, so re-encoding reproduces the bytes")
 	var shard sizeFlag
@@ -30,17 +30,12 @@ func runSynth(args []string, stdout, stderr io.Writer) int {
 	switch *width {
 	case "tiny":
 	case "real":
-		switch a.Family {
-		case synth.GPTOSS:
-			real := synth.GPTOSS20B(24, 201088)
-			real.MXFP4 = a.MXFP4
-			a = real
-		case synth.Llama:
-			a = synth.Llama3_8B(32, 128256)
-		default:
-			fmt.Fprintf(stderr, "mapper synth: --width real is for gpt_oss and llama\n")
+		r, ok := synth.RealWidths(fs.Arg(0))
+		if !ok {
+			fmt.Fprintf(stderr, "mapper synth: --width real is for %s\n", strings.Join(synth.RealNames(), ", "))
 			return 2
 		}
+		a = r
 	default:
 		fmt.Fprintf(stderr, "mapper synth: --width %q: want tiny or real\n", *width)
 		return 2
