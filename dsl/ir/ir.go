@@ -76,6 +76,9 @@ const (
 	// ConfigCycle: a per-layer left list <-> the shortest repeating pattern of
 	// block names on the right node Right[0] (see docs/language.md).
 	ConfigCycle
+	// ConfigRefuse: where it is active, the config is refused with the
+	// message Value (a string), on import and on export.
+	ConfigRefuse
 )
 
 // ConfigRule is one config rule, flattened out of its enclosing blocks.

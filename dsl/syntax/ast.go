@@ -166,7 +166,7 @@ func (*TensorBlock) declNode() {}
 func (*VariantDecl) declNode() {}
 
 // ConfigItem is one item of a config block: *ConfigWhen, *KeepItem,
-// *ConstItem, *RenameItem or *CycleItem.
+// *ConstItem, *RefuseItem, *RenameItem or *CycleItem.
 type ConfigItem interface {
 	Node
 	configItem()
@@ -205,6 +205,13 @@ type ConstItem struct {
 	Value    Expr
 }
 
+// RefuseItem is `refuse "message"`: the config is refused, with the
+// message, where the rule is active.
+type RefuseItem struct {
+	Span
+	Message string
+}
+
 // RenameItem is `L [default e] <-> R1, R2 [default e] [map { a = b }]`.
 type RenameItem struct {
 	Span
@@ -239,6 +246,7 @@ type TableEntry struct {
 func (*ConfigWhen) configItem() {}
 func (*KeepItem) configItem()   {}
 func (*ConstItem) configItem()  {}
+func (*RefuseItem) configItem() {}
 func (*RenameItem) configItem() {}
 func (*CycleItem) configItem()  {}
 

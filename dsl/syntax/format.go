@@ -263,6 +263,8 @@ func (p *printer) configItems(items []ConfigItem) {
 				op = " default "
 			}
 			p.elem(it.Span, kw+it.Key.String()+op+exprString(it.Value, 0), blankKeep)
+		case *RefuseItem:
+			p.elem(it.Span, "refuse "+strconv.Quote(it.Message), blankKeep)
 		case *RenameItem:
 			s := it.Left.String()
 			if it.LeftDefault != nil {

@@ -72,10 +72,16 @@ type gConfig struct {
 }
 
 type gCItem struct {
-	When  *gCWhen `parser:"  @@"`
-	Keep  *gKeep  `parser:"| @@"`
-	Const *gConst `parser:"| @@"`
-	Rule  *gCRule `parser:"| @@"`
+	When   *gCWhen  `parser:"  @@"`
+	Keep   *gKeep   `parser:"| @@"`
+	Const  *gConst  `parser:"| @@"`
+	Refuse *gRefuse `parser:"| @@"`
+	Rule   *gCRule  `parser:"| @@"`
+}
+
+type gRefuse struct {
+	Kw  tok `parser:"@\"refuse\""`
+	Msg tok `parser:"@String"`
 }
 
 type gCWhen struct {

@@ -141,7 +141,7 @@ var productionWords = map[string]string{
 	"GDecl": "a declaration (sample, let, config, tensors or variant)", "GSample": "sample",
 	"GSampleEntry": "a sample entry (key = value)", "GLet": "let", "GVariant": "variant",
 	"GBlock": "a config or tensors block", "GConfig": "config", "GCItem": "a config rule",
-	"GCWhen": "when", "GCElse": "else", "GKeep": "keep or ignore", "GConst": "left or right constant",
+	"GCWhen": "when", "GCElse": "else", "GKeep": "keep or ignore", "GConst": "left or right constant", "GRefuse": "refuse",
 	"GCRule": "a config rule (left <-> right)", "GCycle": "cycle", "GTable": "a value table { a = b }",
 	"GTableEntry": "a table entry (a = b)", "GTensors": "tensors", "GTItem": "a tensor rule, each or when",
 	"GEach": "each", "GTWhen": "when", "GTElse": "else", "GTRule": "a tensor rule (left <-> right)",
@@ -385,6 +385,9 @@ func (c *converter) citems(gs []*gCItem) []ConfigItem {
 				Optional: g.Const.Op.Value == "default",
 				Value:    v,
 			})
+		case g.Refuse != nil:
+			msg, _ := strconv.Unquote(g.Refuse.Msg.Value) // the scanner checked it
+			out = append(out, &RefuseItem{Span: join(c.tokSpan(g.Refuse.Kw), c.tokSpan(g.Refuse.Msg)), Message: msg})
 		case g.Rule != nil:
 			out = append(out, c.crule(g.Rule))
 		}

@@ -30,7 +30,7 @@ const (
 // of them (a dotted name may contain them as segments: rope.default is fine).
 var Keywords = []string{
 	"and", "config", "cycle", "default", "each", "else", "false", "ignore", "keep", "left", "let",
-	"map", "mapping", "not", "null", "oneway", "or", "right", "sample", "tensors", "true",
+	"map", "mapping", "not", "null", "oneway", "or", "refuse", "right", "sample", "tensors", "true",
 	"variant", "when",
 }
 

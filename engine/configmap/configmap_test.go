@@ -594,3 +594,37 @@ config {
 	_, err = importConfig(m, doc(t, `{"hidden_size": 8, "model_type": "x", "auto_map": {"AutoModel": "other"}}`))
 	assertErr(t, err, "auto_map", `is {"AutoModel": "other"}; the mapping requires {"AutoModel": "modeling_x.XModel"}`)
 }
+
+// TestRefuse: an active refuse rule stops the import with its message
+// alone; on export it stops a right config that would make such a left one.
+func TestRefuse(t *testing.T) {
+	m := loadMapping(t, "refusing.map", []byte(`mapping refusing
+left hf
+right fast_llm
+
+config {
+  hidden_size <-> hidden_size
+  when rope_scaling != null {
+    refuse "rope_scaling has no Fast-LLM counterpart in this mapping"
+  } else {
+    keep rope_scaling
+  }
+  norm_topk <-> decoder.norm_topk
+  when not norm_topk {
+    refuse "only renormalized top-k routing"
+  }
+}
+`))
+	if _, err := importConfig(m, doc(t, `{"hidden_size": 8, "rope_scaling": null, "norm_topk": true}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := importConfig(m, doc(t, `{"hidden_size": 8, "rope_scaling": {"type": "su", "long_factor": [1.0]}, "norm_topk": true}`))
+	assertErr(t, err, "config.json: rope_scaling has no Fast-LLM counterpart in this mapping (rule at refusing.map:8)")
+	if strings.Contains(err.Error(), "not claimed") {
+		t.Errorf("a refusal comes alone, got:\n%v", err)
+	}
+	_, err = importConfig(m, doc(t, `{"hidden_size": 8, "norm_topk": false, "rope_scaling": {"type": "su"}}`))
+	assertErr(t, err, "only renormalized top-k routing", "rope_scaling has no Fast-LLM counterpart")
+	_, err = exportConfig(m, doc(t, `{"hidden_size": 8, "decoder": {"norm_topk": false}}`), nil, "")
+	assertErr(t, err, "the left config this makes would be refused: only renormalized top-k routing (rule at refusing.map:14)")
+}

@@ -157,6 +157,8 @@ func (ex *exporter) apply(r *ir.ConfigRule) {
 		ex.rename(r)
 	case ir.ConfigCycle:
 		ex.cycle(r)
+	case ir.ConfigRefuse:
+		ex.errs = append(ex.errs, &Error{Doc: ex.doc, Rule: r.Pos, Msg: fmt.Sprintf("the left config this makes would be refused: %v", r.Value)})
 	}
 }
 

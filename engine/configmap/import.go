@@ -20,6 +20,10 @@ func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 	if err != nil {
 		return nil, &Error{Doc: doc, Msg: err.Error()}
 	}
+	// A refusal says all there is to say: what else does not fit is moot.
+	if err := refusals(doc, rules); err != nil {
+		return nil, err
+	}
 	// Cycle rules first: they create the block structure other rules address.
 	for _, r := range rules {
 		if r.Kind == ir.ConfigCycle {

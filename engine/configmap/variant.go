@@ -69,6 +69,21 @@ func variantNames(m *ir.Mapping) string {
 	return strings.Join(s, ", ")
 }
 
+// refusals returns the error of the active refuse rules, nil when there
+// is none.
+func refusals(doc string, rules []*ir.ConfigRule) error {
+	var errs []error
+	for _, r := range rules {
+		if r.Kind == ir.ConfigRefuse {
+			errs = append(errs, &Error{Doc: doc, Rule: r.Pos, Msg: fmt.Sprint(r.Value)})
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return joinErrors(errs)
+}
+
 // activeRules lists the config rules of the variant whose conditions hold
 // on the (completed) left config: on import every condition can be decided
 // up front.
