@@ -613,12 +613,24 @@ config {
   when not norm_topk {
     refuse "only renormalized top-k routing"
   }
+  left partial default 1.0
+  when partial != 1.0 {
+    refuse "partial rotary"
+  }
 }
 `))
+	// partial absent: its default holds, on the way in and on the way back.
+	imp, err := importConfig(m, doc(t, `{"hidden_size": 8, "norm_topk": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exportConfig(m, imp.Out, imp.Carried, ""); err != nil {
+		t.Errorf("the export of an accepted config is refused: %v", err)
+	}
 	if _, err := importConfig(m, doc(t, `{"hidden_size": 8, "rope_scaling": null, "norm_topk": true}`)); err != nil {
 		t.Fatal(err)
 	}
-	_, err := importConfig(m, doc(t, `{"hidden_size": 8, "rope_scaling": {"type": "su", "long_factor": [1.0]}, "norm_topk": true}`))
+	_, err = importConfig(m, doc(t, `{"hidden_size": 8, "rope_scaling": {"type": "su", "long_factor": [1.0]}, "norm_topk": true}`))
 	assertErr(t, err, "config.json: rope_scaling has no Fast-LLM counterpart in this mapping (rule at refusing.map:8)")
 	if strings.Contains(err.Error(), "not claimed") {
 		t.Errorf("a refusal comes alone, got:\n%v", err)

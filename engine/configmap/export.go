@@ -48,7 +48,25 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	if ex.res.Env, err = newEnv(t.m, full); err != nil {
 		return nil, &Error{Doc: doc, Msg: err.Error()}
 	}
+	if err := ex.refused(); err != nil {
+		return nil, err
+	}
 	return ex.res, nil
+}
+
+// refused reports the refuse rules the rebuilt left config, its defaults
+// filled in as an import would, makes active: an import of it would stop
+// there.
+func (ex *exporter) refused() error {
+	for _, r := range ex.m.Config {
+		if r.Kind != ir.ConfigRefuse || !ir.InVariant(r.Variant, ex.variant) {
+			continue
+		}
+		if ok, err := ir.EvalAll(r.When, ex.res.Env); err == nil && ok {
+			ex.errs = append(ex.errs, &Error{Doc: ex.doc, Rule: r.Pos, Msg: fmt.Sprintf("the left config this makes would be refused: %v", r.Value)})
+		}
+	}
+	return joinErrors(ex.errs)
 }
 
 // exporter is one export in progress.
@@ -158,7 +176,7 @@ func (ex *exporter) apply(r *ir.ConfigRule) {
 	case ir.ConfigCycle:
 		ex.cycle(r)
 	case ir.ConfigRefuse:
-		ex.errs = append(ex.errs, &Error{Doc: ex.doc, Rule: r.Pos, Msg: fmt.Sprintf("the left config this makes would be refused: %v", r.Value)})
+		// Decided on the completed config, once it is rebuilt (refused).
 	}
 }
 
