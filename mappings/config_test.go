@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine"
+	"github.com/mapper-dev/mapper/engine/configmap"
 	"github.com/mapper-dev/mapper/engine/format/fastllm"
 	"github.com/mapper-dev/mapper/mappings/synth"
 )
@@ -284,4 +286,89 @@ func lookup(m map[string]any, path string) (any, bool) {
 		}
 	}
 	return cur, true
+}
+
+// TestFastLLMConfigNewArchs: the Fast-LLM config of the mappings that no
+// Fast-LLM converter covers, written out from Fast-LLM's attention and MoE
+// config classes (query_norm/key_norm: normalizations per head).
+func TestFastLLMConfigNewArchs(t *testing.T) {
+	sprintf := fmt.Sprintf
+	qwen3Norms := "\n  query_norm: {type: rms_norm, epsilon: 1.0e-06}\n  key_norm: {type: rms_norm, epsilon: 1.0e-06}"
+	cases := []struct {
+		mapping string
+		arch    synth.Arch
+		want    string
+	}{
+		{"qwen3", synth.TinyQwen3(), llamaFamily(sprintf(llamaBlock, "false", "1000000", qwen3Norms, "false", "", "1.0e-06"), "1.0e-06")},
+		{"qwen3_moe", synth.TinyQwen3MoE(), llamaFamily(strings.Replace(sprintf(llamaBlock, "false", "1000000.0", qwen3Norms, "false",
+			"\n  type: moe\n  experts: 4\n  experts_per_token: 2", "1.0e-06"), "intermediate_size: 128", "intermediate_size: 32", 1), "1.0e-06")},
+		{"phi3", synth.TinyPhi3(), llamaFamily(sprintf(llamaBlock, "false", "10000.0", "\n  window_size: 2047", "false", "", "1.0e-05"), "1.0e-05")},
+		{"mtp_llama", synth.TinyMTPLlama(), strings.Replace(llamaFamily(sprintf(llamaBlock, "false", "500000.0", "", "false", "", "1.0e-05"), "1.0e-05"),
+			"head:\n", "head:\n  prediction_heads: 2\n", 1)},
+		{"diffusion_llama", synth.TinyDiffusionLlama(), llamaFamily(sprintf(llamaBlock, "false", "500000.0", "", "false", "", "1.0e-05"), "1.0e-05")},
+		{"dream", synth.TinyDream(), llamaFamily(sprintf(llamaBlock, "false", "1000000.0",
+			"\n  query_layer: {bias: {enabled: true}}\n  key_layer: {bias: {enabled: true}}\n  value_layer: {bias: {enabled: true}}\n  dense_layer: {bias: {enabled: false}}",
+			"false", "", "1.0e-06"), "1.0e-06")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.mapping, func(t *testing.T) {
+			t.Parallel()
+			md := importConfig(t, tc.mapping, tc.arch)
+			sameConfig(t, md.Config, baseModel(t, tc.want))
+		})
+	}
+}
+
+// TestHubConfigs translates published config.json files (testdata/hub)
+// with the new mappings, checks what the Fast-LLM side gets, and that the
+// way back gives the very same config.
+func TestHubConfigs(t *testing.T) {
+	cases := []struct {
+		dir, mapping string
+		check        map[string]any // dotted config.base_model path -> value
+		refused      string         // a substring of the error, when refused
+	}{
+		{dir: "Qwen--Qwen3-0.6B", mapping: "qwen3", check: map[string]any{
+			"decoder.block.mixer.head_size": int64(128), "decoder.block.mixer.heads": int64(16), "hidden_size": int64(1024),
+			"decoder.block.mixer.query_norm.epsilon": 1e-06, "decoder.block.mixer.rotary.theta": int64(1000000), "tied_embedding_weight": true}},
+		{dir: "Qwen--Qwen3-8B", mapping: "qwen3", check: map[string]any{
+			"decoder.block.mixer.head_size": int64(128), "decoder.block.mixer.key_norm.type": "rms_norm", "decoder.num_blocks": int64(36)}},
+		{dir: "Qwen--Qwen3-30B-A3B", mapping: "qwen3_moe", check: map[string]any{
+			"decoder.block.mlp.experts": int64(128), "decoder.block.mlp.experts_per_token": int64(8),
+			"decoder.block.mlp.intermediate_size": int64(768), "decoder.block.mlp.type": "moe", "decoder.block.mixer.head_groups": int64(4)}},
+		{dir: "microsoft--Phi-3-mini-4k-instruct", mapping: "phi3", check: map[string]any{
+			"decoder.block.mixer.window_size": int64(2047), "decoder.block.mixer.head_size": int64(96), "embeddings.vocab_size": int64(32064)}},
+		{dir: "microsoft--Phi-3-mini-128k-instruct", mapping: "phi3",
+			refused: "config.json: rope_scaling is not null: Phi-3's long-context rotary embedding (longrope, called su in older configs) has no Fast-LLM counterpart"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.dir, func(t *testing.T) {
+			t.Parallel()
+			m := load(t, tc.mapping)
+			left := hubConfig(t, tc.dir)
+			tr := configmap.New(m, fastllm.Side{})
+			imp, err := tr.Import(ir.DeepCopy(left).(map[string]any), "config.json")
+			if tc.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("got %v, want a refusal with %q", err, tc.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for path, want := range tc.check {
+				if got, ok := lookup(imp.Out, path); !ok || !reflect.DeepEqual(got, want) {
+					t.Errorf("%s = %#v (present %v), want %#v", path, got, ok, want)
+				}
+			}
+			exp, err := tr.Export(imp.Out, imp.Carried, "metadata.yaml", "", 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(exp.Out, left) {
+				t.Errorf("the way back differs:\n got %v\nwant %v", exp.Out, left)
+			}
+		})
+	}
 }
