@@ -65,7 +65,7 @@ func parseFlags(fs *pflag.FlagSet, args []string, nargs int) (int, bool) {
 }
 
 func runApply(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("apply", "MAPPING IN OUT (IN a directory or ORG/NAME)", stderr)
+	fs := newFlagSet("apply", "MAPPING IN OUT (MAPPING a built-in name, a .map file or auto; IN a directory or ORG/NAME)", stderr)
 	var cf convFlags
 	cf.register(fs)
 	var ref inputRef
@@ -78,13 +78,13 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, 3); !ok {
 		return code
 	}
-	m, ok := loadMapping(fs.Arg(0), stderr)
-	if !ok {
-		return 1
-	}
 	in, err := ref.resolve(fs.Arg(1), stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	m, ok := resolveMapping(fs.Arg(0), in, stderr)
+	if !ok {
 		return 1
 	}
 	out := fs.Arg(2)
@@ -182,7 +182,7 @@ func shellQuote(s string) string {
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("plan", "MAPPING IN (a directory or ORG/NAME)", stderr)
+	fs := newFlagSet("plan", "MAPPING IN (MAPPING a built-in name, a .map file or auto; IN a directory or ORG/NAME)", stderr)
 	var cf convFlags
 	cf.register(fs)
 	var ref inputRef
@@ -191,13 +191,13 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, 2); !ok {
 		return code
 	}
-	m, ok := loadMapping(fs.Arg(0), stderr)
-	if !ok {
-		return 1
-	}
 	in, err := ref.resolve(fs.Arg(1), stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		return 1
+	}
+	m, ok := resolveMapping(fs.Arg(0), in, stderr)
+	if !ok {
 		return 1
 	}
 	plan, err := engine.NewPlan(m, in, cf.options())

@@ -9,6 +9,7 @@ import (
 	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine"
 	"github.com/mapper-dev/mapper/mappings"
 )
 
@@ -38,6 +39,35 @@ func loadMapping(arg string, stderr io.Writer) (*ir.Mapping, bool) {
 		return nil, false
 	}
 	return m, true
+}
+
+// autoMapping is the MAPPING argument that asks for detection.
+const autoMapping = "auto"
+
+// resolveMapping loads the mapping a command names. "auto" picks, among
+// the built-in ones, the mapping the input in needs (engine.Detect: by the
+// architectures and model_type the mappings declare, or by the mapping a
+// Fast-LLM checkpoint records), and says which on stderr.
+func resolveMapping(arg, in string, stderr io.Writer) (*ir.Mapping, bool) {
+	if arg != autoMapping {
+		return loadMapping(arg, stderr)
+	}
+	var all []*ir.Mapping
+	for _, f := range mappings.Builtin() {
+		m, ok := loadMapping(f.Name, stderr)
+		if !ok {
+			return nil, false
+		}
+		all = append(all, m)
+	}
+	d, err := engine.Detect(in, all)
+	if err != nil {
+		fmt.Fprintf(stderr, "mapper: auto: %v (built in: %s)\n", err, strings.Join(builtinNames(), ", "))
+		return nil, false
+	}
+	f, _ := mappings.Lookup(d.Mapping.Name)
+	fmt.Fprintf(stderr, "mapper: auto: mapping %s (%s), for %s\n", d.Mapping.Name, f.Path, d.Reason)
+	return d.Mapping, true
 }
 
 func builtinNames() []string {

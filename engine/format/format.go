@@ -52,6 +52,15 @@ type Format interface {
 	ShowConfig(out *Output) (file string, text []byte, err error)
 }
 
+// Identified is implemented by a side whose config documents say which
+// model they describe under fixed keys (transformers' architectures and
+// model_type in an HF config.json). Those keys' values, as the mappings'
+// left constants declare them, tell which mapping an input needs (see
+// engine.Detect).
+type Identified interface {
+	IdentityKeys() []string
+}
+
 // Source is an opened input checkpoint.
 type Source struct {
 	Format string
