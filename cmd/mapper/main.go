@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	mapper demo                       convert a built-in GPT-OSS example there and back
+//	mapper demo [ARCH]                convert a built-in example (GPT-OSS by default) there and back
 //	mapper apply MAPPING IN OUT       convert a checkpoint (MAPPING auto: the one IN needs)
 //	mapper plan MAPPING IN            show what apply would do
 //	mapper inspect DIR                list a checkpoint's tensors and config
@@ -32,7 +32,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"demo":    {runDemo, "convert a built-in GPT-OSS MXFP4 example to Fast-LLM and back, and check it"},
+		"demo":    {runDemo, "convert a built-in example to Fast-LLM and back, and check it: demo [ARCH] (default gpt_oss, MXFP4)"},
 		"apply":   {runApply, "convert a checkpoint: apply MAPPING IN OUT (MAPPING auto: detected from IN)"},
 		"plan":    {runPlan, "show what apply would do, without writing: plan MAPPING IN"},
 		"inspect": {runInspect, "list a checkpoint's tensors and config: inspect DIR"},
