@@ -13,9 +13,11 @@
 //	dsl/sides   the side names a header may use, registered by the sides
 //	            the program links in (engine/format), so dsl needs no engine
 //
-// Syntax errors stop at the first one (the parser does not recover); every
-// later pass collects all the problems it finds. The language itself is
-// described in docs/language.md, its grammar in docs/grammar.ebnf.
+// The parser reports every syntax error it can recover from (one per
+// declaration, up to ten, as go/parser does), but a file with syntax errors
+// goes no further; every later pass collects all the problems it finds.
+// The language itself is described in docs/language.md, its grammar in
+// docs/grammar.ebnf.
 package dsl
 
 import (

@@ -50,6 +50,36 @@ func TestNewUser(t *testing.T) {
 	golden(t, "testdata/newuser.golden", diag.Text(diags, diag.Sources{"testdata/newuser.map": src}))
 }
 
+// TestSyntaxErrorsStopLoad: every syntax error is reported, but a file with
+// any goes no further: no mapping, and no check runs on the declarations
+// that did parse (the undefined name here is not reported).
+func TestSyntaxErrorsStopLoad(t *testing.T) {
+	src := []byte(`mapping m
+left hf
+right fast_llm
+let a = undefined_name
+config {
+  a = b
+}
+let c = ]
+`)
+	m, diags := dsl.Load("s.map", src)
+	if m != nil {
+		t.Error("a mapping from a file with syntax errors")
+	}
+	var got []string
+	for _, d := range diags {
+		got = append(got, d.Error())
+	}
+	want := []string{
+		`s.map:6:5: error: syntax error: expected "<->", found "="`,
+		`s.map:8:9: error: syntax error: expected an expression, found "]"`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
 func TestGPTOSSLoadsClean(t *testing.T) {
 	m, diags, src := load(t, "testdata/gpt_oss.map")
 	if len(diags) > 0 {

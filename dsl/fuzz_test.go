@@ -3,16 +3,19 @@ package dsl_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/mapper-dev/mapper/dsl"
+	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/syntax"
 )
 
-// FuzzLoad: parsing and checking never panic, whatever the input; and a
-// file that parses formats to text that parses to the same tree and formats
-// to itself. Seeds: testdata/fuzz/FuzzLoad (the example maps, encoded) and
-// every .map file of the dsl tests.
+// FuzzLoad: parsing and checking never panic or hang, whatever the input;
+// syntax errors come in source order, ten at most; and a file that parses
+// formats to text that parses to the same tree and formats to itself.
+// Seeds: testdata/fuzz/FuzzLoad (the example maps, encoded) and every .map
+// file of the dsl tests.
 func FuzzLoad(f *testing.F) {
 	for _, pat := range []string{"testdata/*.map", "check/testdata/lint/*.map"} {
 		files, _ := filepath.Glob(pat)
@@ -26,6 +29,10 @@ func FuzzLoad(f *testing.F) {
 		m, diags := dsl.Load("fuzz.map", src)
 		if m == nil && len(diags) == 0 {
 			t.Fatal("no mapping and no diagnostics")
+		}
+		if m == nil && (len(diags) > 10 || !slices.IsSortedFunc(diags, func(a, b diag.Diagnostic) int { return a.Pos.Offset - b.Pos.Offset })) {
+			// Syntax errors: recovery reports them in source order, ten at most.
+			t.Fatalf("syntax errors out of order or too many: %v", diags)
 		}
 		for _, d := range diags {
 			if d.Pos.Offset < 0 || d.Pos.Offset > len(src) || d.End.Offset < d.Pos.Offset || d.End.Offset > len(src) || d.Pos.Line < 1 {

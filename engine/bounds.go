@@ -46,8 +46,10 @@ type boundError struct {
 func (e *boundError) Error() string { return e.err.Error() }
 func (e *boundError) Unwrap() error { return e.err }
 
-func boundErrorf(key, format string, args ...any) *boundError {
-	return &boundError{key: key, err: fmt.Errorf(format, args...)}
+// loopError is a bound the input cannot satisfy, marked at `v < bound` of
+// its loop (or where its expression failed to evaluate).
+func loopError(key string, l ir.Loop, err error, format string, args ...any) *boundError {
+	return &boundError{key: key, err: spanError(l.Pos, l.End, err, "each %s < %s%s", l.Var, ir.Format(l.Bound), fmt.Sprintf(format, args...))}
 }
 
 // loopText prints `each l < layers (file:line:col)`.
@@ -77,15 +79,15 @@ func (x *expansion) each(loops []ir.Loop, e *env, f func(*env) error) error {
 	l := loops[0]
 	n, err := ir.EvalInt(l.Bound, e)
 	if err != nil {
-		return &boundError{key: fmt.Sprintf("%v %v", l.Pos, e.loop), err: fmt.Errorf("%s: %w", loopText(l), err)}
+		return loopError(fmt.Sprintf("%v %v", l.Pos, e.loop), l, err, "")
 	}
 	key := fmt.Sprintf("%v %d", l.Pos, n)
 	switch {
 	case n < 0:
-		return boundErrorf(key, "%s: %s; a bound must not be negative", loopText(l), valueText(l.Bound, n, e))
+		return loopError(key, l, nil, ": %s; a bound must not be negative", valueText(l.Bound, n, e))
 	case n > int64(x.limit):
-		return boundErrorf(key, "%s: %s, more than the %d tensors of the input, and each binding reads tensors of its own",
-			loopText(l), valueText(l.Bound, n, e), x.limit)
+		return loopError(key, l, nil, ": %s, more than the %d tensors of the input, and each binding reads tensors of its own",
+			valueText(l.Bound, n, e), x.limit)
 	}
 	for i := range n {
 		if err := x.each(loops[1:], e.with(l.Var, i), f); err != nil {
@@ -121,7 +123,7 @@ func (x *expansion) pastInput(e *env, missing string) error {
 		loops = append(loops, fmt.Sprintf("%s with %s", loopText(l), valueText(l.Bound, n, e)))
 		key += fmt.Sprintf("%v %d;", l.Pos, e.loop[l.Var])
 	}
-	return &boundError{key: key, err: &TensorError{Tensor: missing, Rule: posString(r.Pos), Msg: fmt.Sprintf(
+	return &boundError{key: key, err: &TensorError{Tensor: missing, Pos: r.Pos, End: r.End, Msg: fmt.Sprintf(
 		"missing from the input %s checkpoint %s, which holds no tensor at all for %s: %s runs past the checkpoint, so the rule stops there",
 		p.From, p.InputDir, strings.Join(vals, ", "), strings.Join(loops, " and "))}}
 }

@@ -59,15 +59,15 @@ func TestPlanHostileConfig(t *testing.T) {
 		name: "negative-heads-and-head-dim",
 		cfg:  map[string]any{"num_attention_heads": int64(-4), "head_dim": int64(-8)},
 		want: []string{
-			"rule at testdata/small.map:43: shape of model.layers.0.self_attn.q_proj.weight: testdata/small.map:43:31: dimension heads * hd has the factor heads = -4; a dimension and its factors must be positive (heads = num_attention_heads = -4, hd = head_dim = -8)",
+			"testdata/small.map:43:31: error: shape of model.layers.0.self_attn.q_proj.weight: dimension heads * hd has the factor heads = -4; a dimension and its factors must be positive (heads = num_attention_heads = -4, hd = head_dim = -8)",
 			"shape of model.layers.1.self_attn.q_proj.weight",
-			"rule at testdata/small.map:44: shape of model.layers.0.self_attn.k_proj.weight: testdata/small.map:44:32: dimension hd is -8; a dimension must be positive (hd = head_dim = -8)",
+			"testdata/small.map:44:32: error: shape of model.layers.0.self_attn.k_proj.weight: dimension hd is -8; a dimension must be positive (hd = head_dim = -8)",
 			"shape of model.layers.1.self_attn.k_proj.weight",
-			"rule at testdata/small.map:46: shape of model.layers.0.self_attn.k_proj.bias",
+			"testdata/small.map:46:32: error: shape of model.layers.0.self_attn.k_proj.bias",
 			"shape of model.layers.1.self_attn.k_proj.bias",
-			"rule at testdata/small.map:49: shape of model.layers.0.self_attn.o_proj.weight: testdata/small.map:49:39: dimension heads * hd has the factor heads = -4",
+			"testdata/small.map:49:39: error: shape of model.layers.0.self_attn.o_proj.weight: dimension heads * hd has the factor heads = -4",
 			"shape of model.layers.1.self_attn.o_proj.weight",
-			"rule at testdata/small.map:50: shape of model.layers.0.self_attn.sinks: testdata/small.map:50:27: dimension heads is -4",
+			"testdata/small.map:50:27: error: shape of model.layers.0.self_attn.sinks: dimension heads is -4",
 			"shape of model.layers.1.self_attn.sinks",
 		},
 	}, {
@@ -75,9 +75,9 @@ func TestPlanHostileConfig(t *testing.T) {
 		name: "head-dim-that-wraps",
 		cfg:  map[string]any{"head_dim": int64(-9223372036854775792)},
 		want: []string{
-			"testdata/small.map:43:39: dimension heads * hd has the factor hd = -9223372036854775792",
+			"testdata/small.map:43:39: error: shape of model.layers.0.self_attn.q_proj.weight: dimension heads * hd has the factor hd = -9223372036854775792",
 			"model.layers.1.self_attn.q_proj.weight",
-			"testdata/small.map:44:32: dimension hd is -9223372036854775792",
+			"testdata/small.map:44:32: error: shape of model.layers.0.self_attn.k_proj.weight: dimension hd is -9223372036854775792",
 			"model.layers.1.self_attn.k_proj.weight",
 			"model.layers.0.self_attn.k_proj.bias",
 			"model.layers.1.self_attn.k_proj.bias",
@@ -88,7 +88,7 @@ func TestPlanHostileConfig(t *testing.T) {
 		name: "product-that-overflows",
 		cfg:  map[string]any{"head_dim": int64(1) << 62},
 		want: []string{
-			"testdata/small.map:43:31: heads * hd = 4 * 4611686018427387904 overflows a 64-bit integer",
+			"testdata/small.map:43:31: error: shape of model.layers.0.self_attn.q_proj.weight: heads * hd = 4 * 4611686018427387904 overflows a 64-bit integer",
 			"model.layers.1.self_attn.q_proj.weight",
 			"model.layers.0.self_attn.k_proj.weight: has shape [8 32], the rule declares [4611686018427387904 32]",
 			"model.layers.1.self_attn.k_proj.weight",
@@ -101,11 +101,12 @@ func TestPlanHostileConfig(t *testing.T) {
 		name: "zero-experts",
 		cfg:  map[string]any{"num_local_experts": int64(0)},
 		want: []string{
-			"rule at testdata/small.map:51: shape of model.layers.0.mlp.router.weight: testdata/small.map:51:25: dimension experts is 0; a dimension must be positive (experts = num_local_experts = 0)",
+			"testdata/small.map:51:25: error: shape of model.layers.0.mlp.router.weight: dimension experts is 0; a dimension must be positive (experts = num_local_experts = 0)",
 			"model.layers.1.mlp.router.weight",
-			// A bad range stops its rule at the first layer.
-			"rule at testdata/small.map:53: the range e < 0 is empty",
-			"rule at testdata/small.map:54: the range e < 0 is empty",
+			// A bad range stops its rule at the first layer; it is marked
+			// at the op that has it.
+			"testdata/small.map:53:120: error: the range e < 0 is empty",
+			"testdata/small.map:54:75: error: the range e < 0 is empty",
 		},
 	}, {
 		// The cap: more layers than the input has tensors is refused before
@@ -113,7 +114,7 @@ func TestPlanHostileConfig(t *testing.T) {
 		name: "billion-layers",
 		cfg:  map[string]any{"num_hidden_layers": int64(1000000000)},
 		want: []string{
-			"each l < layers (testdata/small.map:41:8): layers = num_hidden_layers = 1000000000, more than the 39 tensors of the input, and each binding reads tensors of its own",
+			"testdata/small.map:41:8: error: each l < layers: layers = num_hidden_layers = 1000000000, more than the 39 tensors of the input, and each binding reads tensors of its own",
 		},
 	}, {
 		name: "billion-experts",
@@ -121,17 +122,17 @@ func TestPlanHostileConfig(t *testing.T) {
 		want: []string{
 			"model.layers.0.mlp.router.weight: has shape [3 32], the rule declares [1000000000 32]",
 			"model.layers.1.mlp.router.weight",
-			"rule at testdata/small.map:53: the range e < 1000000000 is larger than the 39 tensors of the input, and each value reads a tensor of its own",
-			"rule at testdata/small.map:54: the range e < 1000000000 is larger than the 39 tensors of the input",
+			"testdata/small.map:53:120: error: the range e < 1000000000 is larger than the 39 tensors of the input, and each value reads a tensor of its own",
+			"testdata/small.map:54:75: error: the range e < 1000000000 is larger than the 39 tensors of the input",
 		},
 	}, {
 		name: "negative-layers",
 		cfg:  map[string]any{"num_hidden_layers": int64(-2)},
-		want: []string{"each l < layers (testdata/small.map:41:8): layers = num_hidden_layers = -2; a bound must not be negative"},
+		want: []string{"testdata/small.map:41:8: error: each l < layers: layers = num_hidden_layers = -2; a bound must not be negative"},
 	}, {
 		name: "huge-float-layers",
 		cfg:  map[string]any{"num_hidden_layers": 1e300},
-		want: []string{"each l < layers (testdata/small.map:41:8): testdata/small.map:41:12: layers is 1e+300, too large to be an exact integer (beyond 2^53)"},
+		want: []string{"testdata/small.map:41:12: error: each l < layers: layers is 1e+300, too large to be an exact integer (beyond 2^53)"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -156,8 +157,8 @@ func TestPlanLoopPastInput(t *testing.T) {
 	cfg["num_hidden_layers"] = int64(5)
 	writeHF(t, dir, cfg, es)
 	assertErrors(t, planErrors(t, "testdata/small.map", dir), []string{
-		"tensor model.layers.2.input_layernorm.weight: missing from the input hf checkpoint $TMP, which holds no tensor at all for l = 2: " +
-			"each l < layers (testdata/small.map:41:8) with layers = num_hidden_layers = 5 runs past the checkpoint, so the rule stops there (rule at testdata/small.map:42)",
+		"testdata/small.map:42:5: error: tensor model.layers.2.input_layernorm.weight: missing from the input hf checkpoint $TMP, which holds no tensor at all for l = 2: " +
+			"each l < layers (testdata/small.map:41:8) with layers = num_hidden_layers = 5 runs past the checkpoint, so the rule stops there",
 	})
 
 	// A layer that is only partly there is not past the input: each of its
@@ -174,7 +175,7 @@ func TestPlanLoopPastInput(t *testing.T) {
 	}
 	writeHF(t, dir, cfg, kept)
 	got := planErrors(t, "testdata/small.map", dir)
-	if len(got) < 2 || !strings.Contains(got[0], "tensor model.layers.1.self_attn.q_proj.weight: missing from the input hf checkpoint $TMP (rule at") {
+	if len(got) < 2 || !strings.Contains(got[0], "testdata/small.map:43:5: error: tensor model.layers.1.self_attn.q_proj.weight: missing from the input hf checkpoint $TMP") {
 		t.Errorf("errors:\n%s", strings.Join(got, "\n"))
 	}
 	for _, e := range got {
@@ -202,7 +203,7 @@ func TestPlanHostileExport(t *testing.T) {
 		want     []string
 	}{
 		{"num_blocks: 2", "num_blocks: 1000000000", []string{
-			"each l < layers (testdata/small.map:41:8): layers = num_hidden_layers = 1000000000, more than the 21 tensors of the input"}},
+			"testdata/small.map:41:8: error: each l < layers: layers = num_hidden_layers = 1000000000, more than the 21 tensors of the input"}},
 		{"num_blocks: 2", "num_blocks: 4", []string{
 			"tensor decoder.2.norm_1.weight: missing from the input fast_llm checkpoint $TMP, which holds no tensor at all for l = 2: " +
 				"each l < layers (testdata/small.map:41:8) with layers = num_hidden_layers = 4 runs past the checkpoint"}},

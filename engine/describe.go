@@ -8,6 +8,7 @@ import (
 
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Summary is the plan in the form `mapper plan --json` prints.
@@ -110,12 +111,14 @@ func (s *Summary) WriteJSON(w io.Writer) error {
 	return err
 }
 
-// WriteText prints the summary for people.
+// WriteText prints the summary for people. Names from the checkpoint
+// (tensors, files, a recorded variant) are escaped where they would not
+// print as themselves; the config is escaped by pyjson.
 func (s *Summary) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mapping %s (%s): %s, %s -> %s", s.Mapping, s.MapFile, s.Direction, s.From, s.To)
+	fmt.Fprintf(&b, "mapping %s (%s): %s, %s -> %s", quote.Name(s.Mapping), quote.Name(s.MapFile), s.Direction, s.From, s.To)
 	if s.Variant != "" {
-		fmt.Fprintf(&b, ", variant %s", s.Variant)
+		fmt.Fprintf(&b, ", variant %s", quote.Name(s.Variant))
 	}
 	fmt.Fprintf(&b, "\n%d tensors, %s in, %s out; peak working memory %s (budget %s, %d workers)\n",
 		len(s.Tensors), FormatBytes(s.BytesIn), FormatBytes(s.BytesOut), FormatBytes(s.PeakMemory), FormatBytes(s.Memory), s.Workers)
@@ -150,16 +153,16 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	b.WriteString("\nfiles:\n")
 	for _, sh := range s.Shards {
-		fmt.Fprintf(&b, "  %s  %d tensors  %s\n", sh.File, sh.Tensors, FormatBytes(sh.Bytes))
+		fmt.Fprintf(&b, "  %s  %d tensors  %s\n", quote.Name(sh.File), sh.Tensors, FormatBytes(sh.Bytes))
 	}
 	for _, f := range s.SideFiles {
-		fmt.Fprintf(&b, "  %s  (copied unchanged)\n", f)
+		fmt.Fprintf(&b, "  %s  (copied unchanged)\n", quote.Name(f))
 	}
 	b.WriteString("\ntensors:\n")
 	for _, t := range s.Tensors {
-		fmt.Fprintf(&b, "  %s %s%v  %s\n", t.Name, t.DType, t.Shape, t.Shard)
+		fmt.Fprintf(&b, "  %s %s%v  %s\n", quote.Name(t.Name), t.DType, t.Shape, quote.Name(t.Shard))
 		// A stack over 128 experts names 256 sources: show both ends.
-		srcs := t.Sources
+		srcs := quote.Names(t.Sources)
 		if len(srcs) > 4 {
 			srcs = []string{srcs[0], srcs[1], fmt.Sprintf("... %d more ...", len(srcs)-3), srcs[len(srcs)-1]}
 		}

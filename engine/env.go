@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"fmt"
-
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/configmap"
 )
@@ -44,6 +42,3 @@ func (e *env) with(name string, v int64) *env {
 	loop[name] = v
 	return &env{cfg: e.cfg, loop: loop}
 }
-
-// posString prints a rule position as file:line.
-func posString(p ir.Pos) string { return fmt.Sprintf("%s:%d", p.File, p.Line) }

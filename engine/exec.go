@@ -16,6 +16,7 @@ import (
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/backend"
 	"github.com/mapper-dev/mapper/runtime/fault"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -59,10 +60,13 @@ type Stats struct {
 	Tensors                 int
 	Duration                time.Duration
 	// PeakReserved and PeakLive are the executor's own memory accounting:
-	// the most working memory reserved by running chunks, and the most
-	// bytes of buffers actually held at once. Both stay within the budget.
-	PeakReserved, PeakLive int64
-	Budget                 int64
+	// the most memory reserved by running chunks, and the most bytes of
+	// buffers in use at once. PeakHeld is the most it held at once: live
+	// and idle buffers, the mapped input pages and the write and copy
+	// buffers of running chunks. All stay within the budget; RSS adds only
+	// a fixed part (docs/performance.md).
+	PeakReserved, PeakLive, PeakHeld int64
+	Budget                           int64
 }
 
 type target struct {
@@ -106,7 +110,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	for _, sh := range p.Shards {
 		l, err := safetensors.NewLayout(sh.Entries, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", sh.File, err)
+			return nil, fmt.Errorf("%s: %w", quote.Name(sh.File), err)
 		}
 		w, err := safetensors.Create(filepath.Join(out.Path(), sh.File), l)
 		if err != nil {
@@ -128,9 +132,9 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	for _, name := range p.SideFiles {
 		if err := copyFile(filepath.Join(out.Path(), name), p.InputDir, name); err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				return nil, fmt.Errorf("side file %s of the input %s: the %s output writes a file of that name itself; move it out of the input", name, p.InputDir, p.To)
+				return nil, fmt.Errorf("side file %s of the input %s: the %s output writes a file of that name itself; move it out of the input", quote.Name(name), p.InputDir, p.To)
 			}
-			return nil, fmt.Errorf("side file %s of the input %s: %w", name, p.InputDir, err)
+			return nil, fmt.Errorf("side file %s of the input %s: %w", quote.Name(name), p.InputDir, err)
 		}
 	}
 	progress(Event{Kind: EventStart, Total: p.BytesOut})
@@ -159,8 +163,14 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 						if err := gctx.Err(); err != nil {
 							return err
 						}
+						// The kernel copies without a buffer; where it
+						// declines, CopyRange maps one.
+						if err := mem.reserve(gctx, 0, safetensors.CopyBuffer); err != nil {
+							return err
+						}
+						defer mem.release(0, safetensors.CopyBuffer)
 						if err := t.w.CopyFrom(t.key, 0, s.File, s.Info.Name); err != nil {
-							return fmt.Errorf("tensor %s: %w", s.Name, err)
+							return fmt.Errorf("tensor %s: %w", quote.Name(s.Name), err)
 						}
 						written.Add(t.size)
 						progress(Event{Kind: EventProgress, Tensor: job.Outputs[b][i], Bytes: t.size})
@@ -172,19 +182,21 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 			continue
 		}
 		working := job.UnitMemory
-		if p.allLazy(job) {
+		if job.Lazy {
 			working = 0
 		}
 		for u0 := 0; u0 < job.Units; u0 += job.ChunkUnits {
 			u1 := min(u0+job.ChunkUnits, job.Units)
 			q = append(q, func() error {
-				// Working memory, and the mapped input pages the chunk
-				// makes resident (released when it is done).
-				need := working*int64(u1-u0) + p.chunkInputBytes(job, u0, u1)
-				if err := mem.reserve(gctx, need); err != nil {
+				// Working memory; beside it the mapped input pages the
+				// chunk makes resident (released when it is done) and the
+				// buffer its writes go through.
+				need := satMul(working, int64(u1-u0))
+				outside := satAdd(p.chunkInputBytes(job, u0, u1), safetensors.WriteBuffer(p.chunkOutputBytes(job, u0, u1)))
+				if err := mem.reserve(gctx, need, outside); err != nil {
 					return err
 				}
-				defer mem.release(need)
+				defer mem.release(need, outside)
 				// The chunk reads mapped input: a file truncated under
 				// it faults, and the guard makes that an error naming it.
 				var n int64
@@ -234,7 +246,8 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	}
 	progress(Event{Kind: EventDone})
 	return &Stats{BytesRead: p.BytesIn, BytesWritten: written.Load(), Tensors: len(entries),
-		Duration: time.Since(start), PeakReserved: mem.peakRes.Load(), PeakLive: mem.peakLive.Load(), Budget: p.Memory}, nil
+		Duration: time.Since(start), PeakReserved: mem.peakRes.Load(), PeakLive: mem.peakLive.Load(),
+		PeakHeld: mem.held(), Budget: p.Memory}, nil
 }
 
 func (p *Plan) outputEntries() []safetensors.Entry {
@@ -262,10 +275,10 @@ func (p *Plan) verify(dir string) error {
 	for _, e := range want {
 		t, ok := src.Lookup(e.Name)
 		if !ok {
-			return fmt.Errorf("tensor %s is missing from the output", e.Name)
+			return fmt.Errorf("tensor %s is missing from the output", quote.Name(e.Name))
 		}
 		if t.DType != e.DType || !t.Shape.Equal(e.Shape) {
-			return fmt.Errorf("tensor %s is %v%v, planned %v%v", e.Name, t.DType, t.Shape, e.DType, e.Shape)
+			return fmt.Errorf("tensor %s is %v%v, planned %v%v", quote.Name(e.Name), t.DType, t.Shape, e.DType, e.Shape)
 		}
 	}
 	return nil
@@ -353,7 +366,7 @@ func (p *Plan) runChunk(be backend.Backend, job *Job, u0, u1 int, targets map[st
 				err = t.w.WriteAt(t.key, off, v.t.Data)
 			}
 			if err != nil {
-				return 0, fmt.Errorf("tensor %s: %w", names[i], err)
+				return 0, fmt.Errorf("tensor %s: %w", quote.Name(names[i]), err)
 			}
 			n += v.size()
 		}
@@ -367,8 +380,9 @@ func (p *Plan) stageErr(job *Job, si int, err error) error {
 	if errors.As(err, &nf) {
 		msg = fmt.Sprintf("%v (element %d of the chunk being encoded)", nf, nf.Index)
 	}
+	st := job.Stages[si]
 	return &TensorError{Tensor: job.Sources[0][0].Name, File: job.Sources[0][0].File.Path,
-		Rule: posString(job.Stages[si].Pos), Msg: fmt.Sprintf("%s: %s", job.Stages[si], msg)}
+		Pos: st.Pos, End: st.End, Msg: fmt.Sprintf("%s: %s", st, msg)}
 }
 
 // sourceValues slices units [u0, u1) of `units` along axis 0 of each source.
@@ -423,24 +437,25 @@ func freeUnused(a *arena, in, out [][]value) {
 // copyFile copies the side file name of the input directory dir to dst.
 // It is opened as every input file is (safetensors.OpenInput): the
 // directory listing that chose it may be stale, and a link or FIFO put in
-// its place since must not be followed or block the copy.
+// its place since must not be followed or block the copy. Its name is the
+// input author's, escaped in errors.
 func copyFile(dst, dir, name string) error {
 	in, err := safetensors.OpenInput(dir, name)
 	if err != nil {
-		return err
+		return quote.PathError(err)
 	}
 	defer in.Close()
 	st, err := in.Stat()
 	if err != nil {
-		return err
+		return quote.PathError(err)
 	}
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return err
+		return quote.PathError(err)
 	}
 	if err := safetensors.CopyRange(out, 0, in, 0, st.Size()); err != nil {
 		out.Close()
-		return fmt.Errorf("copying %s: %w", in.Name(), err)
+		return fmt.Errorf("copying %s: %w", quote.Name(in.Name()), err)
 	}
-	return out.Close()
+	return quote.PathError(out.Close())
 }

@@ -71,7 +71,7 @@ func gptossFixture(t *testing.T) (root, hfDir string, p *Plan) {
 	if err := synth.Generate(hfDir, synth.TinyGPTOSS(), 1, synth.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	return root, hfDir, planOrFail(t, builtin(t, "gpt_oss"), hfDir, PlanOptions{Workers: 1, Memory: 32 << 10})
+	return root, hfDir, planOrFail(t, builtin(t, "gpt_oss"), hfDir, PlanOptions{Workers: 1, Memory: 48 << 10})
 }
 
 // TestExecuteInterrupted cancels runs from the progress callback at several
@@ -245,7 +245,7 @@ func TestExecuteWriteFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.Close()
-		exp := planOrFail(t, builtin(t, "gpt_oss"), fastDir, PlanOptions{Workers: 2, Memory: 32 << 10})
+		exp := planOrFail(t, builtin(t, "gpt_oss"), fastDir, PlanOptions{Workers: 2, Memory: 48 << 10})
 		var progressed int
 		var mu sync.Mutex
 		_, err = exp.Execute(context.Background(), ExecOptions{Output: filepath.Join(root, "back"), Progress: func(e Event) {

@@ -12,10 +12,17 @@ import (
 // estimated need before they start, and every buffer they allocate is
 // counted, so a test can check that the budget was never exceeded.
 //
+// A chunk's reservation covers its working memory (the buffers it
+// allocates, live) and what it holds outside them (outside): the mapped
+// input pages it makes resident and the buffer its writes go through.
+//
 // Freed buffers are kept for reuse, by exact size (the chunks of one job
 // are alike), so that a conversion does not fault in fresh pages for every
-// chunk; live and idle buffers together never pass the limit (idle ones are
-// dropped first), so the process's buffer memory stays within the budget.
+// chunk. Live and idle buffers and what running chunks hold outside them
+// together never pass the limit: idle buffers are dropped first, when a
+// buffer is allocated and when a chunk starts (a chunk's mapped input must
+// not come on top of idle buffers). So the memory the executor holds stays
+// within the budget.
 // Large buffers are mapped outside the Go heap (see allocBuffer): dropping
 // one returns its pages to the system at once, and the garbage collector
 // never lets dead ones pile up beside the live.
@@ -23,13 +30,15 @@ type budget struct {
 	limit    int64
 	sem      *semaphore.Weighted
 	reserved atomic.Int64
-	live     atomic.Int64
+	live     atomic.Int64 // changed under mu
 	peakRes  atomic.Int64
 	peakLive atomic.Int64
 
 	mu        sync.Mutex
 	idle      map[int64][][]byte // freed buffers by length
 	idleBytes int64
+	outside   int64 // held by running chunks beside their buffers
+	peakHeld  int64 // the most of live + idleBytes + outside
 
 	// compute, when set, limits how many chunks run their stages at once
 	// (the executor's workers); a chunk gives its slot back before it
@@ -41,19 +50,71 @@ func newBudget(limit int64) *budget {
 	return &budget{limit: limit, sem: semaphore.NewWeighted(limit), idle: map[int64][][]byte{}}
 }
 
-func (b *budget) reserve(ctx context.Context, n int64) error {
-	n = min(n, b.limit)
+// reserve waits until working bytes of buffers and outside bytes held
+// beside them fit the budget, and takes them. A need over the whole budget
+// takes all of it: the plan refuses chunks that cannot fit, and a copy's
+// buffer fits any budget the command accepts, so only tests of tiny
+// budgets see this.
+func (b *budget) reserve(ctx context.Context, working, outside int64) error {
+	n := min(satAdd(working, outside), b.limit)
 	if err := b.sem.Acquire(ctx, n); err != nil {
 		return err
 	}
 	raiseTo(&b.peakRes, b.reserved.Add(n))
+	b.mu.Lock()
+	b.outside += outside
+	drop := b.trimIdle(0)
+	b.noteHeld()
+	b.mu.Unlock()
+	freeAll(drop)
 	return nil
 }
 
-func (b *budget) release(n int64) {
-	n = min(n, b.limit)
+func (b *budget) release(working, outside int64) {
+	n := min(satAdd(working, outside), b.limit)
+	b.mu.Lock()
+	b.outside -= outside
+	b.mu.Unlock()
 	b.reserved.Add(-n)
 	b.sem.Release(n)
+}
+
+// trimIdle takes idle buffers off the account until extra more bytes fit
+// beside the rest, and returns them for the caller to free once the lock
+// is released. b.mu is held.
+func (b *budget) trimIdle(extra int64) [][]byte {
+	var drop [][]byte
+	for size, l := range b.idle {
+		if b.idleBytes == 0 || b.live.Load()+b.idleBytes+b.outside+extra <= b.limit {
+			break
+		}
+		for len(l) > 0 && b.live.Load()+b.idleBytes+b.outside+extra > b.limit {
+			drop = append(drop, l[len(l)-1])
+			l = l[:len(l)-1]
+			b.idleBytes -= size
+		}
+		b.idle[size] = l
+	}
+	return drop
+}
+
+// noteHeld records the memory held now. b.mu is held.
+func (b *budget) noteHeld() {
+	b.peakHeld = max(b.peakHeld, b.live.Load()+b.idleBytes+b.outside)
+}
+
+// held reports the most memory the account held at once: live and idle
+// buffers, and what running chunks held beside them.
+func (b *budget) held() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.peakHeld
+}
+
+func freeAll(bufs [][]byte) {
+	for _, d := range bufs {
+		freeBuffer(d)
+	}
 }
 
 func raiseTo(peak *atomic.Int64, v int64) {
@@ -81,43 +142,33 @@ func (b *budget) enterCompute() (leave func()) {
 	}
 }
 
-// get returns a buffer of n bytes, reused when one of that size is idle.
-// Its content is whatever the last user left: every kernel writes all of
-// its output.
+// get returns a live buffer of n bytes, reused when one of that size is
+// idle. Its content is whatever the last user left: every kernel writes all
+// of its output.
 func (b *budget) get(n int64) []byte {
 	b.mu.Lock()
 	if l := b.idle[n]; len(l) > 0 {
 		data := l[len(l)-1]
 		b.idle[n] = l[:len(l)-1]
 		b.idleBytes -= n
+		raiseTo(&b.peakLive, b.live.Add(n))
 		b.mu.Unlock()
 		return data
 	}
-	// Drop idle buffers of other sizes until the new one fits beside the
-	// live ones.
-	var drop [][]byte
-	for size, l := range b.idle {
-		if b.idleBytes == 0 || b.live.Load()+b.idleBytes+n <= b.limit {
-			break
-		}
-		for len(l) > 0 && b.live.Load()+b.idleBytes+n > b.limit {
-			drop = append(drop, l[len(l)-1])
-			l = l[:len(l)-1]
-			b.idleBytes -= size
-		}
-		b.idle[size] = l
-	}
+	// Drop idle buffers of other sizes until the new one fits.
+	drop := b.trimIdle(n)
+	raiseTo(&b.peakLive, b.live.Add(n))
+	b.noteHeld()
 	b.mu.Unlock()
-	for _, d := range drop {
-		freeBuffer(d)
-	}
+	freeAll(drop)
 	return allocBuffer(n)
 }
 
-// put keeps a freed buffer for reuse.
+// put takes a buffer off the live ones and keeps it for reuse.
 func (b *budget) put(data []byte) {
 	b.mu.Lock()
 	n := int64(len(data))
+	b.live.Add(-n)
 	b.idle[n] = append(b.idle[n], data)
 	b.idleBytes += n
 	b.mu.Unlock()
@@ -130,9 +181,7 @@ func (b *budget) close() {
 	b.idle, b.idleBytes = map[int64][][]byte{}, 0
 	b.mu.Unlock()
 	for _, l := range idle {
-		for _, d := range l {
-			freeBuffer(d)
-		}
+		freeAll(l)
 	}
 }
 
@@ -151,7 +200,6 @@ type arena struct {
 func (a *arena) alloc(n int64) *buffer {
 	buf := &buffer{data: a.b.get(n)}
 	a.bufs = append(a.bufs, buf)
-	raiseTo(&a.b.peakLive, a.b.live.Add(n))
 	return buf
 }
 
@@ -160,7 +208,6 @@ func (a *arena) free(buf *buffer) {
 		return
 	}
 	buf.freed = true
-	a.b.live.Add(-int64(len(buf.data)))
 	a.b.put(buf.data)
 	buf.data = nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/mappings/synth"
 	"github.com/mapper-dev/mapper/runtime/backend"
@@ -14,36 +15,41 @@ import (
 
 // TestMemoryBudget converts checkpoints many times larger than a small
 // working-memory budget, both ways, and checks the executor's own account:
-// neither the reserved nor the live bytes ever pass the budget, the output is
-// the same as with the default budget, and the default budget does use more
-// (so the small one really constrained the run).
+// neither the reserved nor the live bytes, nor all it held at once (idle
+// buffers, mapped input and write buffers included), ever pass the budget,
+// the output is the same as with the default budget, and the default budget
+// does use more (so the small one really constrained the run). Each budget
+// is about the least the checkpoint's largest chunk allows.
 func TestMemoryBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("converts about 60 MiB")
 	}
-	const budget = 1 << 20
 	gptoss := synth.TinyGPTOSS()
 	gptoss.Hidden, gptoss.Intermediate, gptoss.Layers, gptoss.Experts, gptoss.Vocab = 256, 256, 4, 8, 1024
 	dense := gptoss
 	dense.MXFP4 = false
 	llama := synth.TinyLlama()
-	llama.Hidden, llama.Intermediate, llama.Heads, llama.KVHeads, llama.HeadDim, llama.Vocab, llama.Layers = 256, 768, 8, 4, 32, 4096, 4
+	llama.Hidden, llama.Intermediate, llama.Heads, llama.KVHeads, llama.HeadDim, llama.Vocab, llama.Layers = 256, 768, 8, 4, 32, 4096, 6
 	mixtral := synth.TinyMixtral()
-	mixtral.Hidden, mixtral.Intermediate, mixtral.Heads, mixtral.KVHeads, mixtral.HeadDim, mixtral.Vocab, mixtral.Layers = 256, 512, 8, 4, 32, 2048, 2
+	mixtral.Hidden, mixtral.Intermediate, mixtral.Heads, mixtral.KVHeads, mixtral.HeadDim, mixtral.Vocab, mixtral.Layers = 256, 512, 8, 4, 32, 2048, 5
 	for _, tc := range []struct {
 		name, mapping string
 		arch          synth.Arch
+		budget        int64
 		// chunked: the budget splits some job into more chunks than the
 		// default does (llama's ops all take whole tensors, so there only
 		// the number of chunks running at once is limited).
 		chunked bool
 	}{
-		{"gpt_oss-mxfp4", "gpt_oss", gptoss, true},
-		{"gpt_oss-dense", "gpt_oss", dense, true},
-		{"llama", "llama", llama, false},
-		{"mixtral", "mixtral", mixtral, true},
+		{"gpt_oss-mxfp4", "gpt_oss", gptoss, 1 << 20, true},
+		{"gpt_oss-dense", "gpt_oss", dense, 1 << 20, true},
+		// The 768 KiB concatenation of gate and up is written from the
+		// mapped input through a bounce buffer as large.
+		{"llama", "llama", llama, 3 << 19, false},
+		{"mixtral", "mixtral", mixtral, 2 << 20, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			budget := tc.budget
 			m := builtin(t, tc.mapping)
 			root := t.TempDir()
 			hfDir := filepath.Join(root, "hf")
@@ -61,6 +67,9 @@ func TestMemoryBudget(t *testing.T) {
 				}
 				if st.PeakReserved <= 0 || st.PeakReserved > budget {
 					t.Errorf("%s: peak reserved %d bytes, budget %d", what, st.PeakReserved, budget)
+				}
+				if st.PeakHeld < st.PeakLive || st.PeakHeld > budget {
+					t.Errorf("%s: held %d bytes at once (%d live), budget %d", what, st.PeakHeld, st.PeakLive, budget)
 				}
 				if p.PeakMemory > budget {
 					t.Errorf("%s: the plan expects a peak of %d bytes, over the budget %d", what, p.PeakMemory, budget)
@@ -86,25 +95,74 @@ func TestMemoryBudget(t *testing.T) {
 	}
 }
 
+// TestMemoryManyWorkers: sixteen workers (64 tasks in flight) on a budget
+// of about one chunk: what each chunk holds beside its buffers (the mapped
+// input of a concatenation, its write buffer) is reserved with it, so the
+// executor never holds more than the budget however many run at once; and
+// a budget below the largest chunk's whole need, write buffer included, is
+// refused at plan time.
+func TestMemoryManyWorkers(t *testing.T) {
+	llama := synth.TinyLlama()
+	llama.Hidden, llama.Intermediate, llama.Heads, llama.KVHeads, llama.HeadDim, llama.Vocab, llama.Layers = 256, 768, 8, 4, 32, 4096, 6
+	m := builtin(t, "llama")
+	root := t.TempDir()
+	hfDir, refDir, outDir := filepath.Join(root, "hf"), filepath.Join(root, "ref"), filepath.Join(root, "out")
+	if err := synth.Generate(hfDir, llama, 5, synth.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// The largest chunk: gate and up (768 KiB) concatenated from the
+	// mapping, written through a bounce buffer as large.
+	const budget = 3 << 19
+	_, err := NewPlan(m, hfDir, PlanOptions{Workers: 16, Memory: budget - 4096})
+	if err == nil || !strings.Contains(err.Error(), "768.0 KiB of write buffer") {
+		t.Fatalf("a budget 4 KiB short of the largest chunk: %v", err)
+	}
+	convert(t, m, hfDir, refDir, PlanOptions{Workers: 2})
+	p, st := convert(t, m, hfDir, outDir, PlanOptions{Workers: 16, Memory: budget})
+	if p.Workers != 16 {
+		t.Fatalf("planned %d workers", p.Workers)
+	}
+	for _, c := range []struct {
+		what string
+		n    int64
+	}{{"reserved", st.PeakReserved}, {"live", st.PeakLive}, {"held", st.PeakHeld}} {
+		if c.n <= 0 || c.n > budget {
+			t.Errorf("peak %s: %d bytes, budget %d", c.what, c.n, budget)
+		}
+	}
+	if st.PeakHeld <= st.PeakLive {
+		t.Errorf("held %d bytes at most, no more than the %d live: the mapped input and write buffers went uncounted", st.PeakHeld, st.PeakLive)
+	}
+	assertSameDir(t, refDir, outDir)
+}
+
 // TestPlanRefusesOversizedChunk: a job whose smallest chunk does not fit the
 // budget is refused at plan time, naming the tensor and the sizes, rather
-// than run over budget.
+// than run over budget. The need counts the mapped input the chunk reads
+// beside its working memory.
 func TestPlanRefusesOversizedChunk(t *testing.T) {
 	m := loadMapFile(t, "testdata/small.map")
 	dir := filepath.Join(t.TempDir(), "hf")
 	writeSmallHF(t, dir, smallConfig())
-	// One unit of layer_1 is one expert: [gate; up] (2 KiB) and its place
-	// in the stack (2 KiB).
-	_, err := NewPlan(m, dir, PlanOptions{Workers: 1, Memory: 3 << 10})
+	// One unit of layer_1 is one expert: working memory for [gate; up]
+	// (2 KiB) and its place in the stack (2 KiB), and the mapped gate and
+	// up it reads (2 KiB). Writes this small need no buffer.
+	_, err := NewPlan(m, dir, PlanOptions{Workers: 1, Memory: 5 << 10})
 	if err == nil {
 		t.Fatal("planned a chunk over the budget")
 	}
-	for _, s := range []string{"tensor decoder.0.mlp.layer_1.weight", "testdata/small.map:53", "4.0 KiB", "3.0 KiB", "raise --memory"} {
+	for _, s := range []string{"tensor decoder.0.mlp.layer_1.weight", "testdata/small.map:53",
+		"needs 6.0 KiB (4.0 KiB of working memory, 2.0 KiB of input, 0 B of write buffer)", "budget of 5.0 KiB", "raise --memory"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error does not mention %q: %v", s, err)
 		}
 	}
-	p, err := NewPlan(m, dir, PlanOptions{Workers: 1, Memory: 4 << 10})
+	// A diagnostic marking the rule, its output tensor the subject.
+	if l := Diagnostics(err); len(l) != 1 || l[0].Pos.Line != 53 || l[0].End.Offset <= l[0].Pos.Offset ||
+		l[0].Subject != (diag.Subject{Tensor: "decoder.0.mlp.layer_1.weight"}) {
+		t.Errorf("diagnostics %+v, want one marking the rule at line 53", l)
+	}
+	p, err := NewPlan(m, dir, PlanOptions{Workers: 1, Memory: 6 << 10})
 	if err != nil {
 		t.Fatalf("a budget of exactly one chunk: %v", err)
 	}
@@ -186,7 +244,7 @@ func TestChunkAccounting(t *testing.T) {
 			root := t.TempDir()
 			hfDir, fastDir := filepath.Join(root, "hf"), filepath.Join(root, "fast")
 			tc.gen(t, hfDir)
-			opt := PlanOptions{Workers: 2, Memory: 64 << 10}
+			opt := PlanOptions{Workers: 2, Memory: 96 << 10}
 			imp := planOrFail(t, m, hfDir, opt)
 			chunkPeaks(t, imp)
 			if _, err := imp.Execute(t.Context(), ExecOptions{Output: fastDir}); err != nil {

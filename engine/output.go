@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
@@ -163,7 +164,7 @@ func checkOutputPlace(in, out string, force bool) error {
 		if r, err := filepath.Rel(ro, found); err == nil {
 			found = filepath.Join(out, r)
 		}
-		return fmt.Errorf("output %s contains the input %s (as %s, a second path to it); replacing it would delete the input", out, in, found)
+		return fmt.Errorf("output %s contains the input %s (as %s, a second path to it); replacing it would delete the input", out, in, quote.Name(found))
 	}
 	return nil
 }

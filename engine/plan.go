@@ -9,9 +9,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/configmap"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -63,7 +65,8 @@ type Plan struct {
 
 // Job produces one rule instance's outputs from its sources.
 type Job struct {
-	Rule string // file:line of the rule
+	Rule     string // file:line of the rule
+	Pos, End ir.Pos // the rule's span, where a diagnostic about the job points
 	// Sources[b][i] is tuple element i of binding b. There is one binding
 	// unless the pipeline stacks over a variable (one binding per value).
 	Sources [][]format.Tensor
@@ -81,8 +84,10 @@ type Job struct {
 	// bindings) the job splits into; ChunkUnits how many one chunk takes.
 	Units, ChunkUnits int
 	// UnitMemory is the working memory of one unit; a chunk needs
-	// UnitMemory * ChunkUnits.
+	// UnitMemory * ChunkUnits, or none when all its stages defer to the
+	// write (Lazy: a rearrangement of mapped input).
 	UnitMemory int64
+	Lazy       bool
 }
 
 // Stage is one op of the pipeline as the executor runs it: one call for the
@@ -91,7 +96,7 @@ type Job struct {
 type Stage struct {
 	Calls      []ir.Call
 	PerElement bool
-	Pos        ir.Pos
+	Pos, End   ir.Pos // the op's call in the rule
 }
 
 func (s Stage) String() string {
@@ -112,26 +117,26 @@ func (s Stage) call(i int) ir.Call {
 	return s.Calls[i]
 }
 
-// TensorError is a problem with one tensor, naming it, the input file and
-// the rule.
+// TensorError is a problem with one tensor, naming it, the input file that
+// holds it ("" for a tensor missing or to be written) and the span of the
+// rule (or of its tensor ref or op) that found it (zero when no rule is
+// involved). The file and tensor are printed escaped (diag.Subject: they
+// come from the checkpoint); Msg must escape any name of the checkpoint it
+// holds (quote.Name).
 type TensorError struct {
-	Tensor string
-	File   string
-	Rule   string
-	Msg    string
+	Tensor   string
+	File     string
+	Pos, End ir.Pos
+	Msg      string
 }
 
-func (e *TensorError) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		fmt.Fprintf(&b, "%s: ", e.File)
-	}
-	fmt.Fprintf(&b, "tensor %s: %s", e.Tensor, e.Msg)
-	if e.Rule != "" {
-		fmt.Fprintf(&b, " (rule at %s)", e.Rule)
-	}
-	return b.String()
+// Diagnostic returns the error as Diagnostics reports it.
+func (e *TensorError) Diagnostic() diag.Diagnostic {
+	return diag.Diagnostic{Severity: diag.Error, Pos: e.Pos, End: e.End,
+		Subject: diag.Subject{File: e.File, Tensor: e.Tensor}, Message: e.Msg}
 }
+
+func (e *TensorError) Error() string { return e.Diagnostic().Error() }
 
 // NewPlan opens the input checkpoint (headers and config only) and plans the
 // conversion. Every problem that can be found without writing is reported;
@@ -247,13 +252,13 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.noteLossy()
 	p.SideFiles = p.src.SideFiles
 	for _, s := range p.src.Skipped {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", s))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", quote.Name(s)))
 	}
 	// Not an error: publishers ship such files on purpose (Mistral's
 	// consolidated.safetensors beside the index), but a file the user
 	// expected to be read must not be left out silently.
 	for _, s := range p.src.Unlisted {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not listed in %s: its tensors are not read and it is not carried over", s, p.src.IndexFile))
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not listed in %s: its tensors are not read and it is not carried over", quote.Name(s), p.src.IndexFile))
 	}
 	return p.layout(opt)
 }
@@ -272,7 +277,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		}
 		ok, err := ir.EvalAll(r.When, e)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("condition of the rule at %s: %w", posString(r.Pos), err))
+			errs = append(errs, spanError(r.Pos, r.End, err, "condition of the rule"))
 			continue
 		}
 		if !ok {
@@ -289,7 +294,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			names, _ := p.sourceNames(r, be) // a bad bound is also the failure reported
 			for _, n := range names {
 				if _, ok := claimed[n]; !ok {
-					claimed[n] = posString(r.Pos)
+					claimed[n] = r.Pos.FileLine()
 				}
 			}
 		}
@@ -317,7 +322,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			for _, b := range job.Sources {
 				for _, t := range b {
 					if prev, dup := claimed[t.Name]; dup {
-						failures = append(failures, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: job.Rule, Msg: "claimed by two rules (also " + prev + ")"})
+						failures = append(failures, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: r.Pos, End: r.End, Msg: "claimed by two rules (also " + prev + ")"})
 						claimNames(be)
 						return nil
 					}
@@ -327,7 +332,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			for _, b := range job.Outputs {
 				for _, n := range b {
 					if prev, dup := produced[n]; dup {
-						failures = append(failures, &TensorError{Tensor: n, Rule: job.Rule, Msg: "produced by two rules (also " + prev + ")"})
+						failures = append(failures, &TensorError{Tensor: n, Pos: r.Pos, End: r.End, Msg: "produced by two rules (also " + prev + ")"})
 						return nil
 					}
 					produced[n] = job.Rule
@@ -349,7 +354,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		const shown = 3
 		errs = append(errs, failures[:min(len(failures), shown)]...)
 		if len(failures) > shown {
-			errs = append(errs, fmt.Errorf("... and %d more instances of the rule at %s fail", len(failures)-shown, posString(r.Pos)))
+			errs = append(errs, moreError(failures[:shown], "... and %d more instances of this rule fail", len(failures)-shown))
 		}
 	}
 	for _, t := range p.src.Tensors {
@@ -363,7 +368,7 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 				Msg: fmt.Sprintf("not claimed by any rule of %s (variant %q); mapper drops nothing silently", m.Name, p.Variant)})
 		}
 	}
-	return joinErrors(errs)
+	return errors.Join(errs...)
 }
 
 // inputFiles records which file holds each input tensor, when there are
@@ -485,17 +490,18 @@ func (p *Plan) sourceNames(r *ir.TensorRule, e *env) ([]string, error) {
 		refs = r.Right
 	}
 	gatherVar, gatherN := "", int64(0)
+	var gatherOp *ir.Op
 	for _, op := range r.Ops {
 		if op.Def == nil || op.Def.Gather == ir.GatherNone || len(op.Args) == 0 {
 			continue
 		}
 		if n, err := ir.EvalInt(op.Args[0].Bound, e); err == nil {
-			gatherVar, gatherN = op.Args[0].Var, n
+			gatherVar, gatherN, gatherOp = op.Args[0].Var, n, op
 		}
 	}
 	if gatherVar != "" && usesVar(refs, gatherVar) {
 		if err := gatherBound(gatherVar, gatherN, true, len(p.src.Tensors)); err != nil {
-			return nil, fmt.Errorf("rule at %s: %w", posString(r.Pos), err)
+			return nil, spanError(gatherOp.Pos, gatherOp.End, err, "")
 		}
 	}
 	var out []string
@@ -521,18 +527,18 @@ func usesVar(refs []*ir.TensorRef, v string) bool {
 func isGather(c ir.Call) bool { return c.Def.Gather != ir.GatherNone }
 
 func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
-	rule := posString(r.Pos)
-	job := &Job{Rule: rule, Gather: -1}
+	job := &Job{Rule: r.Pos.FileLine(), Pos: r.Pos, End: r.End, Gather: -1}
 	calls := make([]ir.Call, len(r.Ops))
 	gatherVar, gatherN := "", 0
+	var gatherOp *ir.Op
 	for i, op := range r.Ops {
 		c, err := evalCall(op, e)
 		if err != nil {
-			return nil, fmt.Errorf("rule at %s: %s: %w", rule, op.Name, err)
+			return nil, spanError(op.Pos, op.End, err, "%s", op.Name)
 		}
 		calls[i] = c
 		if isGather(c) {
-			gatherVar, gatherN = c.Args[0].Var, c.Args[0].Bound
+			gatherVar, gatherN, gatherOp = c.Args[0].Var, c.Args[0].Bound, op
 		}
 	}
 	// names lists a side's tensors: one binding, or one per value of the
@@ -562,7 +568,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	}
 	if gatherVar != "" {
 		if err := gatherBound(gatherVar, int64(gatherN), usesVar(srcRefs, gatherVar), len(p.src.Tensors)); err != nil {
-			return nil, fmt.Errorf("rule at %s: %w", rule, err)
+			return nil, spanError(gatherOp.Pos, gatherOp.End, err, "")
 		}
 	}
 	srcNames, dstNames := names(srcRefs, false), names(dstRefs, true)
@@ -575,19 +581,20 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	missing := 0
 	job.Sources = make([][]format.Tensor, len(srcNames))
 	for b, ns := range srcNames {
-		for _, n := range ns {
+		for i, n := range ns {
+			ref := srcRefs[i] // names() makes one name per ref, in order
 			t, ok := p.src.Lookup(n)
 			if !ok {
 				// A stack over many values can miss them all: name a few.
 				if missing++; missing <= 3 {
-					errs = append(errs, &TensorError{Tensor: n, Rule: rule, Msg: fmt.Sprintf("missing from the input %s checkpoint %s", p.From, p.InputDir)})
+					errs = append(errs, &TensorError{Tensor: n, Pos: ref.Pos, End: ref.End, Msg: fmt.Sprintf("missing from the input %s checkpoint %s", p.From, p.InputDir)})
 				}
 				continue
 			}
 			if len(calls) > 0 && slices.Contains(t.Shape, 0) {
 				// An empty tensor holds no values to transform, and its other
 				// dimensions could be anything at no cost in bytes.
-				errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
+				errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: ref.Pos, End: ref.End,
 					Msg: fmt.Sprintf("has shape %v: a tensor with a zero dimension cannot go through the rule's ops", t.Shape)})
 				continue
 			}
@@ -595,18 +602,18 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		}
 	}
 	if missing > 3 {
-		errs = append(errs, fmt.Errorf("... and %d more tensors of the rule at %s are missing", missing-3, rule))
+		errs = append(errs, moreError(errs, "... and %d more tensors of this rule are missing", missing-3))
 	}
 	if len(errs) > 0 {
-		return nil, joinErrors(errs)
+		return nil, errors.Join(errs...)
 	}
 	// Every binding of a gathered source must have the same type.
 	for b := 1; b < len(job.Sources); b++ {
 		for i, t := range job.Sources[b] {
 			t0 := job.Sources[0][i]
 			if t.DType != t0.DType || !t.Shape.Equal(t0.Shape) {
-				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
-					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, t0.Name, t0.DType, t0.Shape)}
+				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: srcRefs[i].Pos, End: srcRefs[i].End,
+					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, quote.Name(t0.Name), t0.DType, t0.Shape)}
 			}
 		}
 	}
@@ -618,11 +625,11 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	for i, ref := range srcRefs {
 		want, hasShape, err := declared(ref, e)
 		if err != nil {
-			return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, srcNames[0][i], err)
+			return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(srcNames[0][i]))
 		}
 		if err := checkType(want, hasShape, actual[i]); err != nil {
 			t := job.Sources[0][i]
-			return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule, Msg: err.Error()}
+			return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: ref.Pos, End: ref.End, Msg: err.Error()}
 		}
 	}
 
@@ -634,11 +641,11 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		for i, ref := range r.Left {
 			t, hasShape, err := declared(ref, e)
 			if err != nil {
-				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, leftNames[0][i], err)
+				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(leftNames[0][i]))
 			}
 			if !hasShape {
 				if len(calls) > 0 {
-					return nil, fmt.Errorf("rule at %s: %s declares no shape; the export needs it to invert %s", rule, leftNames[0][i], calls[0].Def.Name)
+					return nil, spanError(ref.Pos, ref.End, nil, "%s declares no shape; the export needs it to invert %s", quote.Name(leftNames[0][i]), calls[0].Def.Name)
 				}
 				t.Shape = actual[i].Shape
 			}
@@ -651,7 +658,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	// Forward types through the pipeline.
 	types := [][]ir.TensorType{leftTypes}
 	if err := checkSizes(leftTypes); err != nil {
-		return nil, &TensorError{Tensor: leftNames[0][0], Rule: rule, Msg: err.Error()}
+		return nil, &TensorError{Tensor: leftNames[0][0], Pos: r.Pos, End: r.End, Msg: err.Error()}
 	}
 	for i, c := range calls {
 		out, err := ir.InferCall(c, types[i])
@@ -659,19 +666,19 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 			err = checkSizes(out)
 		}
 		if err != nil {
-			return nil, &TensorError{Tensor: leftNames[0][0], Rule: posString(r.Ops[i].Pos), Msg: fmt.Sprintf("%s: %v", c.Def.Name, err)}
+			return nil, &TensorError{Tensor: leftNames[0][0], Pos: r.Ops[i].Pos, End: r.Ops[i].End, Msg: fmt.Sprintf("%s: %v", c.Def.Name, err)}
 		}
 		types = append(types, out)
 	}
 	rightTypes := types[len(types)-1]
 	if len(rightTypes) != len(r.Right) {
-		return nil, fmt.Errorf("rule at %s: the pipeline gives %d tensors but the right side names %d", rule, len(rightTypes), len(r.Right))
+		return nil, spanError(r.Pos, r.End, nil, "the pipeline gives %d tensors but the right side names %d", len(rightTypes), len(r.Right))
 	}
 	if p.Direction == Export {
 		for i := range rightTypes {
 			if err := checkType(rightTypes[i], true, actual[i]); err != nil {
 				t := job.Sources[0][i]
-				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Rule: rule,
+				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: srcRefs[i].Pos, End: srcRefs[i].End,
 					Msg: fmt.Sprintf("does not match what the rule's left side declares: %v", err)}
 			}
 		}
@@ -679,10 +686,10 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		for i, ref := range r.Right {
 			want, hasShape, err := declared(ref, e)
 			if err != nil {
-				return nil, fmt.Errorf("rule at %s: shape of %s: %w", rule, rightNames[0][i], err)
+				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(rightNames[0][i]))
 			}
 			if err := checkType(want, hasShape, rightTypes[i]); err != nil {
-				return nil, &TensorError{Tensor: rightNames[0][i], Rule: rule, Msg: "the pipeline produces a tensor that " + err.Error()}
+				return nil, &TensorError{Tensor: rightNames[0][i], Pos: ref.Pos, End: ref.End, Msg: "the pipeline produces a tensor that " + err.Error()}
 			}
 		}
 	}
@@ -690,16 +697,16 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	// Stages in execution order.
 	if p.Direction == Import {
 		for i, c := range calls {
-			job.Stages = append(job.Stages, Stage{Calls: []ir.Call{c}, PerElement: c.Def.PerElement, Pos: r.Ops[i].Pos})
+			job.Stages = append(job.Stages, Stage{Calls: []ir.Call{c}, PerElement: c.Def.PerElement, Pos: r.Ops[i].Pos, End: r.Ops[i].End})
 		}
 		job.OutTypes = rightTypes
 	} else {
 		for i := len(calls) - 1; i >= 0; i-- {
 			inv, ok := ir.InverseCalls(calls[i], types[i])
 			if !ok {
-				return nil, fmt.Errorf("rule at %s: %s has no inverse (%s), so the rule converts one way only", rule, calls[i].Def.Name, calls[i].Def.NoInverseWhy)
+				return nil, spanError(r.Ops[i].Pos, r.Ops[i].End, nil, "%s has no inverse (%s), so the rule converts one way only", calls[i].Def.Name, calls[i].Def.NoInverseWhy)
 			}
-			job.Stages = append(job.Stages, Stage{Calls: inv, PerElement: calls[i].Def.PerElement, Pos: r.Ops[i].Pos})
+			job.Stages = append(job.Stages, Stage{Calls: inv, PerElement: calls[i].Def.PerElement, Pos: r.Ops[i].Pos, End: r.Ops[i].End})
 		}
 		job.OutTypes = leftTypes
 	}
@@ -711,7 +718,7 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	// The shapes are checked, so the output side's range is real now.
 	job.Outputs = names(dstRefs, false)
 	if len(dstRefs) != len(job.OutTypes) {
-		return nil, fmt.Errorf("rule at %s: %d outputs for %d names", rule, len(job.OutTypes), len(dstRefs))
+		return nil, spanError(r.Pos, r.End, nil, "%d outputs for %d names", len(job.OutTypes), len(dstRefs))
 	}
 	job.Copy = len(job.Stages) == 0
 	p.chunking(job, types)
@@ -804,6 +811,59 @@ func (p *Plan) chunking(job *Job, fwd [][]ir.TensorType) {
 		k = max(1, min(perWorker, ChunkTarget)/job.UnitMemory)
 	}
 	job.ChunkUnits = int(min(k, int64(units)))
+	// What a chunk holds beside its working memory (its mapped input, its
+	// write buffer) counts in the budget too: shrink chunks until all of
+	// it fits a worker's share. With large budgets the working-memory cap
+	// above decides, as it did before.
+	job.Lazy = p.allLazy(job)
+	prev := job.ChunkUnits
+	job.ChunkUnits = p.fitChunk(job, job.ChunkUnits, perWorker)
+	if job.Lazy && job.ChunkUnits != prev && !p.allLazy(job) {
+		job.Lazy = false
+		job.ChunkUnits = p.fitChunk(job, job.ChunkUnits, perWorker)
+	}
+}
+
+// chunkNeed bounds what a chunk of k units of job reserves: its working
+// memory, the mapped input it reads, and its write buffer.
+func (p *Plan) chunkNeed(job *Job, k int) (working, input, write int64) {
+	if !job.Lazy {
+		working = satMul(job.UnitMemory, int64(k))
+	}
+	unitIn := int64(0)
+	if job.Gather >= 0 && p.Direction == Import && job.Units > 1 {
+		for b := range job.Sources {
+			unitIn = max(unitIn, p.chunkInputBytes(job, b, b+1))
+		}
+	} else {
+		units := int64(job.Units)
+		for _, srcs := range job.Sources {
+			for _, s := range srcs {
+				size := s.Info.Size()
+				unitIn = satAdd(unitIn, size/units+min(size%units, 1)) // rounded up
+			}
+		}
+	}
+	return working, satMul(unitIn, int64(k)), safetensors.WriteBuffer(satMul(p.chunkOutputBytes(job, 0, 1), int64(k)))
+}
+
+// fitChunk returns the most units, at most k (and at least 1), whose chunk
+// needs no more than room in all.
+func (p *Plan) fitChunk(job *Job, k int, room int64) int {
+	fits := func(k int) bool {
+		w, in, wb := p.chunkNeed(job, k)
+		return satAdd(satAdd(w, in), wb) <= room
+	}
+	lo, hi := 1, k // the need grows with k: find the last k that fits
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if fits(mid) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
 }
 
 // ChunkTarget caps one chunk's working memory so that large tensors split
@@ -871,14 +931,14 @@ func (p *Plan) layout(opt PlanOptions) error {
 	slices.SortFunc(entries, func(a, b safetensors.Entry) int { return naturalCompare(a.Name, b.Name) })
 	for _, en := range entries {
 		if en.DType == tensor.Invalid {
-			return fmt.Errorf("tensor %s: the output dtype is unknown; declare it in the rule", en.Name)
+			return fmt.Errorf("tensor %s: the output dtype is unknown; declare it in the rule", quote.Name(en.Name))
 		}
 		n, err := en.Size()
 		if err != nil {
-			return fmt.Errorf("tensor %s: %w", en.Name, err)
+			return fmt.Errorf("tensor %s: %w", quote.Name(en.Name), err)
 		}
 		if p.BytesOut, err = addSize(p.BytesOut, n); err != nil {
-			return fmt.Errorf("output size at tensor %s: %w", en.Name, err)
+			return fmt.Errorf("output size at tensor %s: %w", quote.Name(en.Name), err)
 		}
 	}
 	p.output = &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes}
@@ -895,9 +955,13 @@ func (p *Plan) layout(opt PlanOptions) error {
 	// Workers run chunks side by side, within the budget.
 	p.PeakMemory = min(satMul(p.PeakMemory, int64(p.Workers)), p.Memory)
 	for _, j := range p.Jobs {
-		if !j.Copy && j.UnitMemory > p.Memory {
-			return fmt.Errorf("tensor %s (rule at %s): one chunk needs %s of working memory, more than the budget of %s; raise --memory",
-				j.Outputs[0][0], j.Rule, FormatBytes(j.UnitMemory), FormatBytes(p.Memory))
+		if j.Copy {
+			continue
+		}
+		if w, in, wb := p.chunkNeed(j, j.ChunkUnits); satAdd(satAdd(w, in), wb) > p.Memory {
+			return &TensorError{Tensor: j.Outputs[0][0], Pos: j.Pos, End: j.End, Msg: fmt.Sprintf(
+				"one chunk needs %s (%s of working memory, %s of input, %s of write buffer), more than the budget of %s; raise --memory",
+				FormatBytes(satAdd(satAdd(w, in), wb)), FormatBytes(w), FormatBytes(in), FormatBytes(wb), FormatBytes(p.Memory))}
 		}
 	}
 	return nil

@@ -193,20 +193,20 @@ func TestPlanErrors(t *testing.T) {
 	}{{
 		name:  "wrong-shape",
 		edits: []edit{reshape("model.layers.0.self_attn.o_proj.weight", 32, 16)},
-		want:  []string{"$TMP/model.safetensors: tensor model.layers.0.self_attn.o_proj.weight: has shape [32 16], the rule declares [32 32] (rule at testdata/small.map:49)"},
+		want:  []string{"testdata/small.map:49:5: error: $TMP/model.safetensors: tensor model.layers.0.self_attn.o_proj.weight: has shape [32 16], the rule declares [32 32]"},
 	}, {
 		name:  "missing-one-of-a-tuple",
 		edits: []edit{drop("model.layers.0.self_attn.k_proj.weight")},
-		want:  []string{"tensor model.layers.0.self_attn.k_proj.weight: missing from the input hf checkpoint $TMP (rule at testdata/small.map:44)"},
+		want:  []string{"testdata/small.map:44:6: error: tensor model.layers.0.self_attn.k_proj.weight: missing from the input hf checkpoint $TMP"},
 	}, {
 		name:  "missing-expert",
 		edits: []edit{drop("model.layers.1.mlp.experts.2.down_proj.weight")},
-		want:  []string{"tensor model.layers.1.mlp.experts.2.down_proj.weight: missing from the input hf checkpoint $TMP (rule at testdata/small.map:54)"},
+		want:  []string{"testdata/small.map:54:5: error: tensor model.layers.1.mlp.experts.2.down_proj.weight: missing from the input hf checkpoint $TMP"},
 	}, {
 		name:  "stacked-shapes-disagree",
 		edits: []edit{reshape("model.layers.0.mlp.experts.1.down_proj.weight", 16, 32)},
-		want: []string{"$TMP/model.safetensors: tensor model.layers.0.mlp.experts.1.down_proj.weight: is BF16[16 32] but " +
-			"model.layers.0.mlp.experts.0.down_proj.weight is BF16[32 16]; stacked tensors must agree (rule at testdata/small.map:54)"},
+		want: []string{"testdata/small.map:54:5: error: $TMP/model.safetensors: tensor model.layers.0.mlp.experts.1.down_proj.weight: is BF16[16 32] but " +
+			"model.layers.0.mlp.experts.0.down_proj.weight is BF16[32 16]; stacked tensors must agree"},
 	}, {
 		// Every layer is checked: a problem in one does not hide another's.
 		name:  "two-layers",

@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/mapper-dev/mapper/engine/format"
+import (
+	"math/bits"
+
+	"github.com/mapper-dev/mapper/engine/format"
+)
 
 // releaseChunk drops the input pages a chunk read from the process's
 // resident set once the chunk is done with them (safetensors.File.Release:
@@ -16,8 +20,22 @@ func (p *Plan) releaseChunk(job *Job, u0, u1 int) {
 // chunk's working memory.
 func (p *Plan) chunkInputBytes(job *Job, u0, u1 int) int64 {
 	var total int64
-	p.chunkInputs(job, u0, u1, func(_ format.Tensor, _, n int64) { total += n })
+	p.chunkInputs(job, u0, u1, func(_ format.Tensor, _, n int64) { total = satAdd(total, n) })
 	return total
+}
+
+// chunkOutputBytes is how many bytes units [u0, u1) of job write, rounded
+// up.
+func (p *Plan) chunkOutputBytes(job *Job, u0, u1 int) int64 {
+	total := satMul(typesBytes(job.OutTypes), int64(len(job.Outputs)))
+	// total * (u1-u0) / units, rounded up, without the product overflowing
+	// (as scaleBytes); u1-u0 <= units, so the quotient fits.
+	hi, lo := bits.Mul64(uint64(total), uint64(u1-u0))
+	q, r := bits.Div64(hi, lo, uint64(job.Units))
+	if r != 0 {
+		q++
+	}
+	return int64(q)
 }
 
 // chunkInputs calls f with the byte range of every input tensor that units

@@ -14,7 +14,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/engine"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
@@ -22,46 +24,62 @@ import (
 type convFlags struct {
 	to, variant string
 	workers     int
-	memory      sizeFlag
-	shardSize   sizeFlag
+	memory      int64
+	shardSize   int64
+	format      string
 }
 
 func (c *convFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.to, "to", "", "side to produce (default: the side the input is not)")
 	fs.StringVar(&c.variant, "variant", "", "on export, the mapping variant to write (default: the one recorded at import)")
-	fs.IntVar(&c.workers, "workers", runtime.GOMAXPROCS(0), "chunks computed at once (their writes to disk overlap further work)")
-	c.memory = sizeFlag(engine.DefaultMemory)
-	fs.Var(&c.memory, "memory", "working-memory budget (e.g. 512MiB, 4GiB)")
-	fs.Var(&c.shardSize, "shard-size", "tensor bytes per output file (default: the side's default)")
+	c.workers = runtime.GOMAXPROCS(0)
+	fs.Var(countFlag{&c.workers, 1}, "workers", "chunks computed at once, at least 1 (their writes to disk overlap further work)")
+	mem := newSize(&c.memory, engine.DefaultMemory)
+	mem.min, mem.why = minMemory, "one chunk's working memory"
+	fs.Var(mem, "memory", "working-memory budget, at least "+formatSize(minMemory)+" (e.g. 512MiB, 4GiB); docs/performance.md says what it bounds")
+	fs.Var(newSize(&c.shardSize, 0), "shard-size", "tensor bytes per output file (default: the side's default)")
+	fs.Var(newFormat(&c.format), "format", "how errors are written to stderr: text, json or github (workflow annotations)")
 }
 
 func (c *convFlags) options() engine.PlanOptions {
-	return engine.PlanOptions{To: c.to, Variant: c.variant, Workers: max(c.workers, 1), Memory: int64(c.memory), ShardBytes: int64(c.shardSize)}
+	return engine.PlanOptions{To: c.to, Variant: c.variant, Workers: c.workers, Memory: c.memory, ShardBytes: c.shardSize}
 }
 
 func newFlagSet(name, args string, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: mapper %s %s\n\nFlags:\n", name, args)
+		fmt.Fprintf(stderr, "Usage: %s\n\nFlags:\n", strings.TrimSpace("mapper "+name+" "+args))
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-// parseFlags parses and returns the exit code to use when parsing ends the command.
+// parseFlags parses the command line of a command taking nargs arguments
+// (-1: any number). When parsing ends the command it returns false and the
+// exit code: 0 after --help, 2 after a usage error, which it reports with
+// the command's usage (pflag, continuing on error, prints neither).
 func parseFlags(fs *pflag.FlagSet, args []string, nargs int) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return 0, false
-		}
-		return 2, false
-	}
-	if fs.NArg() != nargs {
-		fs.Usage()
-		return 2, false
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, pflag.ErrHelp):
+		return 0, false
+	case err != nil:
+		return usageError(fs, err.Error()), false
+	case nargs == 0 && fs.NArg() > 0:
+		return usageError(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0))), false
+	case nargs >= 0 && fs.NArg() != nargs:
+		return usageError(fs, fmt.Sprintf("want %d arguments, got %d", nargs, fs.NArg())), false
 	}
 	return 0, true
+}
+
+// usageError prints what is wrong with a command line and the command's
+// usage, and returns the usage exit status.
+func usageError(fs *pflag.FlagSet, msg string) int {
+	fmt.Fprintf(fs.Output(), "mapper %s: %s\n", fs.Name(), msg)
+	fs.Usage()
+	return 2
 }
 
 func runApply(args []string, stdout, stderr io.Writer) int {
@@ -71,36 +89,43 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	var ref inputRef
 	ref.register(fs)
 	force := fs.Bool("force", false, "replace OUT if it exists and is a checkpoint directory (only checkpoint files, no subdirectory; see the README)")
-	progress := fs.String("progress", "auto", "progress output: auto, bar, plain, json, none")
+	var progress, backendName string
+	fs.Var(newChoice(&progress, "auto", "auto", "bar", "plain", "json", "none"), "progress", "progress output: auto, bar, plain, json, none")
 	// The default stays cpu until the CUDA backend has passed bench/gpu.sh on
 	// real hardware; auto and cuda are there for whoever runs that check.
-	backendName := fs.String("backend", "cpu", "where heavy transforms run: cpu, auto (a GPU when one is usable) or cuda")
+	fs.Var(newChoice(&backendName, "cpu", "cpu", "auto", "cuda"), "backend", "where heavy transforms run: cpu, auto (a GPU when one is usable) or cuda")
 	if code, ok := parseFlags(fs, args, 3); !ok {
 		return code
 	}
+	eo := &errorOut{format: cf.format, stderr: stderr}
 	in, err := ref.resolve(fs.Arg(1), stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
-	m, ok := resolveMapping(fs.Arg(0), in, stderr)
-	if !ok {
+	m, src, picked, err := resolveMapping(fs.Arg(0), in)
+	eo.src = src
+	if err != nil {
+		eo.report(err)
 		return 1
+	}
+	if picked != "" {
+		fmt.Fprintln(stderr, picked)
 	}
 	out := fs.Arg(2)
 	// Lstat: a link, even a dangling one, is something that exists.
 	if _, err := os.Lstat(out); err == nil && !*force {
-		fmt.Fprintf(stderr, "mapper: %s already exists; use --force to replace it\n", out)
+		eo.report(fmt.Errorf("%s already exists; use --force to replace it", out))
 		return 1
 	}
 	// Before planning, so that a refused output costs nothing; Execute checks
 	// again.
 	if err := engine.CheckOutput(in, out, *force); err != nil {
+		d := diag.Diagnostic{Severity: diag.Error, Message: err.Error()}
 		if errors.Is(err, safetensors.ErrNotReplaceable) {
-			fmt.Fprintf(stderr, "mapper: %v\n(--force replaces only a directory holding a checkpoint and nothing else; see \"What it guarantees\" in the README)\n", err)
-		} else {
-			fmt.Fprintf(stderr, "mapper: %v\n", err)
+			d.Hint = `--force replaces only a directory holding a checkpoint and nothing else; see "What it guarantees" in the README`
 		}
+		eo.write(diag.List{d})
 		return 1
 	}
 	noteLeftovers(out, stderr)
@@ -109,7 +134,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	debug.SetMemoryLimit(int64(cf.memory) + 256<<20)
 	plan, err := engine.NewPlan(m, in, cf.options())
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
 	defer plan.Close()
@@ -118,24 +143,24 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	for _, n := range plan.Notes {
 		fmt.Fprintf(stderr, "note: %s\n", n)
 	}
-	be, err := selectBackend(*backendName, cf.workers, stderr)
+	be, err := selectBackend(backendName, cf.workers, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 2
 	}
 	defer be.Close()
 	// SIGHUP too: a closed terminal must clean up like Ctrl-C.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	rep, err := newReporter(*progress, stderr)
+	rep, err := newReporter(progress, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 2
 	}
 	stats, err := plan.Execute(ctx, engine.ExecOptions{Output: out, Force: *force, Backend: be, Progress: rep.event})
 	rep.finish(err == nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s -> %s: %d tensors, %s written in %.1fs (%s %s -> %s, backend %s)\n",
@@ -161,13 +186,21 @@ func noteLeftovers(out string, stderr io.Writer) {
 	for i, l := range left {
 		quoted[i] = shellQuote(l)
 	}
-	fmt.Fprintf(stderr, "note: %s: left beside it by earlier runs that did not finish (killed, or still running): %s\n", out, strings.Join(left, ", "))
+	// The names come from the disk: escaped where they would not print as
+	// themselves, in the list and in the command alike.
+	fmt.Fprintf(stderr, "note: %s: left beside it by earlier runs that did not finish (killed, or still running): %s\n", out, strings.Join(quote.Names(left), ", "))
 	fmt.Fprintf(stderr, "note: if no other mapper run is writing %s, remove them with: rm -r -- %s\n", out, strings.Join(quoted, " "))
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but the
-// characters that never need it.
+// characters that never need it. A name that would not print as itself (a
+// control character, invalid UTF-8) is written as $'...' with the escapes
+// quote.Name uses, so that the command is safe to print and still names the
+// directory (bash, zsh, ksh and POSIX.1-2024 shells read $'...').
 func shellQuote(s string) string {
+	if q := quote.Name(s); q != s {
+		return "$'" + strings.ReplaceAll(q[1:len(q)-1], "'", `\'`) + "'"
+	}
 	safe := s != ""
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
@@ -191,18 +224,24 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, 2); !ok {
 		return code
 	}
+	eo := &errorOut{format: cf.format, stderr: stderr}
 	in, err := ref.resolve(fs.Arg(1), stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
-	m, ok := resolveMapping(fs.Arg(0), in, stderr)
-	if !ok {
+	m, src, picked, err := resolveMapping(fs.Arg(0), in)
+	eo.src = src
+	if err != nil {
+		eo.report(err)
 		return 1
+	}
+	if picked != "" {
+		fmt.Fprintln(stderr, picked)
 	}
 	plan, err := engine.NewPlan(m, in, cf.options())
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
 	defer plan.Close()
@@ -213,7 +252,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		err = s.WriteText(stdout)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: %v\n", err)
+		eo.report(err)
 		return 1
 	}
 	return 0

@@ -10,10 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/mapper-dev/mapper/engine"
 	"github.com/mapper-dev/mapper/mappings/synth"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // runDemo makes a small GPT-OSS MXFP4 checkpoint (or one of the
@@ -22,15 +21,11 @@ import (
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "[ARCH] (default gpt_oss; one of "+strings.Join(synth.Names(), ", ")+")", stderr)
 	keep := fs.Bool("keep", false, "keep the demo's directories and print where they are")
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, -1); !ok {
+		return code
 	}
 	if fs.NArg() > 1 {
-		fs.Usage()
-		return 2
+		return usageError(fs, fmt.Sprintf("want at most 1 argument, got %d", fs.NArg()))
 	}
 	name := "gpt_oss"
 	if fs.NArg() == 1 {
@@ -38,8 +33,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	arch, err := synth.ByName(name)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper demo: %v\n", err)
-		return 2
+		return usageError(fs, err.Error())
 	}
 	if err := demo(stdout, arch, *keep); err != nil {
 		fmt.Fprintf(stderr, "mapper demo: %v\n", err)
@@ -74,9 +68,9 @@ func demo(w io.Writer, arch synth.Arch, keep bool) error {
 	fmt.Fprintf(w, "1. generated an HF checkpoint           %s  (%.2fs)\n", describeDir(hfDir), time.Since(t0).Seconds())
 
 	// A family is named as its mapping.
-	m, ok := loadMapping(string(arch.Family), w)
-	if !ok {
-		return fmt.Errorf("the built-in %s mapping does not check", arch.Family)
+	m, _, err := loadMapping(string(arch.Family))
+	if err != nil {
+		return fmt.Errorf("the built-in %s mapping does not check: %w", arch.Family, err)
 	}
 	convert := func(step int, in, out, what string) error {
 		t := time.Now()
@@ -129,7 +123,7 @@ func demo(w io.Writer, arch synth.Arch, keep bool) error {
 	if failed {
 		for _, d := range rep.Tensors {
 			if d.Kind != engine.Identical {
-				fmt.Fprintf(w, "  %s: %s %s\n", d.Name, d.Kind, d.Detail)
+				fmt.Fprintf(w, "  %s: %s %s\n", quote.Name(d.Name), d.Kind, d.Detail)
 			}
 		}
 		return fmt.Errorf("the round trip lost something")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,22 +29,15 @@ func runFmt(args []string, stdout, stderr io.Writer) int {
 			"Formats .map files; with no arguments, the mappings/ directory.\n\nFlags:\n")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "mapper fmt: %v\n", err)
-		fl.Usage()
-		return 2
+	if code, ok := parseFlags(fl, args, -1); !ok {
+		return code
 	}
 	paths := fl.Args()
 	if len(paths) == 0 {
 		if st, err := os.Stat("mappings"); err == nil && st.IsDir() {
 			paths = []string{"mappings"}
 		} else {
-			fmt.Fprintln(stderr, "mapper fmt: no files given and no mappings/ directory here")
-			fl.Usage()
-			return 2
+			return usageError(fl, "no files given and no mappings/ directory here")
 		}
 	}
 	inputs, ok := readMapFiles(paths, stderr)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mapper-dev/mapper/engine"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 func runInspect(args []string, stdout, stderr io.Writer) int {
@@ -32,19 +33,21 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: %s checkpoint, %d tensors, %s in %d files\n", src.Dir, src.Format, len(src.Tensors), engine.FormatBytes(total), len(src.Checkpoint.Files))
 	if src.Carried != nil {
-		fmt.Fprintf(stdout, "converted by mapper from %s with mapping %s (variant %q)\n", src.Carried.From, src.Carried.Mapping, src.Carried.Variant)
+		fmt.Fprintf(stdout, "converted by mapper from %s with mapping %s (variant %q)\n", quote.Name(src.Carried.From), quote.Name(src.Carried.Mapping), src.Carried.Variant)
 	}
 	cfg, err := pyjson.Encode(src.Config, 2, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
 		return 1
 	}
+	// The names below are the checkpoint author's: escaped where they would
+	// not print as themselves (pyjson escapes the config).
 	fmt.Fprintf(stdout, "\nconfig:\n%s\n\ntensors:\n", cfg)
 	for _, t := range src.Tensors {
-		fmt.Fprintf(stdout, "  %-60s %-8s %-22v %10s  %s\n", t.Name, t.DType, t.Shape, engine.FormatBytes(t.Info.Size()), fileBase(t.File.Path))
+		fmt.Fprintf(stdout, "  %-60s %-8s %-22v %10s  %s\n", quote.Name(t.Name), t.DType, t.Shape, engine.FormatBytes(t.Info.Size()), quote.Name(fileBase(t.File.Path)))
 	}
 	for _, f := range src.SideFiles {
-		fmt.Fprintf(stdout, "side file: %s\n", f)
+		fmt.Fprintf(stdout, "side file: %s\n", quote.Name(f))
 	}
 	return 0
 }
@@ -87,7 +90,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		if d.Kind == engine.Identical && !*all {
 			continue
 		}
-		line := fmt.Sprintf("%-14s %s", d.Kind, d.Name)
+		line := fmt.Sprintf("%-14s %s", d.Kind, quote.Name(d.Name))
 		if d.Kind == engine.Different {
 			line += fmt.Sprintf("  max abs difference %g", d.MaxAbs)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -31,25 +30,15 @@ type mapSource struct {
 func runLint(args []string, stdout, stderr io.Writer) int {
 	fl := pflag.NewFlagSet("lint", pflag.ContinueOnError)
 	fl.SetOutput(stderr)
-	format := fl.String("format", "text", "output format: text, json or github (workflow annotations)")
+	var format string
+	fl.Var(newFormat(&format), "format", "output format: text, json or github (workflow annotations)")
 	fl.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: mapper lint [--format text|json|github] [FILES|DIRS]\n\n"+
 			"Checks .map files; with no arguments, the built-in mappings.\n\nFlags:\n")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "mapper lint: %v\n", err)
-		fl.Usage()
-		return 2
-	}
-	switch *format {
-	case "text", "json", "github":
-	default:
-		fmt.Fprintf(stderr, "mapper lint: unknown --format %q (text, json or github)\n", *format)
-		return 2
+	if code, ok := parseFlags(fl, args, -1); !ok {
+		return code
 	}
 	var inputs []mapSource
 	if fl.NArg() == 0 {
@@ -69,18 +58,10 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		all = append(all, diags...)
 		sources[in.path] = in.src
 	}
-	var err error
-	switch *format {
-	case "text":
-		err = diag.WriteText(stdout, all, sources)
-		if len(all) > 0 {
-			fmt.Fprintf(stderr, "%s, %s in %s\n", plural(all.Count(diag.Error), "error"),
-				plural(all.Count(diag.Warning), "warning"), plural(len(inputs), "file"))
-		}
-	case "json":
-		err = diag.WriteJSON(stdout, all)
-	case "github":
-		err = diag.WriteGitHub(stdout, all)
+	err := writeDiagnostics(stdout, format, all, sources)
+	if format == "text" && len(all) > 0 {
+		fmt.Fprintf(stderr, "%s, %s in %s\n", plural(all.Count(diag.Error), "error"),
+			plural(all.Count(diag.Warning), "warning"), plural(len(inputs), "file"))
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper lint: %v\n", err)

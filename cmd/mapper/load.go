@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"io"
+	"maps"
 	"os"
 	"strings"
 
@@ -13,32 +13,33 @@ import (
 	"github.com/mapper-dev/mapper/mappings"
 )
 
-// loadMapping reads a mapping by built-in name or .map path, printing its
-// diagnostics to stderr when it does not check.
-func loadMapping(arg string, stderr io.Writer) (*ir.Mapping, bool) {
+// loadMapping reads a mapping by built-in name or .map path. It returns the
+// mapping's text too, keyed by the file name its positions carry, so that
+// diagnostics of the mapping, and of planning and converting with it, can
+// show their source lines. A mapping that does not check is an error
+// holding its diagnostics (diag.ListError).
+func loadMapping(arg string) (*ir.Mapping, diag.Sources, error) {
 	var name string
 	var src []byte
 	if strings.HasSuffix(arg, ".map") || strings.ContainsRune(arg, os.PathSeparator) {
 		b, err := os.ReadFile(arg)
 		if err != nil {
-			fmt.Fprintf(stderr, "mapper: %v\n", err)
-			return nil, false
+			return nil, nil, err
 		}
 		name, src = arg, b
 	} else {
 		f, ok := mappings.Lookup(arg)
 		if !ok {
-			fmt.Fprintf(stderr, "mapper: no built-in mapping %q (built in: %s); give a .map file path for your own\n", arg, strings.Join(builtinNames(), ", "))
-			return nil, false
+			return nil, nil, fmt.Errorf("no built-in mapping %q (built in: %s); give a .map file path for your own", arg, strings.Join(builtinNames(), ", "))
 		}
 		name, src = f.Path, f.Source
 	}
+	sources := diag.Sources{name: src}
 	m, diags := dsl.Load(name, src)
-	if diags.HasErrors() {
-		diag.WriteText(stderr, diags, diag.Sources{name: src})
-		return nil, false
+	if err := diags.Err(); err != nil {
+		return nil, sources, err
 	}
-	return m, true
+	return m, sources, nil
 }
 
 // autoMapping is the MAPPING argument that asks for detection.
@@ -47,27 +48,29 @@ const autoMapping = "auto"
 // resolveMapping loads the mapping a command names. "auto" picks, among
 // the built-in ones, the mapping the input in needs (engine.Detect: by the
 // architectures and model_type the mappings declare, or by the mapping a
-// Fast-LLM checkpoint records), and says which on stderr.
-func resolveMapping(arg, in string, stderr io.Writer) (*ir.Mapping, bool) {
+// Fast-LLM checkpoint records), and returns the line saying which for
+// stderr.
+func resolveMapping(arg, in string) (*ir.Mapping, diag.Sources, string, error) {
 	if arg != autoMapping {
-		return loadMapping(arg, stderr)
+		m, src, err := loadMapping(arg)
+		return m, src, "", err
 	}
 	var all []*ir.Mapping
+	sources := diag.Sources{}
 	for _, f := range mappings.Builtin() {
-		m, ok := loadMapping(f.Name, stderr)
-		if !ok {
-			return nil, false
+		m, src, err := loadMapping(f.Name)
+		maps.Copy(sources, src)
+		if err != nil {
+			return nil, sources, "", err
 		}
 		all = append(all, m)
 	}
 	d, err := engine.Detect(in, all)
 	if err != nil {
-		fmt.Fprintf(stderr, "mapper: auto: %v (built in: %s)\n", err, strings.Join(builtinNames(), ", "))
-		return nil, false
+		return nil, sources, "", fmt.Errorf("auto: %w (built in: %s)", err, strings.Join(builtinNames(), ", "))
 	}
 	f, _ := mappings.Lookup(d.Mapping.Name)
-	fmt.Fprintf(stderr, "mapper: auto: mapping %s (%s), for %s\n", d.Mapping.Name, f.Path, d.Reason)
-	return d.Mapping, true
+	return d.Mapping, sources, fmt.Sprintf("mapper: auto: mapping %s (%s), for %s", d.Mapping.Name, f.Path, d.Reason), nil
 }
 
 func builtinNames() []string {

@@ -53,6 +53,9 @@ import (
 //	reshape-tensor DIR NAME SHAPE   give a tensor another shape, same dtype, new bytes
 //	json FILE                       parse FILE as JSON (nothing may follow the value) and
 //	                                print each leaf as PATH VALUE, one a line, keys sorted
+//
+// set-config's KEY and add-tensor's NAME may be Go string literals
+// ("a\x1b[2J"), for the characters a script cannot type.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"mapper": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
@@ -310,12 +313,13 @@ func scriptSetConfig(ts *testscript.TestScript, neg bool, args []string) {
 	v, err := pyjson.Decode(data)
 	ts.Check(err)
 	cfg := v.(map[string]any)
+	key := scriptString(ts, args[1])
 	if args[2] == "-" {
-		delete(cfg, args[1])
+		delete(cfg, key)
 	} else {
 		x, err := pyjson.Decode([]byte(args[2]))
 		ts.Check(err)
-		cfg[args[1]] = x
+		cfg[key] = x
 	}
 	out, err := pyjson.Encode(cfg, 2, true)
 	ts.Check(err)
@@ -351,6 +355,17 @@ func scriptRewriteTensors(ts *testscript.TestScript, dir string, edit func(es []
 	ts.Check(os.Rename(tmp, path))
 }
 
+// scriptString reads a Go string literal, or takes any other argument as
+// it is.
+func scriptString(ts *testscript.TestScript, arg string) string {
+	if !strings.HasPrefix(arg, `"`) {
+		return arg
+	}
+	s, err := strconv.Unquote(arg)
+	ts.Check(err)
+	return s
+}
+
 func scriptParseShape(ts *testscript.TestScript, s string) tensor.Shape {
 	var out tensor.Shape
 	for _, d := range strings.Split(s, "x") {
@@ -382,7 +397,7 @@ func scriptAddTensor(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	dt, err := tensor.ParseDType(args[2])
 	ts.Check(err)
-	e := safetensors.Entry{Name: args[1], DType: dt, Shape: scriptParseShape(ts, args[3])}
+	e := safetensors.Entry{Name: scriptString(ts, args[1]), DType: dt, Shape: scriptParseShape(ts, args[3])}
 	n, err := e.Size()
 	ts.Check(err)
 	scriptRewriteTensors(ts, args[0], func(es []safetensors.Entry, data map[string][]byte) []safetensors.Entry {

@@ -353,7 +353,7 @@ func setPath(m map[string]any, path []string, v any) error {
 
 // pathOf converts a config name to an ir.Path.
 func pathOf(n *syntax.Name) ir.Path {
-	p := ir.Path{Pos: n.Pos}
+	p := ir.Path{Pos: n.Pos, End: n.End}
 	for _, s := range n.Segs {
 		p.Segs = append(p.Segs, s.Text)
 	}

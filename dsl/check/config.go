@@ -126,6 +126,7 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 func (c *checker) addConfig(node syntax.ConfigItem, r *ir.ConfigRule, ctx *ctxInfo, lefts, rights []*syntax.Name) {
 	r.When = ctx.when
 	r.Variant = ctx.variant
+	r.End = node.Range().End
 	info := &cruleInfo{node: node, rule: r, ctx: ctx, lefts: lefts, rights: rights}
 	c.crules = append(c.crules, info)
 	c.m.Config = append(c.m.Config, r)

@@ -62,7 +62,7 @@ func (c *checker) tensorItems(items []syntax.TensorItem, sc scope, lprefix, rpre
 					}
 				}
 			}
-			loop := ir.Loop{Var: it.Var.Name, Bound: bound, Pos: it.Var.Pos}
+			loop := ir.Loop{Var: it.Var.Name, Bound: bound, Pos: it.Var.Pos, End: it.Bound.Range().End}
 			c.tensorItems(it.Items, inner, append(lprefix[:len(lprefix):len(lprefix)], it.Left),
 				append(rprefix[:len(rprefix):len(rprefix)], it.Right), append(loops[:len(loops):len(loops)], loop), ctx)
 		case *syntax.TensorWhen:
@@ -81,7 +81,7 @@ func (c *checker) tensorItems(items []syntax.TensorItem, sc scope, lprefix, rpre
 
 func (c *checker) rule(it *syntax.RuleItem, sc scope, lprefix, rprefix []*syntax.Name, loops []ir.Loop, ctx *ctxInfo) {
 	t := &truleInfo{node: it, ctx: ctx, sc: sc}
-	r := &ir.TensorRule{Pos: it.Pos, Loops: loops, When: ctx.when, Variant: ctx.variant}
+	r := &ir.TensorRule{Pos: it.Pos, End: it.End, Loops: loops, When: ctx.when, Variant: ctx.variant}
 	t.rule = r
 
 	// Ops first: stack and unstack bind variables the names use.
@@ -159,7 +159,7 @@ func tupleText(n int) string {
 
 // op lowers one pipeline stage and checks its arguments.
 func (c *checker) op(o *syntax.OpCall, t *truleInfo) *ir.Op {
-	op := &ir.Op{Name: o.Name.Name, Pos: o.Pos}
+	op := &ir.Op{Name: o.Name.Name, Pos: o.Pos, End: o.End}
 	d := ir.LookupOp(o.Name.Name)
 	if d == nil {
 		hint := diag.DidYouMeanOr(o.Name.Name, opNames(), "known ops")
@@ -306,7 +306,7 @@ func exprText(e syntax.Expr) string {
 
 // tref lowers one tensor reference: the scope prefixes joined with its name.
 func (c *checker) tref(ref *syntax.Ref, prefix []*syntax.Name, right bool, t *truleInfo, use map[*binding]bool) *ir.TensorRef {
-	out := &ir.TensorRef{Pos: ref.Pos}
+	out := &ir.TensorRef{Pos: ref.Pos, End: ref.End}
 	var segs []syntax.Seg
 	for _, p := range prefix {
 		segs = append(segs, p.Segs...)

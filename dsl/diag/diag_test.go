@@ -110,3 +110,113 @@ func TestSuggest(t *testing.T) {
 		t.Error("Distance")
 	}
 }
+
+// subjectList has a problem of a checkpoint file with no source position, and
+// one a rule found about a tensor of it.
+var subjectList = diag.List{
+	{Severity: diag.Error, Pos: pos(11, 2, 2), End: pos(12, 2, 3), Subject: diag.Subject{File: "ck/model.safetensors", Tensor: "x"}, Message: "has shape [2]"},
+	{Severity: diag.Error, Subject: diag.Subject{File: "ck/config.json", Key: "a.b"}, Message: "not claimed"},
+}
+
+func TestSubject(t *testing.T) {
+	l := append(diag.List{}, subjectList...).Sort()
+	if l[0].HasPos() || !l[1].HasPos() {
+		t.Fatalf("no position sorts first: %+v", l)
+	}
+	got := diag.Text(l, diag.Sources{"f.map": src})
+	want := "ck/config.json: a.b: not claimed\n" +
+		"f.map:2:2: error: ck/model.safetensors: tensor x: has shape [2]\n" +
+		"    \tx | tranpose(0, 1) <-> y\n" +
+		"    \t^\n"
+	if got != want {
+		t.Errorf("text:\n%s\nwant:\n%s", got, want)
+	}
+	warn := diag.Diagnostic{Severity: diag.Warning, Subject: diag.Subject{Tensor: "t"}, Message: "m"}
+	if got := warn.Error(); got != "warning: tensor t: m" {
+		t.Errorf("warning without position: %q", got)
+	}
+
+	var b bytes.Buffer
+	if err := diag.WriteJSON(&b, l); err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	if err := json.Unmarshal(b.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := out[0]["line"]; ok || out[0]["message"] != "not claimed" {
+		t.Errorf("json without position: %v", out[0])
+	}
+	if s, _ := out[0]["subject"].(map[string]any); s["file"] != "ck/config.json" || s["key"] != "a.b" || s["tensor"] != nil {
+		t.Errorf("json subject: %v", out[0]["subject"])
+	}
+	if s, _ := out[1]["subject"].(map[string]any); out[1]["line"] != 2.0 || s["tensor"] != "x" || out[1]["message"] != "has shape [2]" {
+		t.Errorf("json with position: %v", out[1])
+	}
+	if _, ok := out[1]["hint"]; ok {
+		t.Errorf("an empty hint is left out: %v", out[1])
+	}
+
+	b.Reset()
+	_ = diag.WriteGitHub(&b, l)
+	want = "::error::ck/config.json: a.b: not claimed\n" +
+		"::error file=f.map,line=2,col=2,endLine=2,endColumn=3::ck/model.safetensors: tensor x: has shape [2]\n"
+	if b.String() != want {
+		t.Errorf("github:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestSortSubjects: at one span, subjects in order, and one that names
+// nothing (a summary of the others) last.
+func TestSortSubjects(t *testing.T) {
+	mk := func(tensor, msg string) diag.Diagnostic {
+		return diag.Diagnostic{Pos: pos(11, 2, 2), End: pos(12, 2, 3), Subject: diag.Subject{Tensor: tensor}, Message: msg}
+	}
+	l := diag.List{mk("", "... and 2 more"), mk("b", "m"), mk("a", "m")}.Sort()
+	if l[0].Subject.Tensor != "a" || l[1].Subject.Tensor != "b" || l[2].Message != "... and 2 more" {
+		t.Errorf("sorted: %+v", l)
+	}
+}
+
+// TestSubjectEscapes: the names of a subject come from a checkpoint; text
+// and github output print one that would not print as itself escaped, and a
+// plain one as it is. JSON writes them raw, escaped by encoding/json (its
+// control characters; a JSON reader is no terminal).
+func TestSubjectEscapes(t *testing.T) {
+	d := diag.Diagnostic{Severity: diag.Error, Pos: pos(0, 1, 1), End: pos(7, 1, 8),
+		Subject: diag.Subject{File: "in/a\n.safetensors", Tensor: "w\x1b[2J", Key: "k\u202e"}, Message: "bad"}
+	const want = `f.map:1:1: error: "in/a\n.safetensors": tensor "w\x1b[2J": "k\u202e": bad`
+	if got := d.Error(); got != want {
+		t.Errorf("Error:\n got %s\nwant %s", got, want)
+	}
+	if got := diag.Text(diag.List{d}, nil); got != want+"\n" {
+		t.Errorf("text: %q", got)
+	}
+	var b bytes.Buffer
+	if err := diag.WriteGitHub(&b, diag.List{d}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `::"in/a\n.safetensors": tensor "w\x1b[2J": "k\u202e": bad`) {
+		t.Errorf("github: %q", b.String())
+	}
+	b.Reset()
+	if err := diag.WriteJSON(&b, diag.List{d}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(b.String(), "\x1b") || !strings.Contains(b.String(), `"tensor": "w\u001b[2J"`) {
+		t.Errorf("json: %s", b.String())
+	}
+	var out []struct {
+		Subject diag.Subject `json:"subject"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out[0].Subject != d.Subject {
+		t.Errorf("json subject %+v, want the raw names %+v", out[0].Subject, d.Subject)
+	}
+	plain := diag.Subject{File: "in/model.safetensors", Tensor: "model.norm.weight", Key: "rope_theta"}
+	if got := plain.String(); got != "in/model.safetensors: tensor model.norm.weight: rope_theta" {
+		t.Errorf("plain subject %q", got)
+	}
+}

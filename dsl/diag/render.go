@@ -20,11 +20,13 @@ type Sources map[string][]byte
 //	    hint: did you mean "transpose"?
 //
 // The caret line marks the span (to the end of its first line when it spans
-// several); tabs in the source line are kept so that the caret lines up.
+// several); tabs in the source line are kept so that the caret lines up. The
+// first line is Diagnostic.Error: a diagnostic with no position has no
+// source line, and its subject leads.
 func WriteText(w io.Writer, l List, src Sources) error {
 	var b strings.Builder
 	for _, d := range l {
-		fmt.Fprintf(&b, "%s:%d:%d: %s: %s\n", d.Pos.File, d.Pos.Line, d.Pos.Column, d.Severity, d.Message)
+		b.WriteString(d.Error() + "\n")
 		if line, ok := sourceLine(src[d.Pos.File], d.Pos); ok {
 			b.WriteString("    " + line + "\n")
 			b.WriteString("    " + caret(line, d) + "\n")
@@ -102,29 +104,48 @@ func caret(line string, d Diagnostic) string {
 
 // jsonDiag is the machine form of one diagnostic.
 type jsonDiag struct {
-	File      string   `json:"file"`
-	Line      int      `json:"line"`
-	Column    int      `json:"column"`
-	EndLine   int      `json:"end_line"`
-	EndColumn int      `json:"end_column"`
-	Offset    int      `json:"offset"`
-	EndOffset int      `json:"end_offset"`
-	Severity  Severity `json:"severity"`
-	Message   string   `json:"message"`
-	Hint      string   `json:"hint,omitempty"`
+	*jsonSpan              // nil, and so left out, when there is no source position
+	Severity  Severity     `json:"severity"`
+	Subject   *jsonSubject `json:"subject,omitempty"`
+	Message   string       `json:"message"`
+	Hint      string       `json:"hint,omitempty"`
+}
+
+type jsonSpan struct {
+	File      string `json:"file"`
+	Line      int    `json:"line"`
+	Column    int    `json:"column"`
+	EndLine   int    `json:"end_line"`
+	EndColumn int    `json:"end_column"`
+	Offset    int    `json:"offset"`
+	EndOffset int    `json:"end_offset"`
+}
+
+type jsonSubject struct {
+	File   string `json:"file,omitempty"`
+	Tensor string `json:"tensor,omitempty"`
+	Key    string `json:"key,omitempty"`
 }
 
 // WriteJSON writes the list as a JSON array (an empty array for no
 // diagnostics), one object per diagnostic with file, line, column,
-// end_line, end_column, offset, end_offset, severity, message and hint.
+// end_line, end_column, offset, end_offset (all left out when there is no
+// source position), severity, subject (an object with the checkpoint's
+// file, tensor and key, each left out when empty; the whole left out when
+// none), message (without the subject) and hint.
 func WriteJSON(w io.Writer, l List) error {
 	out := make([]jsonDiag, len(l))
 	for i, d := range l {
-		out[i] = jsonDiag{
-			File: d.Pos.File, Line: d.Pos.Line, Column: d.Pos.Column,
-			EndLine: d.End.Line, EndColumn: d.End.Column,
-			Offset: d.Pos.Offset, EndOffset: d.End.Offset,
-			Severity: d.Severity, Message: d.Message, Hint: d.Hint,
+		out[i] = jsonDiag{Severity: d.Severity, Message: d.Message, Hint: d.Hint}
+		if d.HasPos() {
+			out[i].jsonSpan = &jsonSpan{
+				File: d.Pos.File, Line: d.Pos.Line, Column: d.Pos.Column,
+				EndLine: d.End.Line, EndColumn: d.End.Column,
+				Offset: d.Pos.Offset, EndOffset: d.End.Offset,
+			}
+		}
+		if s := d.Subject; !s.IsZero() {
+			out[i].Subject = &jsonSubject{File: s.File, Tensor: s.Tensor, Key: s.Key}
 		}
 	}
 	enc := json.NewEncoder(w)
@@ -134,7 +155,11 @@ func WriteJSON(w io.Writer, l List) error {
 
 // WriteGitHub writes one GitHub Actions workflow command per diagnostic:
 //
-//	::error file=F,line=L,col=C,endLine=L2,endColumn=E::message (hint: ...)
+//	::error file=F,line=L,col=C,endLine=L2,endColumn=E::subject: message (hint: ...)
+//
+// A diagnostic with no source position has no properties: the checkpoint
+// it is about is no file of the repository, so its subject stays in the
+// message.
 func WriteGitHub(w io.Writer, l List) error {
 	var b strings.Builder
 	for _, d := range l {
@@ -143,12 +168,18 @@ func WriteGitHub(w io.Writer, l List) error {
 			kind = "warning"
 		}
 		msg := d.Message
+		if !d.Subject.IsZero() {
+			msg = d.Subject.String() + ": " + msg
+		}
 		if d.Hint != "" {
 			msg += " (hint: " + d.Hint + ")"
 		}
-		fmt.Fprintf(&b, "::%s file=%s,line=%d,col=%d", kind, ghProperty(d.Pos.File), d.Pos.Line, d.Pos.Column)
-		if d.End.Line > 0 {
-			fmt.Fprintf(&b, ",endLine=%d,endColumn=%d", d.End.Line, d.End.Column)
+		b.WriteString("::" + kind)
+		if d.HasPos() {
+			fmt.Fprintf(&b, " file=%s,line=%d,col=%d", ghProperty(d.Pos.File), d.Pos.Line, d.Pos.Column)
+			if d.End.Line > 0 {
+				fmt.Fprintf(&b, ",endLine=%d,endColumn=%d", d.End.Line, d.End.Column)
+			}
 		}
 		fmt.Fprintf(&b, "::%s\n", ghData(msg))
 	}

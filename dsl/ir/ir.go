@@ -85,6 +85,7 @@ const (
 type ConfigRule struct {
 	Kind ConfigKind
 	Pos  Pos
+	End  Pos // one past the rule's last byte, so that errors can mark it
 
 	Left         Path   // rename, left const, cycle
 	LeftDefault  Expr   // rename: value used when the left key is absent (import)
@@ -112,6 +113,7 @@ type ValuePair struct {
 type Path struct {
 	Segs []string
 	Pos  Pos
+	End  Pos
 }
 
 // TensorRule is LEFT | op | op ... <-> RIGHT, flattened out of its scopes.
@@ -119,6 +121,7 @@ type Path struct {
 // reverse order.
 type TensorRule struct {
 	Pos     Pos
+	End     Pos    // one past the rule's last byte, so that errors can mark it
 	Loops   []Loop // enclosing each-scopes, outermost first
 	When    []Expr
 	Variant string
@@ -131,7 +134,8 @@ type TensorRule struct {
 type Loop struct {
 	Var   string
 	Bound Expr
-	Pos   Pos
+	Pos   Pos // the variable
+	End   Pos // the end of the bound: errors about the bound mark `v < bound`
 }
 
 // TensorRef names one tensor (pattern with its scope prefix already joined)
@@ -141,6 +145,7 @@ type TensorRef struct {
 	DType   string // "" when not declared; a safetensors dtype name
 	Shape   []Expr // nil when not declared
 	Pos     Pos
+	End     Pos // the end of the ref as written, its type included
 }
 
 // Pattern is a tensor name with placeholders, e.g. model.layers.{l}.mlp.
@@ -161,6 +166,7 @@ type Op struct {
 	Def  *OpDef
 	Args []Arg
 	Pos  Pos
+	End  Pos // the end of the call, its arguments included
 }
 
 // Arg is one op argument, as written. Which field is set depends on the

@@ -208,6 +208,7 @@ func sameAll(in []TensorType, except int) error {
 	return nil
 }
 
+// OpTranspose is the transpose op: swap two axes of each tensor.
 var OpTranspose = &OpDef{
 	Name: "transpose", Doc: "swap two axes of each tensor",
 	Params: []Param{{Name: "a", Kind: ParamInt}, {Name: "b", Kind: ParamInt}},
@@ -228,6 +229,7 @@ var OpTranspose = &OpDef{
 	Batched: func(a []ArgValue) bool { return a[0].Int > 0 && a[1].Int > 0 },
 }
 
+// OpConcat is the concat op: join the tuple's tensors along an axis.
 var OpConcat = &OpDef{
 	Name: "concat", Doc: "join the tuple's tensors along an axis",
 	Params: []Param{{Name: "axis", Kind: ParamInt}},
@@ -259,6 +261,7 @@ var OpConcat = &OpDef{
 	Batched: func(a []ArgValue) bool { return a[0].Int > 0 },
 }
 
+// OpSplit is the split op: cut a tensor along an axis into pieces of the given sizes.
 var OpSplit = &OpDef{
 	Name: "split", Doc: "cut a tensor along an axis into pieces of the given sizes",
 	Params: []Param{{Name: "axis", Kind: ParamInt}, {Name: "sizes", Kind: ParamIntList}},
@@ -342,6 +345,7 @@ func resolveSizes(sizes []int, total int, what string, product bool) ([]int, err
 	return out, nil
 }
 
+// OpUnzip is the unzip op: de-interleave: element i along the axis goes to output i mod n.
 var OpUnzip = &OpDef{
 	Name: "unzip", Doc: "de-interleave: element i along the axis goes to output i mod n",
 	Params: []Param{{Name: "axis", Kind: ParamInt}, {Name: "n", Kind: ParamInt}},
@@ -369,6 +373,7 @@ var OpUnzip = &OpDef{
 	Batched: func(a []ArgValue) bool { return a[0].Int > 0 },
 }
 
+// OpZip is the zip op: interleave the tuple's tensors along an axis.
 var OpZip = &OpDef{
 	Name: "zip", Doc: "interleave the tuple's tensors along an axis",
 	Params: []Param{{Name: "axis", Kind: ParamInt}},
@@ -394,6 +399,7 @@ var OpZip = &OpDef{
 	Batched: func(a []ArgValue) bool { return a[0].Int > 0 },
 }
 
+// OpStack is the stack op: gather one tensor per value of v (bound in the names before it) into a new axis 0.
 var OpStack = &OpDef{
 	Name: "stack", Doc: "gather one tensor per value of v (bound in the names before it) into a new axis 0",
 	Params: []Param{{Name: "range", Kind: ParamRange}},
@@ -408,6 +414,7 @@ var OpStack = &OpDef{
 	Batched: alwaysBatched,
 }
 
+// OpUnstack is the unstack op: cut axis 0 into one tensor per value of v (used in the names after it).
 var OpUnstack = &OpDef{
 	Name: "unstack", Doc: "cut axis 0 into one tensor per value of v (used in the names after it)",
 	Params: []Param{{Name: "range", Kind: ParamRange}},
@@ -423,6 +430,7 @@ var OpUnstack = &OpDef{
 	Batched: alwaysBatched,
 }
 
+// OpFlatten is the flatten op: merge axes a..b (inclusive) into one.
 var OpFlatten = &OpDef{
 	Name: "flatten", Doc: "merge axes a..b (inclusive) into one",
 	Params: []Param{{Name: "a", Kind: ParamInt}, {Name: "b", Kind: ParamInt}},
@@ -457,6 +465,7 @@ var OpFlatten = &OpDef{
 	Batched: alwaysBatched,
 }
 
+// OpUnflatten is the unflatten op: split one axis into several of the given sizes (one may be -1).
 var OpUnflatten = &OpDef{
 	Name: "unflatten", Doc: "split one axis into several of the given sizes (one may be -1)",
 	Params: []Param{{Name: "axis", Kind: ParamInt}, {Name: "sizes", Kind: ParamIntList}},
@@ -479,6 +488,7 @@ var OpUnflatten = &OpDef{
 	Batched: func(a []ArgValue) bool { return a[0].Int > 0 || a[1].Ints[0] == -1 },
 }
 
+// OpMXFP4 is the mxfp4 op: decode (blocks [..., G, 16] U8, scales [..., G] U8) to values [..., G*32] (BF16 unless a dtype is given).
 var OpMXFP4 = &OpDef{
 	Name: "mxfp4", Doc: "decode (blocks [..., G, 16] U8, scales [..., G] U8) to values [..., G*32] (BF16 unless a dtype is given)",
 	Params: []Param{{Name: "dtype", Kind: ParamDType, Optional: true}},
@@ -517,6 +527,7 @@ func outFloat(a []ArgValue) tensor.DType {
 	return tensor.BF16
 }
 
+// OpMXFP4Encode is the mxfp4_encode op: quantize values [..., K] (K a multiple of 32) to (blocks [..., K/32, 16], scales [..., K/32]) with the reference quantizer.
 var OpMXFP4Encode = &OpDef{
 	Name: "mxfp4_encode", Doc: "quantize values [..., K] (K a multiple of 32) to (blocks [..., K/32, 16], scales [..., K/32]) with the reference quantizer",
 	MinIn: 1, MaxIn: 1, Outs: 2, ChangesDType: true,
@@ -537,6 +548,7 @@ var OpMXFP4Encode = &OpDef{
 	Batched:      alwaysBatched,
 }
 
+// OpCast is the cast op: convert each tensor to a dtype (BF16, F16, F32; F8_E4M3 and F8_E5M2 as sources).
 var OpCast = &OpDef{
 	Name: "cast", Doc: "convert each tensor to a dtype (BF16, F16, F32; F8_E4M3 and F8_E5M2 as sources)",
 	Params: []Param{{Name: "dtype", Kind: ParamDType}},
@@ -556,6 +568,7 @@ var OpCast = &OpDef{
 	Batched: alwaysBatched,
 }
 
+// OpSlice is the slice op: keep indices [start, end) of one axis.
 var OpSlice = &OpDef{
 	Name: "slice", Doc: "keep indices [start, end) of one axis",
 	Params: []Param{{Name: "axis", Kind: ParamInt}, {Name: "start", Kind: ParamInt}, {Name: "end", Kind: ParamInt}},

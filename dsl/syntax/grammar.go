@@ -314,10 +314,21 @@ type gObjEntry struct {
 	Value *gExpr `parser:"@@"`
 }
 
-var theParser = participle.MustBuild[gFile](
+var parserOptions = []participle.Option{
 	participle.Lexer(theLexer),
 	participle.UseLookahead(participle.MaxLookahead),
-)
+}
+
+var theParser = participle.MustBuild[gFile](parserOptions...)
+
+// gDecls is the rest of a file after its header. errors.go parses with it
+// from a declaration on: to find what may come at an error, and to resume
+// after one.
+type gDecls struct {
+	Decls []*gDecl `parser:"@@*"`
+}
+
+var tailParser = participle.MustBuild[gDecls](parserOptions...)
 
 // Grammar returns participle's EBNF rendering of the grammar the parser
 // uses. docs/grammar.ebnf embeds it; a test keeps the two in step.

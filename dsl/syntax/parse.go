@@ -1,25 +1,24 @@
 package syntax
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 
-	"github.com/alecthomas/participle/v2"
 	"github.com/alecthomas/participle/v2/lexer"
 
 	"github.com/mapper-dev/mapper/dsl/diag"
 )
 
-// Parse parses one .map file. Syntax errors stop the parse (participle does
-// not recover), so on a syntax error the file is nil and the list holds that
-// one error, positioned at the offending token with what was expected. A
-// few malformed constructs the grammar lets through (an integer that
-// overflows, a cycle with several right paths, ...) are reported after the
-// parse, all together, with the file still returned.
+// Parse parses one .map file. On syntax errors (lexical or grammatical)
+// the file is nil and the list holds them in source order: after each, the
+// parse resumes at the next declaration, so independent slips are all
+// reported, at most one per declaration and ten in all (errors.go). Each
+// is positioned at the offending token with what was expected there. A few
+// malformed constructs the grammar lets through (an integer that
+// overflows, a cycle with several right paths, ...) are reported after a
+// clean parse, all together, with the file still returned.
 func Parse(filename string, src []byte) (f *File, diags diag.List) {
 	lines := newLineTable(filename, src)
 	defer func() {
@@ -30,9 +29,10 @@ func Parse(filename string, src []byte) (f *File, diags diag.List) {
 				Message: fmt.Sprintf("internal error in the parser: %v", r)}}
 		}
 	}()
-	g, err := theParser.ParseBytes(filename, src)
-	if err != nil {
-		return nil, diag.List{syntaxDiag(lines, src, err)}
+	toks, bad := tokenize(filename, src)
+	g, diags := (&errParser{src: src, lines: lines, toks: toks, bad: bad}).parse()
+	if g == nil {
+		return nil, diags
 	}
 	c := &converter{lines: lines}
 	f = c.file(g, src)
@@ -56,171 +56,6 @@ func scanComments(filename string, src []byte, lines *lineTable) []*Comment {
 			})
 		}
 	}
-}
-
-// syntaxDiag turns a lexer or parser error into one diagnostic.
-func syntaxDiag(lines *lineTable, src []byte, err error) diag.Diagnostic {
-	var se *ScanError
-	if errors.As(err, &se) {
-		return diag.Diagnostic{
-			Severity: diag.Error,
-			Pos:      lines.pos(se.Pos.Offset),
-			End:      lines.pos(min(se.Pos.Offset+se.Len, len(src))),
-			Message:  se.Msg,
-		}
-	}
-	var ue *participle.UnexpectedTokenError
-	if errors.As(err, &ue) {
-		t := ue.Unexpected
-		if t.EOF() && t.Pos.Offset > 0 && t.Pos.Offset == len(src) && src[len(src)-1] == '\n' {
-			// Point at the end of the last line, not at the empty line after it.
-			t.Pos.Offset--
-		}
-		end := t.Pos.Offset + len(t.Value)
-		d := diag.Diagnostic{
-			Severity: diag.Error,
-			Pos:      lines.pos(t.Pos.Offset),
-			End:      lines.pos(min(end, len(src))),
-		}
-		found := describeToken(t)
-		exp := expected(ue.Message())
-		if exp == "" {
-			// Participle names nothing when the file's production is done
-			// (or never started): what may come there is known.
-			if strings.TrimSpace(string(src[:t.Pos.Offset])) == "" || onlyComments(src[:t.Pos.Offset]) {
-				exp = `"mapping" (a file starts with its header)`
-			} else {
-				exp = "a declaration (sample, let, config, tensors or variant)"
-			}
-		}
-		d.Message = fmt.Sprintf("syntax error: expected %s, found %s", exp, found)
-		d.Hint = syntaxHint(t, d.Message)
-		return d
-	}
-	var pe participle.Error
-	if errors.As(err, &pe) {
-		p := pe.Position()
-		return diag.Diagnostic{Severity: diag.Error, Pos: lines.pos(p.Offset), End: lines.pos(p.Offset), Message: "syntax error: " + pe.Message()}
-	}
-	return diag.Diagnostic{Severity: diag.Error, Pos: lines.pos(0), End: lines.pos(0), Message: "syntax error: " + err.Error()}
-}
-
-// onlyComments reports whether b holds nothing but whitespace and comments.
-func onlyComments(b []byte) bool {
-	for _, line := range strings.Split(string(b), "\n") {
-		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
-			return false
-		}
-	}
-	return true
-}
-
-// describeToken names a token for an error message.
-func describeToken(t lexer.Token) string {
-	switch t.Type {
-	case tokEOF:
-		return "end of file"
-	case tokKeyword:
-		return fmt.Sprintf("keyword %q", t.Value)
-	case tokIdent:
-		return fmt.Sprintf("identifier %q", t.Value)
-	case tokName:
-		return fmt.Sprintf("name %q", t.Value)
-	case tokInt, tokFloat:
-		return "number " + t.Value
-	case tokString:
-		return "string " + t.Value
-	}
-	return fmt.Sprintf("%q", t.Value)
-}
-
-var expectRE = regexp.MustCompile(`\(expected (.*)\)$`)
-
-// friendly names for the grammar's productions in "expected ..." messages.
-var productionWords = map[string]string{
-	"GDecl": "a declaration (sample, let, config, tensors or variant)", "GSample": "sample",
-	"GSampleEntry": "a sample entry (key = value)", "GLet": "let", "GVariant": "variant",
-	"GBlock": "a config or tensors block", "GConfig": "config", "GCItem": "a config rule",
-	"GCWhen": "when", "GCElse": "else", "GKeep": "keep or ignore", "GConst": "left or right constant", "GRefuse": "refuse",
-	"GCRule": "a config rule (left <-> right)", "GCycle": "cycle", "GTable": "a value table { a = b }",
-	"GTableEntry": "a table entry (a = b)", "GTensors": "tensors", "GTItem": "a tensor rule, each or when",
-	"GEach": "each", "GTWhen": "when", "GTElse": "else", "GTRule": "a tensor rule (left <-> right)",
-	"GTuple": "a tensor name or (name, ...)", "GRef": "a tensor name", "GOp": "an op name",
-	"GName": "a name", "GExpr": "an expression", "GAnd": "an expression", "GNot": "an expression",
-	"GCmp": "an expression", "GAdd": "an expression", "GMul": "an expression", "GUnary": "an expression",
-	"GPrimary": "an expression", "GList": "a list", "GObject": "an object", "GObjEntry": `an object entry ("key": value)`,
-	"GOrTail": "or", "GAndTail": "and", "GAddTail": "+ or -", "GMulTail": "*, / or %",
-	"<ident>": "an identifier", "<name>": "a name", "<string>": "a string", "<int>": "an integer",
-	"<float>": "a number",
-}
-
-var wordRE = regexp.MustCompile(`<[a-z]+>|G[A-Z][A-Za-z]*`)
-
-// expected extracts and rewrites participle's "(expected ...)" part.
-func expected(msg string) string {
-	m := expectRE.FindStringSubmatch(msg)
-	if m == nil {
-		return ""
-	}
-	s := wordRE.ReplaceAllStringFunc(firstTerm(m[1]), func(w string) string {
-		if r, ok := productionWords[w]; ok {
-			return r
-		}
-		return w
-	})
-	return s
-}
-
-// firstTerm returns the first element of an EBNF sequence: what the parser
-// wanted next, without the rest of the production.
-func firstTerm(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return s
-	}
-	end := len(s)
-	switch s[0] {
-	case '"':
-		if i := strings.IndexByte(s[1:], '"'); i >= 0 {
-			end = i + 2
-		}
-	case '(':
-		depth := 0
-		for i := 0; i < len(s); i++ {
-			if s[i] == '(' {
-				depth++
-			} else if s[i] == ')' {
-				depth--
-				if depth == 0 {
-					end = i + 1
-					break
-				}
-			}
-		}
-		if end < len(s) && strings.ContainsRune("?*+", rune(s[end])) {
-			end++
-		}
-	default:
-		if i := strings.IndexByte(s, ' '); i >= 0 {
-			end = i
-		}
-	}
-	return s[:end]
-}
-
-// syntaxHint suggests a fix for a few common slips.
-func syntaxHint(t lexer.Token, msg string) string {
-	switch {
-	case t.Type == tokKeyword && (strings.Contains(msg, "name") || strings.Contains(msg, "identifier")):
-		return fmt.Sprintf("%q is a keyword and cannot be used as a name", t.Value)
-	case (t.Value == "=" || t.Value == "<" || t.Value == "-" || t.Value == ">") && strings.Contains(msg, `"<->"`):
-		return "rules relate the two sides with <->"
-	case strings.Contains("< > <= >= == !=", t.Value) && t.Type == tokPunct && strings.Contains(msg, "a declaration"):
-		return "comparisons do not chain: write a < b and b < c"
-	case t.Type == tokName && strings.Contains(msg, "identifier"):
-		return "a plain identifier is needed here, not a dotted name"
-	}
-	return ""
 }
 
 // converter builds the AST from the participle structs.

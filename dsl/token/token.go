@@ -4,6 +4,8 @@
 // importing one another.
 package token
 
+import "strconv"
+
 // Pos is a position in a .map file. Line and Column are 1-based; Column counts
 // bytes.
 type Pos struct {
@@ -12,3 +14,7 @@ type Pos struct {
 	Line   int
 	Column int
 }
+
+// FileLine prints the position as messages cite a rule: file:line. Where a
+// message is itself positioned, diagnostics print file:line:col instead.
+func (p Pos) FileLine() string { return p.File + ":" + strconv.Itoa(p.Line) }

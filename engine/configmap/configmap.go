@@ -14,9 +14,8 @@ package configmap
 
 import (
 	"errors"
-	"fmt"
-	"strings"
 
+	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
 )
@@ -48,25 +47,43 @@ type Result struct {
 }
 
 // Error is a config problem, named by the document it is in, the key and
-// the rule that found it.
+// the span of the rule (or expression) that found it. The document and key
+// are printed escaped (diag.Subject: the key comes from the checkpoint); Msg
+// must escape any name of the checkpoint it holds (quote.Name).
 type Error struct {
-	Doc  string // the document as its side names it (format.Format.ConfigDoc)
-	Key  string // dotted path
-	Rule ir.Pos // the rule's position; zero when no rule is involved
-	Msg  string
+	Doc      string // the document as its side names it (format.Format.ConfigDoc)
+	Key      string // dotted path
+	Pos, End ir.Pos // zero when no rule is involved
+	Msg      string
 }
 
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Doc)
-	if e.Key != "" {
-		fmt.Fprintf(&b, ": %s", e.Key)
+// Diagnostic returns the error as engine.Diagnostics reports it: the
+// document and key are its subject.
+func (e *Error) Diagnostic() diag.Diagnostic {
+	return diag.Diagnostic{Severity: diag.Error, Pos: e.Pos, End: e.End,
+		Subject: diag.Subject{File: e.Doc, Key: e.Key}, Message: e.Msg}
+}
+
+func (e *Error) Error() string { return e.Diagnostic().Error() }
+
+// ruleError is a problem of the whole document found at [pos, end) of a
+// rule, let or variant: msg, then err's text. An expression that failed to
+// evaluate is marked instead, which says more than its rule. The caller
+// names the document (inDoc).
+func ruleError(pos, end ir.Pos, err error, msg string) *Error {
+	if ee, ok := err.(*ir.EvalError); ok {
+		pos, end, err = ee.Pos, ee.Pos, errors.New(ee.Msg)
 	}
-	fmt.Fprintf(&b, ": %s", e.Msg)
-	if e.Rule.Line > 0 {
-		fmt.Fprintf(&b, " (rule at %s)", at(e.Rule))
+	return &Error{Pos: pos, End: end, Msg: msg + ": " + err.Error()}
+}
+
+// inDoc returns err as an *Error of document doc.
+func inDoc(doc string, err error) *Error {
+	if e, ok := err.(*Error); ok && e.Doc == "" {
+		e.Doc = doc
+		return e
 	}
-	return b.String()
+	return &Error{Doc: doc, Msg: err.Error()}
 }
 
 // Env resolves the names a mapping's expressions read, once its config is
@@ -105,7 +122,7 @@ func newEnv(m *ir.Mapping, left map[string]any) (*Env, error) {
 		e.LetDefs[l.Name] = l.Expr
 		v, err := ir.Eval(l.Expr, e)
 		if err != nil {
-			return nil, fmt.Errorf("let %s: %w", l.Name, err)
+			return nil, ruleError(l.Pos, l.Pos, err, "let "+l.Name)
 		}
 		e.Lets[l.Name] = v
 	}
@@ -135,23 +152,10 @@ func completeLeft(m *ir.Mapping, left map[string]any) (map[string]any, []string,
 		}
 		v, err := ir.Eval(r.LeftDefault, e)
 		if err != nil {
-			return nil, nil, fmt.Errorf("default of %s (%s): %w", pathString(r.Left), at(r.Pos), err)
+			return nil, nil, ruleError(r.Pos, r.End, err, "default of "+pathString(r.Left))
 		}
 		setPath(full, r.Left.Segs, v)
 		absent = append(absent, pathString(r.Left))
 	}
 	return full, absent, nil
-}
-
-// at prints a rule position as messages cite it, file:line.
-func at(p ir.Pos) string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
-
-// joinErrors reports every problem together, so that a user fixes them in
-// one go: one error as itself, several joined (each reachable with
-// errors.As).
-func joinErrors(errs []error) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mapper-dev/mapper/dsl"
+	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/engine/format/fastllm"
@@ -631,12 +632,45 @@ config {
 		t.Fatal(err)
 	}
 	_, err = importConfig(m, doc(t, `{"hidden_size": 8, "rope_scaling": {"type": "su", "long_factor": [1.0]}, "norm_topk": true}`))
-	assertErr(t, err, "config.json: rope_scaling has no Fast-LLM counterpart in this mapping (rule at refusing.map:8)")
+	assertErr(t, err, "refusing.map:8:5: error: config.json: rope_scaling has no Fast-LLM counterpart in this mapping")
 	if strings.Contains(err.Error(), "not claimed") {
 		t.Errorf("a refusal comes alone, got:\n%v", err)
 	}
 	_, err = importConfig(m, doc(t, `{"hidden_size": 8, "norm_topk": false, "rope_scaling": {"type": "su"}}`))
 	assertErr(t, err, "only renormalized top-k routing", "rope_scaling has no Fast-LLM counterpart")
 	_, err = exportConfig(m, doc(t, `{"hidden_size": 8, "decoder": {"norm_topk": false}}`), nil, "")
-	assertErr(t, err, "the left config this makes would be refused: only renormalized top-k routing (rule at refusing.map:14)")
+	assertErr(t, err, "refusing.map:14:5: error: metadata.yaml config.base_model: the left config this makes would be refused: only renormalized top-k routing")
+}
+
+// TestErrorDiagnostic: a config error marks the rule that found it and has
+// the document and key as its subject; a default that cannot be evaluated
+// marks its expression.
+func TestErrorDiagnostic(t *testing.T) {
+	m := cfgMapping(t)
+	_, err := importConfig(m, withLeft(t, map[string]any{"act": "relu"}))
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v (%T) is not a *Error", err, err)
+	}
+	d := ce.Diagnostic()
+	const rule = "act <-> decoder.blocks.*.mlp.activation map { gelu_pytorch_tanh = gelu, silu = silu }"
+	if d.Pos.File != "cfgtest.map" || d.Pos.Line != 13 || d.Pos.Column != 3 || cfgSrc[d.Pos.Offset:d.End.Offset] != rule {
+		t.Errorf("marks %s:%d:%d %q, want cfgtest.map:13:3 %q", d.Pos.File, d.Pos.Line, d.Pos.Column, cfgSrc[d.Pos.Offset:d.End.Offset], rule)
+	}
+	if d.Subject != (diag.Subject{File: leftDoc, Key: "act"}) || d.Message != `value "relu" has no counterpart (known: "gelu_pytorch_tanh", "silu")` {
+		t.Errorf("subject %+v, message %q", d.Subject, d.Message)
+	}
+	if got, want := err.Error(), `cfgtest.map:13:3: error: config.json: act: value "relu"`; !strings.HasPrefix(got, want) {
+		t.Errorf("Error() = %q, want it to start %q", got, want)
+	}
+
+	_, err = importConfig(m, withLeft(t, map[string]any{"heads": int64(5)}))
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v (%T) is not a *Error", err, err)
+	}
+	d = ce.Diagnostic()
+	if d.Pos.Line != 11 || d.Pos.Column != 20 || !strings.HasPrefix(cfgSrc[d.Pos.Offset:], "hidden_size / heads <->") ||
+		d.Subject != (diag.Subject{File: leftDoc}) || d.Message != "default of head_dim: hidden_size / heads = 32 / 5 does not divide exactly" {
+		t.Errorf("default: %+v at %q", d, cfgSrc[d.Pos.Offset:])
+	}
 }

@@ -1,6 +1,7 @@
 package configmap
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,19 +35,19 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	}
 	ex.readBlocks()
 	ex.applyAll()
-	if err := joinErrors(ex.errs); err != nil {
+	if err := errors.Join(ex.errs...); err != nil {
 		return nil, err
 	}
 	ex.unclaimed()
-	if err := joinErrors(ex.errs); err != nil {
+	if err := errors.Join(ex.errs...); err != nil {
 		return nil, err
 	}
 	full, _, err := completeLeft(t.m, out)
 	if err != nil {
-		return nil, &Error{Doc: doc, Msg: err.Error()}
+		return nil, inDoc(doc, err)
 	}
 	if ex.res.Env, err = newEnv(t.m, full); err != nil {
-		return nil, &Error{Doc: doc, Msg: err.Error()}
+		return nil, inDoc(doc, err)
 	}
 	if err := ex.refused(); err != nil {
 		return nil, err
@@ -63,10 +64,10 @@ func (ex *exporter) refused() error {
 			continue
 		}
 		if ok, err := ir.EvalAll(r.When, ex.res.Env); err == nil && ok {
-			ex.errs = append(ex.errs, &Error{Doc: ex.doc, Rule: r.Pos, Msg: fmt.Sprintf("the left config this makes would be refused: %v", r.Value)})
+			ex.fail(r, "", "the left config this makes would be refused: %v", r.Value)
 		}
 	}
-	return joinErrors(ex.errs)
+	return errors.Join(ex.errs...)
 }
 
 // exporter is one export in progress.
@@ -91,7 +92,7 @@ type exporter struct {
 }
 
 func (ex *exporter) fail(r *ir.ConfigRule, key, format string, args ...any) {
-	ex.errs = append(ex.errs, &Error{Doc: ex.doc, Key: key, Rule: r.Pos, Msg: fmt.Sprintf(format, args...)})
+	ex.errs = append(ex.errs, &Error{Doc: ex.doc, Key: key, Pos: r.Pos, End: r.End, Msg: fmt.Sprintf(format, args...)})
 }
 
 // readBlocks reads back every block node the variant's cycle rules manage.

@@ -1,12 +1,14 @@
 package configmap
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Import maps a left config document to the right side. doc names the
@@ -14,11 +16,11 @@ import (
 func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 	im := &importer{m: t.m, blocks: t.blocks, doc: doc, left: left, written: map[string]string{}}
 	if err := im.start(); err != nil {
-		return nil, &Error{Doc: doc, Msg: err.Error()}
+		return nil, inDoc(doc, err)
 	}
 	rules, err := activeRules(im.m, im.res.Variant, im.res.Env)
 	if err != nil {
-		return nil, &Error{Doc: doc, Msg: err.Error()}
+		return nil, inDoc(doc, err)
 	}
 	// A refusal says all there is to say: what else does not fit is moot.
 	if err := refusals(doc, rules); err != nil {
@@ -34,7 +36,7 @@ func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 		im.rule(r)
 	}
 	im.unclaimed()
-	if err := joinErrors(im.errs); err != nil {
+	if err := errors.Join(im.errs...); err != nil {
 		return nil, err
 	}
 	return im.res, nil
@@ -78,7 +80,7 @@ func (im *importer) start() error {
 }
 
 func (im *importer) fail(r *ir.ConfigRule, key, format string, args ...any) {
-	im.errs = append(im.errs, &Error{Doc: im.doc, Key: key, Rule: r.Pos, Msg: fmt.Sprintf(format, args...)})
+	im.errs = append(im.errs, &Error{Doc: im.doc, Key: key, Pos: r.Pos, End: r.End, Msg: fmt.Sprintf(format, args...)})
 }
 
 // rule applies one active rule other than a cycle.
@@ -119,7 +121,7 @@ func (im *importer) write(r *ir.ConfigRule, segs []string, v any) {
 		im.fail(r, k, "cannot be written: a parent key holds a value")
 		return
 	}
-	im.written[k] = at(r.Pos)
+	im.written[k] = r.Pos.FileLine()
 }
 
 // cycle lays out the right node for the per-layer list.
@@ -194,7 +196,7 @@ func (im *importer) ignore(r *ir.ConfigRule) {
 	for _, p := range r.Keys {
 		im.claims = append(im.claims, pathString(p))
 		if _, ok := ir.LookupPath(im.left, p.Segs); ok {
-			im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s dropped on purpose (ignore at %s)", pathString(p), at(r.Pos)))
+			im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s dropped on purpose (ignore at %s)", quote.Name(pathString(p)), r.Pos.FileLine()))
 		}
 	}
 }
@@ -257,7 +259,7 @@ func (im *importer) rename(r *ir.ConfigRule) {
 		// The right side has no place for it in this config (a block the
 		// pattern does not use): carry it so the way back loses nothing.
 		im.carry(key, v)
-		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s has no place on the %s side in this config; carried in the metadata", key, im.m.Right))
+		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s has no place on the %s side in this config; carried in the metadata", quote.Name(key), im.m.Right))
 	}
 }
 

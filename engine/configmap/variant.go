@@ -1,6 +1,7 @@
 package configmap
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,7 +23,7 @@ func importVariant(m *ir.Mapping, e *Env) (string, error) {
 		}
 		ok, err := ir.EvalBool(v.When, e)
 		if err != nil {
-			return "", fmt.Errorf("variant %s (%s): %w", v.Name, at(v.Pos), err)
+			return "", ruleError(v.Pos, v.Pos, err, "variant "+v.Name)
 		}
 		if ok {
 			return v.Name, nil
@@ -75,13 +76,10 @@ func refusals(doc string, rules []*ir.ConfigRule) error {
 	var errs []error
 	for _, r := range rules {
 		if r.Kind == ir.ConfigRefuse {
-			errs = append(errs, &Error{Doc: doc, Rule: r.Pos, Msg: fmt.Sprint(r.Value)})
+			errs = append(errs, &Error{Doc: doc, Pos: r.Pos, End: r.End, Msg: fmt.Sprint(r.Value)})
 		}
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return joinErrors(errs)
+	return errors.Join(errs...)
 }
 
 // activeRules lists the config rules of the variant whose conditions hold
@@ -95,7 +93,7 @@ func activeRules(m *ir.Mapping, variant string, e *Env) ([]*ir.ConfigRule, error
 		}
 		ok, err := ir.EvalAll(r.When, e)
 		if err != nil {
-			return nil, fmt.Errorf("condition of the rule at %s: %w", at(r.Pos), err)
+			return nil, ruleError(r.Pos, r.End, err, "condition of the rule")
 		}
 		if ok {
 			out = append(out, r)

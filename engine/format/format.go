@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/sides"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -239,7 +240,7 @@ func ParseNaming(name string, def safetensors.Naming) (safetensors.Naming, error
 func ListDir(dir string, owned func(name string) bool) (sideFiles, skipped []string, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, quote.PathError(err)
 	}
 	for _, e := range ents { // ReadDir sorts by name
 		switch {
@@ -270,10 +271,10 @@ func ShardsByFile(tensors []safetensors.Entry, files map[string]string, key func
 	for _, e := range tensors {
 		f, ok := files[e.Name]
 		if !ok {
-			return nil, fmt.Errorf("no file recorded for tensor %s", e.Name)
+			return nil, fmt.Errorf("no file recorded for tensor %s", quote.Name(e.Name))
 		}
 		if f == "" || f == "." || f == ".." || strings.ContainsAny(f, `/\`) || !strings.HasSuffix(f, ".safetensors") {
-			return nil, fmt.Errorf("tensor %s: recorded file %q is not a plain *.safetensors name", e.Name, f)
+			return nil, fmt.Errorf("tensor %s: recorded file %q is not a plain *.safetensors name", quote.Name(e.Name), f)
 		}
 		sh := byFile[f]
 		if sh == nil {
@@ -282,10 +283,10 @@ func ShardsByFile(tensors []safetensors.Entry, files map[string]string, key func
 		}
 		size, err := e.Size()
 		if err != nil {
-			return nil, fmt.Errorf("tensor %s: %w", e.Name, err)
+			return nil, fmt.Errorf("tensor %s: %w", quote.Name(e.Name), err)
 		}
 		if size > math.MaxInt64-sh.Bytes {
-			return nil, fmt.Errorf("tensor %s: file %s: size %d + %d overflows a 64-bit integer", e.Name, f, sh.Bytes, size)
+			return nil, fmt.Errorf("tensor %s: file %s: size %d + %d overflows a 64-bit integer", quote.Name(e.Name), quote.Name(f), sh.Bytes, size)
 		}
 		sh.Logical = append(sh.Logical, e.Name)
 		sh.Entries = append(sh.Entries, safetensors.Entry{Name: key(e.Name), DType: e.DType, Shape: e.Shape})

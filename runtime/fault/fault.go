@@ -24,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Error reports that a mapped input could not be read: its file changed
@@ -41,6 +43,19 @@ func (e *Error) Error() string {
 	if e.Tensor != "" {
 		where += fmt.Sprintf(" (tensor %q)", e.Tensor)
 	}
+	// The path may name a file of the checkpoint's (a shard an index
+	// lists): escaped, as the tensor name is by %q.
+	return fmt.Sprintf("%s: cannot read %s: %s", quote.Name(e.Path), where, e.why())
+}
+
+// Reason is the error without the file and the tensor, for a report that
+// names them apart (a diagnostic's subject): "cannot read byte N: the file
+// shrank ...; inputs must not change during a conversion".
+func (e *Error) Reason() string {
+	return fmt.Sprintf("cannot read byte %d: %s", e.Offset, e.why())
+}
+
+func (e *Error) why() string {
 	var why string
 	switch {
 	case e.Now < 0:
@@ -50,7 +65,7 @@ func (e *Error) Error() string {
 	default:
 		why = "the file changed while being read, or its storage failed"
 	}
-	return fmt.Sprintf("%s: cannot read %s: %s; inputs must not change during a conversion", e.Path, where, why)
+	return why + "; inputs must not change during a conversion"
 }
 
 type region struct {

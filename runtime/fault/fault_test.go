@@ -166,3 +166,24 @@ func TestLocate(t *testing.T) {
 		t.Error("Locate explained EFAULT by a part in no mapping")
 	}
 }
+
+// TestErrorEscapesNames: the file and tensor an Error names may come from
+// a checkpoint (a shard its index lists): both print escaped.
+func TestErrorEscapesNames(t *testing.T) {
+	e := &Error{Path: "in/a\x1b[2J.safetensors", Offset: 9, Tensor: "w\n", Mapped: 10, Now: 5}
+	got := e.Error()
+	want := `"in/a\x1b[2J.safetensors": cannot read byte 9 (tensor "w\n"): the file shrank from 10 to 5 bytes while being read; inputs must not change during a conversion`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestReason: Reason is the error less the file and the tensor, which a
+// diagnostic names apart (and escapes) as its subject.
+func TestReason(t *testing.T) {
+	e := &Error{Path: "in/a\x1b[2J.safetensors", Offset: 9, Tensor: "w\n", Mapped: 10, Now: 5}
+	const want = "cannot read byte 9: the file shrank from 10 to 5 bytes while being read; inputs must not change during a conversion"
+	if got := e.Reason(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

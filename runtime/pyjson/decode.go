@@ -25,6 +25,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Member is one key of an [Object].
@@ -103,7 +105,7 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string {
 	if e.Path != "" {
-		return fmt.Sprintf("json: offset %d (at %s): %s", e.Offset, e.Path, e.Msg)
+		return fmt.Sprintf("json: offset %d (at %s): %s", e.Offset, quote.Name(e.Path), e.Msg)
 	}
 	return fmt.Sprintf("json: offset %d: %s", e.Offset, e.Msg)
 }
@@ -447,7 +449,7 @@ func (d *decoder) str(what string) (string, error) {
 				sb = utf8.AppendRune(sb, r)
 			default:
 				d.pos--
-				return "", d.errf("invalid escape \\%c", esc)
+				return "", d.errf("invalid escape %s", quote.Name("\\"+string([]byte{esc})))
 			}
 			start = d.pos
 		case c < utf8.RuneSelf:

@@ -5,23 +5,22 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // copyChunk bounds one copy_file_range call; the kernel caps a call near
 // 2 GiB anyway, and int is the syscall's length type.
 const copyChunk = 1 << 30
 
-// copyBufSize is the buffer of the pread/pwrite fallback.
-const copyBufSize = 1 << 20
-
-// copyBufs recycles fallback buffers across calls and goroutines.
-var copyBufs = sync.Pool{New: func() any {
-	b := make([]byte, copyBufSize)
-	return &b
-}}
+// CopyBuffer is the memory a CopyRange takes while it runs, at most: the
+// buffer of the pread/pwrite fallback. It is mapped for the call and
+// unmapped after (a sync.Pool kept one per copy that ever ran at once, in
+// the Go heap, beyond any budget); one call copies a whole tensor, so the
+// mapping costs little beside it.
+const CopyBuffer = 1 << 20
 
 // CopyRange copies n bytes from src at srcOff to dst at dstOff without
 // touching either file's position, so concurrent calls on the same files are
@@ -32,12 +31,12 @@ var copyBufs = sync.Pool{New: func() any {
 func CopyRange(dst *os.File, dstOff int64, src *os.File, srcOff, n int64) error {
 	if n < 0 || dstOff < 0 || srcOff < 0 {
 		return fmt.Errorf("safetensors: copy %d bytes from %s@%d to %s@%d: negative argument",
-			n, src.Name(), srcOff, dst.Name(), dstOff)
+			n, quote.Name(src.Name()), srcOff, quote.Name(dst.Name()), dstOff)
 	}
 	done, err := copyKernel(dst, dstOff, src, srcOff, n)
 	if err != nil {
 		return fmt.Errorf("safetensors: copy %d bytes from %s@%d to %s@%d: %w",
-			n, src.Name(), srcOff, dst.Name(), dstOff, err)
+			n, quote.Name(src.Name()), srcOff, quote.Name(dst.Name()), dstOff, err)
 	}
 	if done == n {
 		return nil
@@ -104,21 +103,24 @@ func kernelDeclined(err error) bool {
 }
 
 func copyBuffered(dst *os.File, dstOff int64, src *os.File, srcOff, n int64) error {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf := *bp
+	buf := allocMapped(CopyBuffer)
+	if buf == nil {
+		buf = make([]byte, CopyBuffer)
+	} else {
+		defer freeMapped(buf)
+	}
 	for n > 0 {
 		chunk := buf[:min(n, int64(len(buf)))]
 		if _, err := readFullAt(src, chunk, srcOff); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				// The caller sized the copy from the file: it shrank since.
 				return fmt.Errorf("safetensors: copy: %s ends before byte %d: the file shrank while being read; inputs must not change during a conversion",
-					src.Name(), srcOff+int64(len(chunk)))
+					quote.Name(src.Name()), srcOff+int64(len(chunk)))
 			}
-			return fmt.Errorf("safetensors: copy: read %d bytes of %s at %d: %w", len(chunk), src.Name(), srcOff, err)
+			return fmt.Errorf("safetensors: copy: read %d bytes of %s at %d: %w", len(chunk), quote.Name(src.Name()), srcOff, quote.PathError(err))
 		}
 		if _, err := dst.WriteAt(chunk, dstOff); err != nil {
-			return fmt.Errorf("safetensors: copy: %w", err)
+			return fmt.Errorf("safetensors: copy: %w", quote.PathError(err))
 		}
 		n -= int64(len(chunk))
 		srcOff += int64(len(chunk))

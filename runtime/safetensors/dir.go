@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Checkpoint is a set of safetensors files making up one model, each tensor
@@ -46,7 +48,7 @@ func OpenDir(dir string) (*Checkpoint, error) {
 			return nil, err
 		}
 		if len(names) == 0 {
-			return nil, fmt.Errorf("safetensors: %s: no %s and no *.safetensors files", dir, IndexFile)
+			return nil, fmt.Errorf("safetensors: %s: no %s and no *.safetensors files", quote.Name(dir), IndexFile)
 		}
 		return OpenFiles(dir, names)
 	}
@@ -60,7 +62,7 @@ func OpenDir(dir string) (*Checkpoint, error) {
 func listSafetensors(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("safetensors: %w", quote.PathError(err))
 	}
 	var names []string
 	for _, e := range ents {
@@ -85,7 +87,7 @@ func OpenFiles(dir string, names []string) (*Checkpoint, error) {
 			if other, dup := c.where[t.Name]; dup {
 				c.Close()
 				return nil, &FormatError{File: f.Path, Tensor: t.Name,
-					Reason: fmt.Sprintf("tensor in two shards (also in %s)", other.Path)}
+					Reason: fmt.Sprintf("tensor in two shards (also in %s)", quote.Name(other.Path))}
 			}
 			c.where[t.Name] = f
 		}
@@ -132,11 +134,11 @@ func openIndexed(dir string, ix *Index) (*Checkpoint, error) {
 		for _, t := range f.Tensors {
 			listed, ok := ix.WeightMap[t.Name]
 			if !ok {
-				return fail(&FormatError{File: f.Path, Tensor: t.Name, Reason: "tensor absent from " + indexPath})
+				return fail(&FormatError{File: f.Path, Tensor: t.Name, Reason: "tensor absent from " + quote.Name(indexPath)})
 			}
 			if byName[listed] != f {
 				return fail(&FormatError{File: f.Path, Tensor: t.Name,
-					Reason: fmt.Sprintf("tensor in two shards (%s maps it to %s)", indexPath, listed)})
+					Reason: fmt.Sprintf("tensor in two shards (%s maps it to %s)", quote.Name(indexPath), quote.Name(listed))})
 			}
 			c.where[t.Name] = f
 		}
@@ -153,7 +155,7 @@ func openIndexed(dir string, ix *Index) (*Checkpoint, error) {
 		sort.Strings(missing)
 		name := missing[0]
 		return fail(&FormatError{File: filepath.Join(dir, ix.WeightMap[name]), Tensor: name,
-			Reason: fmt.Sprintf("listed in %s but not in the file (%d such tensors)", indexPath, len(missing))})
+			Reason: fmt.Sprintf("listed in %s but not in the file (%d such tensors)", quote.Name(indexPath), len(missing))})
 	}
 	c.finish()
 	return c, nil
@@ -167,7 +169,7 @@ func openAll(dir string, names []string, listedIn string) (*Checkpoint, error) {
 	for _, name := range names {
 		if seen[name] {
 			c.Close()
-			return nil, fmt.Errorf("safetensors: %s: file %q listed twice", listedIn, name)
+			return nil, fmt.Errorf("safetensors: %s: file %q listed twice", quote.Name(listedIn), name)
 		}
 		seen[name] = true
 		f, err := openIn(dir, name, listedIn)
@@ -186,7 +188,7 @@ func openAll(dir string, names []string, listedIn string) (*Checkpoint, error) {
 // reach elsewhere on the disk.
 func resolveIn(dir, name, listedIn string) (path, real string, err error) {
 	bad := func(why string) (string, string, error) {
-		return "", "", fmt.Errorf("safetensors: %s: unsafe file name %q: %s", listedIn, name, why)
+		return "", "", fmt.Errorf("safetensors: %s: unsafe file name %q: %s", quote.Name(listedIn), name, why)
 	}
 	switch {
 	case name == "" || name == ".":
@@ -203,21 +205,21 @@ func resolveIn(dir, name, listedIn string) (path, real string, err error) {
 	path = filepath.Join(dir, name)
 	realDir, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return "", "", fmt.Errorf("safetensors: %w", err)
+		return "", "", fmt.Errorf("safetensors: %w", quote.PathError(err))
 	}
 	real, err = filepath.EvalSymlinks(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", "", fmt.Errorf("safetensors: %s: missing file %q: %w", listedIn, name, err)
+			return "", "", fmt.Errorf("safetensors: %s: missing file %q: %w", quote.Name(listedIn), name, quote.PathError(err))
 		}
-		return "", "", fmt.Errorf("safetensors: %w", err)
+		return "", "", fmt.Errorf("safetensors: %w", quote.PathError(err))
 	}
 	if !within(realDir, real) && !inHubBlobs(realDir, real) {
-		why := fmt.Sprintf("resolves to %s, outside the directory", real)
+		why := fmt.Sprintf("resolves to %s, outside the directory", quote.Name(real))
 		if listedIn == dir {
 			// A file of the directory, not a name read from a file: name
 			// the file.
-			return "", "", fmt.Errorf("safetensors: %s: %s", path, why)
+			return "", "", fmt.Errorf("safetensors: %s: %s", quote.Name(path), why)
 		}
 		return bad(why)
 	}

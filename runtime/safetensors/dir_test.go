@@ -243,3 +243,48 @@ func TestOpenDirHubCacheSnapshot(t *testing.T) {
 		t.Fatalf("a link out of the snapshot but not into blobs/: %v", err)
 	}
 }
+
+// TestOpenDirEscapesNames: file and tensor names from a hostile checkpoint
+// reach error messages escaped, so that an ESC or a newline in them cannot
+// act on the terminal or forge a line.
+func TestOpenDirEscapesNames(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string // the escaped name, as the message shows it
+	}{
+		{"missing file named with ESC", func(t *testing.T, dir string) {
+			smallFile(t, dir, "a.safetensors", "w")
+			writeIndex(t, dir, `{"weight_map": {"w": "a.safetensors", "v": "x\u001b[2J\n.safetensors"}}`)
+		}, `"x\x1b[2J\n.safetensors"`},
+		{"file named with ESC holds a tensor twice", func(t *testing.T, dir string) {
+			smallFile(t, dir, "a\x1b[31m.safetensors", "w")
+			smallFile(t, dir, "b.safetensors", "w")
+		}, `a\x1b[31m.safetensors"`},
+		{"indexed file named with a newline lacks a tensor", func(t *testing.T, dir string) {
+			smallFile(t, dir, "a\n.safetensors", "w")
+			writeIndex(t, dir, `{"weight_map": {"w": "a\n.safetensors", "v": "a\n.safetensors"}}`)
+		}, `a\n.safetensors"`},
+		{"tensor named with ESC absent from the index", func(t *testing.T, dir string) {
+			smallFile(t, dir, "a.safetensors", "w", "\x1b]0;pwned\a")
+			writeIndex(t, dir, `{"weight_map": {"w": "a.safetensors"}}`)
+		}, `tensor "\x1b]0;pwned\a"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tc.setup(t, dir)
+			c, err := OpenDir(dir)
+			if err == nil {
+				c.Close()
+				t.Fatal("OpenDir accepted the directory")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("error %q does not show %s", msg, tc.want)
+			}
+			if i := strings.IndexFunc(msg, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+				t.Errorf("error holds control character %q: %q", msg[i], msg)
+			}
+		})
+	}
+}

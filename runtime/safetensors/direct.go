@@ -24,27 +24,52 @@ const (
 	directAlign = 4096
 	// directMin is the smallest write worth sending directly.
 	directMin = 256 << 10
-	// bounceSize is the length of one bounce buffer.
+	// bounceSize is the length of a full bounce buffer; a shorter write
+	// gets one of its own length.
 	bounceSize = 4 << 20
+	// KeptBuffers is how many full bounce buffers are kept for reuse across
+	// writers, outside any write: KeptBuffers*bounceSize bytes at most.
+	KeptBuffers = 4
 )
 
-// bounces keeps a few bounce buffers for reuse across writers.
-var bounces = make(chan []byte, 4)
+// WriteBuffer is the memory a write of n bytes takes beside its data while
+// it runs: the bounce buffer a direct write copies through, none for a
+// write through the page cache. A caller that budgets memory reserves it
+// (the writer cannot, and a bounce buffer per write in flight adds up).
+func WriteBuffer(n int64) int64 {
+	if n < directMin {
+		return 0
+	}
+	return min(bounceSize, (n+directAlign-1)/directAlign*directAlign)
+}
 
-func getBounce() []byte {
+// bounces keeps a few full bounce buffers for reuse across writers.
+var bounces = make(chan []byte, KeptBuffers)
+
+// getBounce returns a page-aligned buffer of min(n, bounceSize) bytes
+// outside the Go heap (n a multiple of directAlign), or nil where none can
+// be mapped.
+func getBounce(n int64) []byte {
+	if n < bounceSize {
+		return allocMapped(int(n))
+	}
 	select {
 	case b := <-bounces:
 		return b
 	default:
-		return allocBounce(bounceSize)
+		return allocMapped(bounceSize)
 	}
 }
 
 func putBounce(b []byte) {
+	if len(b) < bounceSize {
+		freeMapped(b)
+		return
+	}
 	select {
 	case bounces <- b:
 	default:
-		freeBounce(b)
+		freeMapped(b)
 	}
 }
 
@@ -89,7 +114,7 @@ func (w *Writer) writeCached(abs int64, parts [][]byte, n int64) error {
 // writeDirect writes the next n bytes of c at abs through bounce buffers;
 // abs and n are multiples of directAlign.
 func (w *Writer) writeDirect(abs int64, c *partCursor, n int64) error {
-	buf := getBounce()
+	buf := getBounce(n)
 	if buf == nil {
 		return w.writeCached(abs, c.take(n), n)
 	}

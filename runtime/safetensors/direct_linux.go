@@ -18,8 +18,8 @@ func openDirect(path string) *os.File {
 	return d
 }
 
-// allocBounce returns n bytes of page-aligned memory outside the Go heap.
-func allocBounce(n int) []byte {
+// allocMapped returns n bytes of page-aligned memory outside the Go heap.
+func allocMapped(n int) []byte {
 	b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
 	if err != nil {
 		return nil
@@ -27,7 +27,7 @@ func allocBounce(n int) []byte {
 	return b
 }
 
-func freeBounce(b []byte) { _ = unix.Munmap(b) }
+func freeMapped(b []byte) { _ = unix.Munmap(b) }
 
 // pwritev writes parts back to back at off (pwritev, up to IOV_MAX pieces a
 // call).

@@ -7,9 +7,9 @@ import "os"
 // openDirect: direct I/O is only used on Linux.
 func openDirect(path string) *os.File { return nil }
 
-func allocBounce(n int) []byte { return nil }
+func allocMapped(n int) []byte { return nil }
 
-func freeBounce(b []byte) {}
+func freeMapped(b []byte) {}
 
 // pwritev writes parts back to back at off.
 func pwritev(f *os.File, parts [][]byte, off int64) error {

@@ -131,3 +131,40 @@ func countDiff(a, b []byte) int {
 	}
 	return n + max(len(a), len(b)) - min(len(a), len(b))
 }
+
+// TestWriteBuffer: the bounce buffer a direct write maps is never larger
+// than WriteBuffer says for the write, so a caller reserving WriteBuffer
+// per write in flight accounts for all of them; only full-size buffers are
+// kept once the write is done.
+func TestWriteBuffer(t *testing.T) {
+	for _, n := range []int64{0, directMin - 1, directMin, directMin + 1, 3 << 20, bounceSize, bounceSize + 1, 64 << 20} {
+		want := int64(0)
+		if n >= directMin {
+			want = min(bounceSize, (n+directAlign-1)/directAlign*directAlign)
+		}
+		if got := WriteBuffer(n); got != want {
+			t.Errorf("WriteBuffer(%d) = %d, want %d", n, got, want)
+		}
+		if n < directMin {
+			continue // written through the page cache, no bounce buffer
+		}
+		// writeDirect asks for the aligned body, at most n bytes.
+		body := n / directAlign * directAlign
+		b := getBounce(body)
+		if b == nil {
+			t.Skip("no anonymous mappings here")
+		}
+		if int64(len(b)) > WriteBuffer(n) {
+			t.Errorf("a direct write of %d bytes maps %d bytes of bounce buffer, WriteBuffer says %d", n, len(b), WriteBuffer(n))
+		}
+		putBounce(b)
+	}
+	if len(bounces) > KeptBuffers {
+		t.Errorf("%d bounce buffers kept, at most %d", len(bounces), KeptBuffers)
+	}
+	for len(bounces) > 0 {
+		if b := <-bounces; len(b) != bounceSize {
+			t.Errorf("a %d-byte bounce buffer was kept; only full ones are", len(b))
+		}
+	}
+}

@@ -3,10 +3,14 @@ package safetensors
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // FormatError reports a file that is not valid safetensors, or a checkpoint
-// directory whose files and index disagree.
+// directory whose files and index disagree. Its message escapes the file
+// and tensor names (they come from the checkpoint); Reason must do the same
+// for any it holds.
 type FormatError struct {
 	File   string // path of the offending file; empty when parsing bytes
 	Tensor string // offending tensor, empty when the problem is not one tensor's
@@ -18,7 +22,7 @@ func (e *FormatError) Error() string {
 	var b strings.Builder
 	b.WriteString("safetensors: ")
 	if e.File != "" {
-		b.WriteString(e.File)
+		b.WriteString(quote.Name(e.File))
 		b.WriteString(": ")
 	}
 	if e.Tensor != "" {

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Every file mapper reads from an input checkpoint (config, index,
@@ -44,10 +46,10 @@ func ReadInput(dir, name string, limit int64) ([]byte, error) {
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("safetensors: %w", quote.PathError(err))
 	}
 	tooLarge := func(size string) error {
-		return fmt.Errorf("safetensors: %s: %s bytes is over the %s limit for this file", f.Name(), size, sizeString(limit))
+		return fmt.Errorf("safetensors: %s: %s bytes is over the %s limit for this file", quote.Name(f.Name()), size, sizeString(limit))
 	}
 	if st.Size() > limit {
 		return nil, tooLarge(fmt.Sprint(st.Size()))
@@ -55,7 +57,7 @@ func ReadInput(dir, name string, limit int64) ([]byte, error) {
 	// Read one byte past the limit: a file may grow after the stat.
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: reading %s: %w", f.Name(), err)
+		return nil, fmt.Errorf("safetensors: reading %s: %w", quote.Name(f.Name()), quote.PathError(err))
 	}
 	if int64(len(data)) > limit {
 		return nil, tooLarge("more than " + fmt.Sprint(limit))
@@ -87,7 +89,8 @@ func openInput(dir, name, listedIn string) (*os.File, error) {
 }
 
 // openRegular opens path read-only, without blocking, and checks that it
-// is a regular file; name is what the returned file and errors call it.
+// is a regular file; name is what the returned file and errors call it
+// (escaped there: it may come from the checkpoint).
 func openRegular(path, name string, flags int) (*os.File, error) {
 	var fd int
 	var err error
@@ -99,24 +102,24 @@ func openRegular(path, name string, flags int) (*os.File, error) {
 	}
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) && flags&unix.O_NOFOLLOW != 0 {
-			return nil, fmt.Errorf("safetensors: %s: became a symbolic link while being opened", name)
+			return nil, fmt.Errorf("safetensors: %s: became a symbolic link while being opened", quote.Name(name))
 		}
-		return nil, fmt.Errorf("safetensors: %w", &fs.PathError{Op: "open", Path: name, Err: err})
+		return nil, fmt.Errorf("safetensors: %w", &fs.PathError{Op: "open", Path: quote.Name(name), Err: err})
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("safetensors: %w", &fs.PathError{Op: "stat", Path: name, Err: err})
+		return nil, fmt.Errorf("safetensors: %w", &fs.PathError{Op: "stat", Path: quote.Name(name), Err: err})
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, fmt.Errorf("safetensors: %s: not a regular file (%s)", name, fileKind(uint32(st.Mode)))
+		return nil, fmt.Errorf("safetensors: %s: not a regular file (%s)", quote.Name(name), fileKind(uint32(st.Mode)))
 	}
 	// O_NONBLOCK has no effect on a regular file's reads, but the os
 	// package would take the descriptor for a pollable one: clear it.
 	if err := unix.SetNonblock(fd, false); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("safetensors: %w", &fs.PathError{Op: "fcntl", Path: name, Err: err})
+		return nil, fmt.Errorf("safetensors: %w", &fs.PathError{Op: "fcntl", Path: quote.Name(name), Err: err})
 	}
 	return os.NewFile(uintptr(fd), name), nil
 }

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // OutputDir builds a directory under a temporary name beside its target and
@@ -180,16 +182,17 @@ func syncTree(root string) error {
 }
 
 func syncPath(path string) error {
+	// The output holds side files named by the input's author.
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return quote.PathError(err)
 	}
 	serr := f.Sync()
 	cerr := f.Close()
 	if serr != nil {
-		return fmt.Errorf("fsync %s: %w", path, serr)
+		return fmt.Errorf("fsync %s: %w", quote.Name(path), serr)
 	}
-	return cerr
+	return quote.PathError(cerr)
 }
 
 func syncDir(path string) error { return syncPath(path) }

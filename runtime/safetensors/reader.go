@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mapper-dev/mapper/runtime/fault"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
@@ -72,7 +73,7 @@ func openMapped(f *os.File) (*File, error) {
 	path := f.Name()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("safetensors: %w", quote.PathError(err))
 	}
 	if !st.Mode().IsRegular() {
 		return nil, formatErr("", "not a regular file (%v)", st.Mode().Type())
@@ -83,7 +84,7 @@ func openMapped(f *os.File) (*File, error) {
 	var prefix [8]byte
 	if size >= 8 {
 		if _, err := readFullAt(f, prefix[:], 0); err != nil {
-			return nil, fmt.Errorf("safetensors: %s: reading header length: %w", path, err)
+			return nil, fmt.Errorf("safetensors: %s: reading header length: %w", quote.Name(path), quote.PathError(err))
 		}
 	}
 	n, err := headerLen(prefix, size)
@@ -92,21 +93,21 @@ func openMapped(f *os.File) (*File, error) {
 	}
 	header := make([]byte, n)
 	if _, err := readFullAt(f, header, 8); err != nil {
-		return nil, fmt.Errorf("safetensors: %s: reading %d-byte header: %w", path, n, err)
+		return nil, fmt.Errorf("safetensors: %s: reading %d-byte header: %w", quote.Name(path), n, quote.PathError(err))
 	}
 	h, err := ParseHeader(header, size-8-n)
 	if err != nil {
 		return nil, err
 	}
 	if size > math.MaxInt {
-		return nil, fmt.Errorf("safetensors: %s: %d bytes is too large to map", path, size)
+		return nil, fmt.Errorf("safetensors: %s: %d bytes is too large to map", quote.Name(path), size)
 	}
 	// The mapping covers the whole file, header included: mmap offsets must be
 	// page aligned, and mapping from 0 also means a file with an empty data
 	// buffer never asks for a zero-length mapping (size >= 8 here).
 	mm, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %s: mmap: %w", path, err)
+		return nil, fmt.Errorf("safetensors: %s: mmap: %w", quote.Name(path), err)
 	}
 	file := &File{
 		Path:      path,
@@ -142,15 +143,15 @@ func (f *File) tensorAt(off int64) string {
 // last page) cannot yield a silently mixed output.
 func (f *File) Unchanged() error {
 	if f.f == nil {
-		return fmt.Errorf("safetensors: %s: file is closed", f.Path)
+		return fmt.Errorf("safetensors: %s: file is closed", quote.Name(f.Path))
 	}
 	st, err := f.f.Stat()
 	if err != nil {
-		return fmt.Errorf("safetensors: %s: %w", f.Path, err)
+		return fmt.Errorf("safetensors: %s: %w", quote.Name(f.Path), err)
 	}
 	if st.Size() != f.opened.Size() || !st.ModTime().Equal(f.opened.ModTime()) {
 		return fmt.Errorf("safetensors: %s: the file changed while being read (%d bytes modified %s, was %d bytes modified %s); inputs must not change during a conversion",
-			f.Path, st.Size(), st.ModTime().Format(time.RFC3339Nano), f.opened.Size(), f.opened.ModTime().Format(time.RFC3339Nano))
+			quote.Name(f.Path), st.Size(), st.ModTime().Format(time.RFC3339Nano), f.opened.Size(), f.opened.ModTime().Format(time.RFC3339Nano))
 	}
 	return nil
 }
@@ -172,10 +173,10 @@ func (f *File) FileOffset(t TensorInfo) int64 { return f.DataStart + t.Begin }
 func (f *File) Data(name string) ([]byte, error) {
 	t, ok := f.Tensor(name)
 	if !ok {
-		return nil, fmt.Errorf("safetensors: %s: no tensor %q", f.Path, name)
+		return nil, fmt.Errorf("safetensors: %s: no tensor %q", quote.Name(f.Path), name)
 	}
 	if f.mm == nil {
-		return nil, fmt.Errorf("safetensors: %s: file is closed", f.Path)
+		return nil, fmt.Errorf("safetensors: %s: file is closed", quote.Name(f.Path))
 	}
 	a, b := f.FileOffset(t), f.DataStart+t.End
 	return f.mm[a:b:b], nil // capped, so an append cannot reach the next tensor
@@ -237,12 +238,12 @@ func (f *File) Close() error {
 	if f.mm != nil {
 		f.unregister()
 		if err := unix.Munmap(f.mm); err != nil {
-			errs = append(errs, fmt.Errorf("safetensors: %s: munmap: %w", f.Path, err))
+			errs = append(errs, fmt.Errorf("safetensors: %s: munmap: %w", quote.Name(f.Path), err))
 		}
 		f.mm = nil
 	}
 	if err := f.f.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("safetensors: %w", err))
+		errs = append(errs, fmt.Errorf("safetensors: %w", quote.PathError(err)))
 	}
 	f.f = nil
 	return errors.Join(errs...)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Replacing an existing output is the one place mapper deletes anything, so a
@@ -88,7 +90,7 @@ func checkReplaceable(dir string, keep func(name string) bool) (fileID, error) {
 	if !fi.IsDir() {
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			to, _ := os.Readlink(dir)
-			return refuse("it is a symbolic link (to %s), not a directory", to)
+			return refuse("it is a symbolic link (to %s), not a directory", quote.Name(to))
 		}
 		return refuse("it is %s, not a directory", kindOf(fi.Mode()))
 	}
@@ -113,12 +115,14 @@ func checkReplaceable(dir string, keep func(name string) bool) (fileID, error) {
 }
 
 // checkEntry checks one entry of a directory to replace, whose identity is
-// dirID, against the rule of CheckReplaceable.
+// dirID, against the rule of CheckReplaceable. Its messages escape the
+// entry's name: it comes from the disk, not from the user.
 func checkEntry(dir string, dirID fileID, name string, keep func(string) bool) error {
 	fi, id, err := lstatID(filepath.Join(dir, name))
 	if err != nil {
-		return err
+		return quote.PathError(err)
 	}
+	name = quote.Name(name)
 	switch {
 	case fi.IsDir():
 		return fmt.Errorf("it holds %s, a directory (a checkpoint directory holds only files)", name)
@@ -161,7 +165,7 @@ func removeReplaced(dir string, id fileID, keep func(string) bool) error {
 		path := filepath.Join(dir, name)
 		// unlink, unlike os.Remove, never removes a directory.
 		if err := unix.Unlink(path); err != nil {
-			return fmt.Errorf("removing %s: %w", path, err)
+			return fmt.Errorf("removing %s: %w", quote.Name(path), err)
 		}
 	}
 	if err := unix.Rmdir(dir); err != nil {

@@ -255,3 +255,20 @@ func TestLeftovers(t *testing.T) {
 		t.Errorf("Leftovers beside a missing parent = %v, %v", got, err)
 	}
 }
+
+// TestCheckReplaceableEscapesNames: the entry a refusal names comes from
+// the disk: a name holding an ESC or a newline prints escaped.
+func TestCheckReplaceableEscapesNames(t *testing.T) {
+	dir := checkpointDir(t, "model.safetensors", "notes\x1b[2J\nok.txt")
+	err := CheckReplaceable(dir, nil)
+	if !errors.Is(err, ErrNotReplaceable) {
+		t.Fatalf("CheckReplaceable: %v, want a refusal", err)
+	}
+	msg := err.Error()
+	if want := `it holds "notes\x1b[2J\nok.txt", which is not a checkpoint file`; !strings.Contains(msg, want) {
+		t.Errorf("%q does not say %s", msg, want)
+	}
+	if strings.ContainsAny(msg, "\x1b\n") {
+		t.Errorf("the refusal holds a control character: %q", msg)
+	}
+}

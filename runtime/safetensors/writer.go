@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mapper-dev/mapper/runtime/fault"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Writer fills a file planned by a Layout. WriteAt and CopyFrom may be called
@@ -34,12 +35,12 @@ type Writer struct {
 func Create(path string, l *Layout) (*Writer, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("safetensors: %w", quote.PathError(err))
 	}
 	fail := func(err error) (*Writer, error) {
 		f.Close()
 		os.Remove(path)
-		return nil, fmt.Errorf("safetensors: create %s: %w", path, err)
+		return nil, fmt.Errorf("safetensors: create %s: %w", quote.Name(path), quote.PathError(err))
 	}
 	if err := preallocate(f, l.Size); err != nil {
 		return fail(fmt.Errorf("reserving %d bytes: %w", l.Size, err))
@@ -64,12 +65,12 @@ func (w *Writer) Layout() *Layout { return w.layout }
 func (w *Writer) span(name string, off, n int64) (int, int64, error) {
 	i, ok := w.layout.index[name]
 	if !ok {
-		return 0, 0, fmt.Errorf("safetensors: %s: no tensor %q in the layout", w.Path, name)
+		return 0, 0, fmt.Errorf("safetensors: %s: no tensor %q in the layout", quote.Name(w.Path), name)
 	}
 	t := w.layout.Tensors[i]
 	if off < 0 || n < 0 || off > t.Size()-n {
 		return 0, 0, fmt.Errorf("safetensors: %s: tensor %q: write of %d bytes at offset %d leaves its %d bytes",
-			w.Path, name, n, off, t.Size())
+			quote.Name(w.Path), name, n, off, t.Size())
 	}
 	return i, w.layout.FileOffset(t) + off, nil
 }
@@ -102,7 +103,7 @@ func (w *Writer) WriteParts(name string, off int64, parts [][]byte) error {
 		if fe := fault.Locate(err, parts); fe != nil {
 			return fe
 		}
-		return fmt.Errorf("safetensors: tensor %q: %w", name, err)
+		return fmt.Errorf("safetensors: tensor %q: %w", name, quote.PathError(err))
 	}
 	w.cov[i].add(off, off+n)
 	return nil
@@ -115,10 +116,10 @@ func (w *Writer) WriteParts(name string, off int64, parts [][]byte) error {
 func (w *Writer) CopyFrom(name string, off int64, src *File, srcName string) error {
 	st, ok := src.Tensor(srcName)
 	if !ok {
-		return fmt.Errorf("safetensors: %s: no tensor %q", src.Path, srcName)
+		return fmt.Errorf("safetensors: %s: no tensor %q", quote.Name(src.Path), srcName)
 	}
 	if src.f == nil {
-		return fmt.Errorf("safetensors: %s: file is closed", src.Path)
+		return fmt.Errorf("safetensors: %s: file is closed", quote.Name(src.Path))
 	}
 	i, abs, err := w.span(name, off, st.Size())
 	if err != nil {
@@ -126,7 +127,7 @@ func (w *Writer) CopyFrom(name string, off int64, src *File, srcName string) err
 	}
 	if dt := w.layout.Tensors[i].DType; dt != st.DType {
 		return fmt.Errorf("safetensors: %s: tensor %q is %v, cannot copy %v tensor %q of %s into it",
-			w.Path, name, dt, st.DType, srcName, src.Path)
+			quote.Name(w.Path), name, dt, st.DType, srcName, quote.Name(src.Path))
 	}
 	if err := CopyRange(w.f, abs, src.f, src.FileOffset(st), st.Size()); err != nil {
 		return fmt.Errorf("safetensors: tensor %q from %q: %w", name, srcName, err)
@@ -154,7 +155,7 @@ func (w *Writer) Finish() error {
 	for i, t := range w.layout.Tensors {
 		if got := w.cov[i].covered(); got != t.Size() {
 			if first == nil {
-				first = fmt.Errorf("safetensors: %s: tensor %q: only %d of %d bytes written", w.Path, t.Name, got, t.Size())
+				first = fmt.Errorf("safetensors: %s: tensor %q: only %d of %d bytes written", quote.Name(w.Path), t.Name, got, t.Size())
 			}
 			incomplete = append(incomplete, t.Name)
 		}
@@ -179,7 +180,7 @@ func (w *Writer) Close() error {
 	serr := w.f.Sync()
 	cerr := w.f.Close()
 	if err := errors.Join(derr, serr, cerr); err != nil {
-		return fmt.Errorf("safetensors: closing %s: %w", w.Path, err)
+		return fmt.Errorf("safetensors: closing %s: %w", quote.Name(w.Path), quote.PathError(err))
 	}
 	return nil
 }

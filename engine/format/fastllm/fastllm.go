@@ -37,6 +37,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mapper-dev/mapper/engine/format"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
@@ -126,7 +127,7 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		md.Shards = append(md.Shards, name)
 	}
 	if !slices.Contains(md.Shards, WeightsShard) {
-		return nil, fmt.Errorf("shards %v do not contain %q", md.Shards, WeightsShard)
+		return nil, fmt.Errorf("shards %q do not contain %q", md.Shards, WeightsShard)
 	}
 	meta, ok := top["metadata"].(map[string]any)
 	if !ok {
@@ -194,7 +195,7 @@ func parseCarried(v any) (*format.Carried, error) {
 				for t, f := range fm {
 					s, isStr := f.(string)
 					if !isStr {
-						return nil, fmt.Errorf("files: %s is %s, want a file name", t, describe(f))
+						return nil, fmt.Errorf("files: %s is %s, want a file name", quote.Name(t), describe(f))
 					}
 					c.Files[t] = s
 				}
@@ -324,10 +325,10 @@ func (Side) Open(dir string) (*format.Source, error) {
 		for _, t := range f.Tensors {
 			listed, ok := md.StateIndex[t.Name]
 			if !ok {
-				return fail(fmt.Errorf("fast_llm: %s: tensor %q is not in %s", f.Path, t.Name, path))
+				return fail(fmt.Errorf("fast_llm: %s: tensor %q is not in %s", quote.Name(f.Path), t.Name, quote.Name(path)))
 			}
 			if listed != files[i] {
-				return fail(fmt.Errorf("fast_llm: %s: tensor %q is in %s, but %s says %s", f.Path, t.Name, files[i], path, listed))
+				return fail(fmt.Errorf("fast_llm: %s: tensor %q is in %s, but %s says %s", quote.Name(f.Path), t.Name, quote.Name(files[i]), quote.Name(path), quote.Name(listed)))
 			}
 		}
 	}
@@ -339,7 +340,7 @@ func (Side) Open(dir string) (*format.Source, error) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if _, _, ok := ck.Lookup(k); !ok {
-			return fail(fmt.Errorf("fast_llm: %s: tensor %q is listed in %s but not in the file", filepath.Join(dir, md.StateIndex[k]), k, path))
+			return fail(fmt.Errorf("fast_llm: %s: tensor %q is listed in %s but not in the file", quote.Name(filepath.Join(dir, md.StateIndex[k])), k, quote.Name(path)))
 		}
 	}
 	ownedFiles := make(map[string]bool, len(files))
@@ -521,7 +522,7 @@ func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) err
 	for _, s := range shards {
 		for _, e := range s.Entries {
 			if prev, dup := index[e.Name]; dup {
-				return fmt.Errorf("fast_llm: tensor %q in two files (%s and %s)", e.Name, prev, s.File)
+				return fmt.Errorf("fast_llm: tensor %q in two files (%s and %s)", e.Name, quote.Name(prev), quote.Name(s.File))
 			}
 			index[e.Name] = s.File
 		}

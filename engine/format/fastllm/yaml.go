@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // maxNodes bounds the values a document may expand to through aliases (a
@@ -41,7 +42,7 @@ func at(path string) string {
 	if path == "" {
 		return "the top level"
 	}
-	return path
+	return quote.Name(path) // made of the document's keys
 }
 
 func (c *converter) value(n *yaml.Node, path string, depth int) (any, error) {
@@ -60,7 +61,7 @@ func (c *converter) value(n *yaml.Node, path string, depth int) (any, error) {
 		return c.value(n.Alias, path, depth+1)
 	case yaml.MappingNode:
 		if n.ShortTag() != "!!map" {
-			return nil, fmt.Errorf("at %s: unsupported tag %s", at(path), n.Tag)
+			return nil, fmt.Errorf("at %s: unsupported tag %s", at(path), quote.Name(n.Tag))
 		}
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -90,7 +91,7 @@ func (c *converter) value(n *yaml.Node, path string, depth int) (any, error) {
 		return m, nil
 	case yaml.SequenceNode:
 		if n.ShortTag() != "!!seq" {
-			return nil, fmt.Errorf("at %s: unsupported tag %s", at(path), n.Tag)
+			return nil, fmt.Errorf("at %s: unsupported tag %s", at(path), quote.Name(n.Tag))
 		}
 		out := make([]any, len(n.Content))
 		for i, e := range n.Content {
@@ -130,7 +131,7 @@ func (c *converter) value(n *yaml.Node, path string, depth int) (any, error) {
 			}
 			return f, nil
 		default:
-			return nil, fmt.Errorf("at %s: line %d: unsupported value of type %s", at(path), n.Line, tag)
+			return nil, fmt.Errorf("at %s: line %d: unsupported value of type %s", at(path), n.Line, quote.Name(tag))
 		}
 	}
 	return nil, fmt.Errorf("at %s: unsupported YAML node", at(path))
