@@ -21,6 +21,9 @@
 package dsl
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+
 	"github.com/mapper-dev/mapper/dsl/check"
 	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
@@ -30,13 +33,18 @@ import (
 // Load parses and checks one .map file. The mapping is nil only on a syntax
 // error; otherwise it is returned even when the list holds errors (the
 // engine must not run it then: use diags.HasErrors or diags.Err).
-// Warnings never make a mapping unusable.
+// Warnings never make a mapping unusable. The mapping's Hash is the sha256
+// of src.
 func Load(filename string, src []byte) (*ir.Mapping, diag.List) {
 	f, diags := syntax.Parse(filename, src)
 	if f == nil {
 		return nil, diags
 	}
 	m, more := check.Check(f)
+	if m != nil {
+		sum := sha256.Sum256(src)
+		m.Hash = hex.EncodeToString(sum[:])
+	}
 	return m, append(diags, more...).Sort()
 }
 

@@ -42,15 +42,27 @@ type TensorDiff struct {
 	Detail string
 }
 
-// DiffReport compares two checkpoints tensor by tensor.
+// DiffReport compares two checkpoints tensor by tensor and, when they are
+// of the same side, file by file.
 type DiffReport struct {
 	SideA, SideB string
 	Tensors      []TensorDiff
+	// Files compares every file of the two directories (see diffFiles), so
+	// that a difference the tensors do not show (a shard's __metadata__,
+	// config.json's bytes, a side file) is not missed; nil when the sides
+	// differ, as files of two sides have nothing to compare.
+	Files []FileDiff
 }
 
 // Same reports whether no tensor differs in value.
 func (r *DiffReport) Same() bool {
 	return !slices.ContainsFunc(r.Tensors, func(d TensorDiff) bool { return d.Kind > EqualValues })
+}
+
+// SameFiles reports whether every file compared is identical (true when
+// no file was compared).
+func (r *DiffReport) SameFiles() bool {
+	return !slices.ContainsFunc(r.Files, func(d FileDiff) bool { return d.Kind != FileIdentical })
 }
 
 // OpenAny opens a checkpoint of whichever registered side it is.
@@ -66,7 +78,8 @@ func OpenAny(dir string) (*format.Source, error) {
 	return f.Open(dir)
 }
 
-// Diff compares the tensors of two checkpoint directories by logical name.
+// Diff compares the tensors of two checkpoint directories by logical name
+// and, for two checkpoints of one side, every file.
 func Diff(a, b string) (*DiffReport, error) {
 	sa, err := OpenAny(a)
 	if err != nil {
@@ -78,7 +91,16 @@ func Diff(a, b string) (*DiffReport, error) {
 		return nil, err
 	}
 	defer sb.Close()
-	return diffSources(sa, sb)
+	r, err := diffSources(sa, sb)
+	if err != nil {
+		return nil, err
+	}
+	if sa.Format == sb.Format {
+		if r.Files, err = diffFiles(sa, sb, r.Tensors); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 // diffSources compares two opened checkpoints.

@@ -108,7 +108,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 		}
 	}()
 	for _, sh := range p.Shards {
-		l, err := safetensors.NewLayout(sh.Entries, nil)
+		l, err := safetensors.NewLayout(sh.Entries, sh.Metadata)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", quote.Name(sh.File), err)
 		}

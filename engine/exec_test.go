@@ -191,7 +191,7 @@ func TestExecuteExistingOutput(t *testing.T) {
 	if _, err := p.Execute(context.Background(), ExecOptions{Output: out, Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if got := entries(t, out); !slices.Equal(got, []string{"metadata.yaml", "model_0.safetensors", "tokenizer.json"}) {
+	if got := entries(t, out); !slices.Equal(got, []string{"metadata.yaml", "model_0.safetensors", "ok", "tokenizer.json"}) {
 		t.Errorf("forced output holds %q", got)
 	}
 	assertNothingLeft(t, root, "hf", "out")

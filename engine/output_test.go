@@ -103,7 +103,7 @@ func TestExecuteForceKeepsToTheRule(t *testing.T) {
 	if _, err := p.Execute(context.Background(), ExecOptions{Output: out, Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if got := entries(t, out); !slices.Equal(got, []string{"NOTES.md", "metadata.yaml", "model_0.safetensors", "tokenizer.json"}) {
+	if got := entries(t, out); !slices.Equal(got, []string{"NOTES.md", "metadata.yaml", "model_0.safetensors", "ok", "tokenizer.json"}) {
 		t.Errorf("replaced output holds %q", got)
 	}
 	assertNothingLeft(t, root, "hf", "out")

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +33,11 @@ type PlanOptions struct {
 	// Workers is the number of concurrent chunk workers the budget is
 	// shared among.
 	Workers int
+	// AllowMappingMismatch lets an export run with a mapping other than
+	// the one the import recorded (another name, or the same name with
+	// other rules); the plan notes it. Without it such an export is
+	// refused.
+	AllowMappingMismatch bool
 }
 
 // Plan is everything a conversion will do, decided before a byte is written.
@@ -167,6 +173,13 @@ func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
 	}
 	p := &Plan{Mapping: m.Name, MapFile: m.File, Direction: dir, From: from, To: to, InputDir: inDir,
 		src: src, in: inFmt, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
+	var mismatch string
+	if dir == Export {
+		if mismatch, err = p.checkRecordedMapping(m, opt.AllowMappingMismatch); err != nil {
+			src.Close()
+			return nil, err
+		}
+	}
 	if p.Memory <= 0 {
 		p.Memory = DefaultMemory
 	}
@@ -174,7 +187,46 @@ func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
 		src.Close()
 		return nil, err
 	}
+	if mismatch != "" {
+		p.Notes = append([]string{mismatch}, p.Notes...)
+	}
 	return p, nil
+}
+
+// checkRecordedMapping refuses an export with a mapping other than the one
+// the import recorded: another mapping may lay the tensors out differently
+// (a user's Mixtral mapping that stacks experts in another order), and the
+// export would write them back wrong without any error. The same name with
+// other rules (a different sha256) is another mapping too. A checkpoint
+// with no record (saved by Fast-LLM itself) is not checked; a record
+// without a hash (an older mapper) is checked by name only.
+// With allow it returns the note to make instead.
+func (p *Plan) checkRecordedMapping(m *ir.Mapping, allow bool) (string, error) {
+	c := p.src.Carried
+	if c == nil {
+		return "", nil
+	}
+	sameHash := c.MappingHash == "" || m.Hash == "" || c.MappingHash == m.Hash
+	if c.Mapping == m.Name && sameHash {
+		return "", nil
+	}
+	hash := func(h string) string {
+		if h == "" {
+			return "sha256 not recorded"
+		}
+		return "sha256 " + h
+	}
+	recorded := fmt.Sprintf("mapping %s (%s)", quote.Name(c.Mapping), hash(quote.Name(c.MappingHash)))
+	given := fmt.Sprintf("mapping %s (%s, %s)", m.Name, quote.Name(m.File), hash(m.Hash))
+	if allow {
+		return fmt.Sprintf("the import recorded %s; this export uses %s, as --mapping-mismatch=allow says", recorded, given), nil
+	}
+	what := "another mapping"
+	if c.Mapping == m.Name {
+		what = "a mapping of the same name with other rules"
+	}
+	return "", fmt.Errorf("%s was imported with %s, and this export uses %s: %s may lay the tensors out differently and write them back wrong; export with the recorded mapping, or pass --mapping-mismatch=allow to export anyway",
+		quote.Name(p.InputDir), recorded, given, what)
 }
 
 // DefaultMemory is the working-memory budget when none is given.
@@ -242,15 +294,21 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.Config, p.Variant, p.Notes = cfg.Out, cfg.Variant, cfg.Notes
 	if p.Direction == Import {
 		p.Carried = cfg.Carried
+		p.Carried.MappingHash = m.Hash
 	}
 	if err := p.planTensors(m, &env{cfg: cfg.Env}); err != nil {
 		return err
 	}
 	if p.Direction == Import {
 		p.Carried.Files, p.Carried.Naming = inputFiles(p.src)
+		p.Carried.FileMetadata = inputFileMetadata(p.src)
+		p.Carried.Texts = p.src.Texts
+		for _, f := range slices.Sorted(maps.Keys(p.src.Texts)) {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s is not in the form mapper writes: its exact text is recorded with what the output carries for the way back (texts)", quote.Name(f)))
+		}
 	}
 	p.noteLossy()
-	p.SideFiles = p.src.SideFiles
+	p.SideFiles = p.sideFiles()
 	for _, s := range p.src.Skipped {
 		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", quote.Name(s)))
 	}
@@ -371,11 +429,44 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 	return errors.Join(errs...)
 }
 
+// sideFiles are the input's side files the output gets: all but those
+// named like a marker file the output side writes itself (Fast-LLM's ok),
+// which are noted instead.
+func (p *Plan) sideFiles() []string {
+	mk, ok := p.out.(format.Markers)
+	if !ok {
+		return p.src.SideFiles
+	}
+	var out []string
+	for _, f := range p.src.SideFiles {
+		if slices.Contains(mk.Markers(), f) {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s of the input is not copied: the %s output writes its own", quote.Name(f), p.To))
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// inputFileMetadata records each input weight file's __metadata__ (nil:
+// none), so that the way back can write it again.
+func inputFileMetadata(src *format.Source) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(src.Checkpoint.Files))
+	for _, f := range src.Checkpoint.Files {
+		out[filepath.Base(f.Path)] = maps.Clone(f.Metadata)
+	}
+	return out
+}
+
 // inputFiles records which file holds each input tensor, when there are
-// several, and the naming convention the side found them in, so that the
-// way back can write the same files.
+// several or the one file has a name other than the side's default, and
+// the naming convention the side found them in, so that the way back can
+// write the same files.
 func inputFiles(src *format.Source) (map[string]string, string) {
-	if len(src.Checkpoint.Files) < 2 {
+	if len(src.Checkpoint.Files) == 0 {
+		return nil, ""
+	}
+	if len(src.Checkpoint.Files) == 1 && src.IndexFile == "" {
 		return nil, ""
 	}
 	files := make(map[string]string, len(src.Tensors))
@@ -947,11 +1038,15 @@ func (p *Plan) layout(opt PlanOptions) error {
 		// Write the files the import started from.
 		p.output.Files, p.output.Naming = c.Files, c.Naming
 	}
+	if c := p.src.Carried; p.Direction == Export && c != nil {
+		p.output.Original = &format.Original{FileMetadata: c.FileMetadata, Texts: c.Texts}
+	}
 	shards, err := p.out.Layout(p.output)
 	if err != nil {
 		return err
 	}
 	p.Shards = shards
+	p.Notes = append(p.Notes, p.output.Notes...)
 	// Workers run chunks side by side, within the budget.
 	p.PeakMemory = min(satMul(p.PeakMemory, int64(p.Workers)), p.Memory)
 	for _, j := range p.Jobs {

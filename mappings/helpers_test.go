@@ -236,13 +236,3 @@ func f32s(b []byte) []float32 {
 	}
 	return out
 }
-
-// loadSource checks a mapping given as source text.
-func loadSource(t testing.TB, name, src string) *ir.Mapping {
-	t.Helper()
-	m, diags := dsl.Load(name, []byte(src))
-	if diags.HasErrors() {
-		t.Fatalf("%s does not check: %v", name, diags.Err())
-	}
-	return m
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/mapper-dev/mapper/engine/format/fastllm"
 	"github.com/mapper-dev/mapper/mappings/synth"
 	"github.com/mapper-dev/mapper/runtime/kernels"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
@@ -26,6 +27,12 @@ type roundTripCase struct {
 	variant string // the variant the import must choose ("" for mappings without variants)
 	// valuesOnly: MXFP4 bytes may change on the way back, decoded values may not.
 	valuesOnly bool
+	// edit changes the generated checkpoint before the round trip (a
+	// config.json or index written other than save_pretrained writes it).
+	edit func(t *testing.T, dir string)
+	// restored are the documents whose original text the import must
+	// record and the export write back, each with a plan note.
+	restored []string
 }
 
 func roundTripCases() []roundTripCase {
@@ -75,10 +82,136 @@ func roundTripCases() []roundTripCase {
 		// Sharded inputs with an index (save_pretrained naming, and GPT-OSS's
 		// published 0-based naming).
 		{name: "gpt_oss_mxfp4_sharded", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true, ShardBytes: 48 << 10}, variant: "mxfp4"},
-		{name: "gpt_oss_mxfp4_sharded_zero_based", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true, ShardBytes: 48 << 10, Naming: "hf-zero-based"}, variant: "mxfp4"},
+		// GPT-OSS as published: 0-based names, a one-line index in an order
+		// of its own, and no __metadata__ in the shards.
+		{name: "gpt_oss_mxfp4_sharded_zero_based", mapping: "gpt_oss", arch: synth.TinyGPTOSS(),
+			opts: synth.Options{ByteExactMXFP4: true, ShardBytes: 48 << 10, Naming: "hf-zero-based", NoFileMetadata: true}, variant: "mxfp4",
+			restored: []string{safetensors.IndexFile}},
 		{name: "llama_sharded", mapping: "llama", arch: synth.TinyLlama(), opts: synth.Options{ShardBytes: 24 << 10}},
 		{name: "qwen3_moe_sharded", mapping: "qwen3_moe", arch: synth.TinyQwen3MoE(), opts: synth.Options{ShardBytes: 24 << 10}},
 		{name: "mtp_llama_sharded", mapping: "mtp_llama", arch: mtp3, opts: synth.Options{ShardBytes: 24 << 10}},
+		// Originals not in save_pretrained form come back byte for byte.
+		{name: "gpt_oss_rope_scaling_unsorted", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4",
+			edit: rewriteConfig(func(o pyjson.Object) (any, int, string) {
+				// As several official Llama 3.1 / 3.3 configs list theirs.
+				rs, _ := o.Get("rope_scaling")
+				o.Set("rope_scaling", reorder(rs.(pyjson.Object), "rope_type", "factor", "original_max_position_embeddings", "beta_fast", "beta_slow", "truncate"))
+				return o, 2, "\n"
+			}), restored: []string{"config.json"}},
+		{name: "llama_indent4_no_newline", mapping: "llama", arch: synth.TinyLlama(),
+			edit: rewriteConfig(func(o pyjson.Object) (any, int, string) { return o, 4, "" }), restored: []string{"config.json"}},
+		{name: "llama_short_floats", mapping: "llama", arch: llamaBias,
+			edit: editConfigText(func(s string) string {
+				return strings.NewReplacer(`1e-05`, `1e-5`, `500000.0`, `5e5`, `0.0,`, `0.00,`).Replace(s)
+			}), restored: []string{"config.json"}},
+		{name: "mixtral_one_line_reversed", mapping: "mixtral", arch: synth.TinyMixtral(),
+			edit: rewriteConfig(func(o pyjson.Object) (any, int, string) { return reversed(o), -1, "" }), restored: []string{"config.json"}},
+		{name: "qwen2_crlf", mapping: "qwen2", arch: synth.TinyQwen2(),
+			edit: editConfigText(func(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }), restored: []string{"config.json"}},
+		// Newer transformers add total_parameters to the index.
+		{name: "mistral_sharded_total_parameters", mapping: "mistral", arch: synth.TinyMistral(), opts: synth.Options{ShardBytes: 24 << 10},
+			edit: editFile(safetensors.IndexFile, func(s string) string {
+				return strings.Replace(s, `"metadata": {`, `"metadata": {`+"\n"+`    "total_parameters": 12345,`, 1)
+			}), restored: []string{safetensors.IndexFile}},
+		// One shard named as one of several, with its index.
+		{name: "llama_single_shard_index", mapping: "llama", arch: llamaTied, edit: singleShardIndex},
+	}
+}
+
+// editFile rewrites the file name of a checkpoint through edit.
+func editFile(name string, edit func(string) string) func(t *testing.T, dir string) {
+	return func(t *testing.T, dir string) {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		before := string(readFile(t, path))
+		after := edit(before)
+		if after == before {
+			t.Fatalf("the edit leaves %s as it was", name)
+		}
+		if err := os.WriteFile(path, []byte(after), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// editConfigText rewrites config.json's text.
+func editConfigText(edit func(string) string) func(t *testing.T, dir string) {
+	return editFile("config.json", edit)
+}
+
+// rewriteConfig writes config.json again from its ordered content as
+// rewrite returns it, with an indent (-1: one line) and an ending.
+func rewriteConfig(rewrite func(pyjson.Object) (v any, indent int, end string)) func(t *testing.T, dir string) {
+	return editConfigText(func(s string) string {
+		v, err := pyjson.DecodeOrdered([]byte(s))
+		if err != nil {
+			panic(err)
+		}
+		nv, indent, end := rewrite(v.(pyjson.Object))
+		b, err := pyjson.Encode(nv, indent, false)
+		if err != nil {
+			panic(err)
+		}
+		return string(b) + end
+	})
+}
+
+// reorder puts o's keys in the given order (every key of o must be named).
+func reorder(o pyjson.Object, keys ...string) pyjson.Object {
+	if len(keys) != len(o) {
+		panic(fmt.Sprintf("reorder: %d keys for %v", len(keys), o.Keys()))
+	}
+	out := make(pyjson.Object, len(keys))
+	for i, k := range keys {
+		v, ok := o.Get(k)
+		if !ok {
+			panic("reorder: no key " + k)
+		}
+		out[i] = pyjson.Member{Key: k, Value: v}
+	}
+	return out
+}
+
+// reversed reverses the key order of every object in v.
+func reversed(v any) any {
+	switch v := v.(type) {
+	case pyjson.Object:
+		out := make(pyjson.Object, len(v))
+		for i, m := range v {
+			out[len(v)-1-i] = pyjson.Member{Key: m.Key, Value: reversed(m.Value)}
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = reversed(e)
+		}
+		return out
+	}
+	return v
+}
+
+// singleShardIndex renames model.safetensors to
+// model-00001-of-00001.safetensors and writes its index, as some
+// publishers ship a model that fits in one file.
+func singleShardIndex(t *testing.T, dir string) {
+	t.Helper()
+	const name = "model-00001-of-00001.safetensors"
+	if err := os.Rename(filepath.Join(dir, "model.safetensors"), filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sh := safetensors.Shard{File: name}
+	for _, ti := range f.Tensors {
+		sh.Entries = append(sh.Entries, safetensors.Entry{Name: ti.Name, DType: ti.DType, Shape: ti.Shape})
+		sh.Bytes += ti.Size()
+	}
+	if err := safetensors.WriteIndex(filepath.Join(dir, safetensors.IndexFile), safetensors.NewIndex([]safetensors.Shard{sh})); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -91,6 +224,9 @@ func TestRoundTrip(t *testing.T) {
 			t.Parallel()
 			m := load(t, tc.mapping)
 			hf0 := generate(t, tc.arch, tc.opts)
+			if tc.edit != nil {
+				tc.edit(t, hf0)
+			}
 			if tc.opts.ShardBytes > 0 {
 				if _, err := os.Stat(filepath.Join(hf0, "model.safetensors.index.json")); err != nil {
 					t.Fatalf("the sharded input has no index: %v", err)
@@ -105,19 +241,76 @@ func TestRoundTrip(t *testing.T) {
 			if tc.variant != "" && (imp.Carried == nil || imp.Carried.Variant != tc.variant) {
 				t.Errorf("the import does not record variant %q for the way back: %+v", tc.variant, imp.Carried)
 			}
+			if got := slices.Sorted(maps.Keys(imp.Carried.Texts)); !slices.Equal(got, slices.Sorted(slices.Values(tc.restored))) {
+				t.Errorf("the import records the text of %v, want %v", got, tc.restored)
+			}
+			for _, f := range tc.restored {
+				checkNote(t, "import", imp.Notes, f+" is not in the form mapper writes: its exact text is recorded")
+			}
 			// No shard size: the export writes the files the import started from.
 			hf1, exp := convert(t, m, fl, engine.PlanOptions{})
 			if exp.Direction != engine.Export || exp.Variant != tc.variant {
 				t.Fatalf("export: direction %v, variant %q; want export, %q", exp.Direction, exp.Variant, tc.variant)
 			}
+			for _, f := range tc.restored {
+				checkNote(t, "export", exp.Notes, f+": written as the original text recorded at import")
+			}
 			checkHFRoundTrip(t, hf0, hf1, tc.valuesOnly)
 
-			// Fast-LLM -> HF -> Fast-LLM.
+			// Fast-LLM -> HF -> Fast-LLM: every file the same, byte for byte.
 			fl2, _ := convert(t, m, hf1, engine.PlanOptions{})
 			checkAllIdentical(t, fl, fl2)
 			checkSameMetadata(t, fl, fl2)
+			checkSameFiles(t, fl, fl2)
 		})
 	}
+}
+
+func checkNote(t *testing.T, what string, notes []string, want string) {
+	t.Helper()
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, want) }) {
+		t.Errorf("%s notes %q: none says %q", what, notes, want)
+	}
+}
+
+// checkSameFiles requires two directories to hold the same files with the
+// same bytes (cmp), and mapper diff to say so too.
+func checkSameFiles(t *testing.T, a, b string) {
+	t.Helper()
+	rep, err := engine.Diff(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Files) == 0 {
+		t.Error("diff compares no files")
+	}
+	for _, d := range rep.Files {
+		if d.Kind != engine.FileIdentical {
+			t.Errorf("diff: file %s %s %s", d.Name, d.Kind, d.Detail)
+		}
+	}
+	na, nb := dirNames(t, a), dirNames(t, b)
+	if !slices.Equal(na, nb) {
+		t.Errorf("files differ:\n  %v\n  %v", na, nb)
+	}
+	for _, n := range na {
+		if !bytes.Equal(readFile(t, filepath.Join(a, n)), readFile(t, filepath.Join(b, n))) {
+			t.Errorf("%s is not byte-identical after the round trip", n)
+		}
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
 }
 
 // checkHFRoundTrip compares an HF checkpoint with its round trip: every
@@ -143,6 +336,12 @@ func checkHFRoundTrip(t *testing.T, a, b string, valuesOnly bool) {
 	if len(rep.Tensors) == 0 {
 		t.Fatal("no tensors compared")
 	}
+	// mapper diff's file comparison agrees with cmp below.
+	for _, d := range rep.Files {
+		if d.Kind != engine.FileIdentical && !(valuesOnly && strings.HasSuffix(d.Name, ".safetensors")) {
+			t.Errorf("diff: file %s %s %s", d.Name, d.Kind, d.Detail)
+		}
+	}
 	if valuesOnly {
 		requantized = slices.Compact(slices.Sorted(slices.Values(requantized)))
 		if len(requantized) == 0 {
@@ -153,65 +352,36 @@ func checkHFRoundTrip(t *testing.T, a, b string, valuesOnly bool) {
 			checkSameMXFP4Values(t, ca, cb, base)
 		}
 	}
-	// The export writes the files the import read (names, shards, index),
-	// so every file is byte-identical; only re-quantized MXFP4 data may
-	// differ, and that was compared by value above.
-	names := func(dir string) []string {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, e := range ents {
-			out = append(out, e.Name())
-		}
-		return out
-	}
-	na, nb := names(a), names(b)
+	// The export writes the files the import read (names, shards, index,
+	// config.json, each file's __metadata__), so every file is
+	// byte-identical (cmp); only re-quantized MXFP4 data may differ, and
+	// that was compared by value above, the __metadata__ here.
+	na, nb := dirNames(t, a), dirNames(t, b)
 	if !slices.Equal(na, nb) {
 		t.Errorf("files differ:\n  %v\n  %v", na, nb)
 	}
 	for _, n := range na {
 		if valuesOnly && strings.HasSuffix(n, ".safetensors") {
+			fa, fb := openFile(t, filepath.Join(a, n)), openFile(t, filepath.Join(b, n))
+			if !reflect.DeepEqual(fa.Metadata, fb.Metadata) || (fa.Metadata == nil) != (fb.Metadata == nil) {
+				t.Errorf("%s: __metadata__ %v after the round trip, want %v", n, fb.Metadata, fa.Metadata)
+			}
 			continue
 		}
-		ba, bb := readFile(t, filepath.Join(a, n)), readFile(t, filepath.Join(b, n))
-		if bytes.Equal(ba, bb) {
-			continue
+		if !bytes.Equal(readFile(t, filepath.Join(a, n)), readFile(t, filepath.Join(b, n))) {
+			t.Errorf("%s is not byte-identical after the round trip", n)
 		}
-		// GPT-OSS's published one-line index lists tensors in an order of
-		// its own, which is not recorded: there only the content must agree.
-		if n == safetensors.IndexFile && !bytes.Contains(ba, []byte("\n  ")) {
-			checkSameIndexContent(t, filepath.Join(a, n), filepath.Join(b, n))
-			continue
-		}
-		t.Errorf("%s is not byte-identical after the round trip", n)
 	}
 }
 
-// checkSameIndexContent compares two model.safetensors.index.json files:
-// the same total_size and the same tensors, each mapped to a file that exists.
-func checkSameIndexContent(t *testing.T, a, b string) {
+func openFile(t *testing.T, path string) *safetensors.File {
 	t.Helper()
-	ia, err := safetensors.ReadIndex(a)
+	f, err := safetensors.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ib, err := safetensors.ReadIndex(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ia.TotalSize != ib.TotalSize {
-		t.Errorf("index total_size %d, want %d", ib.TotalSize, ia.TotalSize)
-	}
-	if ka, kb := slices.Sorted(maps.Keys(ia.WeightMap)), slices.Sorted(maps.Keys(ib.WeightMap)); !slices.Equal(ka, kb) {
-		t.Errorf("index tensors differ:\n  %v\n  %v", ka, kb)
-	}
-	for name, file := range ib.WeightMap {
-		if _, err := os.Stat(filepath.Join(filepath.Dir(b), file)); err != nil {
-			t.Errorf("index maps %s to %s: %v", name, file, err)
-		}
-	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 func isMXFP4Part(name string) bool {
@@ -361,4 +531,43 @@ func TestGPTOSSExportDense(t *testing.T) {
 		t.Errorf("config.json after dense and back to mxfp4 differs from the original:\n%s", readFile(t, filepath.Join(hf2, "config.json")))
 	}
 	checkHFRoundTrip(t, hf0, hf2, true)
+}
+
+// TestChangedConfigKeepsOrder: when the Fast-LLM config changed after the
+// import (here the rotary theta), config.json cannot be the original text;
+// it is written in save_pretrained form with the original's key order, and
+// the export notes which keys differ.
+func TestChangedConfigKeepsOrder(t *testing.T) {
+	t.Parallel()
+	m := load(t, "mixtral")
+	hf0 := generate(t, synth.TinyMixtral(), synth.Options{})
+	rewriteConfig(func(o pyjson.Object) (any, int, string) { return reversed(o), -1, "" })(t, hf0)
+	fl, _ := convert(t, m, hf0, engine.PlanOptions{})
+
+	md := parseMetadata(t, fl)
+	rotary := md.Config["decoder"].(map[string]any)["block"].(map[string]any)["mixer"].(map[string]any)["rotary"].(map[string]any)
+	rotary["theta"] = 2e6
+	data, err := fastllm.EncodeMetadata(md.Config, md.StateIndex, md.Carried)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fl, fastllm.MetadataFile), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hf1, exp := convert(t, m, fl, engine.PlanOptions{})
+	checkNote(t, "export", exp.Notes, "config.json: differs from the original recorded at import (rope_theta): written in save_pretrained form, keys in the original's order")
+
+	orig, err := pyjson.DecodeOrdered(readFile(t, filepath.Join(hf0, "config.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := orig.(pyjson.Object)
+	o.Set("rope_theta", 2e6)
+	want, err := pyjson.Encode(o, 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(hf1, "config.json")); !bytes.Equal(got, append(want, '\n')) {
+		t.Errorf("config.json:\n%s\nwant:\n%s", got, want)
+	}
 }

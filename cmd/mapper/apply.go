@@ -22,11 +22,12 @@ import (
 
 // convFlags are the flags apply and plan share.
 type convFlags struct {
-	to, variant string
-	workers     int
-	memory      int64
-	shardSize   int64
-	format      string
+	to, variant     string
+	workers         int
+	memory          int64
+	shardSize       int64
+	format          string
+	mappingMismatch string
 }
 
 func (c *convFlags) register(fs *pflag.FlagSet) {
@@ -39,10 +40,13 @@ func (c *convFlags) register(fs *pflag.FlagSet) {
 	fs.Var(mem, "memory", "working-memory budget, at least "+formatSize(minMemory)+" (e.g. 512MiB, 4GiB); docs/performance.md says what it bounds")
 	fs.Var(newSize(&c.shardSize, 0), "shard-size", "tensor bytes per output file (default: the side's default)")
 	fs.Var(newFormat(&c.format), "format", "how errors are written to stderr: text, json or github (workflow annotations)")
+	fs.Var(newChoice(&c.mappingMismatch, "refuse", "refuse", "allow"), "mapping-mismatch",
+		"on export, when the mapping is not the one the import recorded (its name and sha256): refuse, or allow")
 }
 
 func (c *convFlags) options() engine.PlanOptions {
-	return engine.PlanOptions{To: c.to, Variant: c.variant, Workers: c.workers, Memory: c.memory, ShardBytes: c.shardSize}
+	return engine.PlanOptions{To: c.to, Variant: c.variant, Workers: c.workers, Memory: c.memory, ShardBytes: c.shardSize,
+		AllowMappingMismatch: c.mappingMismatch == "allow"}
 }
 
 func newFlagSet(name, args string, stderr io.Writer) *pflag.FlagSet {

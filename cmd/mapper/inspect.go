@@ -63,7 +63,8 @@ func fileBase(p string) string {
 
 func runDiff(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("diff", "A B (each a directory or ORG/NAME)", stderr)
-	all := fs.Bool("all", false, "list identical tensors too")
+	all := fs.Bool("all", false, "list identical tensors (and with --files, files) too")
+	files := fs.Bool("files", false, "list the files that differ (a shard's __metadata__, config.json's bytes, a side file...), and let them count in the exit status")
 	var ref inputRef
 	ref.register(fs)
 	if code, ok := parseFlags(fs, args, 2); !ok {
@@ -101,7 +102,32 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%d tensors: %d identical, %d equal values, %d different, %d shape differs, %d only in A, %d only in B\n",
 		len(rep.Tensors), counts[engine.Identical], counts[engine.EqualValues], counts[engine.Different], counts[engine.ShapeDiffers], counts[engine.OnlyInA], counts[engine.OnlyInB])
-	if !rep.Same() {
+	// The files: always a summary line, so that a difference the tensors
+	// do not show (what cmp would see) is never silent; --files lists them
+	// and makes them count.
+	if rep.SideA != rep.SideB {
+		fmt.Fprintf(stdout, "files: not compared (a %s and a %s checkpoint)\n", rep.SideA, rep.SideB)
+	} else {
+		fileCounts := map[engine.FileKind]int{}
+		for _, d := range rep.Files {
+			fileCounts[d.Kind]++
+			if !*files || (d.Kind == engine.FileIdentical && !*all) {
+				continue
+			}
+			line := fmt.Sprintf("file %-10s %s", d.Kind, quote.Name(d.Name))
+			if d.Detail != "" {
+				line += "  (" + d.Detail + ")"
+			}
+			fmt.Fprintln(stdout, line)
+		}
+		line := fmt.Sprintf("%d files: %d identical, %d differ, %d only in A, %d only in B",
+			len(rep.Files), fileCounts[engine.FileIdentical], fileCounts[engine.FileDiffers], fileCounts[engine.FileOnlyInA], fileCounts[engine.FileOnlyInB])
+		if !rep.SameFiles() && !*files {
+			line += " (--files lists them)"
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	if !rep.Same() || (*files && !rep.SameFiles()) {
 		return 1
 	}
 	return 0

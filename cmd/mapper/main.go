@@ -7,7 +7,7 @@
 //	mapper apply MAPPING IN OUT       convert a checkpoint (MAPPING auto: the one IN needs)
 //	mapper plan MAPPING IN            show what apply would do
 //	mapper inspect DIR                list a checkpoint's tensors and config
-//	mapper diff A B                   compare two checkpoints tensor by tensor
+//	mapper diff [--files] A B         compare two checkpoints tensor by tensor (and file by file)
 //	mapper lint [FILES|DIRS]          check .map files
 //	mapper fmt [-l] [-w] [FILES|DIRS] format .map files
 //	mapper synth ARCH DIR             write a synthetic checkpoint (gpt_oss, llama, ...)
@@ -36,7 +36,7 @@ func init() {
 		"apply":   {runApply, "convert a checkpoint: apply MAPPING IN OUT (MAPPING auto: detected from IN)"},
 		"plan":    {runPlan, "show what apply would do, without writing: plan MAPPING IN"},
 		"inspect": {runInspect, "list a checkpoint's tensors and config: inspect DIR"},
-		"diff":    {runDiff, "compare two checkpoints tensor by tensor: diff A B"},
+		"diff":    {runDiff, "compare two checkpoints tensor by tensor, and file by file: diff [--files] A B"},
 		"lint":    {runLint, "check .map files: lint [FILES|DIRS] (default: the built-in mappings)"},
 		"fmt":     {runFmt, "format .map files: fmt [-l] [-w] [FILES|DIRS]"},
 		"synth":   {runSynth, "write a synthetic HF checkpoint for trying things out: synth ARCH DIR"},

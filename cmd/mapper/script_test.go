@@ -72,16 +72,18 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: false,
 		Condition:           scriptCondition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode":       scriptExitCode,
-			"interrupt":      scriptInterrupt,
-			"bind":           scriptBind,
-			"ls":             scriptLs,
-			"truncate":       scriptTruncate,
-			"set-config":     scriptSetConfig,
-			"drop-tensor":    scriptDropTensor,
-			"add-tensor":     scriptAddTensor,
-			"reshape-tensor": scriptReshapeTensor,
-			"json":           scriptJSON,
+			"exitcode":          scriptExitCode,
+			"interrupt":         scriptInterrupt,
+			"bind":              scriptBind,
+			"ls":                scriptLs,
+			"truncate":          scriptTruncate,
+			"set-config":        scriptSetConfig,
+			"set-file-metadata": scriptSetFileMetadata,
+			"reformat-config":   scriptReformatConfig,
+			"drop-tensor":       scriptDropTensor,
+			"add-tensor":        scriptAddTensor,
+			"reshape-tensor":    scriptReshapeTensor,
+			"json":              scriptJSON,
 		},
 	})
 }
@@ -329,6 +331,12 @@ func scriptSetConfig(ts *testscript.TestScript, neg bool, args []string) {
 // scriptRewriteTensors rewrites DIR/model.safetensors through edit, which gets
 // the entries and their bytes and may change both.
 func scriptRewriteTensors(ts *testscript.TestScript, dir string, edit func(es []safetensors.Entry, data map[string][]byte) []safetensors.Entry) {
+	scriptRewrite(ts, dir, edit, func(m map[string]string) map[string]string { return m })
+}
+
+// scriptRewrite is scriptRewriteTensors that also changes the file's
+// __metadata__ through meta.
+func scriptRewrite(ts *testscript.TestScript, dir string, edit func(es []safetensors.Entry, data map[string][]byte) []safetensors.Entry, meta func(map[string]string) map[string]string) {
 	path := filepath.Join(ts.MkAbs(dir), "model.safetensors")
 	f, err := safetensors.Open(path)
 	ts.Check(err)
@@ -340,10 +348,10 @@ func scriptRewriteTensors(ts *testscript.TestScript, dir string, edit func(es []
 		ts.Check(err)
 		data[t.Name] = append([]byte(nil), b...)
 	}
-	meta := f.Metadata
+	md := meta(f.Metadata)
 	ts.Check(f.Close())
 	es = edit(es, data)
-	l, err := safetensors.NewLayout(es, meta)
+	l, err := safetensors.NewLayout(es, md)
 	ts.Check(err)
 	tmp := path + ".new"
 	w, err := safetensors.Create(tmp, l)
@@ -374,6 +382,36 @@ func scriptParseShape(ts *testscript.TestScript, s string) tensor.Shape {
 		out = append(out, n)
 	}
 	return out
+}
+
+// scriptSetFileMetadata sets the __metadata__ of DIR/model.safetensors to
+// a JSON object of strings, or removes it (-).
+func scriptSetFileMetadata(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: set-file-metadata DIR JSON|-")
+	}
+	var md map[string]string
+	if args[1] != "-" {
+		ts.Check(json.Unmarshal([]byte(args[1]), &md))
+	}
+	scriptRewrite(ts, args[0], func(es []safetensors.Entry, _ map[string][]byte) []safetensors.Entry { return es },
+		func(map[string]string) map[string]string { return md })
+}
+
+// scriptReformatConfig writes DIR/config.json again with the same content,
+// indented by 4 and without a trailing newline.
+func scriptReformatConfig(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: reformat-config DIR")
+	}
+	path := filepath.Join(ts.MkAbs(args[0]), "config.json")
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	v, err := pyjson.DecodeOrdered(data)
+	ts.Check(err)
+	out, err := pyjson.Encode(v, 4, false)
+	ts.Check(err)
+	ts.Check(os.WriteFile(path, out, 0o644))
 }
 
 func scriptDropTensor(ts *testscript.TestScript, neg bool, args []string) {

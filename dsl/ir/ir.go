@@ -16,8 +16,12 @@ type Pos = token.Pos
 
 // Mapping is one checked .map file.
 type Mapping struct {
-	Name     string
-	File     string
+	Name string
+	File string
+	// Hash is the hex sha256 of the .map source (set by dsl.Load): an
+	// import records it, so that an export with a different rule file,
+	// even one of the same name, is caught.
+	Hash     string
 	Left     string // format of the left side, e.g. "hf"
 	Right    string // format of the right side, e.g. "fast_llm"
 	OneWay   bool   // declared import-only: ops without an inverse are allowed

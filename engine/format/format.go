@@ -94,6 +94,12 @@ type Source struct {
 	// IndexFile is the file that lists the weight files: the index, or
 	// Fast-LLM's metadata.yaml; "" when every weight file is read.
 	IndexFile string
+	// Texts are documents the side read (by file name) whose exact text it
+	// would not write back from their content alone: a config.json not in
+	// save_pretrained form, an index not in the form the side writes. An
+	// import records them (Carried.Texts), so that the way back can write
+	// the very bytes.
+	Texts map[string]string
 
 	Checkpoint *safetensors.Checkpoint
 }
@@ -135,19 +141,43 @@ func (s *Source) Close() error {
 
 // Carried is what mapper stores beside a converted config so that the way
 // back loses nothing: left config keys the other side has no place for, which
-// left keys were absent (defaults must not materialise on the way back), and
-// the variant chosen on import.
+// left keys were absent (defaults must not materialise on the way back), the
+// variant chosen on import, the mapping that did it, and what the input's
+// files held beyond their content (their layout, __metadata__, the exact
+// text of their documents).
 type Carried struct {
-	Mapping string         `json:"mapping"`
-	From    string         `json:"from"` // the side imported from
-	Variant string         `json:"variant,omitempty"`
-	Kept    map[string]any `json:"kept,omitempty"`   // dotted left path -> value
-	Absent  []string       `json:"absent,omitempty"` // dotted left paths
+	Mapping string `json:"mapping"`
+	// MappingHash is the hex sha256 of the .map source the import ran
+	// (ir.Mapping.Hash); "" when not known. An export with another
+	// mapping is refused unless the user overrides it.
+	MappingHash string         `json:"mapping_sha256,omitempty"`
+	From        string         `json:"from"` // the side imported from
+	Variant     string         `json:"variant,omitempty"`
+	Kept        map[string]any `json:"kept,omitempty"`   // dotted left path -> value
+	Absent      []string       `json:"absent,omitempty"` // dotted left paths
 	// Files and Naming record how the imported checkpoint was split into
 	// files (tensor -> file name, and its naming convention), so that the
-	// way back writes the same files. Absent for a single-file input.
+	// way back writes the same files. Absent for a single file without an
+	// index.
 	Files  map[string]string `json:"files,omitempty"`
 	Naming string            `json:"naming,omitempty"`
+	// FileMetadata is each input weight file's safetensors __metadata__,
+	// by file name; a nil map: the file had none. nil: no record (an
+	// import by an older mapper).
+	FileMetadata map[string]map[string]string `json:"file_metadata,omitempty"`
+	// Texts are the input's documents whose exact text the side would not
+	// rebuild from their content (Source.Texts), by file name.
+	Texts map[string]string `json:"texts,omitempty"`
+}
+
+// Original is what an import recorded about the files of the checkpoint it
+// read (from Carried), given to the side that writes that checkpoint's side
+// back, so that it can restore what its content alone does not say.
+type Original struct {
+	// FileMetadata: see Carried.FileMetadata.
+	FileMetadata map[string]map[string]string
+	// Texts: see Carried.Texts.
+	Texts map[string]string
 }
 
 // Output is a conversion's result as a side must lay it out.
@@ -165,6 +195,14 @@ type Output struct {
 	// Files, when set, names the file of every tensor: the layout of the
 	// checkpoint a round trip started from. It overrides ShardBytes.
 	Files map[string]string
+	// Original is what the import of the checkpoint being written back
+	// recorded about its files; nil when there is no record (an import,
+	// or a checkpoint mapper did not write).
+	Original *Original
+	// Notes collects, from Layout, what a side decided that the user must
+	// hear of: a document restored from Original, a __metadata__ written by
+	// default. The plan reports them.
+	Notes []string
 }
 
 // Shard is one output file with its file-level entries.
@@ -173,6 +211,16 @@ type Shard struct {
 	Entries []safetensors.Entry // Name is the file-level key
 	Logical []string            // the logical name of each entry
 	Bytes   int64
+	// Metadata is the file's safetensors __metadata__ (nil: none).
+	Metadata map[string]string
+}
+
+// Markers is implemented by a side that writes files of its own besides
+// its config, index and tensor files (Fast-LLM's empty "ok" completion
+// marker). An input side file of such a name is not copied over it: the
+// plan says so instead.
+type Markers interface {
+	Markers() []string
 }
 
 var registry = map[string]Format{}

@@ -34,6 +34,10 @@ type Options struct {
 	ByteExactMXFP4 bool
 	// NoSideFiles leaves out generation_config.json and tokenizer.json.
 	NoSideFiles bool
+	// NoFileMetadata leaves out the safetensors __metadata__ {"format":
+	// "pt"} that transformers writes in every file (GPT-OSS's published
+	// shards have none).
+	NoFileMetadata bool
 	// Workers is how many goroutines fill tensors (0: GOMAXPROCS). The
 	// output does not depend on it.
 	Workers int
@@ -74,6 +78,12 @@ func Generate(dir string, a Arch, seed int64, opts Options) error {
 	shards, err := side.Layout(out)
 	if err != nil {
 		return fmt.Errorf("synth: %w", err)
+	}
+	for i := range shards {
+		// The side gives every file transformers' {"format": "pt"}.
+		if opts.NoFileMetadata {
+			shards[i].Metadata = nil
+		}
 	}
 	if err := writeShards(dir, shards, kinds, seed, opts); err != nil {
 		return err
@@ -145,7 +155,7 @@ func writeShards(dir string, shards []format.Shard, kinds map[string]Kind, seed 
 	}()
 	var units []unit
 	for _, s := range shards {
-		l, err := safetensors.NewLayout(s.Entries, nil)
+		l, err := safetensors.NewLayout(s.Entries, s.Metadata)
 		if err != nil {
 			return fmt.Errorf("synth: %w", err)
 		}

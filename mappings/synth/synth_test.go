@@ -289,6 +289,26 @@ func TestShardedCheckpoint(t *testing.T) {
 	open(t, zero)
 }
 
+// Every file carries the __metadata__ transformers writes, {"format":
+// "pt"}; NoFileMetadata leaves it out, as GPT-OSS's published shards do.
+func TestFileMetadata(t *testing.T) {
+	for _, c := range []struct {
+		opts Options
+		want map[string]string
+	}{
+		{Options{ShardBytes: 40_000}, map[string]string{"format": "pt"}},
+		{Options{}, map[string]string{"format": "pt"}},
+		{Options{ShardBytes: 40_000, NoFileMetadata: true}, nil},
+	} {
+		src := open(t, generate(t, TinyLlama(), 1, c.opts))
+		for _, f := range src.Checkpoint.Files {
+			if !reflect.DeepEqual(f.Metadata, c.want) {
+				t.Errorf("%+v: %s: __metadata__ %v, want %v", c.opts, filepath.Base(f.Path), f.Metadata, c.want)
+			}
+		}
+	}
+}
+
 func bf16s(t *testing.T, src *format.Source, name string) []float32 {
 	t.Helper()
 	tn, ok := src.Lookup(name)

@@ -25,6 +25,9 @@ type Index struct {
 	// readers accept keys they do not know. Encode writes only total_size.
 	Metadata  map[string]json.RawMessage
 	WeightMap map[string]string
+	// Raw is the file's text as read (ReadIndex and ParseIndex set it):
+	// the exact bytes a round trip may want to write back.
+	Raw []byte
 }
 
 // ReadIndex reads and parses an index file. It is read as an input file of
@@ -93,6 +96,7 @@ func ParseIndex(data []byte) (*Index, error) {
 	if !haveMap {
 		return nil, formatErr("", "index has no \"weight_map\"")
 	}
+	ix.Raw = data
 	if raw, ok := ix.Metadata["total_size"]; ok {
 		n, err := parseSize(raw)
 		if err != nil {

@@ -168,6 +168,16 @@ func (f *File) Tensor(name string) (TensorInfo, bool) {
 // FileOffset is the absolute file offset of t's first byte.
 func (f *File) FileOffset(t TensorInfo) int64 { return f.DataStart + t.Begin }
 
+// Header returns the header's bytes as in the file (the JSON and its
+// padding, without the 8-byte length): a read-only slice of the mapping,
+// valid until Close; nil once closed.
+func (f *File) Header() []byte {
+	if f.mm == nil {
+		return nil
+	}
+	return f.mm[8:f.DataStart]
+}
+
 // Data returns the named tensor's bytes: a read-only slice of the mapping,
 // valid until Close. Writing to it faults.
 func (f *File) Data(name string) ([]byte, error) {

@@ -16,6 +16,10 @@
 // other shards (optimizer state) are refused. Numbers keep their kind: an
 // integer is an int64, a float a float64, so 32.0 stays a float.
 //
+// Every model_N.safetensors gets the __metadata__ Fast-LLM's saver writes
+// (FileMetadata), and an empty file "ok" marks the complete save, as
+// Fast-LLM's convert and trainer do; Open treats "ok" as the side's own.
+//
 // Writing uses yaml.v3 with sorted keys and floats written as PyYAML writes
 // them ("32.0", "1.0e-05"), so Fast-LLM (PyYAML) and mapper read back the
 // same values. Files are split as Fast-LLM does, by parameter count (2^32
@@ -26,6 +30,7 @@ package fastllm
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -49,6 +54,10 @@ const MetadataFile = "metadata.yaml"
 
 // Version is the fast_llm_version written into metadata.yaml.
 const Version = "0.4.0"
+
+// OKFile is the empty file that marks a complete Fast-LLM save (Fast-LLM's
+// convert and trainer write it last).
+const OKFile = "ok"
 
 // WeightsShard is the shard holding the model weights; a tensor key is
 // "<parameter>/" + WeightsShard.
@@ -180,6 +189,8 @@ func parseCarried(v any) (*format.Carried, error) {
 		switch k {
 		case "mapping":
 			c.Mapping, ok = val.(string)
+		case "mapping_sha256":
+			c.MappingHash, ok = val.(string)
 		case "from":
 			c.From, ok = val.(string)
 		case "variant":
@@ -200,6 +211,24 @@ func parseCarried(v any) (*format.Carried, error) {
 					c.Files[t] = s
 				}
 			}
+		case "file_metadata":
+			var fm map[string]any
+			if fm, ok = val.(map[string]any); ok {
+				c.FileMetadata = make(map[string]map[string]string, len(fm))
+				for f, md := range fm {
+					m, err := stringMap(md, "file_metadata."+f, true)
+					if err != nil {
+						return nil, err
+					}
+					c.FileMetadata[f] = m
+				}
+			}
+		case "texts":
+			tm, err := stringMap(val, "texts", false)
+			if err != nil {
+				return nil, err
+			}
+			c.Texts, ok = tm, true
 		case "absent":
 			var list []any
 			if list, ok = val.([]any); ok {
@@ -221,8 +250,32 @@ func parseCarried(v any) (*format.Carried, error) {
 	return c, nil
 }
 
+// stringMap reads a mapping of strings to strings; with nullable, null
+// reads as a nil map (a file without __metadata__).
+func stringMap(v any, what string, nullable bool) (map[string]string, error) {
+	if v == nil && nullable {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s is %s, want a mapping of strings", quote.Name(what), describe(v))
+	}
+	out := make(map[string]string, len(m))
+	for k, e := range m {
+		s, ok := e.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s is %s, want a string", quote.Name(what+"."+k), describe(e))
+		}
+		out[k] = s
+	}
+	return out, nil
+}
+
 func carriedValue(c *format.Carried) map[string]any {
 	m := map[string]any{"mapping": c.Mapping, "from": c.From}
+	if c.MappingHash != "" {
+		m["mapping_sha256"] = c.MappingHash
+	}
 	if c.Variant != "" {
 		m["variant"] = c.Variant
 	}
@@ -246,7 +299,29 @@ func carriedValue(c *format.Carried) map[string]any {
 	if c.Naming != "" {
 		m["naming"] = c.Naming
 	}
+	if len(c.FileMetadata) > 0 {
+		fm := make(map[string]any, len(c.FileMetadata))
+		for f, md := range c.FileMetadata {
+			if md == nil {
+				fm[f] = nil
+				continue
+			}
+			fm[f] = stringsAny(md)
+		}
+		m["file_metadata"] = fm
+	}
+	if len(c.Texts) > 0 {
+		m["texts"] = stringsAny(c.Texts)
+	}
 	return m
+}
+
+func stringsAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // EncodeMetadata renders metadata.yaml for a checkpoint with the given
@@ -275,13 +350,22 @@ func EncodeMetadata(config map[string]any, stateIndex map[string]string, carried
 		"shards":           []any{WeightsShard},
 		"metadata":         meta,
 	}
-	n, err := toYAML(doc, "")
+	return encodeYAML(doc, false)
+}
+
+// encodeYAML renders v as a YAML document, indented by 2; compact puts a
+// sequence's "- " at its key's indentation, as PyYAML's safe_dump does.
+func encodeYAML(v any, compact bool) ([]byte, error) {
+	n, err := toYAML(v, "")
 	if err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
+	if compact {
+		enc.CompactSeqIndent()
+	}
 	if err := enc.Encode(n); err != nil {
 		return nil, err
 	}
@@ -289,6 +373,30 @@ func EncodeMetadata(config map[string]any, stateIndex map[string]string, carried
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// FileMetadata is the safetensors __metadata__ Fast-LLM's saver writes in
+// every model_N.safetensors of a checkpoint with the given config
+// (config.base_model): the top-level keys of its metadata.yaml, a string
+// as itself and anything else as a YAML dump (Fast-LLM's
+// export_safetensors_metadata), with "metadata" as it stands when the
+// saver starts, before the state index is added: empty after a conversion.
+// mapper's own record (metadata.mapper) stays in metadata.yaml: it is
+// written once, not in every file. Fast-LLM's loader does not read this.
+func FileMetadata(config map[string]any) (map[string]string, error) {
+	md := map[string]string{"fast_llm_version": Version, "model": "gpt", "format": "fast_llm"}
+	for k, v := range map[string]any{
+		"config":   map[string]any{"base_model": config},
+		"shards":   []any{WeightsShard},
+		"metadata": map[string]any{},
+	} {
+		b, err := encodeYAML(v, true)
+		if err != nil {
+			return nil, fmt.Errorf("__metadata__ %s: %w", k, err)
+		}
+		md[k] = string(b)
+	}
+	return md, nil
 }
 
 // Open reads metadata.yaml and the tensor headers of dir.
@@ -348,7 +456,7 @@ func (Side) Open(dir string) (*format.Source, error) {
 		ownedFiles[f] = true
 	}
 	listed, skipped, err := format.ListDir(dir, func(name string) bool {
-		return name == MetadataFile || ownedFiles[name]
+		return name == MetadataFile || name == OKFile || ownedFiles[name]
 	})
 	if err != nil {
 		return fail(fmt.Errorf("fast_llm: %w", err))
@@ -465,8 +573,22 @@ func (Side) Layout(out *format.Output) ([]format.Shard, error) {
 			}
 		}
 	}
-	return format.ShardsOf(plan, Key), nil
+	if out.Config == nil {
+		return nil, fmt.Errorf("fast_llm: no config to write")
+	}
+	md, err := FileMetadata(out.Config)
+	if err != nil {
+		return nil, fmt.Errorf("fast_llm: %w", err)
+	}
+	shards := format.ShardsOf(plan, Key)
+	for i := range shards {
+		shards[i].Metadata = maps.Clone(md)
+	}
+	return shards, nil
 }
+
+// Markers names the empty completion marker, "ok", that WriteMeta writes.
+func (Side) Markers() []string { return []string{OKFile} }
 
 // Key is the file-level key of a logical tensor name.
 func Key(logical string) string { return logical + "/" + WeightsShard }
@@ -535,6 +657,11 @@ func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) err
 		return fmt.Errorf("fast_llm: %s: %w", MetadataFile, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, MetadataFile), data, 0o644); err != nil {
+		return fmt.Errorf("fast_llm: %w", err)
+	}
+	// The output directory appears whole at the commit, so the marker can
+	// be written with the metadata.
+	if err := os.WriteFile(filepath.Join(dir, OKFile), nil, 0o644); err != nil {
 		return fmt.Errorf("fast_llm: %w", err)
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/engine/format/formattest"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
@@ -49,9 +51,22 @@ func config() map[string]any {
 }
 
 func carried() *format.Carried {
-	return &format.Carried{Mapping: "gpt_oss", From: "hf", Variant: "mxfp4",
+	return &format.Carried{Mapping: "gpt_oss", MappingHash: strings.Repeat("0123456789abcdef", 4), From: "hf", Variant: "mxfp4",
 		Kept:   map[string]any{"router_aux_loss_coef": 0.9, "swiglu_limit": 7.0, "rope_scaling.truncate": false, "eos_token_id": int64(200002)},
-		Absent: []string{"pad_token_id"}}
+		Absent: []string{"pad_token_id"},
+		FileMetadata: map[string]map[string]string{
+			"model-00001-of-00002.safetensors": {"format": "pt", "odd": "1.0", "yes": "yes", "multi": "a: b\n- c\n"},
+			"model-00002-of-00002.safetensors": nil,
+			"model-00003-of-00003.safetensors": {},
+		},
+		// Texts must come back to the byte, whatever they hold.
+		Texts: map[string]string{
+			"config.json": "{\n    \"z\": 1e-5,\n\t\"a\": \"caf\u00e9\"   \n}",
+			"crlf.json":   "{\r\n  \"a\": 1\r\n}\r\n",
+			"lead.json":   "  \n\n{}\n\n\n",
+			"yaml.json":   "- not: yaml\n# comment\n&anchor *alias\n",
+			"empty":       "",
+		}}
 }
 
 func side(t *testing.T) format.Format {
@@ -266,6 +281,11 @@ func TestParseMetadataRejects(t *testing.T) {
 		{strings.Replace(good, "state_index:", "mapper: {mapping: 1}, state_index:", 1), "metadata.mapper: mapping is 1"},
 		{strings.Replace(good, "state_index:", "mapper: {bogus: x}, state_index:", 1), `metadata.mapper: unknown key "bogus"`},
 		{strings.Replace(good, "state_index:", "mapper: {absent: [1]}, state_index:", 1), "want strings"},
+		{strings.Replace(good, "state_index:", "mapper: {file_metadata: {a.safetensors: {format: 1}}}, state_index:", 1), "file_metadata.a.safetensors.format is 1, want a string"},
+		{strings.Replace(good, "state_index:", "mapper: {file_metadata: {a.safetensors: [x]}}, state_index:", 1), "file_metadata.a.safetensors is a list"},
+		{strings.Replace(good, "state_index:", "mapper: {texts: [x]}, state_index:", 1), "texts is a list"},
+		{strings.Replace(good, "state_index:", "mapper: {texts: {config.json: null}}, state_index:", 1), "texts.config.json is missing or null, want a string"},
+		{strings.Replace(good, "state_index:", "mapper: {mapping_sha256: 1}, state_index:", 1), "mapping_sha256 is 1"},
 	}
 	for _, c := range cases {
 		_, err := ParseMetadata([]byte(c.doc))
@@ -410,4 +430,59 @@ func TestLayoutRejects(t *testing.T) {
 func TestInputRules(t *testing.T) {
 	out := &format.Output{Config: config(), Tensors: entries(), ShardBytes: 400}
 	formattest.CheckInputRules(t, side(t), out, MetadataFile)
+}
+
+// Every model_N.safetensors carries the __metadata__ Fast-LLM's saver
+// writes (the top-level keys of metadata.yaml, non-strings as PyYAML dumps;
+// "metadata" as after a conversion: empty), and an empty "ok" marks the
+// complete save; it is the side's own file, not a side file.
+func TestFileMetadataAndMarker(t *testing.T) {
+	out := &format.Output{Config: config(), Carried: carried(), Tensors: entries(), ShardBytes: 400}
+	dir, shards, src := write(t, out)
+	if len(shards) < 2 {
+		t.Fatalf("%d shards, want several", len(shards))
+	}
+	for _, s := range shards {
+		f, err := safetensors.Open(filepath.Join(dir, s.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := f.Metadata
+		f.Close()
+		for k, want := range map[string]string{"fast_llm_version": "0.4.0", "model": "gpt", "format": "fast_llm",
+			"shards": "- weights\n", "metadata": "{}\n"} {
+			if md[k] != want {
+				t.Errorf("%s: __metadata__ %s = %q, want %q", s.File, k, md[k], want)
+			}
+		}
+		if len(md) != 6 {
+			t.Errorf("%s: __metadata__ keys %v", s.File, md)
+		}
+		// config reads back as metadata.yaml's config, and is dumped as
+		// PyYAML dumps it (a sequence's dashes at its key's indentation).
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(md["config"]), &n); err != nil {
+			t.Fatal(err)
+		}
+		v, err := fromYAML(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(v, map[string]any{"base_model": config()}) {
+			t.Errorf("%s: __metadata__ config reads back as %v", s.File, v)
+		}
+		if !strings.Contains(md["config"], "\n    pattern:\n    - sliding\n    - full\n") || strings.Contains(md["config"], "mapper") {
+			t.Errorf("%s: __metadata__ config:\n%s", s.File, md["config"])
+		}
+	}
+	ok, err := os.ReadFile(filepath.Join(dir, OKFile))
+	if err != nil || len(ok) != 0 {
+		t.Errorf("ok marker: %q, %v", ok, err)
+	}
+	if slices.Contains(src.SideFiles, OKFile) {
+		t.Error("the ok marker is read as a side file")
+	}
+	if m, isMarkers := side(t).(format.Markers); !isMarkers || !slices.Equal(m.Markers(), []string{OKFile}) {
+		t.Error("the side does not name its ok marker")
+	}
 }

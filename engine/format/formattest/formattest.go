@@ -37,7 +37,7 @@ func Fill(name string, n int64) []byte {
 func WriteShards(t testing.TB, dir string, shards []format.Shard) {
 	t.Helper()
 	for _, s := range shards {
-		l, err := safetensors.NewLayout(s.Entries, nil)
+		l, err := safetensors.NewLayout(s.Entries, s.Metadata)
 		if err != nil {
 			t.Fatal(err)
 		}

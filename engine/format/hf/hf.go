@@ -18,7 +18,11 @@
 // trailing newline, metadata.total_size) when there is more than one shard.
 // Output.Naming "hf-zero-based" writes the layout GPT-OSS publishes instead:
 // 0-based shard names and a one-line index (json.dumps(index) with no indent
-// and no sorting, tensors in plan order).
+// and no sorting, tensors in plan order). Every file gets the __metadata__
+// {"format": "pt"} that transformers writes, unless Output.Original (what an
+// import recorded) says what the input's files had; Original also brings
+// back the exact text of a config.json or an index that was not in this
+// form (see original.go). Open records such texts (Source.Texts).
 //
 // An HF config has no room for mapper's own metadata, so an Output with
 // Carried set is refused.
@@ -77,19 +81,25 @@ func owned(name string) bool {
 // may not lead out of it, and the file must be a regular one of at most
 // safetensors.MaxDocBytes.
 func ReadConfig(path string) (map[string]any, error) {
+	cfg, _, err := readConfig(path)
+	return cfg, err
+}
+
+// readConfig is ReadConfig, also returning the file's bytes.
+func readConfig(path string) (map[string]any, []byte, error) {
 	data, err := safetensors.ReadInput(filepath.Dir(path), filepath.Base(path), safetensors.MaxDocBytes)
 	if err != nil {
-		return nil, fmt.Errorf("hf: %w", err)
+		return nil, nil, fmt.Errorf("hf: %w", err)
 	}
 	v, err := pyjson.Decode(data)
 	if err != nil {
-		return nil, fmt.Errorf("hf: %s: %w", path, err)
+		return nil, nil, fmt.Errorf("hf: %s: %w", path, err)
 	}
 	cfg, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("hf: %s: the config is a %s, want a JSON object", path, kind(v))
+		return nil, nil, fmt.Errorf("hf: %s: the config is a %s, want a JSON object", path, kind(v))
 	}
-	return cfg, nil
+	return cfg, data, nil
 }
 
 func kind(v any) string {
@@ -110,7 +120,7 @@ func kind(v any) string {
 
 // Open reads config.json and the tensor headers of dir.
 func (Side) Open(dir string) (*format.Source, error) {
-	cfg, err := ReadConfig(filepath.Join(dir, ConfigFile))
+	cfg, raw, err := readConfig(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +145,7 @@ func (Side) Open(dir string) (*format.Source, error) {
 	if ck.Index != nil {
 		src.IndexFile = safetensors.IndexFile
 	}
+	src.Texts = texts(cfg, raw, ck.Index)
 	for _, name := range ck.Names() {
 		f, info, _ := ck.Lookup(name)
 		src.Tensors = append(src.Tensors, format.Tensor{
@@ -157,7 +168,9 @@ func fileNaming(ck *safetensors.Checkpoint) string {
 
 var errCarried = errors.New("hf: hf configs cannot carry mapper metadata")
 
-// Layout splits out.Tensors, in order, into shards as save_pretrained does.
+// Layout splits out.Tensors, in order, into shards as save_pretrained does
+// (or into the files out.Files names), gives each its __metadata__, and
+// adds to out.Notes what out.Original decided (see original.go).
 func (Side) Layout(out *format.Output) ([]format.Shard, error) {
 	if out.Carried != nil {
 		return nil, errCarried
@@ -166,18 +179,41 @@ func (Side) Layout(out *format.Output) ([]format.Shard, error) {
 	if err != nil {
 		return nil, err
 	}
+	var shards []format.Shard
 	if out.Files != nil {
-		return format.ShardsByFile(out.Tensors, out.Files, func(name string) string { return name })
+		shards, err = format.ShardsByFile(out.Tensors, out.Files, func(name string) string { return name })
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		limit := out.ShardBytes
+		if limit <= 0 {
+			limit = DefaultShardBytes
+		}
+		plan, err := safetensors.PlanShards(out.Tensors, limit, naming)
+		if err != nil {
+			return nil, fmt.Errorf("hf: %w", err)
+		}
+		shards = format.ShardsOf(plan, func(name string) string { return name })
 	}
-	limit := out.ShardBytes
-	if limit <= 0 {
-		limit = DefaultShardBytes
+	notes := fileMetadata(out, shards)
+	if out.Config != nil {
+		_, note, err := configText(out)
+		if err != nil {
+			return nil, fmt.Errorf("hf: %s: %w", ConfigFile, err)
+		}
+		notes = append(notes, note)
 	}
-	plan, err := safetensors.PlanShards(out.Tensors, limit, naming)
+	_, note, err := indexText(out, shards)
 	if err != nil {
-		return nil, fmt.Errorf("hf: %w", err)
+		return nil, err
 	}
-	return format.ShardsOf(plan, func(name string) string { return name }), nil
+	for _, n := range append(notes, note) {
+		if n != "" {
+			out.Notes = append(out.Notes, n)
+		}
+	}
+	return shards, nil
 }
 
 func naming(out *format.Output) (safetensors.Naming, error) {
@@ -191,16 +227,17 @@ func naming(out *format.Output) (safetensors.Naming, error) {
 	return n, nil
 }
 
-// WriteMeta writes config.json and, for more than one shard, the index.
-// ShowConfig renders config.json.
+// ShowConfig renders config.json as WriteMeta writes it.
 func (Side) ShowConfig(out *format.Output) (string, []byte, error) {
-	cfg, err := pyjson.Encode(out.Config, 2, true)
+	cfg, _, err := configText(out)
 	if err != nil {
 		return "", nil, fmt.Errorf("hf: %s: %w", ConfigFile, err)
 	}
-	return ConfigFile, append(cfg, '\n'), nil
+	return ConfigFile, cfg, nil
 }
 
+// WriteMeta writes config.json and, for more than one shard (or one not
+// named model.safetensors), the index; each as out.Original restores it.
 func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) error {
 	if out.Carried != nil {
 		return errCarried
@@ -208,36 +245,26 @@ func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) err
 	if out.Config == nil {
 		return fmt.Errorf("hf: no config to write")
 	}
-	n, err := naming(out)
-	if err != nil {
+	if _, err := naming(out); err != nil {
 		return err
 	}
-	cfg, err := pyjson.Encode(out.Config, 2, true)
+	cfg, _, err := configText(out)
 	if err != nil {
 		return fmt.Errorf("hf: %s: %w", ConfigFile, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ConfigFile), append(cfg, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), cfg, 0o644); err != nil {
 		return fmt.Errorf("hf: %w", err)
 	}
-	if len(shards) <= 1 {
+	index, _, err := indexText(out, shards)
+	if err != nil {
+		return err
+	}
+	if index == nil {
 		// A leftover index would make readers look for shards that are not there.
 		if err := os.Remove(filepath.Join(dir, safetensors.IndexFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("hf: %w", err)
 		}
 		return nil
-	}
-	var index []byte
-	if n == safetensors.NamingHFZeroBased {
-		index, err = compactIndex(shards)
-		if err != nil {
-			return err
-		}
-	} else {
-		plan := make([]safetensors.Shard, len(shards))
-		for i, s := range shards {
-			plan[i] = safetensors.Shard{File: s.File, Entries: s.Entries, Bytes: s.Bytes}
-		}
-		index = safetensors.NewIndex(plan).Encode()
 	}
 	if err := os.WriteFile(filepath.Join(dir, safetensors.IndexFile), index, 0o644); err != nil {
 		return fmt.Errorf("hf: %w", err)
