@@ -70,6 +70,8 @@ func roundTripCases() []roundTripCase {
 		{name: "qwen3", mapping: "qwen3", arch: synth.TinyQwen3()},
 		{name: "qwen3_biases_tied", mapping: "qwen3", arch: qwen3Bias},
 		{name: "qwen3_wide_heads", mapping: "qwen3", arch: qwen3Wide},
+		// As newer transformers save a Qwen3 config.
+		{name: "qwen3_layer_types", mapping: "qwen3", arch: withOverrides(synth.TinyQwen3(), "layer_types", []any{"full_attention", "full_attention"})},
 		{name: "qwen3_moe", mapping: "qwen3_moe", arch: synth.TinyQwen3MoE()},
 		{name: "qwen3_moe_rect", mapping: "qwen3_moe", arch: qwen3MoERect},
 		{name: "phi3", mapping: "phi3", arch: synth.TinyPhi3()},
