@@ -19,6 +19,7 @@ type Summary struct {
 	From       string          `json:"from"`
 	To         string          `json:"to"`
 	Variant    string          `json:"variant,omitempty"`
+	Targets    []SideTarget    `json:"targets,omitempty"`
 	BytesIn    int64           `json:"bytes_in"`
 	BytesOut   int64           `json:"bytes_out"`
 	PeakMemory int64           `json:"peak_memory"`
@@ -58,7 +59,7 @@ type TensorSummary struct {
 // Summarize describes the plan.
 func (p *Plan) Summarize() *Summary {
 	s := &Summary{Mapping: p.Mapping, MapFile: p.MapFile, Direction: p.Direction.String(), From: p.From, To: p.To,
-		Variant: p.Variant, BytesIn: p.BytesIn, BytesOut: p.BytesOut, PeakMemory: p.PeakMemory, Memory: p.Memory,
+		Variant: p.Variant, Targets: p.Targets, BytesIn: p.BytesIn, BytesOut: p.BytesOut, PeakMemory: p.PeakMemory, Memory: p.Memory,
 		Workers: p.Workers, Config: p.Config, Notes: p.Notes, SideFiles: p.SideFiles}
 	if p.Carried != nil {
 		s.Carried = p.Carried
@@ -119,6 +120,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "mapping %s (%s): %s, %s -> %s", quote.Name(s.Mapping), quote.Name(s.MapFile), s.Direction, s.From, s.To)
 	if s.Variant != "" {
 		fmt.Fprintf(&b, ", variant %s", quote.Name(s.Variant))
+	}
+	for _, t := range s.Targets {
+		fmt.Fprintf(&b, "\ntarget: %s", t)
 	}
 	fmt.Fprintf(&b, "\n%d tensors, %s in, %s out; peak working memory %s (budget %s, %d workers)\n",
 		len(s.Tensors), FormatBytes(s.BytesIn), FormatBytes(s.BytesOut), FormatBytes(s.PeakMemory), FormatBytes(s.Memory), s.Workers)
@@ -209,6 +213,12 @@ func carriedText(c any) ([]byte, error) {
 	}
 	if len(fc.Absent) > 0 {
 		o = append(o, pyjson.Member{Key: "absent", Value: fc.Absent})
+	}
+	if fc.DType != "" {
+		o = append(o, pyjson.Member{Key: "dtype", Value: fc.DType})
+	}
+	if len(fc.DTypes) > 0 {
+		o = append(o, pyjson.Member{Key: "dtypes", Value: fc.DTypes})
 	}
 	return pyjson.Encode(o, -1, false)
 }

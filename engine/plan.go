@@ -49,6 +49,10 @@ type Plan struct {
 	Variant   string
 	InputDir  string
 
+	// Targets are the targets the mapping names for its sides (those that
+	// have targets).
+	Targets []SideTarget
+
 	Config  map[string]any
 	Carried *format.Carried
 	Notes   []string
@@ -67,6 +71,10 @@ type Plan struct {
 	in     format.Format
 	out    format.Format
 	output *format.Output // what Layout was given; WriteMeta gets the same
+
+	target     string                  // the output side's target, for its Layout and WriteMeta
+	leftDTypes map[string]tensor.DType // import: the left tensors' dtypes (recordDTypes)
+	casts      map[[2]tensor.DType]int // export: casts added, by (from, to)
 }
 
 // Job produces one rule instance's outputs from its sources.
@@ -296,11 +304,14 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 		p.Carried = cfg.Carried
 		p.Carried.MappingHash = m.Hash
 	}
+	p.noteTargets(m)
+	p.Notes = append(p.Notes, p.src.Notes...)
 	if err := p.planTensors(m, &env{cfg: cfg.Env}); err != nil {
 		return err
 	}
 	if p.Direction == Import {
 		p.Carried.Files, p.Carried.Naming = inputFiles(p.src)
+		p.Carried.DType, p.Carried.DTypes = recordedDTypes(p.leftDTypes)
 		p.Carried.FileMetadata = inputFileMetadata(p.src)
 		p.Carried.Texts = p.src.Texts
 		for _, f := range slices.Sorted(maps.Keys(p.src.Texts)) {
@@ -308,6 +319,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 		}
 	}
 	p.noteLossy()
+	p.noteCasts()
 	p.SideFiles = p.sideFiles()
 	for _, s := range p.src.Skipped {
 		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", quote.Name(s)))
@@ -427,6 +439,83 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// SideTarget is the target a mapping names for one of its sides (the
+// header's `target "..."`, or the side's default).
+type SideTarget struct {
+	Side  string `json:"side"`
+	Name  string `json:"name"`
+	About string `json:"about"`
+}
+
+func (t SideTarget) String() string { return fmt.Sprintf("%s %s (%s)", t.Side, t.Name, t.About) }
+
+// noteTargets records the mapping's targets and says when the input
+// states another version than the one its side's target names: the
+// mapping's config rules then decide what of it they can read.
+func (p *Plan) noteTargets(m *ir.Mapping) {
+	for _, st := range []struct{ side, name string }{{m.Left, m.LeftTarget}, {m.Right, m.RightTarget}} {
+		t, ok := format.LookupTarget(st.side, st.name)
+		if !ok {
+			continue
+		}
+		p.Targets = append(p.Targets, SideTarget{Side: st.side, Name: t.Name, About: t.About})
+		if st.side == p.To {
+			p.target = t.Name
+		}
+		if st.side == p.From && p.src.Version != "" && p.src.Version != t.Name {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s was written by %s %s; mapping %s targets %s %s (%s): its config rules decide what is read",
+				quote.Name(p.in.ConfigDoc(p.InputDir)), st.side, quote.Name(p.src.Version), m.Name, st.side, t.Name, t.About))
+		}
+	}
+}
+
+// recordedDTypes is what an import records of the left tensors' dtypes:
+// the one they all have, else each one.
+func recordedDTypes(d map[string]tensor.DType) (string, map[string]string) {
+	var one tensor.DType
+	same := true
+	for _, x := range d {
+		if one == tensor.Invalid {
+			one = x
+		}
+		same = same && x == one
+	}
+	if len(d) == 0 {
+		return "", nil
+	}
+	if same {
+		return one.String(), nil
+	}
+	out := make(map[string]string, len(d))
+	for n, x := range d {
+		out[n] = x.String()
+	}
+	return "", out
+}
+
+// noteCasts says in the plan which casts an export adds, and whether they
+// lose precision.
+func (p *Plan) noteCasts() {
+	keys := slices.SortedFunc(maps.Keys(p.casts), func(a, b [2]tensor.DType) int {
+		return strings.Compare(a[0].String()+a[1].String(), b[0].String()+b[1].String())
+	})
+	for _, k := range keys {
+		from, to := k[0], k[1]
+		msg := fmt.Sprintf("%d tensors are cast from %v to %v, the dtype their rules declare or the import recorded", p.casts[k], from, to)
+		if widens(from, to) {
+			msg += ": exact"
+		} else {
+			msg += fmt.Sprintf(": lossy, rounding every value %v cannot hold (exact only for values that came from %v, as after an import by mapper, not after training in %v)", to, to, from)
+		}
+		p.Notes = append(p.Notes, msg)
+	}
+}
+
+// widens reports whether every value of from is a value of to.
+func widens(from, to tensor.DType) bool {
+	return from == to || to == tensor.F32 && (from == tensor.BF16 || from == tensor.F16)
 }
 
 // sideFiles are the input's side files the output gets: all but those
@@ -712,11 +801,18 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	for i, t := range job.Sources[0] {
 		actual[i] = ir.TensorType{DType: t.DType, Shape: t.Shape}
 	}
-	// Check sources against what the rule declares for them.
+	// Check sources against what the rule declares for them. On export a
+	// float source may come in another float dtype than the rule declares:
+	// Fast-LLM keeps its weights in F32 whatever the model was imported
+	// from. The pipeline then carries that dtype and the left side is cast
+	// to the dtype it needs (see exportTypes).
 	for i, ref := range srcRefs {
 		want, hasShape, err := declared(ref, e)
 		if err != nil {
 			return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(srcNames[0][i]))
+		}
+		if p.Direction == Export && castable(want.DType) && castable(actual[i].DType) {
+			want.DType = tensor.Invalid
 		}
 		if err := checkType(want, hasShape, actual[i]); err != nil {
 			t := job.Sources[0][i]
@@ -724,42 +820,35 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		}
 	}
 
-	// Left-side types: the sources' on import; the declared ones on export
-	// (an inverse needs the shapes the forward pass saw).
+	// Left-side types: the sources' on import; on export the declared ones
+	// (an inverse needs the shapes the forward pass saw), in the dtype the
+	// sources bring, and the dtype each left tensor must end up in.
 	leftTypes := actual
+	var need []tensor.DType
+	castFrom := tensor.Invalid // export: the dtype a cast to the left's needs starts from
 	if p.Direction == Export {
-		leftTypes = make([]ir.TensorType, len(r.Left))
-		for i, ref := range r.Left {
-			t, hasShape, err := declared(ref, e)
-			if err != nil {
-				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(leftNames[0][i]))
-			}
-			if !hasShape {
-				if len(calls) > 0 {
-					return nil, spanError(ref.Pos, ref.End, nil, "%s declares no shape; the export needs it to invert %s", quote.Name(leftNames[0][i]), calls[0].Def.Name)
-				}
-				t.Shape = actual[i].Shape
-			}
-			if t.DType == tensor.Invalid && !changesDType(calls) {
-				t.DType = actual[0].DType
-			}
-			leftTypes[i] = t
+		var err error
+		if leftTypes, need, err = p.exportTypes(r, e, calls, actual, leftNames[0]); err != nil {
+			return nil, err
 		}
+	} else {
+		p.recordDTypes(r, job.Sources, leftNames)
 	}
 	// Forward types through the pipeline.
-	types := [][]ir.TensorType{leftTypes}
-	if err := checkSizes(leftTypes); err != nil {
-		return nil, &TensorError{Tensor: leftNames[0][0], Pos: r.Pos, End: r.End, Msg: err.Error()}
+	types, err := forwardTypes(r, calls, leftTypes, leftNames[0][0])
+	if err != nil {
+		return nil, err
 	}
-	for i, c := range calls {
-		out, err := ir.InferCall(c, types[i])
-		if err == nil {
-			err = checkSizes(out)
+	if p.Direction == Export && !matchTypes(types[len(types)-1], actual) {
+		// The sources' dtype differs from the one the last dtype-changing
+		// op gives (mxfp4 decodes to BF16, Fast-LLM holds F32): that op
+		// gives the sources' dtype instead, so that its inverse starts
+		// from them (mxfp4_encode quantizes F32 directly).
+		if adapted, ok := adaptDType(calls, actual); ok {
+			if t2, err := forwardTypes(r, adapted, leftTypes, leftNames[0][0]); err == nil && matchTypes(t2[len(t2)-1], actual) {
+				calls, types = adapted, t2
+			}
 		}
-		if err != nil {
-			return nil, &TensorError{Tensor: leftNames[0][0], Pos: r.Ops[i].Pos, End: r.Ops[i].End, Msg: fmt.Sprintf("%s: %v", c.Def.Name, err)}
-		}
-		types = append(types, out)
 	}
 	rightTypes := types[len(types)-1]
 	if len(rightTypes) != len(r.Right) {
@@ -792,6 +881,26 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 		}
 		job.OutTypes = rightTypes
 	} else {
+		// A cast the left side needs runs first, on the sources: the rest
+		// of the pipeline only moves bytes (exportTypes casts nowhere else).
+		to, err := castTo(leftTypes, need)
+		if err != nil {
+			return nil, spanError(r.Pos, r.End, err, "")
+		}
+		if to != tensor.Invalid {
+			cast := ir.Call{Def: ir.OpCast, Args: []ir.ArgValue{{DType: to}}}
+			job.Stages = append(job.Stages, Stage{Calls: []ir.Call{cast}, PerElement: true, Pos: r.Pos, End: r.End})
+			castFrom = leftTypes[0].DType
+			for i := range leftTypes {
+				leftTypes[i].DType = to
+			}
+			// The types the executor sees: the sources, then the pipeline
+			// in the dtype they were cast to.
+			if types, err = forwardTypes(r, calls, leftTypes, leftNames[0][0]); err != nil {
+				return nil, err
+			}
+			types = append(types, actual)
+		}
 		for i := len(calls) - 1; i >= 0; i-- {
 			inv, ok := ir.InverseCalls(calls[i], types[i])
 			if !ok {
@@ -811,9 +920,168 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 	if len(dstRefs) != len(job.OutTypes) {
 		return nil, spanError(r.Pos, r.End, nil, "%d outputs for %d names", len(job.OutTypes), len(dstRefs))
 	}
+	if castFrom != tensor.Invalid {
+		p.noteCast(castFrom, job.OutTypes[0].DType, len(job.Outputs)*len(job.OutTypes))
+	}
 	job.Copy = len(job.Stages) == 0
 	p.chunking(job, types)
 	return job, nil
+}
+
+// castable: the float dtypes cast converts between.
+func castable(d tensor.DType) bool { return d == tensor.F32 || d == tensor.BF16 || d == tensor.F16 }
+
+// exportTypes gives a rule's left tensors' types on export as the
+// pipeline produces them: the declared shapes, and for a pipeline that only
+// moves bytes the sources' dtype (a float source may be in another float
+// dtype than the rule declares). need is the dtype each must be written in
+// (Invalid: the one it is produced in): the declared one, else the one the
+// import recorded.
+func (p *Plan) exportTypes(r *ir.TensorRule, e *env, calls []ir.Call, actual []ir.TensorType, names []string) ([]ir.TensorType, []tensor.DType, error) {
+	left := make([]ir.TensorType, len(r.Left))
+	need := make([]tensor.DType, len(r.Left))
+	layout := !changesDType(calls)
+	for i, ref := range r.Left {
+		t, hasShape, err := declared(ref, e)
+		if err != nil {
+			return nil, nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(names[i]))
+		}
+		if !hasShape {
+			if len(calls) > 0 {
+				return nil, nil, spanError(ref.Pos, ref.End, nil, "%s declares no shape; the export needs it to invert %s", quote.Name(names[i]), calls[0].Def.Name)
+			}
+			t.Shape = actual[i].Shape
+		}
+		need[i] = t.DType
+		if d, err := tensor.ParseDType(p.src.Carried.LeftDType(names[i])); need[i] == tensor.Invalid && err == nil && castable(d) {
+			need[i] = d
+		}
+		if layout && (t.DType == tensor.Invalid || castable(t.DType) && castable(actual[0].DType)) {
+			t.DType = actual[0].DType
+		}
+		left[i] = t
+	}
+	if !layout {
+		need = nil // the ops decide the left dtypes, as declared
+	}
+	return left, need, nil
+}
+
+// forwardTypes runs the types of a rule's left tensors through its calls:
+// the types after each one, the left types first. name is a left tensor's,
+// for errors.
+func forwardTypes(r *ir.TensorRule, calls []ir.Call, left []ir.TensorType, name string) ([][]ir.TensorType, error) {
+	types := [][]ir.TensorType{left}
+	if err := checkSizes(left); err != nil {
+		return nil, &TensorError{Tensor: name, Pos: r.Pos, End: r.End, Msg: err.Error()}
+	}
+	for i, c := range calls {
+		out, err := ir.InferCall(c, types[i])
+		if err == nil {
+			err = checkSizes(out)
+		}
+		if err != nil {
+			return nil, &TensorError{Tensor: name, Pos: r.Ops[i].Pos, End: r.Ops[i].End, Msg: fmt.Sprintf("%s: %v", c.Def.Name, err)}
+		}
+		types = append(types, out)
+	}
+	return types, nil
+}
+
+// matchTypes reports whether types a pipeline gives match the actual ones.
+func matchTypes(got, actual []ir.TensorType) bool {
+	if len(got) != len(actual) {
+		return false
+	}
+	for i := range got {
+		if checkType(got[i], true, actual[i]) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// adaptDType returns calls with the last dtype-changing call made to give
+// the sources' float dtype instead of the one it names, when it takes a
+// dtype (cast, mxfp4) and the calls after it keep the dtype; ok is false
+// otherwise. Its inverse then starts from the sources as they are.
+func adaptDType(calls []ir.Call, actual []ir.TensorType) ([]ir.Call, bool) {
+	d := actual[0].DType
+	if !castable(d) || slices.ContainsFunc(actual, func(t ir.TensorType) bool { return t.DType != d }) {
+		return nil, false
+	}
+	for i := len(calls) - 1; i >= 0; i-- {
+		c := calls[i]
+		if !c.Def.ChangesDType {
+			continue
+		}
+		if len(c.Def.Params) == 0 || c.Def.Params[0].Kind != ir.ParamDType {
+			return nil, false
+		}
+		args := slices.Clone(c.Args)
+		if len(args) == 0 {
+			args = []ir.ArgValue{{}}
+		}
+		args[0].DType = d
+		out := slices.Clone(calls)
+		out[i] = ir.Call{Def: c.Def, Args: args}
+		return out, true
+	}
+	return nil, false
+}
+
+// castTo is the dtype a layout rule's left tensors are cast to on export
+// (Invalid: none): the one they need, where it differs from the one they
+// arrive in. One cast serves the whole tuple, so its needs must agree.
+func castTo(left []ir.TensorType, need []tensor.DType) (tensor.DType, error) {
+	to := tensor.Invalid
+	for i, d := range need {
+		if d == tensor.Invalid || d == left[i].DType {
+			continue
+		}
+		if !castable(left[i].DType) {
+			return tensor.Invalid, fmt.Errorf("%v tensors must be written as %v; only floats are cast", left[i].DType, d)
+		}
+		to = d
+		break
+	}
+	if to == tensor.Invalid {
+		return to, nil
+	}
+	for _, d := range need {
+		if d != tensor.Invalid && d != to {
+			return tensor.Invalid, fmt.Errorf("the left tensors must be written as %v and as %v, but one cast serves them all", d, to)
+		}
+	}
+	return to, nil
+}
+
+// noteCast counts the tensors a cast an export adds makes, for the plan's
+// notes.
+func (p *Plan) noteCast(from, to tensor.DType, tensors int) {
+	if p.casts == nil {
+		p.casts = map[[2]tensor.DType]int{}
+	}
+	p.casts[[2]tensor.DType{from, to}] += tensors
+}
+
+// recordDTypes records, on import, the dtype of each left tensor whose rule
+// declares none, so that the way back can cast a tensor trained in another
+// dtype back to it.
+func (p *Plan) recordDTypes(r *ir.TensorRule, sources [][]format.Tensor, names [][]string) {
+	if p.leftDTypes == nil {
+		p.leftDTypes = map[string]tensor.DType{}
+	}
+	for i, ref := range r.Left {
+		if ref.DType != "" {
+			continue
+		}
+		for b := range sources {
+			if i < len(sources[b]) && i < len(names[b]) {
+				p.leftDTypes[names[b][i]] = sources[b][i].DType
+			}
+		}
+	}
 }
 
 func changesDType(calls []ir.Call) bool {
@@ -1032,7 +1300,7 @@ func (p *Plan) layout(opt PlanOptions) error {
 			return fmt.Errorf("output size at tensor %s: %w", quote.Name(en.Name), err)
 		}
 	}
-	p.output = &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes}
+	p.output = &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes, Target: p.target}
 	if c := p.src.Carried; p.Direction == Export && c != nil && c.Variant == p.Variant && opt.ShardBytes == 0 &&
 		!slices.ContainsFunc(entries, func(e safetensors.Entry) bool { _, ok := c.Files[e.Name]; return !ok }) {
 		// Write the files the import started from.

@@ -1,11 +1,11 @@
 package mappings_test
 
-// The Fast-LLM config each mapping writes, compared with what formats.md §4
-// says (written out by hand here), and the HF config keys that may be
-// absent.
+// The Fast-LLM config GPT-OSS writes for its layer types and both HF
+// layouts, that of the mappings no Fast-LLM converter covers, published
+// configs, and the HF config keys that may be absent.
 
 import (
-	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,26 +18,6 @@ import (
 	"github.com/mapper-dev/mapper/mappings/synth"
 )
 
-// baseModel parses a YAML config.base_model the way the Fast-LLM side reads
-// metadata.yaml, so that numbers get the same types.
-func baseModel(t *testing.T, yaml string) map[string]any {
-	t.Helper()
-	doc := "format: fast_llm\nshards: [weights]\nmetadata: {state_index: {}}\nconfig:\n  base_model:\n" + indent(yaml, "    ")
-	md, err := fastllm.ParseMetadata([]byte(doc))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, doc)
-	}
-	return md.Config
-}
-
-func indent(s, pre string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
-		b.WriteString(pre + line + "\n")
-	}
-	return b.String()
-}
-
 // importConfig imports a generated checkpoint and returns the metadata.
 func importConfig(t *testing.T, mapping string, a synth.Arch) *fastllm.Metadata {
 	t.Helper()
@@ -45,108 +25,24 @@ func importConfig(t *testing.T, mapping string, a synth.Arch) *fastllm.Metadata 
 	return parseMetadata(t, out)
 }
 
-func sameConfig(t *testing.T, got, want map[string]any) {
-	t.Helper()
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("config.base_model:\n got %v\nwant %v", got, want)
-	}
-}
-
-// The Llama family's block, from formats.md §4 (tiny sizes).
-const llamaBlock = `mixer:
-  type: attention
-  heads: 4
-  head_groups: 2
-  head_size: 16
-  add_linear_biases: %s
-  dropout: 0.0
-  rotary: {type: default, theta: %s}%s
-mlp:
-  intermediate_size: 128
-  add_linear_biases: %s
-  activation: silu
-  gated: true%s
-normalization: {type: rms_norm, epsilon: %s}
-`
-
-func llamaFamily(block string, eps string) string {
-	return `hidden_size: 64
-tied_embedding_weight: false
-embeddings: {vocab_size: 128}
-decoder:
-  num_blocks: 2
-  block:
-` + indent(block, "    ") + `head:
-  normalization: {type: rms_norm, epsilon: ` + eps + `}
-`
-}
-
-func TestFastLLMConfigLlamaFamily(t *testing.T) {
-	sprintf := fmt.Sprintf
-	cases := []struct {
-		mapping string
-		arch    synth.Arch
-		want    string
-	}{
-		{"llama", synth.TinyLlama(), llamaFamily(sprintf(llamaBlock, "false", "500000.0", "", "false", "", "1.0e-05"), "1.0e-05")},
-		{"mistral", synth.TinyMistral(), llamaFamily(sprintf(llamaBlock, "false", "10000.0", "\n  window_size: 4096", "false", "", "1.0e-05"), "1.0e-05")},
-		{"mixtral", synth.TinyMixtral(), llamaFamily(sprintf(llamaBlock, "false", "1000000.0", "\n  window_size: null", "false",
-			"\n  type: moe\n  experts: 4\n  experts_per_token: 2", "1.0e-05"), "1.0e-05")},
-		// Qwen2: biases on query, key and value only, written as Fast-LLM's
-		// per-layer overrides.
-		{"qwen2", synth.TinyQwen2(), llamaFamily(sprintf(llamaBlock, "false", "1000000.0",
-			"\n  query_layer: {bias: {enabled: true}}\n  key_layer: {bias: {enabled: true}}\n  value_layer: {bias: {enabled: true}}\n  dense_layer: {bias: {enabled: false}}",
-			"false", "", "1.0e-06"), "1.0e-06")},
-	}
-	for _, tc := range cases {
-		t.Run(tc.mapping, func(t *testing.T) {
-			t.Parallel()
-			md := importConfig(t, tc.mapping, tc.arch)
-			sameConfig(t, md.Config, baseModel(t, tc.want))
-		})
-	}
-}
-
+// TestFastLLMConfigGPTOSS: both HF layouts of GPT-OSS import to the config
+// Fast-LLM PR #374 writes for them (its convert gives the same
+// metadata.yaml for the MXFP4 and the dense config), with the layout
+// recorded and every HF key without a Fast-LLM place carried. The Llama
+// family's configs are compared with Fast-LLM's in
+// TestImportIsWhatFastLLMWrites.
 func TestFastLLMConfigGPTOSS(t *testing.T) {
 	t.Parallel()
-	block := func(window string) string {
-		return `mixer:
-  type: attention
-  heads: 4
-  head_groups: 2
-  head_size: 16
-  add_linear_biases: true
-  dropout: 0.0
-  sinks: {enabled: true}
-  rotary: {type: yarn, theta: 150000, scale_factor: 32.0, beta_fast: 32.0, beta_slow: 1.0, original_context_length: 4096}` + window + `
-mlp:
-  type: moe
-  experts: 4
-  experts_per_token: 2
-  intermediate_size: 64
-  gated: true
-  add_linear_biases: true
-  router: {bias: {enabled: true}}
-  activation: gpt_oss_glu
-normalization: {type: rms_norm, epsilon: 1.0e-05}
-`
+	rc := realCases()[4]
+	ref, err := fastllm.ParseMetadata(readFile(t, rc.path("fresh", fastllm.MetadataFile)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := `hidden_size: 64
-tied_embedding_weight: false
-embeddings: {vocab_size: 128}
-decoder:
-  type: pattern
-  num_blocks: 2
-  pattern: [sliding, full]
-  blocks:
-    sliding:
-` + indent(block("\n  window_size: 128"), "      ") + `    full:
-` + indent(block(""), "      ") + `head:
-  normalization: {type: rms_norm, epsilon: 1.0e-05}
-`
 	for _, a := range []synth.Arch{synth.TinyGPTOSS(), synth.TinyGPTOSSDense()} {
 		md := importConfig(t, "gpt_oss", a)
-		sameConfig(t, md.Config, baseModel(t, want))
+		for _, d := range diffValues("", md.Config, ref.Config, rc.floatInts, map[string]bool{}) {
+			t.Errorf("config.base_model.%s", d)
+		}
 		wantVariant := "dense"
 		if a.MXFP4 {
 			wantVariant = "mxfp4"
@@ -289,32 +185,51 @@ func lookup(m map[string]any, path string) (any, bool) {
 }
 
 // TestFastLLMConfigNewArchs: the Fast-LLM config of the mappings that no
-// Fast-LLM converter covers, written out from Fast-LLM's attention and MoE
-// config classes (query_norm/key_norm: normalizations per head).
+// Fast-LLM converter covers is what Fast-LLM writes for the nearest format
+// it converts (its own metadata.yaml for the same sizes, in the reference
+// data) with the differences of the architecture: Qwen3 is Llama with
+// query_norm and key_norm (RMSNorms per head, the model's epsilon),
+// Qwen3-MoE is Mixtral with those norms and no window, Phi-3 is Mistral
+// with Phi-3-mini's window.
 func TestFastLLMConfigNewArchs(t *testing.T) {
-	sprintf := fmt.Sprintf
-	qwen3Norms := "\n  query_norm: {type: rms_norm, epsilon: 1.0e-06}\n  key_norm: {type: rms_norm, epsilon: 1.0e-06}"
+	norm := func(eps float64) map[string]any {
+		return map[string]any{"type": "rms_norm", "epsilon": eps, "zero_centered": false}
+	}
 	cases := []struct {
-		mapping string
-		arch    synth.Arch
-		want    string
+		mapping, from string
+		arch          synth.Arch
+		edits         map[string]any // dotted path -> value; nil deletes
 	}{
-		{"qwen3", synth.TinyQwen3(), llamaFamily(sprintf(llamaBlock, "false", "1000000", qwen3Norms, "false", "", "1.0e-06"), "1.0e-06")},
-		{"qwen3_moe", synth.TinyQwen3MoE(), llamaFamily(strings.Replace(sprintf(llamaBlock, "false", "1000000.0", qwen3Norms, "false",
-			"\n  type: moe\n  experts: 4\n  experts_per_token: 2", "1.0e-06"), "intermediate_size: 128", "intermediate_size: 32", 1), "1.0e-06")},
-		{"phi3", synth.TinyPhi3(), llamaFamily(sprintf(llamaBlock, "false", "10000.0", "\n  window_size: 2047", "false", "", "1.0e-05"), "1.0e-05")},
-		{"mtp_llama", synth.TinyMTPLlama(), strings.Replace(llamaFamily(sprintf(llamaBlock, "false", "500000.0", "", "false", "", "1.0e-05"), "1.0e-05"),
-			"head:\n", "head:\n  prediction_heads: 2\n", 1)},
-		{"diffusion_llama", synth.TinyDiffusionLlama(), llamaFamily(sprintf(llamaBlock, "false", "500000.0", "", "false", "", "1.0e-05"), "1.0e-05")},
-		{"dream", synth.TinyDream(), llamaFamily(sprintf(llamaBlock, "false", "1000000.0",
-			"\n  query_layer: {bias: {enabled: true}}\n  key_layer: {bias: {enabled: true}}\n  value_layer: {bias: {enabled: true}}\n  dense_layer: {bias: {enabled: false}}",
-			"false", "", "1.0e-06"), "1.0e-06")},
+		{"qwen3", "main/llama", synth.TinyQwen3(), map[string]any{
+			"decoder.block.mixer.rotary.theta":    int64(1000000), // written as the HF config writes it
+			"decoder.block.normalization.epsilon": 1e-06, "head.normalization.epsilon": 1e-06,
+			"decoder.block.mixer.query_norm": norm(1e-06), "decoder.block.mixer.key_norm": norm(1e-06)}},
+		{"qwen3_moe", "main/mixtral", synth.TinyQwen3MoE(), map[string]any{
+			"decoder.block.mixer.window_size": nil, "decoder.block.mlp.intermediate_size": int64(32),
+			"decoder.block.normalization.epsilon": 1e-06, "head.normalization.epsilon": 1e-06,
+			"decoder.block.mixer.query_norm": norm(1e-06), "decoder.block.mixer.key_norm": norm(1e-06)}},
+		{"phi3", "main/mistral", synth.TinyPhi3(), map[string]any{"decoder.block.mixer.window_size": int64(2047)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.mapping, func(t *testing.T) {
 			t.Parallel()
-			md := importConfig(t, tc.mapping, tc.arch)
-			sameConfig(t, md.Config, baseModel(t, tc.want))
+			ref := parseMetadata(t, filepath.Join(realData, tc.from, "fresh")).Config
+			for path, v := range tc.edits {
+				segs := strings.Split(path, ".")
+				m := ref
+				for _, s := range segs[:len(segs)-1] {
+					m = m[s].(map[string]any)
+				}
+				if v == nil {
+					delete(m, segs[len(segs)-1])
+				} else {
+					m[segs[len(segs)-1]] = v
+				}
+			}
+			got := importConfig(t, tc.mapping, tc.arch).Config
+			for _, d := range diffValues("", got, ref, nil, map[string]bool{}) {
+				t.Errorf("config.base_model.%s", d)
+			}
 		})
 	}
 }

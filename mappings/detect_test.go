@@ -1,7 +1,6 @@
 package mappings_test
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -68,8 +67,15 @@ func TestDetectRefuses(t *testing.T) {
 			return generate(t, withOverrides(synth.TinyLlama(), "model_type", "qwen2"), synth.Options{})
 		}, `architectures ["LlamaForCausalLM"], model_type "qwen2", which no mapping declares`},
 		{"fast_llm_not_from_mapper", func(t *testing.T) string {
-			// Fast-LLM's own checkpoint of a Llama: no metadata.mapper.
-			return fastLLMCheckpoint(t, filepath.Join(realMain, "diffusion_llama"), nil)
+			// Fast-LLM's own checkpoint of a Diffusion-Llama: no metadata.mapper.
+			for _, rc := range realCases() {
+				if rc.mapping == "diffusion_llama" {
+					fl, _ := convert(t, load(t, rc.mapping), generate(t, rc.arch, synth.Options{}), engine.PlanOptions{})
+					return writeReal(t, rc, "fresh", fl, nil)
+				}
+			}
+			t.Fatal("no reference data for diffusion_llama")
+			return ""
 		}, "a fast_llm checkpoint that mapper did not write (no record of a mapping), and a fast_llm config does not say what model it is; name the mapping"},
 		{"not_a_checkpoint", func(t *testing.T) string { return t.TempDir() }, "does not look like a checkpoint of any side the mappings convert (fast_llm, hf)"},
 	}

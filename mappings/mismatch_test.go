@@ -116,7 +116,7 @@ func TestExportRefusesAnotherMapping(t *testing.T) {
 
 	// A checkpoint without a record (a Fast-LLM save) is not refused.
 	md := parseMetadata(t, fl)
-	bare, err := fastllm.EncodeMetadata(md.Config, md.StateIndex, nil)
+	bare, err := fastllm.EncodeMetadata(md.Version, md.Config, md.StateIndex, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

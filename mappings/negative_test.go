@@ -411,12 +411,13 @@ func TestRefusedFastLLM(t *testing.T) {
 	})
 	refused(t, "llama", fl, engine.PlanOptions{}, "head.normalization.epsilon", "they must agree", "decoder.block.normalization.epsilon")
 
-	// A Fast-LLM key no rule of the mapping knows.
+	// A Fast-LLM key no rule of the mapping knows (attention sinks, which
+	// Llama does not have).
 	fl2, _ := convert(t, m, generate(t, synth.TinyLlama(), synth.Options{}), engine.PlanOptions{})
 	editMetadata(t, fl2, func(cfg map[string]any) {
-		cfg["decoder"].(map[string]any)["block"].(map[string]any)["mixer"].(map[string]any)["softmax_scale_power"] = 0.5
+		cfg["decoder"].(map[string]any)["block"].(map[string]any)["mixer"].(map[string]any)["sinks"] = map[string]any{"enabled": true}
 	})
-	refused(t, "llama", fl2, engine.PlanOptions{}, "metadata.yaml config.base_model: decoder.block.mixer.softmax_scale_power: not claimed by any config rule of llama")
+	refused(t, "llama", fl2, engine.PlanOptions{}, "metadata.yaml config.base_model: decoder.block.mixer.sinks.enabled: not claimed by any config rule of llama")
 }
 
 // editMetadata changes config.base_model of a Fast-LLM checkpoint in place.
@@ -424,7 +425,7 @@ func editMetadata(t *testing.T, dir string, edit func(map[string]any)) {
 	t.Helper()
 	md := parseMetadata(t, dir)
 	edit(md.Config)
-	b, err := fastllm.EncodeMetadata(md.Config, md.StateIndex, md.Carried)
+	b, err := fastllm.EncodeMetadata(md.Version, md.Config, md.StateIndex, md.Carried)
 	if err != nil {
 		t.Fatal(err)
 	}

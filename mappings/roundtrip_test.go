@@ -549,7 +549,7 @@ func TestChangedConfigKeepsOrder(t *testing.T) {
 	md := parseMetadata(t, fl)
 	rotary := md.Config["decoder"].(map[string]any)["block"].(map[string]any)["mixer"].(map[string]any)["rotary"].(map[string]any)
 	rotary["theta"] = 2e6
-	data, err := fastllm.EncodeMetadata(md.Config, md.StateIndex, md.Carried)
+	data, err := fastllm.EncodeMetadata(md.Version, md.Config, md.StateIndex, md.Carried)
 	if err != nil {
 		t.Fatal(err)
 	}

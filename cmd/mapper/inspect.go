@@ -32,8 +32,14 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		total += t.Info.Size()
 	}
 	fmt.Fprintf(stdout, "%s: %s checkpoint, %d tensors, %s in %d files\n", src.Dir, src.Format, len(src.Tensors), engine.FormatBytes(total), len(src.Checkpoint.Files))
+	if src.Version != "" {
+		fmt.Fprintf(stdout, "written by %s %s\n", src.Format, src.Version)
+	}
 	if src.Carried != nil {
 		fmt.Fprintf(stdout, "converted by mapper from %s with mapping %s (variant %q)\n", quote.Name(src.Carried.From), quote.Name(src.Carried.Mapping), src.Carried.Variant)
+	}
+	for _, n := range src.Notes {
+		fmt.Fprintf(stdout, "note: %s\n", n)
 	}
 	cfg, err := pyjson.Encode(src.Config, 2, true)
 	if err != nil {

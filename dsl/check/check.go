@@ -202,6 +202,8 @@ func (c *checker) warnf(s syntax.Span, hint, format string, args ...any) {
 // (package dsl/sides).
 func (c *checker) header() {
 	known := sides.Known()
+	c.m.LeftTarget = c.target(c.file.Left, c.file.LeftTarget)
+	c.m.RightTarget = c.target(c.file.Right, c.file.RightTarget)
 	for _, side := range []*syntax.Ident{c.file.Left, c.file.Right} {
 		if slices.Contains(known, side.Name) {
 			continue
@@ -212,6 +214,25 @@ func (c *checker) header() {
 		}
 		c.errorf(side.Span, hint, "unknown format %q", side.Name)
 	}
+}
+
+// target checks a header side's target against the targets its side
+// knows and returns it, or the side's default when the header names none.
+func (c *checker) target(side *syntax.Ident, t *syntax.Target) string {
+	if t == nil {
+		return sides.DefaultTarget(side.Name)
+	}
+	if !slices.Contains(sides.Known(), side.Name) {
+		return t.Value.Value // the unknown format is the error
+	}
+	known := sides.Targets(side.Name)
+	switch {
+	case len(known) == 0:
+		c.errorf(t.Span, "", "the %s side has no targets: it writes one layout whatever the version of its readers", side.Name)
+	case !slices.Contains(known, t.Value.Value):
+		c.errorf(t.Value.Span, diag.DidYouMeanOr(t.Value.Value, known, "known targets"), "unknown target %q of %s", t.Value.Value, side.Name)
+	}
+	return t.Value.Value
 }
 
 // lower walks the declarations and builds the IR.

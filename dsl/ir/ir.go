@@ -30,6 +30,13 @@ type Mapping struct {
 	Variants []*Variant
 	Config   []*ConfigRule
 	Tensors  []*TensorRule
+
+	// LeftTarget and RightTarget are the targets of the sides: which
+	// version of the program on that side the mapping writes for (the
+	// fast_llm side's targets are the fast_llm_version it writes). The
+	// header's `target "..."`, else the side's default; "" for a side
+	// that has no targets.
+	LeftTarget, RightTarget string
 }
 
 // Sample is a named left-side configuration used only by lint-time shape checks.

@@ -35,9 +35,13 @@ type File struct {
 	OneWayEnd Pos // end of the "oneway" keyword when OneWay
 	LeftKw    Pos
 	Left      *Ident // format of the left side
-	RightKw   Pos
-	Right     *Ident // format of the right side
-	Decls     []Decl
+	// LeftTarget is the `target "..."` after the left format, nil when the
+	// header names none (the side's default target).
+	LeftTarget  *Target
+	RightKw     Pos
+	Right       *Ident  // format of the right side
+	RightTarget *Target // as LeftTarget, for the right side
+	Decls       []Decl
 
 	// Comments are every comment of the file in source order. They are not
 	// part of the tree; the formatter attaches them by position.
@@ -48,6 +52,13 @@ type File struct {
 
 // Source returns the text the file was parsed from.
 func (f *File) Source() []byte { return f.src }
+
+// Target is a side's target in the header (`target "0.4.0"`): which
+// version of the program on that side the mapping writes for.
+type Target struct {
+	Span  // from the keyword to the end of the string
+	Value *StringLit
+}
 
 // Comment is one `# ...` comment, Text including the '#'.
 type Comment struct {

@@ -7,7 +7,7 @@ import (
 
 // Format prints f in the canonical layout:
 //
-//   - the header on three lines (mapping NAME [oneway], left F, right F);
+//   - the header on three lines (mapping NAME [oneway], left F [target T], right F [target T]);
 //   - a blank line between top-level declarations (consecutive lets may stay
 //     together: blank lines between them are kept, at most one);
 //   - one rule, entry or item per line, two spaces of indentation per block
@@ -180,8 +180,8 @@ func (p *printer) file(f *File) {
 		end = f.OneWayEnd
 	}
 	p.elem(Span{f.MappingKw, end}, head, blankKeep)
-	p.elem(Span{f.LeftKw, f.Left.End}, "left "+f.Left.Name, blankNever)
-	p.elem(Span{f.RightKw, f.Right.End}, "right "+f.Right.Name, blankNever)
+	p.elem(sideSpan(f.LeftKw, f.Left, f.LeftTarget), "left "+sideString(f.Left, f.LeftTarget), blankNever)
+	p.elem(sideSpan(f.RightKw, f.Right, f.RightTarget), "right "+sideString(f.Right, f.RightTarget), blankNever)
 	var prev Decl
 	for _, d := range f.Decls {
 		policy := blankForce
@@ -193,6 +193,24 @@ func (p *printer) file(f *File) {
 		prev = d
 	}
 	p.flush(len(p.src)+1, blankKeep)
+}
+
+// sideSpan is a header side line's span: the keyword to the format, or to
+// the target when there is one.
+func sideSpan(kw Pos, format *Ident, t *Target) Span {
+	if t == nil {
+		return Span{kw, format.End}
+	}
+	return Span{kw, t.End}
+}
+
+// sideString prints a header side after its keyword: the format, and its
+// target when there is one.
+func sideString(format *Ident, t *Target) string {
+	if t == nil {
+		return format.Name
+	}
+	return format.Name + " target " + strconv.Quote(t.Value.Value)
 }
 
 func (p *printer) decl(d Decl, policy int) {

@@ -18,9 +18,17 @@ type gFile struct {
 	OneWay  *tok     `parser:"@\"oneway\"?"`
 	LeftKw  tok      `parser:"@\"left\""`
 	Left    tok      `parser:"@Ident"`
+	LeftTgt *gTarget `parser:"@@?"`
 	RightKw tok      `parser:"@\"right\""`
 	Right   tok      `parser:"@Ident"`
+	RightTg *gTarget `parser:"@@?"`
 	Decls   []*gDecl `parser:"@@*"`
+}
+
+// gTarget is a side's target in the header: `right fast_llm target "0.4.0"`.
+type gTarget struct {
+	Kw    tok `parser:"@\"target\""`
+	Value tok `parser:"@String"`
 }
 
 type gDecl struct {

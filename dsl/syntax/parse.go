@@ -100,6 +100,16 @@ func (c *converter) errorf(s Span, format string, args ...any) {
 
 func (c *converter) ident(t tok) *Ident { return &Ident{Span: c.tokSpan(t), Name: t.Value} }
 
+// target converts a header's `target "..."`; nil when there is none.
+func (c *converter) target(g *gTarget) *Target {
+	if g == nil {
+		return nil
+	}
+	v, _ := strconv.Unquote(g.Value.Value) // the scanner checked it
+	lit := &StringLit{Span: c.tokSpan(g.Value), Value: v}
+	return &Target{Span: Span{c.pos(g.Kw.Pos), lit.End}, Value: lit}
+}
+
 func (c *converter) file(g *gFile, src []byte) *File {
 	f := &File{
 		Filename:  c.lines.file,
@@ -111,6 +121,7 @@ func (c *converter) file(g *gFile, src []byte) *File {
 		Right:     c.ident(g.Right),
 		src:       src,
 	}
+	f.LeftTarget, f.RightTarget = c.target(g.LeftTgt), c.target(g.RightTg)
 	if g.OneWay != nil {
 		f.OneWay = true
 		f.OneWayEnd = c.tokSpan(*g.OneWay).End

@@ -30,8 +30,8 @@ const (
 // of them (a dotted name may contain them as segments: rope.default is fine).
 var Keywords = []string{
 	"and", "config", "cycle", "default", "each", "else", "false", "ignore", "keep", "left", "let",
-	"map", "mapping", "not", "null", "oneway", "or", "refuse", "right", "sample", "tensors", "true",
-	"variant", "when",
+	"map", "mapping", "not", "null", "oneway", "or", "refuse", "right", "sample", "target",
+	"tensors", "true", "variant", "when",
 }
 
 var keywordSet = func() map[string]bool {

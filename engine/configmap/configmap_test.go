@@ -158,7 +158,7 @@ func TestImportConfig(t *testing.T) {
 		  "decoder": {"num_blocks": 4, "type": "pattern", "pattern": ["sliding", "full"], "blocks": {"sliding": ` + sliding + `, "full": ` + full + `}}}`,
 		kept:   `{"use_cache": true, "rope.extra": 2.0}`,
 		absent: []string{"head_dim"},
-		notes:  []string{"config key torch_dtype dropped on purpose"},
+		notes:  []string{"config key head_dim is absent: its default 8 is used", "config key torch_dtype dropped on purpose"},
 	}, {
 		name: "shortest-cycle-of-three",
 		left: withLeft(t, map[string]any{"num_layers": int64(6), "layer_types": []any{
@@ -167,7 +167,7 @@ func TestImportConfig(t *testing.T) {
 		  "decoder": {"num_blocks": 6, "type": "pattern", "pattern": ["sliding", "sliding", "full"], "blocks": {"sliding": ` + sliding + `, "full": ` + full + `}}}`,
 		kept:   `{"use_cache": true, "rope.extra": 2.0}`,
 		absent: []string{"head_dim"},
-		notes:  []string{"torch_dtype dropped on purpose"},
+		notes:  []string{"config key head_dim is absent: its default 8 is used", "torch_dtype dropped on purpose"},
 	}, {
 		// No shorter cycle: the whole list is the pattern.
 		name: "no-repeat",
@@ -176,25 +176,25 @@ func TestImportConfig(t *testing.T) {
 		  "decoder": {"num_blocks": 3, "type": "pattern", "pattern": ["sliding", "full", "full"], "blocks": {"sliding": ` + sliding + `, "full": ` + full + `}}}`,
 		kept:   `{"use_cache": true, "rope.extra": 2.0}`,
 		absent: []string{"head_dim"},
-		notes:  []string{"torch_dtype dropped on purpose"},
+		notes:  []string{"config key head_dim is absent: its default 8 is used", "torch_dtype dropped on purpose"},
 	}, {
 		// One block type collapses to a plain block; sliding_window has no
 		// place in it and is carried instead of lost.
 		name: "single-block",
 		left: withLeft(t, map[string]any{"layer_types": []any{"full_attention", "full_attention", "full_attention", "full_attention"}}),
 		want: `{"hidden_size": 32, "head": {"norm": {"epsilon": 1e-05, "type": "rms_norm"}},
-		  "decoder": {"num_blocks": 4, "block": ` + full + `}}`,
+		  "decoder": {"num_blocks": 4, "type": "fixed", "block": ` + full + `}}`,
 		kept:   `{"use_cache": true, "rope.extra": 2.0, "sliding_window": 128}`,
 		absent: []string{"head_dim"},
-		notes:  []string{"config key sliding_window has no place on the fast_llm side", "torch_dtype dropped on purpose"},
+		notes:  []string{"config key head_dim is absent: its default 8 is used", "config key sliding_window has no place on the fast_llm side", "torch_dtype dropped on purpose"},
 	}, {
 		name: "single-sliding-block",
 		left: withLeft(t, map[string]any{"num_layers": int64(2), "layer_types": []any{"sliding_attention", "sliding_attention"}}),
 		want: `{"hidden_size": 32, "head": {"norm": {"epsilon": 1e-05, "type": "rms_norm"}},
-		  "decoder": {"num_blocks": 2, "block": ` + sliding + `}}`,
+		  "decoder": {"num_blocks": 2, "type": "fixed", "block": ` + sliding + `}}`,
 		kept:   `{"use_cache": true, "rope.extra": 2.0}`,
 		absent: []string{"head_dim"},
-		notes:  []string{"torch_dtype dropped on purpose"},
+		notes:  []string{"config key head_dim is absent: its default 8 is used", "torch_dtype dropped on purpose"},
 	}, {
 		// A present head_dim is written as is and is not recorded absent;
 		// absent keep keys are simply not carried.

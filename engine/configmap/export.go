@@ -17,6 +17,7 @@ import (
 // layer count is only a number, and the input's tensor count is the most
 // layers it can hold.
 func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, variant string, maxList int) (*Result, error) {
+	asked := variant != ""
 	variant, err := exportVariant(t.m, carried, variant)
 	if err != nil {
 		return nil, err
@@ -41,6 +42,9 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	ex.unclaimed()
 	if err := errors.Join(ex.errs...); err != nil {
 		return nil, err
+	}
+	if carried == nil {
+		ex.noteUncarried(asked)
 	}
 	full, _, err := completeLeft(t.m, out)
 	if err != nil {
@@ -224,7 +228,7 @@ func (ex *exporter) rightConst(r *ir.ConfigRule) {
 		ps := strings.Join(p, ".")
 		ex.claims = append(ex.claims, ps)
 		if v, ok := ir.LookupPath(ex.right, p); ok && !ir.ValuesEqual(v, r.Value) {
-			ex.fail(r, ps, "is %s; the mapping requires %s", ir.FormatValue(v), ir.FormatValue(r.Value))
+			ex.fail(r, ps, "is %s; the mapping requires %s (%s has no way to say another value)", ir.FormatValue(v), ir.FormatValue(r.Value), ex.m.Left)
 		}
 	}
 }
@@ -290,6 +294,43 @@ func (ex *exporter) cycle(r *ir.ConfigRule) {
 		list[i] = lv
 	}
 	ex.setLeft(r, r.Left.Segs, list)
+}
+
+// noteUncarried says what a right config without the import's record
+// cannot give back (a checkpoint the right side's own program saved): the
+// kept keys are missing, the keys that have a default are written whether
+// or not the original had them, and the variant is the default one unless
+// one was asked for.
+func (ex *exporter) noteUncarried(askedVariant bool) {
+	var kept, defaulted []string
+	for _, r := range ex.m.Config {
+		if !ex.applied[r] {
+			continue
+		}
+		switch {
+		case r.Kind == ir.ConfigKeep:
+			for _, p := range r.Keys {
+				kept = append(kept, pathString(p))
+			}
+		case r.Kind == ir.ConfigRename && r.LeftDefault != nil, r.Kind == ir.ConfigLeftConst && r.Optional:
+			if _, ok := ir.LookupPath(ex.res.Out, r.Left.Segs); ok {
+				defaulted = append(defaulted, pathString(r.Left))
+			}
+		}
+	}
+	var parts []string
+	if len(kept) > 0 {
+		parts = append(parts, fmt.Sprintf("the keys %s keeps are not restored (%s)", ex.m.Name, strings.Join(kept, ", ")))
+	}
+	if len(defaulted) > 0 {
+		parts = append(parts, fmt.Sprintf("the keys with a default are written whether or not the original had them (%s)", strings.Join(defaulted, ", ")))
+	}
+	if ex.variant != "" && !askedVariant {
+		parts = append(parts, fmt.Sprintf("the variant is %s, the one a conversion picks when none is recorded or asked for", ex.variant))
+	}
+	if len(parts) > 0 {
+		ex.res.Notes = append(ex.res.Notes, fmt.Sprintf("%s has no record of an import by mapper (metadata.mapper): %s", ex.doc, strings.Join(parts, "; ")))
+	}
 }
 
 // unclaimed reports every right key no rule reads.

@@ -76,6 +76,10 @@ func (im *importer) start() error {
 	im.res = &Result{Out: map[string]any{}, Variant: variant, Env: e,
 		Carried: &format.Carried{Mapping: im.m.Name, From: im.m.Left, Variant: variant, Absent: absent}}
 	im.rs = &resolver{doc: im.res.Out, schema: im.blocks}
+	for _, k := range absent {
+		v, _ := ir.LookupPath(full, split(k))
+		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s is absent: its default %s is used, and the metadata records it as absent so that the way back leaves it out", k, ir.FormatValue(v)))
+	}
 	return nil
 }
 

@@ -62,6 +62,35 @@ type Identified interface {
 	IdentityKeys() []string
 }
 
+// Target is one version of the program on a side that a mapping can write
+// for, named by a .map header (`right fast_llm target "0.4.0"`): what a
+// conversion to the side writes where versions differ (the fast_llm side
+// writes its name as fast_llm_version). The config a target accepts is the
+// mapping's business: its rules say what it writes.
+type Target struct {
+	Name    string // as a header names it
+	About   string // which program and revision it is, for people
+	Default bool   // the target of a header that names none (one per side)
+}
+
+// Targeted is implemented by a side that knows several targets.
+type Targeted interface {
+	// Targets lists them, the default one among them.
+	Targets() []Target
+}
+
+// LookupTarget returns the target of side called name.
+func LookupTarget(side, name string) (Target, bool) {
+	if t, ok := registry[side].(Targeted); ok {
+		for _, x := range t.Targets() {
+			if x.Name == name {
+				return x, true
+			}
+		}
+	}
+	return Target{}, false
+}
+
 // Source is an opened input checkpoint.
 type Source struct {
 	Format string
@@ -94,6 +123,13 @@ type Source struct {
 	// IndexFile is the file that lists the weight files: the index, or
 	// Fast-LLM's metadata.yaml; "" when every weight file is read.
 	IndexFile string
+	// Version is the version of the program that wrote the checkpoint, as
+	// the checkpoint states it (a fast_llm_version); "" when it states
+	// none. It is compared with the target's name.
+	Version string
+	// Notes say what the side read but leaves out of the conversion on
+	// purpose (training state beside the weights, ...), for the plan.
+	Notes []string
 	// Texts are documents the side read (by file name) whose exact text it
 	// would not write back from their content alone: a config.json not in
 	// save_pretrained form, an index not in the form the side writes. An
@@ -161,6 +197,12 @@ type Carried struct {
 	// index.
 	Files  map[string]string `json:"files,omitempty"`
 	Naming string            `json:"naming,omitempty"`
+	// DType is the dtype of every left tensor whose rule declares none,
+	// when they all have the same; DTypes, when they do not, the dtype of
+	// each. The way back casts a tensor that arrives in another float
+	// dtype (a checkpoint trained in F32) back to it.
+	DType  string            `json:"dtype,omitempty"`
+	DTypes map[string]string `json:"dtypes,omitempty"`
 	// FileMetadata is each input weight file's safetensors __metadata__,
 	// by file name; a nil map: the file had none. nil: no record (an
 	// import by an older mapper).
@@ -168,6 +210,18 @@ type Carried struct {
 	// Texts are the input's documents whose exact text the side would not
 	// rebuild from their content (Source.Texts), by file name.
 	Texts map[string]string `json:"texts,omitempty"`
+}
+
+// LeftDType is the dtype the import recorded for left tensor name ("":
+// none recorded).
+func (c *Carried) LeftDType(name string) string {
+	if c == nil {
+		return ""
+	}
+	if d, ok := c.DTypes[name]; ok {
+		return d
+	}
+	return c.DType
 }
 
 // Original is what an import recorded about the files of the checkpoint it
@@ -195,6 +249,9 @@ type Output struct {
 	// Files, when set, names the file of every tensor: the layout of the
 	// checkpoint a round trip started from. It overrides ShardBytes.
 	Files map[string]string
+	// Target is the target the mapping writes for (a Target's Name); ""
+	// for a side without targets, or the side's default.
+	Target string
 	// Original is what the import of the checkpoint being written back
 	// recorded about its files; nil when there is no record (an import,
 	// or a checkpoint mapper did not write).
@@ -234,6 +291,17 @@ func Register(f Format) {
 	}
 	registry[f.Name()] = f
 	sides.Register(f.Name())
+	if t, ok := f.(Targeted); ok {
+		var names []string
+		def := ""
+		for _, x := range t.Targets() {
+			names = append(names, x.Name)
+			if x.Default {
+				def = x.Name
+			}
+		}
+		sides.RegisterTargets(f.Name(), names, def)
+	}
 }
 
 // Lookup returns the side with the given name.

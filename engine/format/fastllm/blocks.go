@@ -8,9 +8,10 @@ import (
 )
 
 // Fast-LLM's decoder stores its blocks as {type: pattern, pattern: [names],
-// blocks: {name: {...}}}, or as one plain {block: {...}} when every layer
-// is the same block. Rules address a block's keys as blocks.<name>.<key>
-// below the node whichever way it is stored, so one .map file serves both.
+// blocks: {name: {...}}}, or as one plain {type: fixed, block: {...}} when
+// every layer is the same block (both targets write the type). Rules
+// address a block's keys as blocks.<name>.<key> below the node whichever
+// way it is stored, so one .map file serves both.
 
 var _ format.BlockSchema = Side{}
 
@@ -18,7 +19,7 @@ var _ format.BlockSchema = Side{}
 func (Side) WriteBlocks(node map[string]any, pattern []string) format.BlockLayout {
 	l := format.BlockLayout{Pattern: pattern, Single: len(pattern) == 1}
 	if l.Single {
-		node["block"] = map[string]any{}
+		node["type"], node["block"] = "fixed", map[string]any{}
 		return l
 	}
 	names := make([]any, len(pattern))
@@ -36,12 +37,25 @@ func (Side) WriteBlocks(node map[string]any, pattern []string) format.BlockLayou
 // ReadBlocks implements format.BlockSchema.
 func (Side) ReadBlocks(node map[string]any) (format.BlockLayout, bool, []format.BlockProblem) {
 	if p, ok := node["pattern"]; ok {
-		return readPattern(node, p)
+		l, ok, problems := readPattern(node, p)
+		return l, ok, append(problems, checkType(node, "pattern")...)
 	}
 	if _, ok := node["block"]; ok {
-		return format.BlockLayout{Single: true, Structure: []string{"block"}}, true, nil
+		l := format.BlockLayout{Single: true, Structure: []string{"block"}}
+		if _, typed := node["type"]; typed {
+			l.Structure = []string{"type", "block"}
+		}
+		return l, true, checkType(node, "fixed")
 	}
 	return format.BlockLayout{}, false, []format.BlockProblem{{Msg: "has neither a pattern nor a block"}}
+}
+
+// checkType checks the node's type, when it has one, against its layout.
+func checkType(node map[string]any, want string) []format.BlockProblem {
+	if t, ok := node["type"]; ok && t != want {
+		return []format.BlockProblem{{Key: "type", Msg: fmt.Sprintf("is %s, but the node is laid out as %s", ir.FormatValue(t), want)}}
+	}
+	return nil
 }
 
 // readPattern reads a pattern node: every name it lists must be a string

@@ -22,8 +22,8 @@ func TestBlocksRoundTrip(t *testing.T) {
 		structure: []string{"type", "pattern", "blocks.sliding", "blocks.full"},
 	}, {
 		pattern:   []string{"full"},
-		node:      map[string]any{"block": map[string]any{}},
-		structure: []string{"block"},
+		node:      map[string]any{"type": "fixed", "block": map[string]any{}},
+		structure: []string{"type", "block"},
 	}} {
 		node := map[string]any{}
 		l := Side{}.WriteBlocks(node, tc.pattern)
@@ -53,6 +53,12 @@ func TestReadBlocksProblems(t *testing.T) {
 			{Key: "pattern", Msg: "holds 3, not a block name"}, {Key: "pattern", Msg: "is empty or not a list"}}},
 		{map[string]any{"pattern": []any{"a", "b"}, "blocks": map[string]any{"a": map[string]any{}}}, true,
 			[]format.BlockProblem{{Key: "blocks.b", Msg: "missing; the pattern names it"}}},
+		// Written before Fast-LLM typed its block sequences: no type at all.
+		{map[string]any{"block": map[string]any{}}, true, nil},
+		{map[string]any{"type": "pattern", "block": map[string]any{}}, true,
+			[]format.BlockProblem{{Key: "type", Msg: `is "pattern", but the node is laid out as fixed`}}},
+		{map[string]any{"type": "fixed", "pattern": []any{"a"}, "blocks": map[string]any{"a": map[string]any{}}}, true,
+			[]format.BlockProblem{{Key: "type", Msg: `is "fixed", but the node is laid out as pattern`}}},
 	} {
 		_, ok, problems := Side{}.ReadBlocks(tc.node)
 		if ok != tc.ok || !reflect.DeepEqual(problems, tc.want) {

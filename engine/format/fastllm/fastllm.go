@@ -3,18 +3,23 @@
 // model_1.safetensors, ..., whose tensor keys are "<parameter>/weights".
 //
 // metadata.yaml holds fast_llm_version, model: gpt, format: fast_llm,
-// config: {base_model: ...}, shards: [weights] and metadata: {state_index:
-// {key: file}}. mapper adds metadata.mapper: what an import recorded for the
-// way back (format.Carried). The config the .map rules address is
-// config.base_model; the logical tensor names drop the "/weights" suffix.
+// config: {type: gpt, base_model: ...}, shards: [weights] and metadata:
+// {state_index: {key: file}}. mapper adds metadata.mapper: what an import
+// recorded for the way back (format.Carried). The config the .map rules
+// address is config.base_model; the logical tensor names drop the
+// "/weights" suffix. The version written is the mapping's target (Targets).
 //
-// Reading is strict: the file must be a mapping with format fast_llm, a
-// config.base_model mapping and "weights" among the shards; every
-// state_index entry must be in the file it names and every tensor of those
-// files in the state_index; file names are checked by
-// safetensors.OpenFiles, so none can reach outside the directory. Tensors of
-// other shards (optimizer state) are refused. Numbers keep their kind: an
-// integer is an int64, a float a float64, so 32.0 stays a float.
+// Reading is strict: the file must be a mapping with only the keys
+// Fast-LLM's checkpoint metadata has, format fast_llm, model and config.type
+// gpt when present, a config.base_model mapping and "weights" among the
+// shards; every state_index entry must be in the file it names and every
+// tensor of those files in the state_index; file names are checked by
+// safetensors.OpenFiles, so none can reach outside the directory. What
+// Fast-LLM's trainer saves beside the model is read past and named in the
+// source's notes: the tensors of the other shards (optimizer state, never
+// read), the other config sections (distributed, multi_stage) and the
+// training metadata. Numbers keep their kind: an integer is an int64, a
+// float a float64, so 32.0 stays a float.
 //
 // Every model_N.safetensors gets the __metadata__ Fast-LLM's saver writes
 // (FileMetadata), and an empty file "ok" marks the complete save, as
@@ -29,6 +34,7 @@ package fastllm
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -52,8 +58,25 @@ const Name = "fast_llm"
 // MetadataFile is the name of the checkpoint's metadata.
 const MetadataFile = "metadata.yaml"
 
-// Version is the fast_llm_version written into metadata.yaml.
-const Version = "0.4.0"
+// The targets: a .map header names one (`right fast_llm target "0.3.0"`),
+// and its name is the fast_llm_version a conversion to Fast-LLM writes.
+// Fast-LLM's loader refuses a checkpoint whose version is newer than its
+// own (or older than 0.3.0), so the version decides which Fast-LLM can load
+// the output; the config the mapping writes decides the rest.
+const (
+	// Main is Fast-LLM's main branch (the Llama family; no GPT-OSS).
+	Main = "0.4.0"
+	// PR374 is refs/pull/374/head, the only Fast-LLM that loads GPT-OSS.
+	PR374 = "0.3.0"
+)
+
+// Targets implements format.Targeted.
+func (Side) Targets() []format.Target {
+	return []format.Target{
+		{Name: Main, Default: true, About: "Fast-LLM main at 7d61a1ba2047 (2026-07-20)"},
+		{Name: PR374, About: "Fast-LLM refs/pull/374/head at 93dbfc8b9a83 (2025-10-24), the Fast-LLM with GPT-OSS"},
+	}
+}
 
 // OKFile is the empty file that marks a complete Fast-LLM save (Fast-LLM's
 // convert and trainer write it last).
@@ -94,7 +117,15 @@ type Metadata struct {
 	Shards     []string          // the state shards, "weights" among them
 	StateIndex map[string]string // tensor key -> file
 	Carried    *format.Carried   // metadata.mapper, nil when absent
+	// Dropped lists, sorted, the sections beside config.base_model and the
+	// state index that a conversion leaves out (config.distributed,
+	// metadata.optimizer, ...): Fast-LLM's runtime and training state, not
+	// part of the model.
+	Dropped []string
 }
+
+// The keys CheckpointMetadata has: Fast-LLM refuses any other.
+var topKeys = []string{"config", "fast_llm_version", "format", "metadata", "model", "shards"}
 
 // ParseMetadata parses and checks the content of a metadata.yaml.
 func ParseMetadata(data []byte) (*Metadata, error) {
@@ -114,16 +145,39 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		return nil, fmt.Errorf("not a mapping")
 	}
 	md := &Metadata{}
+	for _, k := range sortedKeys(top) {
+		if !slices.Contains(topKeys, k) {
+			return nil, fmt.Errorf("unknown key %q at the top level (Fast-LLM's checkpoint metadata has %s)", k, strings.Join(topKeys, ", "))
+		}
+	}
 	if f, _ := top["format"].(string); f != "fast_llm" {
 		return nil, fmt.Errorf("format is %s, want fast_llm", describe(top["format"]))
 	}
-	md.Version, _ = top["fast_llm_version"].(string)
+	// A checkpoint of another model type (multimodal, ...) has another
+	// base_model: the gpt mappings must not read it.
+	if m, present := top["model"]; present && m != "gpt" {
+		return nil, fmt.Errorf("model is %s; mapper reads gpt checkpoints", describe(m))
+	}
+	if v, present := top["fast_llm_version"]; present {
+		var ok bool
+		if md.Version, ok = v.(string); !ok {
+			return nil, fmt.Errorf("fast_llm_version is %s, want a version string", describe(v))
+		}
+	}
 	cfg, _ := top["config"].(map[string]any)
 	base, ok := cfg["base_model"].(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("config.base_model is %s, want a mapping", describe(cfg["base_model"]))
 	}
+	if t, present := cfg["type"]; present && t != "gpt" {
+		return nil, fmt.Errorf("config.type is %s; mapper reads gpt checkpoints", describe(t))
+	}
 	md.Config = base
+	for _, k := range sortedKeys(cfg) {
+		if k != "base_model" && k != "type" {
+			md.Dropped = append(md.Dropped, "config."+k)
+		}
+	}
 	shards, ok := top["shards"].([]any)
 	if !ok {
 		return nil, fmt.Errorf("shards is %s, want a list", describe(top["shards"]))
@@ -147,13 +201,19 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		return nil, fmt.Errorf("metadata.state_index is %s, want a mapping", describe(meta["state_index"]))
 	}
 	md.StateIndex = make(map[string]string, len(si))
-	for k, f := range si {
-		file, ok := f.(string)
+	for _, k := range sortedKeys(si) {
+		file, ok := si[k].(string)
 		if !ok {
-			return nil, fmt.Errorf("metadata.state_index[%q] is %s, want a file name", k, describe(f))
+			return nil, fmt.Errorf("metadata.state_index[%q] is %s, want a file name", k, describe(si[k]))
 		}
 		md.StateIndex[k] = file
 	}
+	for _, k := range sortedKeys(meta) {
+		if k != "state_index" && k != "mapper" {
+			md.Dropped = append(md.Dropped, "metadata."+k)
+		}
+	}
+	slices.Sort(md.Dropped)
 	if m, present := meta["mapper"]; present && m != nil {
 		c, err := parseCarried(m)
 		if err != nil {
@@ -162,6 +222,17 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		md.Carried = c
 	}
 	return md, nil
+}
+
+// sortedKeys lists a mapping's keys in order, so that what is reported
+// about them comes in the same order every time.
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func describe(v any) string {
@@ -184,7 +255,8 @@ func parseCarried(v any) (*format.Carried, error) {
 		return nil, fmt.Errorf("is %s, want a mapping", describe(v))
 	}
 	c := &format.Carried{}
-	for k, val := range m {
+	for _, k := range sortedKeys(m) {
+		val := m[k]
 		var ok bool
 		switch k {
 		case "mapping":
@@ -229,6 +301,14 @@ func parseCarried(v any) (*format.Carried, error) {
 				return nil, err
 			}
 			c.Texts, ok = tm, true
+		case "dtype":
+			c.DType, ok = val.(string)
+		case "dtypes":
+			dm, err := stringMap(val, "dtypes", false)
+			if err != nil {
+				return nil, err
+			}
+			c.DTypes, ok = dm, true
 		case "absent":
 			var list []any
 			if list, ok = val.([]any); ok {
@@ -261,7 +341,8 @@ func stringMap(v any, what string, nullable bool) (map[string]string, error) {
 		return nil, fmt.Errorf("%s is %s, want a mapping of strings", quote.Name(what), describe(v))
 	}
 	out := make(map[string]string, len(m))
-	for k, e := range m {
+	for _, k := range sortedKeys(m) {
+		e := m[k]
 		s, ok := e.(string)
 		if !ok {
 			return nil, fmt.Errorf("%s is %s, want a string", quote.Name(what+"."+k), describe(e))
@@ -299,6 +380,16 @@ func carriedValue(c *format.Carried) map[string]any {
 	if c.Naming != "" {
 		m["naming"] = c.Naming
 	}
+	if c.DType != "" {
+		m["dtype"] = c.DType
+	}
+	if len(c.DTypes) > 0 {
+		d := make(map[string]any, len(c.DTypes))
+		for t, dt := range c.DTypes {
+			d[t] = dt
+		}
+		m["dtypes"] = d
+	}
 	if len(c.FileMetadata) > 0 {
 		fm := make(map[string]any, len(c.FileMetadata))
 		for f, md := range c.FileMetadata {
@@ -324,10 +415,15 @@ func stringsAny(m map[string]string) map[string]any {
 	return out
 }
 
-// EncodeMetadata renders metadata.yaml for a checkpoint with the given
-// config (config.base_model), state index (nil: left out) and carried data
-// (nil: none).
-func EncodeMetadata(config map[string]any, stateIndex map[string]string, carried *format.Carried) ([]byte, error) {
+// EncodeMetadata renders metadata.yaml for a checkpoint written for
+// version (a target's name; "": the default target) with the given config
+// (config.base_model), state index (nil: left out) and carried data (nil:
+// none). config.type is gpt, as Fast-LLM writes it; config.distributed,
+// which Fast-LLM fills in from the machine it runs on, is left out.
+func EncodeMetadata(version string, config map[string]any, stateIndex map[string]string, carried *format.Carried) ([]byte, error) {
+	if version == "" {
+		version = Main
+	}
 	meta := map[string]any{}
 	if stateIndex != nil {
 		si := make(map[string]any, len(stateIndex))
@@ -343,10 +439,10 @@ func EncodeMetadata(config map[string]any, stateIndex map[string]string, carried
 		config = map[string]any{}
 	}
 	doc := map[string]any{
-		"fast_llm_version": Version,
+		"fast_llm_version": version,
 		"model":            "gpt",
 		"format":           "fast_llm",
-		"config":           map[string]any{"base_model": config},
+		"config":           map[string]any{"base_model": config, "type": "gpt"},
 		"shards":           []any{WeightsShard},
 		"metadata":         meta,
 	}
@@ -376,17 +472,21 @@ func encodeYAML(v any, compact bool) ([]byte, error) {
 }
 
 // FileMetadata is the safetensors __metadata__ Fast-LLM's saver writes in
-// every model_N.safetensors of a checkpoint with the given config
+// every model_N.safetensors of a checkpoint written for version (a
+// target's name; "": the default) with the given config
 // (config.base_model): the top-level keys of its metadata.yaml, a string
 // as itself and anything else as a YAML dump (Fast-LLM's
 // export_safetensors_metadata), with "metadata" as it stands when the
 // saver starts, before the state index is added: empty after a conversion.
 // mapper's own record (metadata.mapper) stays in metadata.yaml: it is
 // written once, not in every file. Fast-LLM's loader does not read this.
-func FileMetadata(config map[string]any) (map[string]string, error) {
-	md := map[string]string{"fast_llm_version": Version, "model": "gpt", "format": "fast_llm"}
+func FileMetadata(version string, config map[string]any) (map[string]string, error) {
+	if version == "" {
+		version = Main
+	}
+	md := map[string]string{"fast_llm_version": version, "model": "gpt", "format": "fast_llm"}
 	for k, v := range map[string]any{
-		"config":   map[string]any{"base_model": config},
+		"config":   map[string]any{"base_model": config, "type": "gpt"},
 		"shards":   []any{WeightsShard},
 		"metadata": map[string]any{},
 	} {
@@ -411,13 +511,28 @@ func (Side) Open(dir string) (*format.Source, error) {
 		return nil, fmt.Errorf("fast_llm: %s: %w", path, err)
 	}
 	// The logical names first: a bad key is reported before any file opens.
+	// Keys of the other shards (optimizer state) are checked against their
+	// files like the weights, and never read.
 	logical := make(map[string]string, len(md.StateIndex))
-	for key := range md.StateIndex {
-		name, err := logicalName(key, md.Shards)
-		if err != nil {
-			return nil, fmt.Errorf("fast_llm: %s: %w", path, err)
+	skipped := map[string]int{} // shard -> tensors
+	var bad []error
+	for _, key := range slices.Sorted(maps.Keys(md.StateIndex)) {
+		name, shard, err := logicalName(key, md.Shards)
+		switch {
+		case err != nil:
+			bad = append(bad, err)
+		case shard != WeightsShard:
+			skipped[shard]++
+		default:
+			logical[key] = name
 		}
-		logical[key] = name
+	}
+	if len(bad) > 0 {
+		const shown = 5
+		if len(bad) > shown {
+			bad = append(bad[:shown], fmt.Errorf("... and %d more such keys", len(bad)-shown))
+		}
+		return nil, fmt.Errorf("fast_llm: %s: %w", path, errors.Join(bad...))
 	}
 	files := stateFiles(md.StateIndex)
 	ck, err := safetensors.OpenFiles(dir, files)
@@ -455,7 +570,7 @@ func (Side) Open(dir string) (*format.Source, error) {
 	for _, f := range files {
 		ownedFiles[f] = true
 	}
-	listed, skipped, err := format.ListDir(dir, func(name string) bool {
+	listed, skippedEntries, err := format.ListDir(dir, func(name string) bool {
 		return name == MetadataFile || name == OKFile || ownedFiles[name]
 	})
 	if err != nil {
@@ -477,12 +592,31 @@ func (Side) Open(dir string) (*format.Source, error) {
 		Config:     md.Config,
 		Carried:    md.Carried,
 		SideFiles:  side,
-		Skipped:    skipped,
+		Skipped:    skippedEntries,
 		Unlisted:   unlisted,
 		IndexFile:  MetadataFile,
+		Version:    md.Version,
 		Checkpoint: ck,
 	}
+	if len(skipped) > 0 {
+		var parts []string
+		for _, sh := range md.Shards {
+			if n := skipped[sh]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s (%d tensors)", quote.Name(sh), n))
+				delete(skipped, sh) // a shard listed twice is named once
+			}
+		}
+		src.Notes = append(src.Notes, fmt.Sprintf("%s: %s %s %s optimizer state: not read, and not carried over (only the %s shard is the model)",
+			quote.Name(path), plural(len(parts), "shard", "shards"), strings.Join(parts, ", "), plural(len(parts), "is", "are"), WeightsShard))
+	}
+	if len(md.Dropped) > 0 {
+		src.Notes = append(src.Notes, fmt.Sprintf("%s: %s %s Fast-LLM's runtime and training state, not part of the model: not carried over",
+			quote.Name(path), strings.Join(quote.Names(md.Dropped), ", "), plural(len(md.Dropped), "is", "are")))
+	}
 	for _, k := range keys {
+		if _, ok := logical[k]; !ok {
+			continue // another shard's
+		}
 		f, info, _ := ck.Lookup(k)
 		src.Tensors = append(src.Tensors, format.Tensor{
 			Name: logical[k], DType: info.DType, Shape: info.Shape, File: f, Info: info,
@@ -492,18 +626,21 @@ func (Side) Open(dir string) (*format.Source, error) {
 	return src, nil
 }
 
-// logicalName strips the "/weights" suffix of a tensor key.
-func logicalName(key string, shards []string) (string, error) {
-	i := strings.LastIndexByte(key, '/')
-	if i >= 0 {
-		switch shard := key[i+1:]; {
-		case shard == WeightsShard && i > 0:
-			return key[:i], nil
-		case shard != WeightsShard && slices.Contains(shards, shard):
-			return "", fmt.Errorf("tensor %q belongs to shard %q: optimizer state not supported", key, shard)
-		}
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
 	}
-	return "", fmt.Errorf("tensor key %q does not end in /%s", key, WeightsShard)
+	return many
+}
+
+// logicalName splits a tensor key "<parameter>/<shard>" into the
+// parameter's name and a shard that metadata.yaml lists.
+func logicalName(key string, shards []string) (name, shard string, err error) {
+	i := strings.LastIndexByte(key, '/')
+	if i > 0 && slices.Contains(shards, key[i+1:]) {
+		return key[:i], key[i+1:], nil
+	}
+	return "", "", fmt.Errorf("tensor key %q is not <parameter>/<shard> for a shard of %v", key, shards)
 }
 
 // stateFiles lists the files of a state index once each, in the order of
@@ -576,7 +713,7 @@ func (Side) Layout(out *format.Output) ([]format.Shard, error) {
 	if out.Config == nil {
 		return nil, fmt.Errorf("fast_llm: no config to write")
 	}
-	md, err := FileMetadata(out.Config)
+	md, err := FileMetadata(out.Target, out.Config)
 	if err != nil {
 		return nil, fmt.Errorf("fast_llm: %w", err)
 	}
@@ -631,7 +768,7 @@ func (Side) ShowConfig(out *format.Output) (string, []byte, error) {
 	if out.Config == nil {
 		return "", nil, fmt.Errorf("fast_llm: no config to write")
 	}
-	data, err := EncodeMetadata(out.Config, nil, out.Carried)
+	data, err := EncodeMetadata(out.Target, out.Config, nil, out.Carried)
 	if err != nil {
 		return "", nil, fmt.Errorf("fast_llm: %s: %w", MetadataFile, err)
 	}
@@ -652,7 +789,7 @@ func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) err
 	if out.Config == nil {
 		return fmt.Errorf("fast_llm: no config to write")
 	}
-	data, err := EncodeMetadata(out.Config, index, out.Carried)
+	data, err := EncodeMetadata(out.Target, out.Config, index, out.Carried)
 	if err != nil {
 		return fmt.Errorf("fast_llm: %s: %w", MetadataFile, err)
 	}

@@ -373,11 +373,26 @@ func TestOpenRejects(t *testing.T) {
 		}, `tensor "ghost/weights" is listed`},
 		{"no /weights", func(_, m string) string {
 			return strings.Replace(m, "  state_index:\n", "  state_index:\n    ghost: model_0.safetensors\n", 1)
-		}, `tensor key "ghost" does not end in /weights`},
-		{"optimizer state", func(_, m string) string {
-			m = strings.Replace(m, "  - weights\n", "  - weights\n  - momentum\n", 1)
+		}, `tensor key "ghost" is not <parameter>/<shard> for a shard of [weights]`},
+		{"shard not listed", func(_, m string) string {
 			return strings.Replace(m, "  state_index:\n", "  state_index:\n    a/momentum: model_0.safetensors\n", 1)
-		}, "optimizer state not supported"},
+		}, `tensor key "a/momentum" is not <parameter>/<shard> for a shard of [weights]`},
+		{"bad keys in order", func(_, m string) string {
+			return strings.Replace(m, "  state_index:\n", "  state_index:\n    z: model_0.safetensors\n    b: model_0.safetensors\n    m: model_0.safetensors\n", 1)
+		}, "tensor key \"b\" is not <parameter>/<shard> for a shard of [weights]\n" +
+			"tensor key \"m\" is not <parameter>/<shard> for a shard of [weights]\n" +
+			"tensor key \"z\" is not <parameter>/<shard> for a shard of [weights]"},
+		{"optimizer state missing from its file", func(_, m string) string {
+			m = strings.Replace(m, "  - weights\n", "  - weights\n  - exp_avgs\n", 1)
+			return strings.Replace(m, "  state_index:\n", "  state_index:\n    a/exp_avgs: model_0.safetensors\n", 1)
+		}, `tensor "a/exp_avgs" is listed`},
+		{"another model", func(_, m string) string {
+			return strings.Replace(m, "model: gpt\n", "model: multimodal\n", 1)
+		}, `model is "multimodal"; mapper reads gpt checkpoints`},
+		{"another config type", func(_, m string) string {
+			return strings.Replace(m, "  type: gpt\n", "  type: multimodal\n", 1)
+		}, `config.type is "multimodal"; mapper reads gpt checkpoints`},
+		{"unknown top-level key", func(_, m string) string { return m + "extra: 1\n" }, `unknown key "extra" at the top level`},
 		{"not yaml", func(_, m string) string { return "{" }, MetadataFile},
 	}
 	for _, c := range cases {
@@ -432,6 +447,90 @@ func TestInputRules(t *testing.T) {
 	formattest.CheckInputRules(t, side(t), out, MetadataFile)
 }
 
+// TestTrainedCheckpoint opens a checkpoint laid out as Fast-LLM's trainer
+// saves it: optimizer shards beside the weights, training state in the
+// metadata. Only the weights are read; the rest is named in the notes.
+func TestTrainedCheckpoint(t *testing.T) {
+	es := entries()
+	var all []safetensors.Entry
+	var logical []string
+	for _, e := range es {
+		for _, sh := range []string{"weights", "exp_avgs", "exp_avgs_sq"} {
+			all = append(all, safetensors.Entry{Name: e.Name + "/" + sh, DType: tensor.F32, Shape: e.Shape})
+			logical = append(logical, e.Name+"/"+sh)
+		}
+	}
+	dir := t.TempDir()
+	shard := format.Shard{File: "model_0.safetensors", Entries: all, Logical: logical}
+	formattest.WriteShards(t, dir, []format.Shard{shard})
+	var index strings.Builder
+	for _, e := range all {
+		index.WriteString("    " + e.Name + ": model_0.safetensors\n")
+	}
+	meta := "config:\n  base_model:\n    hidden_size: 8\n  distributed:\n    compute_dtype: bfloat16\n    world_size: 1\n" +
+		"  multi_stage:\n    zero_stage: 2\n  type: gpt\nfast_llm_version: 0.3.0\nformat: fast_llm\n" +
+		"metadata:\n  completed_steps: 10\n  metrics: {}\n  optimizer:\n    current_step: 10\n  state_index:\n" + index.String() +
+		"model: gpt\nshards:\n- weights\n- exp_avgs\n- exp_avgs_sq\n"
+	if err := os.WriteFile(filepath.Join(dir, MetadataFile), []byte(meta), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := side(t).Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if src.Version != "0.3.0" {
+		t.Errorf("version %q, want 0.3.0", src.Version)
+	}
+	if len(src.Tensors) != len(es) {
+		t.Fatalf("%d tensors, want the %d weights", len(src.Tensors), len(es))
+	}
+	for _, e := range es {
+		got, ok := src.Lookup(e.Name)
+		if !ok || got.Info.Name != e.Name+"/weights" || got.DType != tensor.F32 {
+			t.Errorf("%s: %+v", e.Name, got)
+		}
+	}
+	want := []string{
+		filepath.Join(dir, MetadataFile) + ": shards exp_avgs (5 tensors), exp_avgs_sq (5 tensors) are optimizer state: not read, and not carried over (only the weights shard is the model)",
+		filepath.Join(dir, MetadataFile) + ": config.distributed, config.multi_stage, metadata.completed_steps, metadata.metrics, metadata.optimizer are Fast-LLM's runtime and training state, not part of the model: not carried over",
+	}
+	if !slices.Equal(src.Notes, want) {
+		t.Errorf("notes:\n%s\nwant:\n%s", strings.Join(src.Notes, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestTargetVersion: metadata.yaml says the version of the target it is
+// written for, and the config type Fast-LLM writes.
+func TestTargetVersion(t *testing.T) {
+	targets := Side{}.Targets()
+	var names []string
+	defaults := 0
+	for _, tg := range targets {
+		names = append(names, tg.Name)
+		if tg.Default {
+			defaults++
+			if tg.Name != Main {
+				t.Errorf("default target %s, want %s", tg.Name, Main)
+			}
+		}
+	}
+	if defaults != 1 || !slices.Equal(names, []string{Main, PR374}) {
+		t.Fatalf("targets %v with %d defaults", names, defaults)
+	}
+	for _, c := range []struct{ target, want string }{{"", Main}, {Main, Main}, {PR374, PR374}} {
+		out := &format.Output{Config: config(), Tensors: entries(), Target: c.target}
+		dir, _, src := write(t, out)
+		if src.Version != c.want {
+			t.Errorf("target %q: fast_llm_version %q, want %q", c.target, src.Version, c.want)
+		}
+		raw, _ := os.ReadFile(filepath.Join(dir, MetadataFile))
+		if !strings.Contains(string(raw), "\n  type: gpt\n") {
+			t.Errorf("target %q: no config.type: gpt in\n%s", c.target, raw)
+		}
+	}
+}
+
 // Every model_N.safetensors carries the __metadata__ Fast-LLM's saver
 // writes (the top-level keys of metadata.yaml, non-strings as PyYAML dumps;
 // "metadata" as after a conversion: empty), and an empty "ok" marks the
@@ -468,7 +567,7 @@ func TestFileMetadataAndMarker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(v, map[string]any{"base_model": config()}) {
+		if !reflect.DeepEqual(v, map[string]any{"base_model": config(), "type": "gpt"}) {
 			t.Errorf("%s: __metadata__ config reads back as %v", s.File, v)
 		}
 		if !strings.Contains(md["config"], "\n    pattern:\n    - sliding\n    - full\n") || strings.Contains(md["config"], "mapper") {

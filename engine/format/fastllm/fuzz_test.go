@@ -14,19 +14,20 @@ import (
 // document it accepts again, with the same values (a float stays a float,
 // -0.0 stays negative, NaN stays NaN).
 func FuzzParseMetadata(f *testing.F) {
-	if doc, err := EncodeMetadata(config(), map[string]string{"a/weights": "model_0.safetensors"}, carried()); err == nil {
+	if doc, err := EncodeMetadata("", config(), map[string]string{"a/weights": "model_0.safetensors"}, carried()); err == nil {
 		f.Add(doc)
 	}
 	f.Add([]byte("format: fast_llm\nconfig: {base_model: {a: 1, b: 1.0e-05, c: [x, null, true]}}\nshards: [weights]\nmetadata: {state_index: {a/weights: model_0.safetensors}}\n"))
 	f.Add([]byte("format: fast_llm\nconfig:\n  base_model: &b {x: .nan, y: -.inf, z: 0x10}\n  other: *b\nshards:\n- weights\n- momentum\nmetadata:\n  state_index: {}\n  mapper: {mapping: m, from: hf, absent: [a.b], files: {w: model_0.safetensors}}\n"))
 	f.Add([]byte("format: fast_llm\nconfig: {base_model: {<<: {a: 1}}}\nshards: [weights]\nmetadata: {state_index: {}}\n"))
 	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("format: fast_llm\nfast_llm_version: 0.3.0\nmodel: gpt\nconfig: {type: gpt, base_model: {a: 1}, distributed: {rank: 0}}\nshards: [weights, exp_avgs]\nmetadata: {state_index: {a/weights: model_0.safetensors, a/exp_avgs: model_0.safetensors}, completed_steps: 10, mapper: {mapping: m, from: hf, dtype: BF16, dtypes: {}}}\n"))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		md, err := ParseMetadata(doc)
 		if err != nil {
 			return
 		}
-		out, err := EncodeMetadata(md.Config, md.StateIndex, md.Carried)
+		out, err := EncodeMetadata(md.Version, md.Config, md.StateIndex, md.Carried)
 		if err != nil {
 			t.Fatalf("accepted metadata cannot be written back: %v", err)
 		}
@@ -64,6 +65,9 @@ func normCarried(c format.Carried) format.Carried {
 	}
 	if len(c.Files) == 0 {
 		c.Files = nil
+	}
+	if len(c.DTypes) == 0 {
+		c.DTypes = nil
 	}
 	return c
 }
