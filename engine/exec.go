@@ -79,19 +79,15 @@ type target struct {
 // temporary directory is removed and the target is left as it was.
 func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err error) {
 	start := time.Now()
-	be := opt.Backend
-	if be == nil {
-		be = backend.CPU(p.Workers)
+	x := &execution{p: p, be: opt.Backend, progress: opt.Progress, mem: newBudget(p.Memory)}
+	defer x.mem.close()
+	if x.be == nil {
+		x.be = backend.CPU(p.Workers)
 	}
-	progress := opt.Progress
-	if progress == nil {
-		progress = func(Event) {}
+	if x.progress == nil {
+		x.progress = func(Event) {}
 	}
-	keep, err := checkOutput(p.InputDir, opt.Output, opt.Force)
-	if err != nil {
-		return nil, err
-	}
-	out, err := safetensors.NewOutputDir(opt.Output, safetensors.OutputOptions{Force: opt.Force, Keep: keep})
+	out, err := p.openOutput(opt)
 	if err != nil {
 		return nil, err
 	}
@@ -100,122 +96,17 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 			out.Abort()
 		}
 	}()
-	targets := map[string]target{}
-	var writers []*safetensors.Writer
+	writers, err := x.createFiles(out.Path())
 	defer func() {
 		for _, w := range writers {
 			w.Close()
 		}
 	}()
-	for _, sh := range p.Shards {
-		l, err := safetensors.NewLayout(sh.Entries, sh.Metadata)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", quote.Name(sh.File), err)
-		}
-		w, err := safetensors.Create(filepath.Join(out.Path(), sh.File), l)
-		if err != nil {
-			return nil, err
-		}
-		writers = append(writers, w)
-		for i, e := range sh.Entries {
-			size, _ := e.Size()
-			targets[sh.Logical[i]] = target{w: w, key: e.Name, size: size}
-		}
-	}
-	// The config, index and side files go first: whatever keeps them from
-	// being written (a side file named like a file the output side writes,
-	// an unreadable one) then fails the run before the heavy work, not
-	// after it.
-	if err := p.out.WriteMeta(out.Path(), p.output, p.Shards); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	for _, name := range p.SideFiles {
-		if err := copyFile(filepath.Join(out.Path(), name), p.InputDir, name); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return nil, fmt.Errorf("side file %s of the input %s: the %s output writes a file of that name itself; move it out of the input", quote.Name(name), p.InputDir, p.To)
-			}
-			return nil, fmt.Errorf("side file %s of the input %s: %w", quote.Name(name), p.InputDir, err)
-		}
-	}
-	progress(Event{Kind: EventStart, Total: p.BytesOut})
-
-	mem := newBudget(p.Memory)
-	defer mem.close()
-	// Workers chunks compute at once; three times as many more may be
-	// waiting to compute or writing (the memory budget bounds them all), so
-	// that a chunk waiting for the disk leaves its core to another. With as
-	// many tasks as workers, cores idled through every write; with twice
-	// as many, whenever the writes bunched up.
-	mem.compute = semaphore.NewWeighted(int64(p.Workers))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4 * p.Workers)
-	var written atomic.Int64
-	// One queue of tasks per job, started round-robin across jobs (see
-	// interleave).
-	var queues [][]func() error
-	for _, job := range p.Jobs {
-		var q []func() error
-		if job.Copy {
-			for b, srcs := range job.Sources {
-				for i, s := range srcs {
-					t := targets[job.Outputs[b][i]]
-					q = append(q, func() error {
-						if err := gctx.Err(); err != nil {
-							return err
-						}
-						// The kernel copies without a buffer; where it
-						// declines, CopyRange maps one.
-						if err := mem.reserve(gctx, 0, safetensors.CopyBuffer); err != nil {
-							return err
-						}
-						defer mem.release(0, safetensors.CopyBuffer)
-						if err := t.w.CopyFrom(t.key, 0, s.File, s.Info.Name); err != nil {
-							return fmt.Errorf("tensor %s: %w", quote.Name(s.Name), err)
-						}
-						written.Add(t.size)
-						progress(Event{Kind: EventProgress, Tensor: job.Outputs[b][i], Bytes: t.size})
-						return nil
-					})
-				}
-			}
-			queues = append(queues, q)
-			continue
-		}
-		working := job.UnitMemory
-		if job.Lazy {
-			working = 0
-		}
-		for u0 := 0; u0 < job.Units; u0 += job.ChunkUnits {
-			u1 := min(u0+job.ChunkUnits, job.Units)
-			q = append(q, func() error {
-				// Working memory; beside it the mapped input pages the
-				// chunk makes resident (released when it is done) and the
-				// buffer its writes go through.
-				need := satMul(working, int64(u1-u0))
-				outside := satAdd(p.chunkInputBytes(job, u0, u1), safetensors.WriteBuffer(p.chunkOutputBytes(job, u0, u1)))
-				if err := mem.reserve(gctx, need, outside); err != nil {
-					return err
-				}
-				defer mem.release(need, outside)
-				// The chunk reads mapped input: a file truncated under
-				// it faults, and the guard makes that an error naming it.
-				var n int64
-				err := fault.Guard(func() (err error) {
-					n, err = p.runChunk(be, job, u0, u1, targets, mem)
-					return err
-				})
-				if err != nil {
-					return err
-				}
-				written.Add(n)
-				progress(Event{Kind: EventProgress, Tensor: job.Outputs[0][0], Bytes: n})
-				return nil
-			})
-		}
-		queues = append(queues, q)
-	}
-	interleave(queues, g.Go)
-	if err := g.Wait(); err != nil {
+	x.progress(Event{Kind: EventStart, Total: p.BytesOut})
+	if err := x.run(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("interrupted: %w (nothing was written to %s)", ctx.Err(), opt.Output)
 		}
@@ -226,28 +117,176 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) (stats *Stats, err 
 	if err := p.src.Unchanged(); err != nil {
 		return nil, err
 	}
-	progress(Event{Kind: EventPhase, Phase: "verifying"})
+	x.progress(Event{Kind: EventPhase, Phase: "verifying"})
 	for _, w := range writers {
 		if err := w.Finish(); err != nil {
 			return nil, err
 		}
 	}
 	writers = nil
-	entries := p.outputEntries()
 	if err := p.verify(out.Path()); err != nil {
 		return nil, fmt.Errorf("verifying the output: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("interrupted: %w (nothing was written to %s)", err, opt.Output)
 	}
-	progress(Event{Kind: EventPhase, Phase: "committing"})
+	x.progress(Event{Kind: EventPhase, Phase: "committing"})
 	if err := out.Commit(); err != nil {
 		return nil, err
 	}
-	progress(Event{Kind: EventDone})
-	return &Stats{BytesRead: p.BytesIn, BytesWritten: written.Load(), Tensors: len(entries),
-		Duration: time.Since(start), PeakReserved: mem.peakRes.Load(), PeakLive: mem.peakLive.Load(),
-		PeakHeld: mem.held(), Budget: p.Memory}, nil
+	x.progress(Event{Kind: EventDone})
+	return &Stats{BytesRead: p.BytesIn, BytesWritten: x.written.Load(), Tensors: len(p.outputEntries()),
+		Duration: time.Since(start), PeakReserved: x.mem.peakRes.Load(), PeakLive: x.mem.peakLive.Load(),
+		PeakHeld: x.mem.held(), Budget: p.Memory}, nil
+}
+
+// execution is the state one Execute shares between its steps and tasks.
+type execution struct {
+	p        *Plan
+	be       backend.Backend
+	progress func(Event)
+	mem      *budget
+	targets  map[string]target // logical output tensor -> where it is written
+	written  atomic.Int64
+}
+
+// openOutput checks the output place and opens the temporary directory the
+// conversion is written into.
+func (p *Plan) openOutput(opt ExecOptions) (*safetensors.OutputDir, error) {
+	keep, err := checkOutput(p.InputDir, opt.Output, opt.Force)
+	if err != nil {
+		return nil, err
+	}
+	return safetensors.NewOutputDir(opt.Output, safetensors.OutputOptions{Force: opt.Force, Keep: keep})
+}
+
+// createFiles creates every output file in dir: the tensor files, whose
+// writers it returns (those created so far, on an error too, for the
+// caller to close), then the config, index and side files. These go first:
+// whatever keeps them from being written (a side file named like a file the
+// output side writes, an unreadable one) then fails the run before the
+// heavy work, not after it.
+func (x *execution) createFiles(dir string) ([]*safetensors.Writer, error) {
+	p := x.p
+	x.targets = map[string]target{}
+	var writers []*safetensors.Writer
+	for _, sh := range p.Shards {
+		l, err := safetensors.NewLayout(sh.Entries, sh.Metadata)
+		if err != nil {
+			return writers, fmt.Errorf("%s: %w", quote.Name(sh.File), err)
+		}
+		w, err := safetensors.Create(filepath.Join(dir, sh.File), l)
+		if err != nil {
+			return writers, err
+		}
+		writers = append(writers, w)
+		for i, e := range sh.Entries {
+			size, _ := e.Size()
+			x.targets[sh.Logical[i]] = target{w: w, key: e.Name, size: size}
+		}
+	}
+	if err := p.out.WriteMeta(dir, p.output, p.Shards); err != nil {
+		return writers, err
+	}
+	for _, name := range p.SideFiles {
+		if err := copyFile(filepath.Join(dir, name), p.InputDir, name); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return writers, fmt.Errorf("side file %s of the input %s: the %s output writes a file of that name itself; move it out of the input", quote.Name(name), p.InputDir, p.To)
+			}
+			return writers, fmt.Errorf("side file %s of the input %s: %w", quote.Name(name), p.InputDir, err)
+		}
+	}
+	return writers, nil
+}
+
+// run writes every tensor: one queue of tasks per job, started round-robin
+// across jobs (see interleave).
+func (x *execution) run(ctx context.Context) error {
+	// Workers chunks compute at once; three times as many more may be
+	// waiting to compute or writing (the memory budget bounds them all), so
+	// that a chunk waiting for the disk leaves its core to another. With as
+	// many tasks as workers, cores idled through every write; with twice
+	// as many, whenever the writes bunched up.
+	x.mem.compute = semaphore.NewWeighted(int64(x.p.Workers))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4 * x.p.Workers)
+	var queues [][]func() error
+	for _, job := range x.p.Jobs {
+		if job.Copy {
+			queues = append(queues, x.copyTasks(gctx, job))
+		} else {
+			queues = append(queues, x.chunkTasks(gctx, job))
+		}
+	}
+	interleave(queues, g.Go)
+	return g.Wait()
+}
+
+// copyTasks copies each tensor of a renaming job file to file.
+func (x *execution) copyTasks(ctx context.Context, job *Job) []func() error {
+	var q []func() error
+	for b, srcs := range job.Sources {
+		for i, s := range srcs {
+			t := x.targets[job.Outputs[b][i]]
+			q = append(q, func() error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				// The kernel copies without a buffer; where it declines,
+				// CopyRange maps one.
+				if err := x.mem.reserve(ctx, 0, safetensors.CopyBuffer); err != nil {
+					return err
+				}
+				defer x.mem.release(0, safetensors.CopyBuffer)
+				if err := t.w.CopyFrom(t.key, 0, s.File, s.Info.Name); err != nil {
+					return fmt.Errorf("tensor %s: %w", quote.Name(s.Name), err)
+				}
+				x.written.Add(t.size)
+				x.progress(Event{Kind: EventProgress, Tensor: job.Outputs[b][i], Bytes: t.size})
+				return nil
+			})
+		}
+	}
+	return q
+}
+
+// chunkTasks runs a transforming job chunk by chunk, each within the
+// memory budget.
+func (x *execution) chunkTasks(ctx context.Context, job *Job) []func() error {
+	p := x.p
+	working := job.UnitMemory
+	if job.Lazy {
+		working = 0
+	}
+	var q []func() error
+	for u0 := 0; u0 < job.Units; u0 += job.ChunkUnits {
+		u1 := min(u0+job.ChunkUnits, job.Units)
+		q = append(q, func() error {
+			// Working memory; beside it the mapped input pages the chunk
+			// makes resident (released when it is done) and the buffer its
+			// writes go through.
+			need := satMul(working, int64(u1-u0))
+			outside := satAdd(p.chunkInputBytes(job, u0, u1), safetensors.WriteBuffer(p.chunkOutputBytes(job, u0, u1)))
+			if err := x.mem.reserve(ctx, need, outside); err != nil {
+				return err
+			}
+			defer x.mem.release(need, outside)
+			// The chunk reads mapped input: a file truncated under it
+			// faults, and the guard makes that an error naming it.
+			var n int64
+			err := fault.Guard(func() (err error) {
+				n, err = p.runChunk(x.be, job, u0, u1, x.targets, x.mem)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			x.written.Add(n)
+			x.progress(Event{Kind: EventProgress, Tensor: job.Outputs[0][0], Bytes: n})
+			return nil
+		})
+	}
+	return q
 }
 
 func (p *Plan) outputEntries() []safetensors.Entry {

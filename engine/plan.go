@@ -706,63 +706,120 @@ func usesVar(refs []*ir.TensorRef, v string) bool {
 
 func isGather(c ir.Call) bool { return c.Def.Gather != ir.GatherNone }
 
+// planJob plans one tensor rule for one binding of its loops.
 func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
-	job := &Job{Rule: r.Pos.FileLine(), Pos: r.Pos, End: r.End, Gather: -1}
-	calls := make([]ir.Call, len(r.Ops))
-	gatherVar, gatherN := "", 0
-	var gatherOp *ir.Op
-	for i, op := range r.Ops {
-		c, err := evalCall(op, e)
+	j := &jobPlan{p: p, r: r, e: e, job: &Job{Rule: r.Pos.FileLine(), Pos: r.Pos, End: r.End, Gather: -1}}
+	if err := j.evalCalls(); err != nil {
+		return nil, err
+	}
+	if err := j.nameSides(); err != nil {
+		return nil, err
+	}
+	if err := j.lookupSources(); err != nil {
+		return nil, err
+	}
+	if err := j.checkSources(); err != nil {
+		return nil, err
+	}
+	types, leftTypes, need, err := j.pipelineTypes()
+	if err != nil {
+		return nil, err
+	}
+	castFrom := tensor.Invalid // export: the dtype a cast to the left's needs starts from
+	if p.Direction == Import {
+		j.importStages(types)
+	} else if types, castFrom, err = j.exportStages(types, leftTypes, need); err != nil {
+		return nil, err
+	}
+	return j.finish(types, castFrom)
+}
+
+// jobPlan is the state of planJob's steps.
+type jobPlan struct {
+	p   *Plan
+	r   *ir.TensorRule
+	e   *env
+	job *Job
+
+	calls     []ir.Call // the rule's ops, evaluated
+	gatherVar string    // the variable a stack or unstack gathers over ("": none)
+	gatherN   int
+	gatherOp  *ir.Op
+
+	srcRefs, dstRefs      []*ir.TensorRef // by direction: what is read, what is written
+	srcNames, dstNames    [][]string      // per binding (see names), per ref
+	leftNames, rightNames [][]string      // the same by side
+	actual                []ir.TensorType // the sources' types (every binding agrees)
+}
+
+// evalCalls evaluates the ops' arguments and finds a gathering op.
+func (j *jobPlan) evalCalls() error {
+	j.calls = make([]ir.Call, len(j.r.Ops))
+	for i, op := range j.r.Ops {
+		c, err := evalCall(op, j.e)
 		if err != nil {
-			return nil, spanError(op.Pos, op.End, err, "%s", op.Name)
+			return spanError(op.Pos, op.End, err, "%s", op.Name)
 		}
-		calls[i] = c
+		j.calls[i] = c
 		if isGather(c) {
-			gatherVar, gatherN, gatherOp = c.Args[0].Var, c.Args[0].Bound, op
+			j.gatherVar, j.gatherN, j.gatherOp = c.Args[0].Var, c.Args[0].Bound, op
 		}
 	}
-	// names lists a side's tensors: one binding, or one per value of the
-	// gathered variable when the side's names use it. With only set, just
-	// the first binding: an output side's range is trusted only once the
-	// op's shape rule has checked it against the tensor it cuts or builds.
-	names := func(refs []*ir.TensorRef, only bool) [][]string {
-		n := 1
-		if usesVar(refs, gatherVar) && !only {
-			n = gatherN
-		}
-		out := make([][]string, n)
-		for b := range out {
-			be := e
-			if usesVar(refs, gatherVar) {
-				be = e.with(gatherVar, int64(b))
-			}
-			for _, t := range refs {
-				out[b] = append(out[b], expand(t.Pattern, be))
-			}
-		}
-		return out
+	return nil
+}
+
+// names lists a side's tensors: one binding, or one per value of the
+// gathered variable when the side's names use it. With only set, just the
+// first binding: an output side's range is trusted only once the op's shape
+// rule has checked it against the tensor it cuts or builds.
+func (j *jobPlan) names(refs []*ir.TensorRef, only bool) [][]string {
+	uses := usesVar(refs, j.gatherVar)
+	n := 1
+	if uses && !only {
+		n = j.gatherN
 	}
-	srcRefs, dstRefs := r.Left, r.Right
-	if p.Direction == Export {
-		srcRefs, dstRefs = r.Right, r.Left
-	}
-	if gatherVar != "" {
-		if err := gatherBound(gatherVar, int64(gatherN), usesVar(srcRefs, gatherVar), len(p.src.Tensors)); err != nil {
-			return nil, spanError(gatherOp.Pos, gatherOp.End, err, "")
+	out := make([][]string, n)
+	for b := range out {
+		be := j.e
+		if uses {
+			be = j.e.with(j.gatherVar, int64(b))
+		}
+		for _, t := range refs {
+			out[b] = append(out[b], expand(t.Pattern, be))
 		}
 	}
-	srcNames, dstNames := names(srcRefs, false), names(dstRefs, true)
-	leftNames, rightNames := srcNames, dstNames
-	if p.Direction == Export {
-		leftNames, rightNames = dstNames, srcNames
+	return out
+}
+
+// nameSides expands the names of both sides, once the gathered range is
+// known to be one the input can hold.
+func (j *jobPlan) nameSides() error {
+	j.srcRefs, j.dstRefs = j.r.Left, j.r.Right
+	if j.p.Direction == Export {
+		j.srcRefs, j.dstRefs = j.r.Right, j.r.Left
 	}
-	// Look up the sources.
+	if j.gatherVar != "" {
+		if err := gatherBound(j.gatherVar, int64(j.gatherN), usesVar(j.srcRefs, j.gatherVar), len(j.p.src.Tensors)); err != nil {
+			return spanError(j.gatherOp.Pos, j.gatherOp.End, err, "")
+		}
+	}
+	j.srcNames, j.dstNames = j.names(j.srcRefs, false), j.names(j.dstRefs, true)
+	j.leftNames, j.rightNames = j.srcNames, j.dstNames
+	if j.p.Direction == Export {
+		j.leftNames, j.rightNames = j.dstNames, j.srcNames
+	}
+	return nil
+}
+
+// lookupSources finds every source tensor in the input.
+func (j *jobPlan) lookupSources() error {
+	p := j.p
 	var errs []error
 	missing := 0
-	job.Sources = make([][]format.Tensor, len(srcNames))
-	for b, ns := range srcNames {
+	j.job.Sources = make([][]format.Tensor, len(j.srcNames))
+	for b, ns := range j.srcNames {
 		for i, n := range ns {
-			ref := srcRefs[i] // names() makes one name per ref, in order
+			ref := j.srcRefs[i] // names() makes one name per ref, in order
 			t, ok := p.src.Lookup(n)
 			if !ok {
 				// A stack over many values can miss them all: name a few.
@@ -771,160 +828,176 @@ func (p *Plan) planJob(r *ir.TensorRule, e *env) (*Job, error) {
 				}
 				continue
 			}
-			if len(calls) > 0 && slices.Contains(t.Shape, 0) {
+			if len(j.calls) > 0 && slices.Contains(t.Shape, 0) {
 				// An empty tensor holds no values to transform, and its other
 				// dimensions could be anything at no cost in bytes.
 				errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: ref.Pos, End: ref.End,
 					Msg: fmt.Sprintf("has shape %v: a tensor with a zero dimension cannot go through the rule's ops", t.Shape)})
 				continue
 			}
-			job.Sources[b] = append(job.Sources[b], t)
+			j.job.Sources[b] = append(j.job.Sources[b], t)
 		}
 	}
 	if missing > 3 {
 		errs = append(errs, moreError(errs, "... and %d more tensors of this rule are missing", missing-3))
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	// Every binding of a gathered source must have the same type.
-	for b := 1; b < len(job.Sources); b++ {
-		for i, t := range job.Sources[b] {
-			t0 := job.Sources[0][i]
+	return errors.Join(errs...)
+}
+
+// checkSources checks that every binding of a gathered source has the same
+// type, and the sources against what the rule declares for them. On export
+// a float source may come in another float dtype than the rule declares:
+// Fast-LLM keeps its weights in F32 whatever the model was imported from.
+// The pipeline then carries that dtype and the left side is cast to the
+// dtype it needs (see exportTypes).
+func (j *jobPlan) checkSources() error {
+	srcs := j.job.Sources
+	for b := 1; b < len(srcs); b++ {
+		for i, t := range srcs[b] {
+			t0 := srcs[0][i]
 			if t.DType != t0.DType || !t.Shape.Equal(t0.Shape) {
-				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: srcRefs[i].Pos, End: srcRefs[i].End,
+				return &TensorError{Tensor: t.Name, File: t.File.Path, Pos: j.srcRefs[i].Pos, End: j.srcRefs[i].End,
 					Msg: fmt.Sprintf("is %v%v but %s is %v%v; stacked tensors must agree", t.DType, t.Shape, quote.Name(t0.Name), t0.DType, t0.Shape)}
 			}
 		}
 	}
-	actual := make([]ir.TensorType, len(job.Sources[0]))
-	for i, t := range job.Sources[0] {
-		actual[i] = ir.TensorType{DType: t.DType, Shape: t.Shape}
+	j.actual = make([]ir.TensorType, len(srcs[0]))
+	for i, t := range srcs[0] {
+		j.actual[i] = ir.TensorType{DType: t.DType, Shape: t.Shape}
 	}
-	// Check sources against what the rule declares for them. On export a
-	// float source may come in another float dtype than the rule declares:
-	// Fast-LLM keeps its weights in F32 whatever the model was imported
-	// from. The pipeline then carries that dtype and the left side is cast
-	// to the dtype it needs (see exportTypes).
-	for i, ref := range srcRefs {
-		want, hasShape, err := declared(ref, e)
+	for i, ref := range j.srcRefs {
+		want, hasShape, err := declared(ref, j.e)
 		if err != nil {
-			return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(srcNames[0][i]))
+			return spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(j.srcNames[0][i]))
 		}
-		if p.Direction == Export && castable(want.DType) && castable(actual[i].DType) {
+		if j.p.Direction == Export && castable(want.DType) && castable(j.actual[i].DType) {
 			want.DType = tensor.Invalid
 		}
-		if err := checkType(want, hasShape, actual[i]); err != nil {
-			t := job.Sources[0][i]
-			return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: ref.Pos, End: ref.End, Msg: err.Error()}
+		if err := checkType(want, hasShape, j.actual[i]); err != nil {
+			t := srcs[0][i]
+			return &TensorError{Tensor: t.Name, File: t.File.Path, Pos: ref.Pos, End: ref.End, Msg: err.Error()}
 		}
 	}
+	return nil
+}
 
-	// Left-side types: the sources' on import; on export the declared ones
-	// (an inverse needs the shapes the forward pass saw), in the dtype the
-	// sources bring, and the dtype each left tensor must end up in.
-	leftTypes := actual
-	var need []tensor.DType
-	castFrom := tensor.Invalid // export: the dtype a cast to the left's needs starts from
+// pipelineTypes gives the types through the pipeline, left to right, and
+// checks the right side's. The left side's types are the sources' on
+// import; on export the declared ones (an inverse needs the shapes the
+// forward pass saw), in the dtype the sources bring, and need is the dtype
+// each left tensor must end up in.
+func (j *jobPlan) pipelineTypes() (types [][]ir.TensorType, leftTypes []ir.TensorType, need []tensor.DType, err error) {
+	p, r := j.p, j.r
+	leftTypes = j.actual
 	if p.Direction == Export {
-		var err error
-		if leftTypes, need, err = p.exportTypes(r, e, calls, actual, leftNames[0]); err != nil {
-			return nil, err
+		if leftTypes, need, err = p.exportTypes(r, j.e, j.calls, j.actual, j.leftNames[0]); err != nil {
+			return nil, nil, nil, err
 		}
 	} else {
-		p.recordDTypes(r, job.Sources, leftNames)
+		p.recordDTypes(r, j.job.Sources, j.leftNames)
 	}
-	// Forward types through the pipeline.
-	types, err := forwardTypes(r, calls, leftTypes, leftNames[0][0])
-	if err != nil {
-		return nil, err
+	if types, err = forwardTypes(r, j.calls, leftTypes, j.leftNames[0][0]); err != nil {
+		return nil, nil, nil, err
 	}
-	if p.Direction == Export && !matchTypes(types[len(types)-1], actual) {
+	if p.Direction == Export && !matchTypes(types[len(types)-1], j.actual) {
 		// The sources' dtype differs from the one the last dtype-changing
 		// op gives (mxfp4 decodes to BF16, Fast-LLM holds F32): that op
 		// gives the sources' dtype instead, so that its inverse starts
 		// from them (mxfp4_encode quantizes F32 directly).
-		if adapted, ok := adaptDType(calls, actual); ok {
-			if t2, err := forwardTypes(r, adapted, leftTypes, leftNames[0][0]); err == nil && matchTypes(t2[len(t2)-1], actual) {
-				calls, types = adapted, t2
+		if adapted, ok := adaptDType(j.calls, j.actual); ok {
+			if t2, err := forwardTypes(r, adapted, leftTypes, j.leftNames[0][0]); err == nil && matchTypes(t2[len(t2)-1], j.actual) {
+				j.calls, types = adapted, t2
 			}
 		}
 	}
 	rightTypes := types[len(types)-1]
 	if len(rightTypes) != len(r.Right) {
-		return nil, spanError(r.Pos, r.End, nil, "the pipeline gives %d tensors but the right side names %d", len(rightTypes), len(r.Right))
+		return nil, nil, nil, spanError(r.Pos, r.End, nil, "the pipeline gives %d tensors but the right side names %d", len(rightTypes), len(r.Right))
 	}
 	if p.Direction == Export {
 		for i := range rightTypes {
-			if err := checkType(rightTypes[i], true, actual[i]); err != nil {
-				t := job.Sources[0][i]
-				return nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: srcRefs[i].Pos, End: srcRefs[i].End,
+			if err := checkType(rightTypes[i], true, j.actual[i]); err != nil {
+				t := j.job.Sources[0][i]
+				return nil, nil, nil, &TensorError{Tensor: t.Name, File: t.File.Path, Pos: j.srcRefs[i].Pos, End: j.srcRefs[i].End,
 					Msg: fmt.Sprintf("does not match what the rule's left side declares: %v", err)}
 			}
 		}
-	} else {
-		for i, ref := range r.Right {
-			want, hasShape, err := declared(ref, e)
-			if err != nil {
-				return nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(rightNames[0][i]))
-			}
-			if err := checkType(want, hasShape, rightTypes[i]); err != nil {
-				return nil, &TensorError{Tensor: rightNames[0][i], Pos: ref.Pos, End: ref.End, Msg: "the pipeline produces a tensor that " + err.Error()}
-			}
-		}
+		return types, leftTypes, need, nil
 	}
-
-	// Stages in execution order.
-	if p.Direction == Import {
-		for i, c := range calls {
-			job.Stages = append(job.Stages, Stage{Calls: []ir.Call{c}, PerElement: c.Def.PerElement, Pos: r.Ops[i].Pos, End: r.Ops[i].End})
-		}
-		job.OutTypes = rightTypes
-	} else {
-		// A cast the left side needs runs first, on the sources: the rest
-		// of the pipeline only moves bytes (exportTypes casts nowhere else).
-		to, err := castTo(leftTypes, need)
+	for i, ref := range r.Right {
+		want, hasShape, err := declared(ref, j.e)
 		if err != nil {
-			return nil, spanError(r.Pos, r.End, err, "")
+			return nil, nil, nil, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(j.rightNames[0][i]))
 		}
-		if to != tensor.Invalid {
-			cast := ir.Call{Def: ir.OpCast, Args: []ir.ArgValue{{DType: to}}}
-			job.Stages = append(job.Stages, Stage{Calls: []ir.Call{cast}, PerElement: true, Pos: r.Pos, End: r.End})
-			castFrom = leftTypes[0].DType
-			for i := range leftTypes {
-				leftTypes[i].DType = to
-			}
-			// The types the executor sees: the sources, then the pipeline
-			// in the dtype they were cast to.
-			if types, err = forwardTypes(r, calls, leftTypes, leftNames[0][0]); err != nil {
-				return nil, err
-			}
-			types = append(types, actual)
+		if err := checkType(want, hasShape, rightTypes[i]); err != nil {
+			return nil, nil, nil, &TensorError{Tensor: j.rightNames[0][i], Pos: ref.Pos, End: ref.End, Msg: "the pipeline produces a tensor that " + err.Error()}
 		}
-		for i := len(calls) - 1; i >= 0; i-- {
-			inv, ok := ir.InverseCalls(calls[i], types[i])
-			if !ok {
-				return nil, spanError(r.Ops[i].Pos, r.Ops[i].End, nil, "%s has no inverse (%s), so the rule converts one way only", calls[i].Def.Name, calls[i].Def.NoInverseWhy)
-			}
-			job.Stages = append(job.Stages, Stage{Calls: inv, PerElement: calls[i].Def.PerElement, Pos: r.Ops[i].Pos, End: r.Ops[i].End})
-		}
-		job.OutTypes = leftTypes
 	}
+	return types, leftTypes, need, nil
+}
+
+// importStages runs the ops as written.
+func (j *jobPlan) importStages(types [][]ir.TensorType) {
+	for i, c := range j.calls {
+		j.job.Stages = append(j.job.Stages, Stage{Calls: []ir.Call{c}, PerElement: c.Def.PerElement, Pos: j.r.Ops[i].Pos, End: j.r.Ops[i].End})
+	}
+	j.job.OutTypes = types[len(types)-1]
+}
+
+// exportStages runs the ops' inverses in reverse order, after a cast the
+// left side needs: that runs first, on the sources, and the rest of the
+// pipeline only moves bytes (exportTypes casts nowhere else). It returns the
+// types the executor sees and the dtype a cast starts from (Invalid: none).
+func (j *jobPlan) exportStages(types [][]ir.TensorType, leftTypes []ir.TensorType, need []tensor.DType) ([][]ir.TensorType, tensor.DType, error) {
+	r := j.r
+	castFrom := tensor.Invalid
+	to, err := castTo(leftTypes, need)
+	if err != nil {
+		return nil, castFrom, spanError(r.Pos, r.End, err, "")
+	}
+	if to != tensor.Invalid {
+		cast := ir.Call{Def: ir.OpCast, Args: []ir.ArgValue{{DType: to}}}
+		j.job.Stages = append(j.job.Stages, Stage{Calls: []ir.Call{cast}, PerElement: true, Pos: r.Pos, End: r.End})
+		castFrom = leftTypes[0].DType
+		for i := range leftTypes {
+			leftTypes[i].DType = to
+		}
+		// The types the executor sees: the sources, then the pipeline in
+		// the dtype they were cast to.
+		if types, err = forwardTypes(r, j.calls, leftTypes, j.leftNames[0][0]); err != nil {
+			return nil, castFrom, err
+		}
+		types = append(types, j.actual)
+	}
+	for i := len(j.calls) - 1; i >= 0; i-- {
+		inv, ok := ir.InverseCalls(j.calls[i], types[i])
+		if !ok {
+			return nil, castFrom, spanError(r.Ops[i].Pos, r.Ops[i].End, nil, "%s has no inverse (%s), so the rule converts one way only", j.calls[i].Def.Name, j.calls[i].Def.NoInverseWhy)
+		}
+		j.job.Stages = append(j.job.Stages, Stage{Calls: inv, PerElement: j.calls[i].Def.PerElement, Pos: r.Ops[i].Pos, End: r.Ops[i].End})
+	}
+	j.job.OutTypes = leftTypes
+	return types, castFrom, nil
+}
+
+// finish names the outputs, now that the shapes are checked and the output
+// side's range is real, and decides the chunking.
+func (j *jobPlan) finish(types [][]ir.TensorType, castFrom tensor.DType) (*Job, error) {
+	job := j.job
 	for i, s := range job.Stages {
 		if isGather(s.Calls[0]) {
 			job.Gather = i
 		}
 	}
-	// The shapes are checked, so the output side's range is real now.
-	job.Outputs = names(dstRefs, false)
-	if len(dstRefs) != len(job.OutTypes) {
-		return nil, spanError(r.Pos, r.End, nil, "%d outputs for %d names", len(job.OutTypes), len(dstRefs))
+	job.Outputs = j.names(j.dstRefs, false)
+	if len(j.dstRefs) != len(job.OutTypes) {
+		return nil, spanError(j.r.Pos, j.r.End, nil, "%d outputs for %d names", len(job.OutTypes), len(j.dstRefs))
 	}
 	if castFrom != tensor.Invalid {
-		p.noteCast(castFrom, job.OutTypes[0].DType, len(job.Outputs)*len(job.OutTypes))
+		j.p.noteCast(castFrom, job.OutTypes[0].DType, len(job.Outputs)*len(job.OutTypes))
 	}
 	job.Copy = len(job.Stages) == 0
-	p.chunking(job, types)
+	j.p.chunking(job, types)
 	return job, nil
 }
 
