@@ -608,7 +608,7 @@ func expand(pat ir.Pattern, e *env) string {
 			b.WriteString(part.Lit)
 			continue
 		}
-		b.WriteString(strconv.FormatInt(e.loop[part.Var], 10))
+		b.WriteString(strconv.FormatInt(e.loop[part.Var]+part.Off, 10))
 	}
 	return b.String()
 }

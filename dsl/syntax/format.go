@@ -276,7 +276,13 @@ func (p *printer) configItems(items []ConfigItem) {
 			if it.Right {
 				kw = "right "
 			}
-			p.elem(it.Span, kw+it.Key.String()+" = "+exprString(it.Value, 0), blankKeep)
+			op := " = "
+			if it.Optional {
+				op = " default "
+			}
+			p.elem(it.Span, kw+it.Key.String()+op+exprString(it.Value, 0), blankKeep)
+		case *RefuseItem:
+			p.elem(it.Span, "refuse "+strconv.Quote(it.Message), blankKeep)
 		case *RenameItem:
 			s := it.Left.String()
 			if it.LeftDefault != nil {
