@@ -189,28 +189,35 @@ func TestParamCheckUndescribed(t *testing.T) {
 }
 
 // TestParamCheckShipped: every shipped mapping's import and export pass the
-// check of its target, GPT-OSS's (PR #374) included; the dense variant too.
+// check of its target on its synthetic checkpoint (every synth
+// architecture, GPT-OSS's dense variant included); a new mapping is held to
+// it by being here.
 func TestParamCheckShipped(t *testing.T) {
-	for _, tc := range []struct {
-		mapping string
-		arch    synth.Arch
-	}{
-		{"llama", synth.TinyLlama()}, {"mistral", synth.TinyMistral()}, {"mixtral", synth.TinyMixtral()},
-		{"qwen2", synth.TinyQwen2()}, {"gpt_oss", synth.TinyGPTOSS()}, {"gpt_oss", synth.TinyGPTOSSDense()},
-	} {
-		t.Run(tc.mapping, func(t *testing.T) {
-			m := builtin(t, tc.mapping)
+	seen := map[string]bool{}
+	for _, arch := range synth.Names() {
+		mapping := strings.TrimSuffix(arch, "_dense")
+		seen[mapping] = true
+		t.Run(arch, func(t *testing.T) {
+			a, err := synth.ByName(arch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := builtin(t, mapping)
 			root := t.TempDir()
 			hf, fast := filepath.Join(root, "hf"), filepath.Join(root, "fast")
-			if err := synth.Generate(hf, tc.arch, 1, synth.Options{}); err != nil {
+			if err := synth.Generate(hf, a, 1, synth.Options{}); err != nil {
 				t.Fatal(err)
 			}
 			convert(t, m, hf, fast, PlanOptions{Workers: 1})
-			p := planOrFail(t, m, fast, PlanOptions{Workers: 1})
-			if p.Direction != Export {
+			if p := planOrFail(t, m, fast, PlanOptions{Workers: 1}); p.Direction != Export {
 				t.Fatalf("%v", p.Direction)
 			}
 		})
+	}
+	for _, f := range mappings.Builtin() {
+		if !seen[f.Name] {
+			t.Errorf("mapping %s has no synthetic checkpoint to check", f.Name)
+		}
 	}
 }
 
