@@ -154,7 +154,7 @@ func bindingPrefix(pat ir.Pattern, loops []ir.Loop, e *env) (string, bool) {
 		if !ok {
 			return "", false // a stacked variable before the loop's own: no simple prefix
 		}
-		b.WriteString(strconv.FormatInt(v, 10))
+		b.WriteString(strconv.FormatInt(v+part.Off, 10))
 	}
 	if last+1 < len(pat.Parts) && pat.Parts[last+1].Var == "" {
 		lit := pat.Parts[last+1].Lit

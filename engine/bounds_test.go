@@ -16,7 +16,7 @@ import (
 // dir written as $TMP.
 func planErrors(t *testing.T, m string, dir string) []string {
 	t.Helper()
-	p, err := NewPlan(loadMapFile(t, m), dir, PlanOptions{Workers: 1})
+	p, err := testPlan(loadMapFile(t, m), dir, PlanOptions{Workers: 1})
 	if err == nil {
 		p.Close()
 		t.Fatal("planned a hostile input")
@@ -249,7 +249,7 @@ tensors {
 		{Name: "a.w", DType: tensor.BF16, Shape: tensor.Shape{math.MaxInt64 / 2, 0}},
 		{Name: "c.w", DType: tensor.BF16, Shape: tensor.Shape{0}},
 	})
-	_, err := NewPlan(m, dir, PlanOptions{Workers: 1})
+	_, err := testPlan(m, dir, PlanOptions{Workers: 1})
 	var te *TensorError
 	if !errors.As(err, &te) || te.Tensor != "a.w" || !strings.Contains(te.Msg, "has shape [4611686018427387903 0]: a tensor with a zero dimension cannot go through the rule's ops") {
 		t.Fatalf("got %v", err)

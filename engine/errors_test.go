@@ -34,7 +34,7 @@ func TestDiagnosticsShapeMismatch(t *testing.T) {
 	}
 	es = append(es, safetensors.Entry{Name: "extra.weight", DType: tensor.BF16, Shape: tensor.Shape{2}})
 	writeHF(t, dir, cfg, es)
-	_, err = NewPlan(loadMapFile(t, mapFile), dir, PlanOptions{Workers: 1})
+	_, err = testPlan(loadMapFile(t, mapFile), dir, PlanOptions{Workers: 1})
 	l := Diagnostics(err)
 	if len(l) != 2 {
 		t.Fatalf("%d diagnostics, want 2:\n%s", len(l), diag.Text(l, nil))
@@ -87,7 +87,7 @@ func TestDiagnosticsManyInstances(t *testing.T) {
 		}
 	}
 	writeHF(t, dir, cfg, es)
-	_, err := NewPlan(loadMapFile(t, "testdata/small.map"), dir, PlanOptions{Workers: 1})
+	_, err := testPlan(loadMapFile(t, "testdata/small.map"), dir, PlanOptions{Workers: 1})
 	l := Diagnostics(err)
 	var got []string
 	for _, d := range l {

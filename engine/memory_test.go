@@ -113,7 +113,7 @@ func TestMemoryManyWorkers(t *testing.T) {
 	// The largest chunk: gate and up (768 KiB) concatenated from the
 	// mapping, written through a bounce buffer as large.
 	const budget = 3 << 19
-	_, err := NewPlan(m, hfDir, PlanOptions{Workers: 16, Memory: budget - 4096})
+	_, err := testPlan(m, hfDir, PlanOptions{Workers: 16, Memory: budget - 4096})
 	if err == nil || !strings.Contains(err.Error(), "768.0 KiB of write buffer") {
 		t.Fatalf("a budget 4 KiB short of the largest chunk: %v", err)
 	}
@@ -147,7 +147,7 @@ func TestPlanRefusesOversizedChunk(t *testing.T) {
 	// One unit of layer_1 is one expert: working memory for [gate; up]
 	// (2 KiB) and its place in the stack (2 KiB), and the mapped gate and
 	// up it reads (2 KiB). Writes this small need no buffer.
-	_, err := NewPlan(m, dir, PlanOptions{Workers: 1, Memory: 5 << 10})
+	_, err := testPlan(m, dir, PlanOptions{Workers: 1, Memory: 5 << 10})
 	if err == nil {
 		t.Fatal("planned a chunk over the budget")
 	}
@@ -162,7 +162,7 @@ func TestPlanRefusesOversizedChunk(t *testing.T) {
 		l[0].Subject != (diag.Subject{Tensor: "decoder.0.mlp.layer_1.weight"}) {
 		t.Errorf("diagnostics %+v, want one marking the rule at line 53", l)
 	}
-	p, err := NewPlan(m, dir, PlanOptions{Workers: 1, Memory: 6 << 10})
+	p, err := testPlan(m, dir, PlanOptions{Workers: 1, Memory: 6 << 10})
 	if err != nil {
 		t.Fatalf("a budget of exactly one chunk: %v", err)
 	}

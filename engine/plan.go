@@ -41,6 +41,11 @@ type PlanOptions struct {
 	// other rules); the plan notes it. Without it such an export is
 	// refused.
 	AllowMappingMismatch bool
+	// NoParamCheck skips holding the tensors to the parameters the side's
+	// program creates for the config (format.ParamSchema; see
+	// checkParams): for a mapping written for a model that program's
+	// schema does not describe, such as the engine's own toy mappings.
+	NoParamCheck bool
 }
 
 // Plan is everything a conversion will do, decided before a byte is written.
@@ -78,6 +83,8 @@ type Plan struct {
 	target     string                  // the output side's target, for its Layout and WriteMeta
 	leftDTypes map[string]tensor.DType // import: the left tensors' dtypes (recordDTypes)
 	casts      map[[2]tensor.DType]int // export: casts added, by (from, to)
+
+	noParamCheck bool
 }
 
 // Job produces one rule instance's outputs from its sources.
@@ -105,6 +112,10 @@ type Job struct {
 	// write (Lazy: a rearrangement of mapped input).
 	UnitMemory int64
 	Lazy       bool
+
+	// srcRefs[i] and dstRefs[i] are the rule's references that Sources[b][i]
+	// and Outputs[b][i] come from, for diagnostics about one tensor.
+	srcRefs, dstRefs []*ir.TensorRef
 }
 
 // Stage is one op of the pipeline as the executor runs it: one call for the
@@ -183,7 +194,7 @@ func NewPlan(m *ir.Mapping, inDir string, opt PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Mapping: m.Name, MapFile: m.File, Direction: dir, From: from, To: to, InputDir: inDir,
-		src: src, in: inFmt, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1)}
+		src: src, in: inFmt, out: outFmt, Memory: opt.Memory, Workers: max(opt.Workers, 1), noParamCheck: opt.NoParamCheck}
 	var mismatch string
 	if dir == Export {
 		if mismatch, err = p.checkRecordedMapping(m, opt.AllowMappingMismatch); err != nil {
@@ -323,6 +334,9 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.noteTargets(m)
 	p.Notes = append(p.Notes, p.src.Notes...)
 	if err := p.planTensors(m, &env{cfg: cfg.Env}); err != nil {
+		return err
+	}
+	if err := p.checkParams(m); err != nil {
 		return err
 	}
 	if p.Direction == Import {
@@ -610,7 +624,7 @@ func expand(pat ir.Pattern, e *env) string {
 			b.WriteString(part.Lit)
 			continue
 		}
-		b.WriteString(strconv.FormatInt(e.loop[part.Var], 10))
+		b.WriteString(strconv.FormatInt(e.loop[part.Var]+part.Off, 10))
 	}
 	return b.String()
 }
@@ -1006,6 +1020,7 @@ func (j *jobPlan) finish(types [][]ir.TensorType, castFrom tensor.DType) (*Job, 
 		}
 	}
 	job.Outputs = j.names(j.dstRefs, false)
+	job.srcRefs, job.dstRefs = j.srcRefs, j.dstRefs
 	if len(j.dstRefs) != len(job.OutTypes) {
 		return nil, spanError(j.r.Pos, j.r.End, nil, "%d outputs for %d names", len(job.OutTypes), len(j.dstRefs))
 	}

@@ -114,7 +114,7 @@ func summaries(t *testing.T, p *Plan, tmp string) (text, js []byte) {
 
 func planOrFail(t *testing.T, m *ir.Mapping, dir string, opt PlanOptions) *Plan {
 	t.Helper()
-	p, err := NewPlan(m, dir, opt)
+	p, err := testPlan(m, dir, opt)
 	if err != nil {
 		t.Fatalf("plan %s: %v", dir, err)
 	}
@@ -251,7 +251,7 @@ func TestPlanErrors(t *testing.T) {
 				es = e(es)
 			}
 			writeHF(t, dir, cfg, es)
-			_, err := NewPlan(m, dir, PlanOptions{Workers: 1})
+			_, err := testPlan(m, dir, PlanOptions{Workers: 1})
 			if err == nil {
 				t.Fatal("planned a broken input")
 			}

@@ -1,15 +1,19 @@
 package mappings_test
 
 // The Fast-LLM config GPT-OSS writes for its layer types and both HF
-// layouts, and the HF config keys that may be absent.
+// layouts, that of the mappings no Fast-LLM converter covers, published
+// configs, and the HF config keys that may be absent.
 
 import (
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine"
+	"github.com/mapper-dev/mapper/engine/configmap"
 	"github.com/mapper-dev/mapper/engine/format/fastllm"
 	"github.com/mapper-dev/mapper/mappings/synth"
 )
@@ -183,4 +187,108 @@ func lookup(m map[string]any, path string) (any, bool) {
 		}
 	}
 	return cur, true
+}
+
+// TestFastLLMConfigNewArchs: the Fast-LLM config of the mappings that no
+// Fast-LLM converter covers is what Fast-LLM writes for the nearest format
+// it converts (its own metadata.yaml for the same sizes, in the reference
+// data) with the differences of the architecture: Qwen3 is Llama with
+// query_norm and key_norm (RMSNorms per head, the model's epsilon),
+// Qwen3-MoE is Mixtral with those norms and no window, Phi-3 is Mistral
+// with Phi-3-mini's window.
+func TestFastLLMConfigNewArchs(t *testing.T) {
+	norm := func(eps float64) map[string]any {
+		return map[string]any{"type": "rms_norm", "epsilon": eps, "zero_centered": false}
+	}
+	cases := []struct {
+		mapping, from string
+		arch          synth.Arch
+		edits         map[string]any // dotted path -> value; nil deletes
+	}{
+		{"qwen3", "main/llama", synth.TinyQwen3(), map[string]any{
+			"decoder.block.mixer.rotary.theta":    int64(1000000), // written as the HF config writes it
+			"decoder.block.normalization.epsilon": 1e-06, "head.normalization.epsilon": 1e-06,
+			"decoder.block.mixer.query_norm": norm(1e-06), "decoder.block.mixer.key_norm": norm(1e-06)}},
+		{"qwen3_moe", "main/mixtral", synth.TinyQwen3MoE(), map[string]any{
+			"decoder.block.mixer.window_size": nil, "decoder.block.mlp.intermediate_size": int64(32),
+			"decoder.block.normalization.epsilon": 1e-06, "head.normalization.epsilon": 1e-06,
+			"decoder.block.mixer.query_norm": norm(1e-06), "decoder.block.mixer.key_norm": norm(1e-06)}},
+		{"phi3", "main/mistral", synth.TinyPhi3(), map[string]any{"decoder.block.mixer.window_size": int64(2047)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.mapping, func(t *testing.T) {
+			t.Parallel()
+			ref := parseMetadata(t, filepath.Join(realData, tc.from, "fresh")).Config
+			for path, v := range tc.edits {
+				segs := strings.Split(path, ".")
+				m := ref
+				for _, s := range segs[:len(segs)-1] {
+					m = m[s].(map[string]any)
+				}
+				if v == nil {
+					delete(m, segs[len(segs)-1])
+				} else {
+					m[segs[len(segs)-1]] = v
+				}
+			}
+			got := importConfig(t, tc.mapping, tc.arch).Config
+			for _, d := range diffValues("", got, ref, nil, map[string]bool{}) {
+				t.Errorf("config.base_model.%s", d)
+			}
+		})
+	}
+}
+
+// TestHubConfigs translates published config.json files (testdata/hub)
+// with the new mappings, checks what the Fast-LLM side gets, and that the
+// way back gives the very same config.
+func TestHubConfigs(t *testing.T) {
+	cases := []struct {
+		dir, mapping string
+		check        map[string]any // dotted config.base_model path -> value
+		refused      string         // a substring of the error, when refused
+	}{
+		{dir: "Qwen--Qwen3-0.6B", mapping: "qwen3", check: map[string]any{
+			"decoder.block.mixer.head_size": int64(128), "decoder.block.mixer.heads": int64(16), "hidden_size": int64(1024),
+			"decoder.block.mixer.query_norm.epsilon": 1e-06, "decoder.block.mixer.rotary.theta": int64(1000000), "tied_embedding_weight": true}},
+		{dir: "Qwen--Qwen3-8B", mapping: "qwen3", check: map[string]any{
+			"decoder.block.mixer.head_size": int64(128), "decoder.block.mixer.key_norm.type": "rms_norm", "decoder.num_blocks": int64(36)}},
+		{dir: "Qwen--Qwen3-30B-A3B", mapping: "qwen3_moe", check: map[string]any{
+			"decoder.block.mlp.experts": int64(128), "decoder.block.mlp.experts_per_token": int64(8),
+			"decoder.block.mlp.intermediate_size": int64(768), "decoder.block.mlp.type": "moe", "decoder.block.mixer.head_groups": int64(4)}},
+		{dir: "microsoft--Phi-3-mini-4k-instruct", mapping: "phi3", check: map[string]any{
+			"decoder.block.mixer.window_size": int64(2047), "decoder.block.mixer.head_size": int64(96), "embeddings.vocab_size": int64(32064)}},
+		{dir: "microsoft--Phi-3-mini-128k-instruct", mapping: "phi3",
+			refused: "config.json: rope_scaling is not null: Phi-3's long-context rotary embedding (longrope, called su in older configs) has no Fast-LLM counterpart"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.dir, func(t *testing.T) {
+			t.Parallel()
+			m := load(t, tc.mapping)
+			left := hubConfig(t, tc.dir)
+			tr := configmap.New(m, fastllm.Side{})
+			imp, err := tr.Import(ir.DeepCopy(left).(map[string]any), "config.json")
+			if tc.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("got %v, want a refusal with %q", err, tc.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for path, want := range tc.check {
+				if got, ok := lookup(imp.Out, path); !ok || !reflect.DeepEqual(got, want) {
+					t.Errorf("%s = %#v (present %v), want %#v", path, got, ok, want)
+				}
+			}
+			exp, err := tr.Export(imp.Out, imp.Carried, "metadata.yaml", "", 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(exp.Out, left) {
+				t.Errorf("the way back differs:\n got %v\nwant %v", exp.Out, left)
+			}
+		})
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/mapper-dev/mapper/engine"
 	"github.com/mapper-dev/mapper/engine/format/fastllm"
 	"github.com/mapper-dev/mapper/mappings/synth"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -129,6 +130,16 @@ func refused(t *testing.T, mapping, in string, opt engine.PlanOptions, want ...s
 	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("output %s exists after a refused plan (%v)", out, err)
 	}
+}
+
+// hubConfig reads a published config.json of testdata/hub.
+func hubConfig(t *testing.T, dir string) map[string]any {
+	t.Helper()
+	v, err := pyjson.Decode(readFile(t, filepath.Join("testdata", "hub", dir, "config.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.(map[string]any)
 }
 
 func withOverrides(a synth.Arch, kv ...any) synth.Arch {
@@ -282,7 +293,7 @@ func TestRefusedHF(t *testing.T) {
 		{
 			name: "qwen2_sliding_window", mapping: "qwen2",
 			arch: withOverrides(synth.TinyQwen2(), "use_sliding_window", true),
-			want: []string{"config.json: use_sliding_window: is true; the mapping requires false: sliding windows in the layers from max_window_layers on would need two block types"},
+			want: []string{"config.json: use_sliding_window is true: sliding windows in the layers from max_window_layers on would need two block types"},
 		},
 		{
 			name: "mixtral_missing_expert", mapping: "mixtral", arch: synth.TinyMixtral(),
@@ -302,6 +313,71 @@ func TestRefusedHF(t *testing.T) {
 				}
 			},
 			want: []string{"tensor model.layers.0.block_sparse_moe.experts.2.w3.weight: is BF16[64 64] but model.layers.0.block_sparse_moe.experts.0.w3.weight is BF16[128 64]; stacked tensors must agree"},
+		},
+		{
+			// Phi-3-mini-128k-instruct's published rope_scaling.
+			name: "phi3_longrope", mapping: "phi3",
+			arch: withOverrides(synth.TinyPhi3(), "rope_scaling", hubConfig(t, "microsoft--Phi-3-mini-128k-instruct")["rope_scaling"]),
+			want: []string{"mappings/phi3.map:64:5: error: ", "config.json: rope_scaling is not null: Phi-3's long-context rotary embedding (longrope, called su in older configs) has no Fast-LLM counterpart"},
+		},
+		{
+			name: "phi3_partial_rotary", mapping: "phi3",
+			arch: withOverrides(synth.TinyPhi3(), "partial_rotary_factor", 0.75),
+			want: []string{"partial_rotary_factor is not 1"},
+		},
+		{
+			// The config's key/value heads disagree with the fused matrix.
+			name: "phi3_qkv_shape", mapping: "phi3",
+			arch: withOverrides(synth.TinyPhi3(), "num_key_value_heads", int64(1)),
+			want: []string{"tensor model.layers.0.self_attn.qkv_proj.weight", "has shape [128 64], the rule declares [96 64]"},
+		},
+		{
+			name: "qwen3_sliding_window", mapping: "qwen3",
+			arch: withOverrides(synth.TinyQwen3(), "use_sliding_window", true),
+			want: []string{"use_sliding_window is true: a window only from layer max_window_layers on"},
+		},
+		{
+			name: "qwen3_missing_k_norm", mapping: "qwen3", arch: synth.TinyQwen3(),
+			edit: func(t *testing.T) func(*stored) bool { return drop(t, "model.layers.1.self_attn.k_norm.weight") },
+			want: []string{"tensor model.layers.1.self_attn.k_norm.weight", "missing from the input"},
+		},
+		{
+			name: "qwen3_moe_not_renormalized", mapping: "qwen3_moe",
+			arch: withOverrides(synth.TinyQwen3MoE(), "norm_topk_prob", false),
+			want: []string{"norm_topk_prob is not true: HF then weights the chosen experts by their softmax over all experts"},
+		},
+		{
+			name: "qwen3_moe_sparse_step", mapping: "qwen3_moe",
+			arch: withOverrides(synth.TinyQwen3MoE(), "decoder_sparse_step", int64(2)),
+			want: []string{"dense MLP layers between the expert layers"},
+		},
+		{
+			name: "qwen3_moe_mlp_only_layers", mapping: "qwen3_moe",
+			arch: withOverrides(synth.TinyQwen3MoE(), "mlp_only_layers", []any{int64(1)}),
+			want: []string{"dense MLP layers between the expert layers"},
+		},
+		{
+			name: "qwen3_moe_missing_expert", mapping: "qwen3_moe", arch: synth.TinyQwen3MoE(),
+			edit: func(t *testing.T) func(*stored) bool { return drop(t, "model.layers.0.mlp.experts.3.up_proj.weight") },
+			want: []string{"tensor model.layers.0.mlp.experts.3.up_proj.weight", "missing from the input"},
+		},
+		{
+			// The config announces a third head the file does not have: the
+			// loop over the extra heads runs past the checkpoint at its
+			// norm, model.mtp_norms.{i+1} with i = 1.
+			name: "mtp_llama_heads_past_the_checkpoint", mapping: "mtp_llama",
+			arch: withOverrides(synth.TinyMTPLlama(), "prediction_heads", int64(3)),
+			want: []string{"tensor model.mtp_norms.2.weight", "which holds no tensor at all for i = 1"},
+		},
+		{
+			name: "mtp_llama_unannounced_head", mapping: "mtp_llama",
+			arch: withOverrides(synth.TinyMTPLlama(), "prediction_heads", int64(1)),
+			want: []string{"tensor model.mtp_heads.0.", "not claimed by any rule of mtp_llama", "tensor model.mtp_norms.1.weight"},
+		},
+		{
+			name: "dream_other_auto_map", mapping: "dream",
+			arch: withOverrides(synth.TinyDream(), "auto_map", map[string]any{"AutoModel": "modeling_qwen2.Qwen2Model"}),
+			want: []string{`config.json: auto_map: is {"AutoModel": "modeling_qwen2.Qwen2Model"}; the mapping requires {"AutoConfig": "configuration_dream.DreamConfig", "AutoModel": "modeling_dream.DreamModel"}`},
 		},
 		{
 			name: "mistral_wrong_architecture", mapping: "mistral",

@@ -9,6 +9,7 @@ package mappings_test
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/mapper-dev/mapper/engine"
@@ -238,4 +239,163 @@ func TestReferenceDecoderSanity(t *testing.T) {
 			t.Errorf("element %d = %v, want %v", i, v, w)
 		}
 	}
+}
+
+// The layouts of Qwen3, Qwen3-MoE and Phi-3, which no Fast-LLM converter
+// covers, written from Hugging Face's modeling code (modeling_qwen3.py,
+// modeling_qwen3_moe.py, modeling_phi3.py): which rows of which HF matrix
+// each Fast-LLM tensor holds. Fast-LLM's side is formats.md §4's (query
+// [heads*hd, H], key_value [k; v], layer_1 [gate; up], layer_2 [I, H]) and
+// its attention config: query_norm and key_norm are normalizations "per
+// attention head" over head_size entries.
+
+// rows returns rows [from, to) of a row-major matrix with the given number
+// of columns.
+func rows(m []float32, cols, from, to int) []float32 { return m[from*cols : to*cols] }
+
+// transposed returns the transpose of a row-major r x c matrix.
+func transposed(m []float32, r, c int) []float32 {
+	out := make([]float32, r*c)
+	for i := range r {
+		for j := range c {
+			out[j*r+i] = m[i*c+j]
+		}
+	}
+	return out
+}
+
+// refQwen3Attention: Qwen3Attention computes q_norm(q_proj(x).view(..., -1,
+// head_dim)) and likewise for k: one RMSNorm weight of head_dim entries
+// applied to every head, which is Fast-LLM's query_norm/key_norm weight as
+// it is; q, k, v, o are Llama's (biases on all four when attention_bias).
+func refQwen3Attention(hf *checkpoint, a synth.Arch, l int) map[string]expected {
+	H, hd := a.Hidden, a.HeadDim
+	q, kv := a.Heads*hd, a.KVHeads*hd
+	p := fmt.Sprintf("model.layers.%d.self_attn.", l)
+	d := fmt.Sprintf("decoder.%d.mixer.", l)
+	out := map[string]expected{
+		d + "query.weight":      {[]int{q, H}, hf.bf16(p+"q_proj.weight", q, H)},
+		d + "key_value.weight":  {[]int{2 * kv, H}, append(hf.bf16(p+"k_proj.weight", kv, H), hf.bf16(p+"v_proj.weight", kv, H)...)},
+		d + "dense.weight":      {[]int{H, q}, hf.bf16(p+"o_proj.weight", H, q)},
+		d + "query_norm.weight": {[]int{hd}, hf.bf16(p+"q_norm.weight", hd)},
+		d + "key_norm.weight":   {[]int{hd}, hf.bf16(p+"k_norm.weight", hd)},
+	}
+	if a.AttentionBias {
+		out[d+"query.bias"] = expected{[]int{q}, hf.bf16(p+"q_proj.bias", q)}
+		out[d+"key_value.bias"] = expected{[]int{2 * kv}, append(hf.bf16(p+"k_proj.bias", kv), hf.bf16(p+"v_proj.bias", kv)...)}
+		out[d+"dense.bias"] = expected{[]int{H}, hf.bf16(p+"o_proj.bias", H)}
+	}
+	return out
+}
+
+// refQwen3MoEExperts: Qwen3MoeSparseMoeBlock routes with gate (a Linear
+// hidden -> num_experts) and runs experts[e] = Qwen3MoeMLP(x) =
+// down_proj(silu(gate_proj(x)) * up_proj(x)) of width
+// moe_intermediate_size: Fast-LLM's router weight, layer_1 = per expert
+// [gate_proj; up_proj] stacked, layer_2 = per expert down_proj transposed.
+func refQwen3MoEExperts(hf *checkpoint, a synth.Arch, l int) map[string]expected {
+	E, H, I := a.Experts, a.Hidden, a.Intermediate
+	p := fmt.Sprintf("model.layers.%d.mlp.", l)
+	var l1, l2 []float32
+	for e := range E {
+		x := fmt.Sprintf("%sexperts.%d.", p, e)
+		l1 = append(l1, hf.bf16(x+"gate_proj.weight", I, H)...)
+		l1 = append(l1, hf.bf16(x+"up_proj.weight", I, H)...)
+		l2 = append(l2, transposed(hf.bf16(x+"down_proj.weight", H, I), H, I)...)
+	}
+	d := fmt.Sprintf("decoder.%d.mlp.", l)
+	return map[string]expected{
+		d + "router.weight":  {[]int{E, H}, hf.bf16(p+"gate.weight", E, H)},
+		d + "layer_1.weight": {[]int{E * 2 * I, H}, l1},
+		d + "layer_2.weight": {[]int{E * I, H}, l2},
+	}
+}
+
+// refPhi3Layer: Phi3Attention takes query_states = qkv[..., :heads*hd],
+// key_states the next kv*hd columns, value_states the rest, so Fast-LLM's
+// query is qkv_proj's first heads*hd rows and key_value ([k; v]) the
+// remaining rows; Phi3MLP does gate, up = gate_up_proj(x).chunk(2, -1),
+// so gate_up_proj's first I rows are the gate: Fast-LLM's layer_1
+// [gate; up]. down_proj [H, I] is transposed into layer_2.
+func refPhi3Layer(hf *checkpoint, a synth.Arch, l int) map[string]expected {
+	H, I, hd := a.Hidden, a.Intermediate, a.HeadDim
+	q, kv := a.Heads*hd, a.KVHeads*hd
+	p := fmt.Sprintf("model.layers.%d.", l)
+	qkv := hf.bf16(p+"self_attn.qkv_proj.weight", q+2*kv, H)
+	gateUp := hf.bf16(p+"mlp.gate_up_proj.weight", 2*I, H)
+	d := fmt.Sprintf("decoder.%d.", l)
+	return map[string]expected{
+		d + "mixer.query.weight":     {[]int{q, H}, rows(qkv, H, 0, q)},
+		d + "mixer.key_value.weight": {[]int{2 * kv, H}, append(slices.Clone(rows(qkv, H, q, q+kv)), rows(qkv, H, q+kv, q+2*kv)...)},
+		d + "mixer.dense.weight":     {[]int{H, q}, hf.bf16(p+"self_attn.o_proj.weight", H, q)},
+		d + "mlp.layer_1.weight":     {[]int{2 * I, H}, append(slices.Clone(rows(gateUp, H, 0, I)), rows(gateUp, H, I, 2*I)...)},
+		d + "mlp.layer_2.weight":     {[]int{I, H}, transposed(hf.bf16(p+"mlp.down_proj.weight", H, I), H, I)},
+	}
+}
+
+func TestReferenceQwen3(t *testing.T) {
+	biased := synth.TinyQwen3()
+	biased.AttentionBias, biased.HeadDim = true, 32 // heads * head_dim != hidden, as in Qwen3-0.6B
+	for _, a := range []synth.Arch{synth.TinyQwen3(), biased} {
+		hfDir := generate(t, a, synth.Options{})
+		out, _ := convert(t, load(t, "qwen3"), hfDir, engine.PlanOptions{})
+		hf, fl := openHF(t, hfDir), openFastLLM(t, out)
+		for l := range a.Layers {
+			checkAgainst(t, fl, refQwen3Attention(hf, a, l))
+			checkAgainst(t, fl, refLlamaLayer(hf, a, l))
+		}
+	}
+}
+
+func TestReferenceQwen3MoE(t *testing.T) {
+	t.Parallel()
+	a := synth.TinyQwen3MoE()
+	a.Experts, a.KVHeads = 3, 1 // E, I and H all differ; one key/value head
+	hfDir := generate(t, a, synth.Options{})
+	out, _ := convert(t, load(t, "qwen3_moe"), hfDir, engine.PlanOptions{})
+	hf, fl := openHF(t, hfDir), openFastLLM(t, out)
+	for l := range a.Layers {
+		checkAgainst(t, fl, refQwen3Attention(hf, a, l))
+		checkAgainst(t, fl, refQwen3MoEExperts(hf, a, l))
+	}
+}
+
+func TestReferencePhi3(t *testing.T) {
+	t.Parallel()
+	for _, kvHeads := range []int{1, 2, 4} {
+		a := synth.TinyPhi3()
+		a.KVHeads = kvHeads
+		hfDir := generate(t, a, synth.Options{})
+		out, _ := convert(t, load(t, "phi3"), hfDir, engine.PlanOptions{})
+		hf, fl := openHF(t, hfDir), openFastLLM(t, out)
+		for l := range a.Layers {
+			checkAgainst(t, fl, refPhi3Layer(hf, a, l))
+		}
+	}
+}
+
+// TestReferenceMTPLlama: MTPLlamaModel keeps mtp_norms[0] as the model's
+// own final norm and runs, for prediction distance i+2, mtp_heads[i] then
+// mtp_norms[i+1]; Fast-LLM's converter (mtp_llama.py) puts them at
+// head.final_norm, multi_token_prediction.blocks.{i} and
+// multi_token_prediction.heads.{i}.final_norm.
+func TestReferenceMTPLlama(t *testing.T) {
+	t.Parallel()
+	a := synth.TinyMTPLlama()
+	a.PredictionHeads = 3
+	hfDir := generate(t, a, synth.Options{})
+	out, _ := convert(t, load(t, "mtp_llama"), hfDir, engine.PlanOptions{})
+	hf, fl := openHF(t, hfDir), openFastLLM(t, out)
+	H, I := a.Hidden, a.Intermediate
+	want := map[string]expected{"head.final_norm.weight": {[]int{H}, hf.bf16("model.mtp_norms.0.weight", H)}}
+	for i := range a.PredictionHeads - 1 {
+		p, d := fmt.Sprintf("model.mtp_heads.%d.", i), fmt.Sprintf("multi_token_prediction.blocks.%d.", i)
+		want[fmt.Sprintf("multi_token_prediction.heads.%d.final_norm.weight", i)] = expected{[]int{H}, hf.bf16(fmt.Sprintf("model.mtp_norms.%d.weight", i+1), H)}
+		want[d+"norm_1.weight"] = expected{[]int{H}, hf.bf16(p+"input_layernorm.weight", H)}
+		want[d+"mlp.layer_2.weight"] = expected{[]int{I, H}, transposed(hf.bf16(p+"mlp.down_proj.weight", H, I), H, I)}
+	}
+	if fl.has("multi_token_prediction.heads.2.final_norm.weight") || fl.has("multi_token_prediction.blocks.2.norm_1.weight") {
+		t.Error("a third extra head for prediction_heads 3")
+	}
+	checkAgainst(t, fl, want)
 }

@@ -150,7 +150,7 @@ func TestRopeRefused(t *testing.T) {
 			"rope_type": "yarn", "mscale": 1.0, "original_max_position_embeddings": int64(4096)}),
 			[]string{"rope_scaling.mscale: not claimed by any config rule of llama"}},
 		{"mrope", "qwen2", withOverrides(synth.TinyQwen2(), "use_mrope", true),
-			[]string{"use_mrope: is true; the mapping requires false: multimodal rotary (Qwen2-VL's) has no Fast-LLM rotary type"}},
+			[]string{"use_mrope is true: multimodal rotary (Qwen2-VL's) has no Fast-LLM rotary type"}},
 		{"both_spellings", "llama", withOverrides(synth.TinyLlama(), "rope_parameters", map[string]any{"rope_theta": 500000.0, "rope_type": "default"}),
 			[]string{"rope_theta: not claimed", "rope_scaling: not claimed"}},
 	}

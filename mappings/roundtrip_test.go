@@ -42,6 +42,20 @@ func roundTripCases() []roundTripCase {
 	llamaTied.TieEmbeddings = true
 	mistralNull := synth.TinyMistral()
 	mistralNull.SlidingWindow = 0 // sliding_window: null
+	qwen3Bias := synth.TinyQwen3()
+	qwen3Bias.AttentionBias, qwen3Bias.TieEmbeddings = true, true
+	// head_dim 32 with 4 heads of a 64-wide model: q_proj is [128, 64], as
+	// in Qwen3-0.6B where head_dim * heads != hidden_size.
+	qwen3Wide := synth.TinyQwen3()
+	qwen3Wide.HeadDim = 32
+	qwen3MoERect := synth.TinyQwen3MoE()
+	qwen3MoERect.Experts, qwen3MoERect.ExpertsPerTok, qwen3MoERect.KVHeads = 3, 1, 1
+	phi3MHA := synth.TinyPhi3()
+	phi3MHA.KVHeads, phi3MHA.SlidingWindow = 4, 0 // as Phi-3-mini: as many key/value heads as heads; no window
+	mtp1 := synth.TinyMTPLlama()
+	mtp1.PredictionHeads = 1 // the model's own head only: no mtp_heads
+	mtp3 := synth.TinyMTPLlama()
+	mtp3.PredictionHeads, mtp3.AttentionBias, mtp3.MLPBias = 3, true, true
 	return []roundTripCase{
 		{name: "gpt_oss_mxfp4_byte_exact", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4"},
 		{name: "gpt_oss_mxfp4", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), variant: "mxfp4", valuesOnly: true},
@@ -53,6 +67,20 @@ func roundTripCases() []roundTripCase {
 		{name: "mistral_window_null", mapping: "mistral", arch: mistralNull},
 		{name: "mixtral", mapping: "mixtral", arch: synth.TinyMixtral()},
 		{name: "qwen2", mapping: "qwen2", arch: synth.TinyQwen2()},
+		{name: "qwen3", mapping: "qwen3", arch: synth.TinyQwen3()},
+		{name: "qwen3_biases_tied", mapping: "qwen3", arch: qwen3Bias},
+		{name: "qwen3_wide_heads", mapping: "qwen3", arch: qwen3Wide},
+		// As newer transformers save a Qwen3 config.
+		{name: "qwen3_layer_types", mapping: "qwen3", arch: withOverrides(synth.TinyQwen3(), "layer_types", []any{"full_attention", "full_attention"})},
+		{name: "qwen3_moe", mapping: "qwen3_moe", arch: synth.TinyQwen3MoE()},
+		{name: "qwen3_moe_rect", mapping: "qwen3_moe", arch: qwen3MoERect},
+		{name: "phi3", mapping: "phi3", arch: synth.TinyPhi3()},
+		{name: "phi3_mha", mapping: "phi3", arch: phi3MHA},
+		{name: "mtp_llama", mapping: "mtp_llama", arch: synth.TinyMTPLlama()},
+		{name: "mtp_llama_one_head", mapping: "mtp_llama", arch: mtp1},
+		{name: "mtp_llama_three_heads_biases", mapping: "mtp_llama", arch: mtp3},
+		{name: "diffusion_llama", mapping: "diffusion_llama", arch: synth.TinyDiffusionLlama()},
+		{name: "dream", mapping: "dream", arch: synth.TinyDream()},
 		// Sharded inputs with an index (save_pretrained naming, and GPT-OSS's
 		// published 0-based naming).
 		{name: "gpt_oss_mxfp4_sharded", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true, ShardBytes: 48 << 10}, variant: "mxfp4"},
@@ -62,6 +90,8 @@ func roundTripCases() []roundTripCase {
 			opts: synth.Options{ByteExactMXFP4: true, ShardBytes: 48 << 10, Naming: "hf-zero-based", NoFileMetadata: true}, variant: "mxfp4",
 			restored: []string{safetensors.IndexFile}},
 		{name: "llama_sharded", mapping: "llama", arch: synth.TinyLlama(), opts: synth.Options{ShardBytes: 24 << 10}},
+		{name: "qwen3_moe_sharded", mapping: "qwen3_moe", arch: synth.TinyQwen3MoE(), opts: synth.Options{ShardBytes: 24 << 10}},
+		{name: "mtp_llama_sharded", mapping: "mtp_llama", arch: mtp3, opts: synth.Options{ShardBytes: 24 << 10}},
 		// Originals not in save_pretrained form come back byte for byte.
 		{name: "gpt_oss_rope_scaling_unsorted", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4",
 			edit: rewriteConfig(func(o pyjson.Object) (any, int, string) {

@@ -89,7 +89,7 @@ func usageError(fs *pflag.FlagSet, msg string) int {
 }
 
 func runApply(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("apply", "MAPPING IN OUT (IN a directory or ORG/NAME)", stderr)
+	fs := newFlagSet("apply", "MAPPING IN OUT (MAPPING a built-in name, a .map file or auto; IN a directory or ORG/NAME)", stderr)
 	var cf convFlags
 	cf.register(fs)
 	var ref inputRef
@@ -104,16 +104,19 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	eo := &errorOut{format: cf.format, stderr: stderr}
-	m, src, err := loadMapping(fs.Arg(0))
+	in, err := ref.resolve(fs.Arg(1), stderr)
+	if err != nil {
+		eo.report(err)
+		return 1
+	}
+	m, src, picked, err := resolveMapping(fs.Arg(0), in)
 	eo.src = src
 	if err != nil {
 		eo.report(err)
 		return 1
 	}
-	in, err := ref.resolve(fs.Arg(1), stderr)
-	if err != nil {
-		eo.report(err)
-		return 1
+	if picked != "" {
+		fmt.Fprintln(stderr, picked)
 	}
 	out := fs.Arg(2)
 	// Lstat: a link, even a dangling one, is something that exists.
@@ -218,7 +221,7 @@ func shellQuote(s string) string {
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("plan", "MAPPING IN (a directory or ORG/NAME)", stderr)
+	fs := newFlagSet("plan", "MAPPING IN (MAPPING a built-in name, a .map file or auto; IN a directory or ORG/NAME)", stderr)
 	var cf convFlags
 	cf.register(fs)
 	var ref inputRef
@@ -228,16 +231,19 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	eo := &errorOut{format: cf.format, stderr: stderr}
-	m, src, err := loadMapping(fs.Arg(0))
+	in, err := ref.resolve(fs.Arg(1), stderr)
+	if err != nil {
+		eo.report(err)
+		return 1
+	}
+	m, src, picked, err := resolveMapping(fs.Arg(0), in)
 	eo.src = src
 	if err != nil {
 		eo.report(err)
 		return 1
 	}
-	in, err := ref.resolve(fs.Arg(1), stderr)
-	if err != nil {
-		eo.report(err)
-		return 1
+	if picked != "" {
+		fmt.Fprintln(stderr, picked)
 	}
 	plan, err := engine.NewPlan(m, in, cf.options())
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mapper-dev/mapper/engine"
@@ -14,23 +15,34 @@ import (
 	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
-// runDemo makes a small GPT-OSS MXFP4 checkpoint, converts it to Fast-LLM
-// and back with the built-in gpt_oss mapping, and checks that nothing was
-// lost.
+// runDemo makes a small GPT-OSS MXFP4 checkpoint (or one of the
+// architecture named), converts it to Fast-LLM and back with the built-in
+// mapping of its family, and checks that nothing was lost.
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("demo", "", stderr)
+	fs := newFlagSet("demo", "[ARCH] (default gpt_oss; one of "+strings.Join(synth.Names(), ", ")+")", stderr)
 	keep := fs.Bool("keep", false, "keep the demo's directories and print where they are")
-	if code, ok := parseFlags(fs, args, 0); !ok {
+	if code, ok := parseFlags(fs, args, -1); !ok {
 		return code
 	}
-	if err := demo(stdout, *keep); err != nil {
+	if fs.NArg() > 1 {
+		return usageError(fs, fmt.Sprintf("want at most 1 argument, got %d", fs.NArg()))
+	}
+	name := "gpt_oss"
+	if fs.NArg() == 1 {
+		name = fs.Arg(0)
+	}
+	arch, err := synth.ByName(name)
+	if err != nil {
+		return usageError(fs, err.Error())
+	}
+	if err := demo(stdout, arch, *keep); err != nil {
 		fmt.Fprintf(stderr, "mapper demo: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func demo(w io.Writer, keep bool) error {
+func demo(w io.Writer, arch synth.Arch, keep bool) error {
 	root, err := os.MkdirTemp("", "mapper-demo-")
 	if err != nil {
 		return err
@@ -40,10 +52,13 @@ func demo(w io.Writer, keep bool) error {
 	}
 	hfDir, fastDir, backDir := filepath.Join(root, "hf"), filepath.Join(root, "fast_llm"), filepath.Join(root, "hf_back")
 
-	arch := synth.TinyGPTOSS()
-	arch.Hidden, arch.Intermediate, arch.Layers, arch.Experts, arch.Vocab = 256, 256, 4, 8, 1024
-	fmt.Fprintf(w, "mapper demo: GPT-OSS with MXFP4 experts (hidden %d, %d layers alternating sliding/full, %d experts, vocab %d)\n\n",
-		arch.Hidden, arch.Layers, arch.Experts, arch.Vocab)
+	if arch.Family == synth.GPTOSS && arch.MXFP4 {
+		arch.Hidden, arch.Intermediate, arch.Layers, arch.Experts, arch.Vocab = 256, 256, 4, 8, 1024
+		fmt.Fprintf(w, "mapper demo: GPT-OSS with MXFP4 experts (hidden %d, %d layers alternating sliding/full, %d experts, vocab %d)\n\n",
+			arch.Hidden, arch.Layers, arch.Experts, arch.Vocab)
+	} else {
+		fmt.Fprintf(w, "mapper demo: %s (hidden %d, %d layers, vocab %d)\n\n", arch.Family, arch.Hidden, arch.Layers, arch.Vocab)
+	}
 	t0 := time.Now()
 	// Every 32-value group holds a code of magnitude 6, so re-encoding the
 	// experts on the way back reproduces their bytes, not only their values.
@@ -52,9 +67,10 @@ func demo(w io.Writer, keep bool) error {
 	}
 	fmt.Fprintf(w, "1. generated an HF checkpoint           %s  (%.2fs)\n", describeDir(hfDir), time.Since(t0).Seconds())
 
-	m, _, err := loadMapping("gpt_oss")
+	// A family is named as its mapping.
+	m, _, err := loadMapping(string(arch.Family))
 	if err != nil {
-		return fmt.Errorf("the built-in gpt_oss mapping does not check: %w", err)
+		return fmt.Errorf("the built-in %s mapping does not check: %w", arch.Family, err)
 	}
 	convert := func(step int, in, out, what string) error {
 		t := time.Now()
@@ -67,8 +83,12 @@ func demo(w io.Writer, keep bool) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "%d. %-36s %s  (%s %s -> %s, variant %s, %.2fs, peak working memory %s)\n", step, what, describeDir(out),
-			plan.Direction, plan.From, plan.To, plan.Variant, time.Since(t).Seconds(), engine.FormatBytes(stats.PeakLive))
+		variant := ""
+		if plan.Variant != "" {
+			variant = ", variant " + plan.Variant
+		}
+		fmt.Fprintf(w, "%d. %-36s %s  (%s %s -> %s%s, %.2fs, peak working memory %s)\n", step, what, describeDir(out),
+			plan.Direction, plan.From, plan.To, variant, time.Since(t).Seconds(), engine.FormatBytes(stats.PeakLive))
 		return nil
 	}
 	if err := convert(2, hfDir, fastDir, "converted to Fast-LLM"); err != nil {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/engine"
 	"github.com/mapper-dev/mapper/mappings"
 )
 
@@ -38,6 +40,37 @@ func loadMapping(arg string) (*ir.Mapping, diag.Sources, error) {
 		return nil, sources, err
 	}
 	return m, sources, nil
+}
+
+// autoMapping is the MAPPING argument that asks for detection.
+const autoMapping = "auto"
+
+// resolveMapping loads the mapping a command names. "auto" picks, among
+// the built-in ones, the mapping the input in needs (engine.Detect: by the
+// architectures and model_type the mappings declare, or by the mapping a
+// Fast-LLM checkpoint records), and returns the line saying which for
+// stderr.
+func resolveMapping(arg, in string) (*ir.Mapping, diag.Sources, string, error) {
+	if arg != autoMapping {
+		m, src, err := loadMapping(arg)
+		return m, src, "", err
+	}
+	var all []*ir.Mapping
+	sources := diag.Sources{}
+	for _, f := range mappings.Builtin() {
+		m, src, err := loadMapping(f.Name)
+		maps.Copy(sources, src)
+		if err != nil {
+			return nil, sources, "", err
+		}
+		all = append(all, m)
+	}
+	d, err := engine.Detect(in, all)
+	if err != nil {
+		return nil, sources, "", fmt.Errorf("auto: %w (built in: %s)", err, strings.Join(builtinNames(), ", "))
+	}
+	f, _ := mappings.Lookup(d.Mapping.Name)
+	return d.Mapping, sources, fmt.Sprintf("mapper: auto: mapping %s (%s), for %s", d.Mapping.Name, f.Path, d.Reason), nil
 }
 
 func builtinNames() []string {

@@ -3,8 +3,8 @@
 //
 // Usage:
 //
-//	mapper demo                       convert a built-in GPT-OSS example there and back
-//	mapper apply MAPPING IN OUT       convert a checkpoint
+//	mapper demo [ARCH]                convert a built-in example (GPT-OSS by default) there and back
+//	mapper apply MAPPING IN OUT       convert a checkpoint (MAPPING auto: the one IN needs)
 //	mapper plan MAPPING IN            show what apply would do
 //	mapper inspect DIR                list a checkpoint's tensors and config
 //	mapper diff [--files] A B         compare two checkpoints tensor by tensor (and file by file)
@@ -32,8 +32,8 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"demo":    {runDemo, "convert a built-in GPT-OSS MXFP4 example to Fast-LLM and back, and check it"},
-		"apply":   {runApply, "convert a checkpoint: apply MAPPING IN OUT"},
+		"demo":    {runDemo, "convert a built-in example to Fast-LLM and back, and check it: demo [ARCH] (default gpt_oss, MXFP4)"},
+		"apply":   {runApply, "convert a checkpoint: apply MAPPING IN OUT (MAPPING auto: detected from IN)"},
 		"plan":    {runPlan, "show what apply would do, without writing: plan MAPPING IN"},
 		"inspect": {runInspect, "list a checkpoint's tensors and config: inspect DIR"},
 		"diff":    {runDiff, "compare two checkpoints tensor by tensor, and file by file: diff [--files] A B"},

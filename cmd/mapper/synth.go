@@ -16,7 +16,7 @@ func runSynth(args []string, stdout, stderr io.Writer) int {
 	fs.Var(countFlag{&layers, 1}, "layers", "layers (default: the architecture's)")
 	fs.Var(countFlag{&vocab, 1}, "vocab", "vocabulary size (default: the architecture's)")
 	var width string
-	fs.Var(newChoice(&width, "tiny", "tiny", "real"), "width", "sizes: tiny, or real (gpt-oss-20b's or Llama-3-8B's widths; gpt_oss and llama only)")
+	fs.Var(newChoice(&width, "tiny", "tiny", "real"), "width", "sizes: tiny, or real (the published widths: gpt-oss-20b, Llama-3-8B, Qwen3-8B, Qwen3-30B-A3B, Phi-3-mini; "+strings.Join(synth.RealNames(), ", ")+" only)")
 	seed := fs.Int64("seed", 1, "random seed")
 	byteExact := fs.Bool("byte-exact-mxfp4", false, "put a magnitude-6 code in every MXFP4 group, so re-encoding reproduces the bytes")
 	var shard int64
@@ -29,16 +29,11 @@ func runSynth(args []string, stdout, stderr io.Writer) int {
 		return usageError(fs, err.Error())
 	}
 	if width == "real" {
-		switch a.Family {
-		case synth.GPTOSS:
-			real := synth.GPTOSS20B(24, 201088)
-			real.MXFP4 = a.MXFP4
-			a = real
-		case synth.Llama:
-			a = synth.Llama3_8B(32, 128256)
-		default:
-			return usageError(fs, "--width real is for gpt_oss and llama")
+		r, ok := synth.RealWidths(fs.Arg(0))
+		if !ok {
+			return usageError(fs, "--width real is for "+strings.Join(synth.RealNames(), ", "))
 		}
+		a = r
 	}
 	if layers > 0 {
 		a.Layers = layers

@@ -74,6 +74,8 @@ type checker struct {
 	nextCond  int
 	claimList []claim
 	bad       map[string]bool // names already reported as undefined
+	// placeholders: {v} may stand in an expression's name (LowerExpr).
+	placeholders bool
 }
 
 // letInfo is one let declaration.

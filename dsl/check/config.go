@@ -33,6 +33,8 @@ func (r *cruleInfo) what() string {
 		return "ignore"
 	case ir.ConfigCycle:
 		return "cycle"
+	case ir.ConfigRefuse:
+		return "refuse"
 	}
 	return "rule"
 }
@@ -62,12 +64,10 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 			c.addConfig(it, r, ctx, it.Keys, nil)
 		case *syntax.ConstItem:
 			v, _ := c.constValue(it.Value, false)
-			r := &ir.ConfigRule{Kind: ir.ConfigLeftConst, Pos: it.Pos, Value: v}
-			if it.Reason != nil {
-				r.Reason = it.Reason.Value
-				if strings.TrimSpace(r.Reason) == "" {
-					c.errorf(it.Reason.Span, "say why the mapping requires the value, or leave because out", "an empty reason")
-				}
+			r := &ir.ConfigRule{Kind: ir.ConfigLeftConst, Pos: it.Pos, Value: v, Optional: it.Optional}
+			if it.Right && it.Optional {
+				c.errorf(it.Span, "write right "+it.Key.String()+" = ...: an export already accepts a right config that lacks the key",
+					"only a left constant may be absent (left P default V)")
 			}
 			if it.Right {
 				r.Kind = ir.ConfigRightConst
@@ -77,6 +77,14 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 				r.Left, _ = c.leftPath(it.Key, "config key")
 				c.addConfig(it, r, ctx, []*syntax.Name{it.Key}, nil)
 			}
+		case *syntax.RefuseItem:
+			if len(ctx.when) == 0 && ctx.variant == "" {
+				c.errorf(it.Span, "put it under a when (or in a variant) that says which configs it refuses", "a refuse outside any when refuses every config")
+			}
+			if strings.TrimSpace(it.Message) == "" {
+				c.errorf(it.Span, "say why, and what would be needed instead", "a refuse needs a message")
+			}
+			c.addConfig(it, &ir.ConfigRule{Kind: ir.ConfigRefuse, Pos: it.Pos, Value: it.Message}, ctx, nil, nil)
 		case *syntax.RenameItem:
 			r := &ir.ConfigRule{Kind: ir.ConfigRename, Pos: it.Pos}
 			r.Left, _ = c.leftPath(it.Left, "config key")

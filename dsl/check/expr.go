@@ -24,12 +24,15 @@ func (c *checker) lowerExpr(e syntax.Expr, sc scope) ir.Expr {
 	switch e := e.(type) {
 	case *syntax.NameExpr:
 		ok := true
-		for _, s := range e.Name.Segs {
-			switch s.Kind {
-			case syntax.SegStar:
+		path := pathOf(e.Name).Segs
+		for i, s := range e.Name.Segs {
+			switch {
+			case s.Kind == syntax.SegStar:
 				c.errorf(s.Span, "", "%s: * cannot be read in an expression", e.Name)
 				ok = false
-			case syntax.SegVar:
+			case s.Kind == syntax.SegVar && c.placeholders:
+				path[i] = s.String()
+			case s.Kind == syntax.SegVar:
 				c.errorf(s.Span, "write the variable without braces", "%s: placeholders belong in tensor names, not in expressions", e.Name)
 				ok = false
 			}
@@ -37,7 +40,7 @@ func (c *checker) lowerExpr(e syntax.Expr, sc scope) ir.Expr {
 		if ok {
 			c.nameUses = append(c.nameUses, nameUse{name: e.Name, sc: sc})
 		}
-		return &ir.Ref{Path: pathOf(e.Name).Segs, At: pos}
+		return &ir.Ref{Path: path, At: pos}
 	case *syntax.UnaryExpr:
 		if e.Op == "-" {
 			if v, ok := constNumber(e); ok {
@@ -54,6 +57,18 @@ func (c *checker) lowerExpr(e syntax.Expr, sc scope) ir.Expr {
 	}
 	v, _ := c.constValue(e, false)
 	return &ir.Literal{Value: v, At: pos}
+}
+
+// LowerExpr lowers an expression that stands outside any mapping (a
+// parameter schema's, see dsl/schema): the names it reads are left for its
+// reader to resolve, and a placeholder segment {v} is kept in the Ref's
+// path as the string "{v}", for the reader to replace with v's value.
+// Constant arithmetic is checked as in a mapping, so an overflow is
+// reported where it is written.
+func LowerExpr(e syntax.Expr) (ir.Expr, diag.List) {
+	c := &checker{spans: map[ir.Expr]syntax.Span{}, folded: map[ir.Expr]bool{}, bad: map[string]bool{}, placeholders: true}
+	x := c.expr(e, scope{letLimit: -1})
+	return x, c.diags.Sort()
 }
 
 // fold evaluates an arithmetic expression whose operands are all constants,

@@ -67,7 +67,7 @@ func normalized(p ir.Pattern) string {
 	s := ""
 	for _, part := range p.Parts {
 		if part.Var != "" {
-			s += "{}"
+			s += fmt.Sprintf("{+%d}", part.Off)
 		} else {
 			s += part.Lit
 		}
@@ -76,17 +76,19 @@ func normalized(p ir.Pattern) string {
 }
 
 // elem is one element of a pattern: a literal byte, or a placeholder that
-// matches [0-9]+.
+// matches [0-9]+ spelling a number of at least min ({v+2} never spells 0
+// or 1).
 type elem struct {
 	lit    byte
 	digits bool
+	min    int64
 }
 
 func elems(p ir.Pattern) []elem {
 	var out []elem
 	for _, part := range p.Parts {
 		if part.Var != "" {
-			out = append(out, elem{digits: true})
+			out = append(out, elem{digits: true, min: part.Off})
 			continue
 		}
 		for i := range len(part.Lit) {
@@ -97,10 +99,12 @@ func elems(p ir.Pattern) []elem {
 }
 
 // pstate is a position in a pattern: before element i, or (in) inside the
-// placeholder at i having matched at least one digit.
+// placeholder at i having matched at least one digit, whose number so far
+// is val (capped at the placeholder's min, all that matters).
 type pstate struct {
-	i  int
-	in bool
+	i   int
+	in  bool
+	val int64
 }
 
 // step returns the states after reading byte ch from st.
@@ -108,7 +112,7 @@ func step(p []elem, st pstate, ch byte) []pstate {
 	var out []pstate
 	if st.in {
 		if ch >= '0' && ch <= '9' {
-			out = append(out, pstate{st.i, true})
+			out = append(out, pstate{st.i, true, digitVal(st.val, ch, p[st.i].min)})
 		}
 		// Leaving the placeholder is an epsilon move handled by closure.
 		return out
@@ -119,23 +123,32 @@ func step(p []elem, st pstate, ch byte) []pstate {
 	e := p[st.i]
 	switch {
 	case e.digits && ch >= '0' && ch <= '9':
-		out = append(out, pstate{st.i, true})
+		out = append(out, pstate{st.i, true, digitVal(0, ch, e.min)})
 	case !e.digits && e.lit == ch:
-		out = append(out, pstate{st.i + 1, false})
+		out = append(out, pstate{st.i + 1, false, 0})
 	}
 	return out
 }
 
-// closure adds the epsilon move out of a placeholder.
-func closure(st pstate) []pstate {
-	if st.in {
-		return []pstate{st, {st.i + 1, false}}
+// digitVal appends a digit to a number, capped at limit.
+func digitVal(val int64, ch byte, limit int64) int64 {
+	if val >= limit {
+		return limit
+	}
+	return min(val*10+int64(ch-'0'), limit)
+}
+
+// closure adds the epsilon move out of a placeholder, taken once its
+// number reaches the placeholder's min.
+func closure(p []elem, st pstate) []pstate {
+	if st.in && st.val >= p[st.i].min {
+		return []pstate{st, {st.i + 1, false, 0}}
 	}
 	return []pstate{st}
 }
 
 // overlap reports whether some string matches both patterns, and one such
-// string (placeholders spelled 0).
+// string (placeholders spelled 0 where they can be, else with 9s).
 func overlap(a, b []elem) (string, bool) {
 	type node struct{ a, b pstate }
 	type prev struct {
@@ -146,8 +159,8 @@ func overlap(a, b []elem) (string, bool) {
 	seen := map[node]prev{}
 	var queue []node
 	push := func(n node, p prev) {
-		for _, x := range closure(n.a) {
-			for _, y := range closure(n.b) {
+		for _, x := range closure(a, n.a) {
+			for _, y := range closure(b, n.b) {
 				m := node{x, y}
 				if _, ok := seen[m]; ok {
 					continue
@@ -206,7 +219,7 @@ func candidates(a []elem, sa pstate, b []elem, sb pstate) []byte {
 		}
 	}
 	if digit {
-		out = append(out, '0')
+		out = append(out, '0', '9')
 	}
 	return out
 }

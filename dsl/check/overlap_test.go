@@ -10,6 +10,7 @@ func TestOverlap(t *testing.T) {
 	pat := func(parts ...ir.PatternPart) []elem { return elems(ir.Pattern{Parts: parts}) }
 	lit := func(s string) ir.PatternPart { return ir.PatternPart{Lit: s} }
 	v := func(s string) ir.PatternPart { return ir.PatternPart{Var: s} }
+	off := func(s string, n int64) ir.PatternPart { return ir.PatternPart{Var: s, Off: n} }
 	for _, c := range []struct {
 		a, b    []elem
 		ok      bool
@@ -23,6 +24,15 @@ func TestOverlap(t *testing.T) {
 		{pat(lit("l."), v("i"), lit("."), v("j")), pat(lit("l.1."), v("k")), true, "l.1.0"},
 		{pat(lit("l."), v("i")), pat(lit("l.")), false, ""},
 		{pat(lit("e."), v("i"), lit(".w")), pat(lit("e."), v("i"), lit(".w.b")), false, ""},
+		// {i+1} spells 1, 2, ...: never 0.
+		{pat(lit("n."), off("i", 1), lit(".w")), pat(lit("n.0.w")), false, ""},
+		{pat(lit("n."), off("i", 1), lit(".w")), pat(lit("n.1.w")), true, "n.1.w"},
+		{pat(lit("n."), off("i", 1), lit(".w")), pat(lit("n.10.w")), true, "n.10.w"},
+		{pat(lit("n."), off("i", 1), lit(".w")), pat(lit("n."), v("j"), lit(".w")), true, "n.9.w"},
+		{pat(lit("n."), off("i", 12)), pat(lit("n.9")), false, ""},
+		{pat(lit("n."), off("i", 12)), pat(lit("n.11")), false, ""},
+		{pat(lit("n."), off("i", 12)), pat(lit("n.12")), true, "n.12"},
+		{pat(lit("n."), off("i", 12)), pat(lit("n."), off("j", 3)), true, "n.90"},
 	} {
 		w, ok := overlap(c.a, c.b)
 		if ok != c.ok || w != c.witness {

@@ -405,7 +405,7 @@ func patternOf(segs []syntax.Seg) ir.Pattern {
 				p.Parts = append(p.Parts, ir.PatternPart{Lit: lit})
 			}
 			lit = ""
-			p.Parts = append(p.Parts, ir.PatternPart{Var: s.Text})
+			p.Parts = append(p.Parts, ir.PatternPart{Var: s.Text, Off: s.Off})
 			continue
 		}
 		lit += s.Text
@@ -421,7 +421,7 @@ func patternText(p ir.Pattern) string {
 	var b strings.Builder
 	for _, part := range p.Parts {
 		if part.Var != "" {
-			b.WriteString("{" + part.Var + "}")
+			b.WriteString(syntax.Seg{Kind: syntax.SegVar, Text: part.Var, Off: part.Off}.String())
 		} else {
 			b.WriteString(part.Lit)
 		}

@@ -120,7 +120,9 @@ const (
 	// ConfigRename: Left <-> Right[0], Right[1], ... (fan-out: on export all
 	// right values must agree). Defaults and a value map are optional.
 	ConfigRename ConfigKind = iota
-	// ConfigLeftConst: the left key has Value: written on export, checked on import.
+	// ConfigLeftConst: the left key has Value: written on export, checked on
+	// import. With Optional the key may also be absent on import, and the
+	// export then leaves it out again.
 	ConfigLeftConst
 	// ConfigRightConst: the right key has Value: written on import, checked on export.
 	ConfigRightConst
@@ -131,6 +133,9 @@ const (
 	// ConfigCycle: a per-layer left list <-> the shortest repeating pattern of
 	// block names on the right node Right[0] (see docs/language.md).
 	ConfigCycle
+	// ConfigRefuse: where it is active, the config is refused with the
+	// message Value (a string), on import and on export.
+	ConfigRefuse
 )
 
 // ConfigRule is one config rule, flattened out of its enclosing blocks.
@@ -145,7 +150,7 @@ type ConfigRule struct {
 	RightDefault Expr   // rename: value used when the right key is absent (export)
 	ValueMap     []ValuePair
 	Value        any    // constants
-	Reason       string // constants: why the mapping requires the value, for the refusal ("" when not said)
+	Optional     bool   // left constant: may be absent (`left P default V`)
 	Length       Expr   // cycle: the full list length (an expression on the left config)
 	Single       string // cycle: block name when the right side holds a single plain block and nothing tells which
 	Keys         []Path // keep, ignore
@@ -209,6 +214,7 @@ type Pattern struct {
 type PatternPart struct {
 	Lit string
 	Var string // non-empty for a placeholder
+	Off int64  // a placeholder's offset: {v+2} stands for the number v + 2
 }
 
 // Op is one pipeline stage. Args are in the order of Def.Params.

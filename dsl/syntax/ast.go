@@ -1,6 +1,7 @@
 package syntax
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/token"
@@ -78,7 +79,7 @@ type SegKind int
 const (
 	SegIdent  SegKind = iota // an identifier
 	SegNumber                // a decimal number: model.layers.0
-	SegVar                   // a placeholder {v}; Text is v
+	SegVar                   // a placeholder {v} or {v+N}; Text is v, Off is N
 	SegStar                  // *: every key of a map (right config paths)
 )
 
@@ -86,11 +87,15 @@ const (
 type Seg struct {
 	Kind SegKind
 	Text string // the identifier, the digits, the variable name, or "*"
+	Off  int64  // a placeholder's offset: {v+2} names index v + 2
 	Span Span
 }
 
 func (s Seg) String() string {
 	if s.Kind == SegVar {
+		if s.Off != 0 {
+			return "{" + s.Text + "+" + strconv.FormatInt(s.Off, 10) + "}"
+		}
 		return "{" + s.Text + "}"
 	}
 	return s.Text
@@ -172,7 +177,7 @@ func (*TensorBlock) declNode() {}
 func (*VariantDecl) declNode() {}
 
 // ConfigItem is one item of a config block: *ConfigWhen, *KeepItem,
-// *ConstItem, *RenameItem or *CycleItem.
+// *ConstItem, *RefuseItem, *RenameItem or *CycleItem.
 type ConfigItem interface {
 	Node
 	configItem()
@@ -201,14 +206,21 @@ type KeepItem struct {
 	Keys   []*Name
 }
 
-// ConstItem is `left path = value` or `right path = value`, with an
-// optional `because "reason"`: what a refusal says.
+// ConstItem is `left path = value` or `right path = value`, or with
+// Optional `left path default value`: a left constant that may be absent.
 type ConstItem struct {
 	Span
-	Right  bool // false: a left constant
-	Key    *Name
-	Value  Expr
-	Reason *StringLit // nil: none
+	Right    bool // false: a left constant
+	Key      *Name
+	Optional bool // written with default instead of =
+	Value    Expr
+}
+
+// RefuseItem is `refuse "message"`: the config is refused, with the
+// message, where the rule is active.
+type RefuseItem struct {
+	Span
+	Message string
 }
 
 // RenameItem is `L [default e] <-> R1, R2 [default e] [map { a = b }]`.
@@ -245,6 +257,7 @@ type TableEntry struct {
 func (*ConfigWhen) configItem() {}
 func (*KeepItem) configItem()   {}
 func (*ConstItem) configItem()  {}
+func (*RefuseItem) configItem() {}
 func (*RenameItem) configItem() {}
 func (*CycleItem) configItem()  {}
 

@@ -276,11 +276,13 @@ func (p *printer) configItems(items []ConfigItem) {
 			if it.Right {
 				kw = "right "
 			}
-			s := kw + it.Key.String() + " = " + exprString(it.Value, 0)
-			if it.Reason != nil {
-				s += " because " + exprString(it.Reason, 0)
+			op := " = "
+			if it.Optional {
+				op = " default "
 			}
-			p.elem(it.Span, s, blankKeep)
+			p.elem(it.Span, kw+it.Key.String()+op+exprString(it.Value, 0), blankKeep)
+		case *RefuseItem:
+			p.elem(it.Span, "refuse "+strconv.Quote(it.Message), blankKeep)
 		case *RenameItem:
 			s := it.Left.String()
 			if it.LeftDefault != nil {

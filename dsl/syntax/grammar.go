@@ -80,10 +80,16 @@ type gConfig struct {
 }
 
 type gCItem struct {
-	When  *gCWhen `parser:"  @@"`
-	Keep  *gKeep  `parser:"| @@"`
-	Const *gConst `parser:"| @@"`
-	Rule  *gCRule `parser:"| @@"`
+	When   *gCWhen  `parser:"  @@"`
+	Keep   *gKeep   `parser:"| @@"`
+	Const  *gConst  `parser:"| @@"`
+	Refuse *gRefuse `parser:"| @@"`
+	Rule   *gCRule  `parser:"| @@"`
+}
+
+type gRefuse struct {
+	Kw  tok `parser:"@\"refuse\""`
+	Msg tok `parser:"@String"`
 }
 
 type gCWhen struct {
@@ -108,10 +114,10 @@ type gKeep struct {
 }
 
 type gConst struct {
-	Side   tok    `parser:"@( \"left\" | \"right\" )"`
-	Key    *gName `parser:"@@ \"=\""`
-	Value  *gExpr `parser:"@@"`
-	Reason *tok   `parser:"( \"because\" @String )?"`
+	Side  tok    `parser:"@( \"left\" | \"right\" )"`
+	Key   *gName `parser:"@@"`
+	Op    tok    `parser:"@( \"=\" | \"default\" )"`
+	Value *gExpr `parser:"@@"`
 }
 
 type gCRule struct {

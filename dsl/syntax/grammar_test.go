@@ -58,3 +58,39 @@ func TestGrammarDoc(t *testing.T) {
 		}
 	}
 }
+
+const (
+	schemaBegin = "(* BEGIN GENERATED SCHEMA *)\n"
+	schemaEnd   = "(* END GENERATED SCHEMA *)\n"
+)
+
+// TestSchemaGrammarDoc does for the schema-file grammar what TestGrammarDoc
+// does for .map files: docs/grammar.ebnf holds participle's rendering of
+// it, and every literal it uses is in the hand-written grammar.
+func TestSchemaGrammarDoc(t *testing.T) {
+	b, err := os.ReadFile(grammarDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i, j := strings.Index(doc, schemaBegin), strings.Index(doc, schemaEnd)
+	if i < 0 || j < i {
+		t.Fatalf("%s: no generated schema section", grammarDoc)
+	}
+	gen := strings.TrimSpace(syntax.SchemaGrammar()) + "\n"
+	if *update {
+		doc = doc[:i+len(schemaBegin)] + gen + doc[j:]
+		if err := os.WriteFile(grammarDoc, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	} else if got := doc[i+len(schemaBegin) : j]; got != gen {
+		t.Errorf("%s: the generated schema grammar is stale (run go test ./dsl/syntax -run TestSchemaGrammarDoc -update):\n%s", grammarDoc, gen)
+	}
+	// Parts 1 (expressions, names, Ref) and 3 (the rest).
+	human := doc[:strings.Index(doc, genBegin)] + doc[strings.Index(doc, genEnd):i]
+	for _, m := range regexp.MustCompile(`"([^"]+)"`).FindAllStringSubmatch(gen, -1) {
+		if !strings.Contains(human, `"`+m[1]+`"`) {
+			t.Errorf("%s: %q is used by the schema parser but missing from the hand-written grammar", grammarDoc, m[1])
+		}
+	}
+}

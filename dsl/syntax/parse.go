@@ -224,18 +224,16 @@ func (c *converter) citems(gs []*gCItem) []ConfigItem {
 			out = append(out, k)
 		case g.Const != nil:
 			v := c.expr(g.Const.Value)
-			ci := &ConstItem{
-				Span:  join(c.tokSpan(g.Const.Side), v.Range()),
-				Right: g.Const.Side.Value == "right",
-				Key:   c.name(g.Const.Key),
-				Value: v,
-			}
-			if r := g.Const.Reason; r != nil {
-				text, _ := strconv.Unquote(r.Value) // the scanner checked it
-				ci.Reason = &StringLit{Span: c.tokSpan(*r), Value: text}
-				ci.Span = join(ci.Span, ci.Reason.Span)
-			}
-			out = append(out, ci)
+			out = append(out, &ConstItem{
+				Span:     join(c.tokSpan(g.Const.Side), v.Range()),
+				Right:    g.Const.Side.Value == "right",
+				Key:      c.name(g.Const.Key),
+				Optional: g.Const.Op.Value == "default",
+				Value:    v,
+			})
+		case g.Refuse != nil:
+			msg, _ := strconv.Unquote(g.Refuse.Msg.Value) // the scanner checked it
+			out = append(out, &RefuseItem{Span: join(c.tokSpan(g.Refuse.Kw), c.tokSpan(g.Refuse.Msg)), Message: msg})
 		case g.Rule != nil:
 			out = append(out, c.crule(g.Rule))
 		}
@@ -408,6 +406,14 @@ func (c *converter) name(g *gName) *Name {
 		case strings.HasPrefix(part, "{"):
 			s.Kind = SegVar
 			s.Text = part[1 : len(part)-1]
+			if v, off, ok := strings.Cut(s.Text, "+"); ok {
+				s.Text = v
+				n, err := strconv.ParseInt(off, 10, 32)
+				if err != nil {
+					c.errorf(s.Span, "placeholder offset %s does not fit in 32 bits", off)
+				}
+				s.Off = n
+			}
 		case isDigit(part[0]):
 			s.Kind = SegNumber
 		default:

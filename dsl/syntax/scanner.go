@@ -29,9 +29,9 @@ const (
 // Keywords lists the reserved words. A single-segment name can never be one
 // of them (a dotted name may contain them as segments: rope.default is fine).
 var Keywords = []string{
-	"and", "because", "config", "cycle", "default", "each", "else", "false", "ignore", "keep", "left", "let",
-	"map", "mapping", "not", "null", "oneway", "or", "right", "sample", "target", "tensors",
-	"true", "variant", "when",
+	"and", "config", "cycle", "default", "each", "else", "false", "ignore", "keep", "left", "let",
+	"map", "mapping", "not", "null", "oneway", "or", "refuse", "right", "sample", "target",
+	"tensors", "true", "variant", "when",
 }
 
 var keywordSet = func() map[string]bool {
@@ -142,16 +142,31 @@ func (s *scanner) identLen(i int) int {
 	return j - i
 }
 
-// placeholderLen returns the length of `{ident}` at i, or 0.
+// placeholderLen returns the length of `{ident}` or `{ident+digits}` at i,
+// or 0.
 func (s *scanner) placeholderLen(i int) int {
 	if i >= len(s.src) || s.src[i] != '{' {
 		return 0
 	}
 	n := s.identLen(i + 1)
-	if n == 0 || i+1+n >= len(s.src) || s.src[i+1+n] != '}' {
+	if n == 0 {
 		return 0
 	}
-	return n + 2
+	j := i + 1 + n
+	if j < len(s.src) && s.src[j] == '+' {
+		k := j + 1
+		for k < len(s.src) && isDigit(s.src[k]) {
+			k++
+		}
+		if k == j+1 {
+			return 0
+		}
+		j = k
+	}
+	if j >= len(s.src) || s.src[j] != '}' {
+		return 0
+	}
+	return j + 1 - i
 }
 
 // segLen returns the length of a name segment after a dot at i, or 0.

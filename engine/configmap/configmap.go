@@ -157,6 +157,14 @@ func completeLeft(m *ir.Mapping, left map[string]any, holds func([]ir.Expr, ir.E
 	var absent []string
 	e := &Env{Left: full} // a default may read the keys completed before it
 	for _, r := range m.Config {
+		if r.Kind == ir.ConfigLeftConst && r.Optional {
+			// left P default V: an absent key has the constant's value.
+			if _, ok := ir.LookupPath(full, r.Left.Segs); !ok && holds(r.When, e) {
+				setPath(full, r.Left.Segs, ir.DeepCopy(r.Value))
+				absent = append(absent, pathString(r.Left))
+			}
+			continue
+		}
 		if r.Kind != ir.ConfigRename || r.LeftDefault == nil {
 			continue
 		}

@@ -548,6 +548,100 @@ config {
 	}
 }
 
+// TestOptionalLeftConstant: `left P default V` accepts the key at V or
+// absent; an absent key stays absent on the way back, while a right config
+// without a record of it (a checkpoint mapper did not write) gets V.
+func TestOptionalLeftConstant(t *testing.T) {
+	m := loadMapping(t, "opt.map", []byte(`mapping opt
+left hf
+right fast_llm
+
+config {
+  hidden_size <-> hidden_size
+  left auto_map default {"AutoModel": "modeling_x.XModel"}
+  left model_type = "x"
+}
+`))
+	for _, tc := range []struct{ name, left string }{
+		{"present", `{"hidden_size": 8, "model_type": "x", "auto_map": {"AutoModel": "modeling_x.XModel"}}`},
+		{"absent", `{"hidden_size": 8, "model_type": "x"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			imp, err := importConfig(m, doc(t, tc.left))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertDoc(t, "import", imp.Out, `{"hidden_size": 8}`)
+			if got := slices.Contains(imp.Carried.Absent, "auto_map"); got != (tc.name == "absent") {
+				t.Errorf("absent %v records auto_map: %v", imp.Carried.Absent, got)
+			}
+			if v, ok := imp.Env.Lookup([]string{"auto_map", "AutoModel"}); !ok || v != "modeling_x.XModel" {
+				t.Errorf("the completed config reads auto_map.AutoModel = %v, %v", v, ok)
+			}
+			exp, err := exportConfig(m, imp.Out, imp.Carried, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertDoc(t, "export", exp.Out, tc.left)
+		})
+	}
+	// No record: the constant is written.
+	exp, err := exportConfig(m, doc(t, `{"hidden_size": 8}`), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertDoc(t, "export without a record", exp.Out, `{"hidden_size": 8, "model_type": "x", "auto_map": {"AutoModel": "modeling_x.XModel"}}`)
+	// Another value is refused like any left constant's.
+	_, err = importConfig(m, doc(t, `{"hidden_size": 8, "model_type": "x", "auto_map": {"AutoModel": "other"}}`))
+	assertErr(t, err, "auto_map", `is {"AutoModel": "other"}; the mapping requires {"AutoModel": "modeling_x.XModel"}`)
+}
+
+// TestRefuse: an active refuse rule stops the import with its message
+// alone; on export it stops a right config that would make such a left one.
+func TestRefuse(t *testing.T) {
+	m := loadMapping(t, "refusing.map", []byte(`mapping refusing
+left hf
+right fast_llm
+
+config {
+  hidden_size <-> hidden_size
+  when rope_scaling != null {
+    refuse "rope_scaling has no Fast-LLM counterpart in this mapping"
+  } else {
+    keep rope_scaling
+  }
+  norm_topk <-> decoder.norm_topk
+  when not norm_topk {
+    refuse "only renormalized top-k routing"
+  }
+  left partial default 1.0
+  when partial != 1.0 {
+    refuse "partial rotary"
+  }
+}
+`))
+	// partial absent: its default holds, on the way in and on the way back.
+	imp, err := importConfig(m, doc(t, `{"hidden_size": 8, "norm_topk": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exportConfig(m, imp.Out, imp.Carried, ""); err != nil {
+		t.Errorf("the export of an accepted config is refused: %v", err)
+	}
+	if _, err := importConfig(m, doc(t, `{"hidden_size": 8, "rope_scaling": null, "norm_topk": true}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = importConfig(m, doc(t, `{"hidden_size": 8, "rope_scaling": {"type": "su", "long_factor": [1.0]}, "norm_topk": true}`))
+	assertErr(t, err, "refusing.map:8:5: error: config.json: rope_scaling has no Fast-LLM counterpart in this mapping")
+	if strings.Contains(err.Error(), "not claimed") {
+		t.Errorf("a refusal comes alone, got:\n%v", err)
+	}
+	_, err = importConfig(m, doc(t, `{"hidden_size": 8, "norm_topk": false, "rope_scaling": {"type": "su"}}`))
+	assertErr(t, err, "only renormalized top-k routing", "rope_scaling has no Fast-LLM counterpart")
+	_, err = exportConfig(m, doc(t, `{"hidden_size": 8, "decoder": {"norm_topk": false}}`), nil, "")
+	assertErr(t, err, "refusing.map:14:5: error: metadata.yaml config.base_model: the left config this makes would be refused: only renormalized top-k routing")
+}
+
 // TestErrorDiagnostic: a config error marks the rule that found it and has
 // the document and key as its subject; a default that cannot be evaluated
 // marks its expression.

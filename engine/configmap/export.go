@@ -57,7 +57,25 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	if ex.res.Env, err = newEnv(t.m, full); err != nil {
 		return nil, inDoc(doc, err)
 	}
+	if err := ex.refused(); err != nil {
+		return nil, err
+	}
 	return ex.res, nil
+}
+
+// refused reports the refuse rules the rebuilt left config, its defaults
+// filled in as an import would, makes active: an import of it would stop
+// there.
+func (ex *exporter) refused() error {
+	for _, r := range ex.m.Config {
+		if r.Kind != ir.ConfigRefuse || !ir.InVariant(r.Variant, ex.variant) {
+			continue
+		}
+		if ok, err := ir.EvalAll(r.When, ex.res.Env); err == nil && ok {
+			ex.fail(r, "", "the left config this makes would be refused: %v", r.Value)
+		}
+	}
+	return errors.Join(ex.errs...)
 }
 
 // exporter is one export in progress.
@@ -189,6 +207,9 @@ func (ex *exporter) apply(r *ir.ConfigRule) {
 	case ir.ConfigKeep, ir.ConfigIgnore:
 		// What keep carried is back already; ignore left nothing.
 	case ir.ConfigLeftConst:
+		if r.Optional && slices.Contains(ex.absent, pathString(r.Left)) {
+			return // absent on the way in: absent on the way back
+		}
 		ex.setLeft(r, r.Left.Segs, r.Value)
 	case ir.ConfigRightConst:
 		ex.rightConst(r)
@@ -196,6 +217,8 @@ func (ex *exporter) apply(r *ir.ConfigRule) {
 		ex.rename(r)
 	case ir.ConfigCycle:
 		ex.cycle(r)
+	case ir.ConfigRefuse:
+		// Decided on the completed config, once it is rebuilt (refused).
 	}
 }
 
@@ -242,7 +265,7 @@ func (ex *exporter) rightConst(r *ir.ConfigRule) {
 		ps := strings.Join(p, ".")
 		ex.claims = append(ex.claims, ps)
 		if v, ok := ir.LookupPath(ex.right, p); ok && !ir.ValuesEqual(v, r.Value) {
-			ex.fail(r, ps, "is %s; the mapping requires %s (%s has no way to say another value)%s", ir.FormatValue(v), ir.FormatValue(r.Value), ex.m.Left, because(r))
+			ex.fail(r, ps, "is %s; the mapping requires %s (%s has no way to say another value)", ir.FormatValue(v), ir.FormatValue(r.Value), ex.m.Left)
 		}
 	}
 }
@@ -326,7 +349,7 @@ func (ex *exporter) noteUncarried(askedVariant bool) {
 			for _, p := range r.Keys {
 				kept = append(kept, pathString(p))
 			}
-		case r.Kind == ir.ConfigRename && r.LeftDefault != nil:
+		case r.Kind == ir.ConfigRename && r.LeftDefault != nil, r.Kind == ir.ConfigLeftConst && r.Optional:
 			if _, ok := ir.LookupPath(ex.res.Out, r.Left.Segs); ok {
 				defaulted = append(defaulted, pathString(r.Left))
 			}

@@ -23,6 +23,10 @@ func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
 	if err != nil {
 		return nil, inDoc(doc, err)
 	}
+	// A refusal says all there is to say: what else does not fit is moot.
+	if err := refusals(doc, rules); err != nil {
+		return nil, err
+	}
 	// Cycle rules first: they create the block structure other rules address.
 	for _, r := range rules {
 		if r.Kind == ir.ConfigCycle {
@@ -218,19 +222,13 @@ func (im *importer) leftConst(r *ir.ConfigRule) {
 	im.claims = append(im.claims, r.Left.Segs)
 	v, ok := ir.LookupPath(im.left, r.Left.Segs)
 	switch {
+	case !ok && r.Optional:
+		// Recorded as absent (completeLeft): the way back leaves it out.
 	case !ok:
-		im.fail(r, key, "missing; the mapping requires %s%s", ir.FormatValue(r.Value), because(r))
+		im.fail(r, key, "missing; the mapping requires %s", ir.FormatValue(r.Value))
 	case !ir.ValuesEqual(v, r.Value):
-		im.fail(r, key, "is %s; the mapping requires %s%s", ir.FormatValue(v), ir.FormatValue(r.Value), because(r))
+		im.fail(r, key, "is %s; the mapping requires %s", ir.FormatValue(v), ir.FormatValue(r.Value))
 	}
-}
-
-// because is a constant's reason as its refusal says it.
-func because(r *ir.ConfigRule) string {
-	if r.Reason == "" {
-		return ""
-	}
-	return ": " + r.Reason
 }
 
 // rightConst writes the constant wherever its path leads.

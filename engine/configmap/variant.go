@@ -1,6 +1,7 @@
 package configmap
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -67,6 +68,18 @@ func variantNames(m *ir.Mapping) string {
 		s = append(s, v.Name)
 	}
 	return strings.Join(s, ", ")
+}
+
+// refusals returns the error of the active refuse rules, nil when there
+// is none.
+func refusals(doc string, rules []*ir.ConfigRule) error {
+	var errs []error
+	for _, r := range rules {
+		if r.Kind == ir.ConfigRefuse {
+			errs = append(errs, &Error{Doc: doc, Pos: r.Pos, End: r.End, Msg: fmt.Sprint(r.Value)})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // activeRules lists the config rules of the variant whose conditions hold

@@ -53,6 +53,15 @@ type Format interface {
 	ShowConfig(out *Output) (file string, text []byte, err error)
 }
 
+// Identified is implemented by a side whose config documents say which
+// model they describe under fixed keys (transformers' architectures and
+// model_type in an HF config.json). Those keys' values, as the mappings'
+// left constants declare them, tell which mapping an input needs (see
+// engine.Detect).
+type Identified interface {
+	IdentityKeys() []string
+}
+
 // Target is one version of the program on a side that a mapping can write
 // for, named by a .map header (`right fast_llm target "0.4.0"`): what a
 // conversion to the side writes where versions differ (the fast_llm side

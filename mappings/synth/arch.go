@@ -31,6 +31,24 @@
 //     per-expert w1/w2/w3, sliding_window null, rope_theta 1000000.0.
 //   - qwen2 ([TinyQwen2]): Llama's sizes with q/k/v biases, rms_norm_eps
 //     1e-06, use_sliding_window false, max_window_layers = layers.
+//   - qwen3 ([TinyQwen3]): Llama's sizes with per-head q_norm/k_norm, the
+//     keys of Qwen/Qwen3-8B's config (rope_theta the integer 1000000,
+//     sliding_window null). [Qwen3_8B] gives its widths.
+//   - qwen3_moe ([TinyQwen3MoE]): Qwen3's attention, 4 experts (top 2) of
+//     width 32 in every layer, the keys of Qwen/Qwen3-30B-A3B's config
+//     (intermediate_size, the unused dense width, is eight times the
+//     expert width, as there). [Qwen3_30B_A3B] gives its widths.
+//   - phi3 ([TinyPhi3]): Llama's sizes with fused qkv_proj and
+//     gate_up_proj, the keys of microsoft/Phi-3-mini-4k-instruct's config
+//     (auto_map, _name_or_path, sliding_window 2047). [Phi3Mini] gives its
+//     widths.
+//   - mtp_llama ([TinyMTPLlama]): Llama with 2 prediction heads
+//     (model.mtp_heads.0, model.mtp_norms.0-1, no model.norm): the config
+//     of Fast-LLM's reference data (synth llama's with another
+//     architecture and prediction_heads).
+//   - diffusion_llama ([TinyDiffusionLlama]) and dream ([TinyDream]):
+//     llama's and qwen2's checkpoints under DiffusionLlamaModel and
+//     DreamModel, as in Fast-LLM's reference data.
 //
 // Data comes from a PCG generator seeded per tensor from (seed, tensor
 // name), so tensors are generated in parallel and still reproducibly.
@@ -49,6 +67,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
@@ -63,6 +82,13 @@ const (
 	Mistral Family = "mistral"
 	Mixtral Family = "mixtral"
 	Qwen2   Family = "qwen2"
+	Qwen3   Family = "qwen3"
+	// Qwen3MoE is Qwen3-MoE.
+	Qwen3MoE       Family = "qwen3_moe"
+	Phi3           Family = "phi3"
+	MTPLlama       Family = "mtp_llama"
+	DiffusionLlama Family = "diffusion_llama"
+	Dream          Family = "dream"
 )
 
 // Arch describes a synthetic model: its family and every size.
@@ -82,9 +108,13 @@ type Arch struct {
 	MXFP4         bool
 	TieEmbeddings bool // tie_word_embeddings: no lm_head.weight
 	// AttentionBias and MLPBias are Llama's attention_bias and mlp_bias
-	// (GPT-OSS always has attention biases, Qwen2 always q/k/v biases).
+	// (GPT-OSS always has attention biases, Qwen2 always q/k/v biases;
+	// Qwen3 has attention_bias only, Phi-3 neither).
 	AttentionBias bool
 	MLPBias       bool
+	// PredictionHeads is MTP-Llama's prediction_heads (1: the model's own
+	// head only).
+	PredictionHeads int
 	// SlidingWindow is the config's sliding_window (gpt_oss, mistral,
 	// mixtral, qwen2); 0 writes null.
 	SlidingWindow int
@@ -166,13 +196,128 @@ func TinyQwen2() Arch {
 	return a
 }
 
+// TinyQwen3 is a small Qwen3.
+func TinyQwen3() Arch {
+	a := TinyLlama()
+	a.Family = Qwen3
+	return a
+}
+
+// Qwen3_8B has Qwen3-8B's widths with the given layer count and vocabulary
+// (36 and 151936 for the real model).
+func Qwen3_8B(layers, vocab int) Arch {
+	return Arch{Family: Qwen3, Hidden: 4096, Intermediate: 12288, Layers: layers, Heads: 32, KVHeads: 8, HeadDim: 128, Vocab: vocab}
+}
+
+// TinyQwen3MoE is a small Qwen3-MoE: 4 experts of width 32, top 2.
+func TinyQwen3MoE() Arch {
+	a := TinyQwen3()
+	a.Family, a.Intermediate, a.Experts, a.ExpertsPerTok = Qwen3MoE, 32, 4, 2
+	return a
+}
+
+// Qwen3_30B_A3B has Qwen3-30B-A3B's widths (128 experts of width 768, top
+// 8) with the given layer count and vocabulary (48 and 151936 for the real
+// model).
+func Qwen3_30B_A3B(layers, vocab int) Arch {
+	return Arch{Family: Qwen3MoE, Hidden: 2048, Intermediate: 768, Layers: layers, Heads: 32, KVHeads: 4, HeadDim: 128,
+		Vocab: vocab, Experts: 128, ExpertsPerTok: 8}
+}
+
+// TinyPhi3 is a small Phi-3 (fused projections, a 2047-token window).
+func TinyPhi3() Arch {
+	a := TinyLlama()
+	a.Family, a.SlidingWindow = Phi3, 2047
+	return a
+}
+
+// Phi3Mini has Phi-3-mini's widths with the given layer count and
+// vocabulary (32 and 32064 for the real model).
+func Phi3Mini(layers, vocab int) Arch {
+	return Arch{Family: Phi3, Hidden: 3072, Intermediate: 8192, Layers: layers, Heads: 32, KVHeads: 32, HeadDim: 96,
+		Vocab: vocab, SlidingWindow: 2047}
+}
+
+// TinyMTPLlama is a small MTP-Llama with 2 prediction heads.
+func TinyMTPLlama() Arch {
+	a := TinyLlama()
+	a.Family, a.PredictionHeads = MTPLlama, 2
+	return a
+}
+
+// TinyDiffusionLlama is a small Diffusion-Llama.
+func TinyDiffusionLlama() Arch {
+	a := TinyLlama()
+	a.Family = DiffusionLlama
+	return a
+}
+
+// TinyDream is a small Dream.
+func TinyDream() Arch {
+	a := TinyQwen2()
+	a.Family = Dream
+	return a
+}
+
 var named = map[string]func() Arch{
-	"gpt_oss":       TinyGPTOSS,
-	"gpt_oss_dense": TinyGPTOSSDense,
-	"llama":         TinyLlama,
-	"mistral":       TinyMistral,
-	"mixtral":       TinyMixtral,
-	"qwen2":         TinyQwen2,
+	"gpt_oss":         TinyGPTOSS,
+	"gpt_oss_dense":   TinyGPTOSSDense,
+	"llama":           TinyLlama,
+	"mistral":         TinyMistral,
+	"mixtral":         TinyMixtral,
+	"qwen2":           TinyQwen2,
+	"qwen3":           TinyQwen3,
+	"qwen3_moe":       TinyQwen3MoE,
+	"phi3":            TinyPhi3,
+	"mtp_llama":       TinyMTPLlama,
+	"diffusion_llama": TinyDiffusionLlama,
+	"dream":           TinyDream,
+}
+
+// real gives the families with published widths their real sizes, for a
+// layer count and vocabulary.
+var realSizes = map[string]func(layers, vocab int) Arch{
+	"gpt_oss":   GPTOSS20B,
+	"llama":     Llama3_8B,
+	"qwen3":     Qwen3_8B,
+	"qwen3_moe": Qwen3_30B_A3B,
+	"phi3":      Phi3Mini,
+}
+
+// realDefaults are the published layer counts and vocabularies.
+var realDefaults = map[string][2]int{
+	"gpt_oss":   {24, 201088},
+	"llama":     {32, 128256},
+	"qwen3":     {36, 151936},
+	"qwen3_moe": {48, 151936},
+	"phi3":      {32, 32064},
+}
+
+// RealWidths returns the published model's sizes for an architecture name
+// ByName knows ("gpt_oss", "gpt_oss_dense", "llama", "qwen3", "qwen3_moe",
+// "phi3"), and false for the names without one.
+func RealWidths(name string) (Arch, bool) {
+	base := strings.TrimSuffix(name, "_dense")
+	f, ok := realSizes[base]
+	if !ok {
+		return Arch{}, false
+	}
+	d := realDefaults[base]
+	a := f(d[0], d[1])
+	if name == "gpt_oss_dense" {
+		a.MXFP4 = false
+	}
+	return a, true
+}
+
+// RealNames lists the names RealWidths knows, sorted.
+func RealNames() []string {
+	out := []string{"gpt_oss_dense"}
+	for n := range realSizes {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Names lists the names ByName knows, sorted.
@@ -195,7 +340,18 @@ func ByName(name string) (Arch, error) {
 	return f(), nil
 }
 
-func (a Arch) moe() bool { return a.Family == GPTOSS || a.Family == Mixtral }
+func (a Arch) moe() bool { return a.Family == GPTOSS || a.Family == Mixtral || a.Family == Qwen3MoE }
+
+// llamaLike families write Llama's config and layers.
+func (a Arch) llamaLike() bool {
+	return a.Family == Llama || a.Family == MTPLlama || a.Family == DiffusionLlama
+}
+
+// qwen2Like families write Qwen2's config and layers.
+func (a Arch) qwen2Like() bool { return a.Family == Qwen2 || a.Family == Dream }
+
+// qwen3Like families have Qwen3's attention.
+func (a Arch) qwen3Like() bool { return a.Family == Qwen3 || a.Family == Qwen3MoE }
 
 // Validate checks that the sizes make a model of the family.
 func (a Arch) Validate() error {
@@ -243,11 +399,20 @@ func (a Arch) Validate() error {
 	if a.MXFP4 && (a.Hidden%32 != 0 || a.Intermediate%32 != 0) {
 		return bad("MXFP4 needs hidden (%d) and intermediate (%d) sizes divisible by 32", a.Hidden, a.Intermediate)
 	}
-	if (a.AttentionBias || a.MLPBias) && a.Family != Llama {
-		return bad("AttentionBias and MLPBias are Llama options")
+	if a.AttentionBias && !a.llamaLike() && !a.qwen3Like() {
+		return bad("AttentionBias is an option of the Llama and Qwen3 families")
 	}
-	if a.Family == Qwen2 && a.HeadDim*a.Heads != a.Hidden {
-		return bad("Qwen2 configs have no head_dim: it must be hidden/heads = %d", a.Hidden/a.Heads)
+	if a.MLPBias && !a.llamaLike() {
+		return bad("MLPBias is an option of the Llama family")
+	}
+	if (a.qwen2Like() || a.Family == Phi3) && a.HeadDim*a.Heads != a.Hidden {
+		return bad("%s configs have no head_dim: it must be hidden/heads = %d", a.Family, a.Hidden/a.Heads)
+	}
+	if a.Family == MTPLlama && a.PredictionHeads < 1 {
+		return bad("%d prediction heads, want at least 1", a.PredictionHeads)
+	}
+	if a.Family != MTPLlama && a.PredictionHeads != 0 {
+		return bad("only mtp_llama has prediction heads")
 	}
 	if slices.Contains(a.Remove, "") {
 		return bad("empty key in Remove")

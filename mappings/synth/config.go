@@ -75,7 +75,7 @@ func Config(a Arch) (map[string]any, error) {
 				"quant_method":           "mxfp4",
 			}
 		}
-	case Llama:
+	case Llama, MTPLlama, DiffusionLlama:
 		c = map[string]any{
 			"architectures":           []any{"LlamaForCausalLM"},
 			"attention_bias":          a.AttentionBias,
@@ -102,6 +102,15 @@ func Config(a Arch) (map[string]any, error) {
 			"transformers_version":    "4.46.0",
 			"use_cache":               true,
 			"vocab_size":              i64(a.Vocab),
+		}
+		switch a.Family {
+		case MTPLlama:
+			c["architectures"] = []any{"MTPLlamaForCausalLM"}
+			c["model_type"] = "mtp_llama"
+			c["prediction_heads"] = i64(a.PredictionHeads)
+		case DiffusionLlama:
+			c["architectures"] = []any{"DiffusionLlamaModel"}
+			c["model_type"] = "diffusion_llama"
 		}
 	case Mistral, Mixtral:
 		c = map[string]any{
@@ -138,7 +147,7 @@ func Config(a Arch) (map[string]any, error) {
 			c["router_aux_loss_coef"] = 0.02
 			c["router_jitter_noise"] = 0.0
 		}
-	case Qwen2:
+	case Qwen2, Dream:
 		c = map[string]any{
 			"architectures":           []any{"Qwen2ForCausalLM"},
 			"attention_dropout":       0.0,
@@ -165,6 +174,87 @@ func Config(a Arch) (map[string]any, error) {
 			"use_sliding_window":      false,
 			"vocab_size":              i64(a.Vocab),
 		}
+		if a.Family == Dream {
+			c["architectures"] = []any{"DreamModel"}
+			c["model_type"] = "dream"
+		}
+	case Qwen3, Qwen3MoE: // Qwen/Qwen3-8B's keys, Qwen/Qwen3-30B-A3B's for MoE
+		c = map[string]any{
+			"architectures":           []any{"Qwen3ForCausalLM"},
+			"attention_bias":          a.AttentionBias,
+			"attention_dropout":       0.0,
+			"bos_token_id":            int64(151643),
+			"eos_token_id":            int64(151645),
+			"head_dim":                i64(a.HeadDim),
+			"hidden_act":              "silu",
+			"hidden_size":             i64(a.Hidden),
+			"initializer_range":       0.02,
+			"intermediate_size":       i64(a.Intermediate),
+			"max_position_embeddings": int64(40960),
+			"max_window_layers":       i64(a.Layers),
+			"model_type":              "qwen3",
+			"num_attention_heads":     i64(a.Heads),
+			"num_hidden_layers":       i64(a.Layers),
+			"num_key_value_heads":     i64(a.KVHeads),
+			"rms_norm_eps":            1e-06,
+			"rope_scaling":            nil,
+			"rope_theta":              int64(1000000),
+			"sliding_window":          nil,
+			"tie_word_embeddings":     a.TieEmbeddings,
+			"torch_dtype":             "bfloat16",
+			"transformers_version":    "4.51.0",
+			"use_cache":               true,
+			"use_sliding_window":      false,
+			"vocab_size":              i64(a.Vocab),
+		}
+		if a.Family == Qwen3MoE {
+			c["architectures"] = []any{"Qwen3MoeForCausalLM"}
+			c["model_type"] = "qwen3_moe"
+			c["intermediate_size"] = i64(8 * a.Intermediate)
+			c["moe_intermediate_size"] = i64(a.Intermediate)
+			c["decoder_sparse_step"] = int64(1)
+			c["mlp_only_layers"] = []any{}
+			c["norm_topk_prob"] = true
+			c["num_experts"] = i64(a.Experts)
+			c["num_experts_per_tok"] = i64(a.ExpertsPerTok)
+			c["output_router_logits"] = false
+			c["router_aux_loss_coef"] = 0.001
+			c["rope_theta"] = 1000000.0
+		}
+	case Phi3: // microsoft/Phi-3-mini-4k-instruct's keys
+		c = map[string]any{
+			"_name_or_path":     "Phi-3-mini-4k-instruct",
+			"architectures":     []any{"Phi3ForCausalLM"},
+			"attention_dropout": 0.0,
+			"auto_map": map[string]any{
+				"AutoConfig":           "configuration_phi3.Phi3Config",
+				"AutoModelForCausalLM": "modeling_phi3.Phi3ForCausalLM",
+			},
+			"bos_token_id":                     int64(1),
+			"embd_pdrop":                       0.0,
+			"eos_token_id":                     int64(32000),
+			"hidden_act":                       "silu",
+			"hidden_size":                      i64(a.Hidden),
+			"initializer_range":                0.02,
+			"intermediate_size":                i64(a.Intermediate),
+			"max_position_embeddings":          int64(4096),
+			"model_type":                       "phi3",
+			"num_attention_heads":              i64(a.Heads),
+			"num_hidden_layers":                i64(a.Layers),
+			"num_key_value_heads":              i64(a.KVHeads),
+			"original_max_position_embeddings": int64(4096),
+			"pad_token_id":                     int64(32000),
+			"resid_pdrop":                      0.0,
+			"rms_norm_eps":                     1e-05,
+			"rope_scaling":                     nil,
+			"rope_theta":                       10000.0,
+			"sliding_window":                   window(a.SlidingWindow),
+			"tie_word_embeddings":              a.TieEmbeddings,
+			"torch_dtype":                      "bfloat16",
+			"transformers_version":             "4.39.3",
+			"use_cache":                        true,
+			"vocab_size":                       i64(a.Vocab),
+		}
 	}
 	rope(c, a.Rope)
 	maps.Copy(c, a.Overrides)
@@ -184,6 +274,11 @@ func GenerationConfig(a Arch) map[string]any {
 		g["do_sample"] = true
 		g["eos_token_id"] = []any{int64(200002), int64(199999), int64(200012)}
 		g["pad_token_id"] = int64(199999)
+	case Phi3: // as published for Phi-3-mini-4k-instruct
+		g["_from_model_config"] = true
+		g["bos_token_id"] = int64(1)
+		g["eos_token_id"] = []any{int64(32000), int64(32001), int64(32007)}
+		g["pad_token_id"] = int64(32000)
 	default:
 		g["_from_model_config"] = true
 		g["bos_token_id"] = c["bos_token_id"]

@@ -13,7 +13,8 @@ import (
 )
 
 // families maps a config's model_type to synth's family.
-var families = map[string]Family{"gpt_oss": GPTOSS, "llama": Llama, "mistral": Mistral, "mixtral": Mixtral, "qwen2": Qwen2}
+var families = map[string]Family{"gpt_oss": GPTOSS, "llama": Llama, "mistral": Mistral, "mixtral": Mixtral, "qwen2": Qwen2,
+	"qwen3": Qwen3, "qwen3_moe": Qwen3MoE, "phi3": Phi3}
 
 // FromConfig reads the Arch of a published config.json of one of synth's
 // families (by its model_type): sizes, biases, tying, the expert layout and
@@ -42,14 +43,21 @@ func FromConfig(cfg map[string]any) (Arch, error) {
 	a := Arch{Family: fam, Hidden: num("hidden_size", -1), Intermediate: num("intermediate_size", -1),
 		Layers: num("num_hidden_layers", -1), Heads: num("num_attention_heads", -1), Vocab: num("vocab_size", -1),
 		TieEmbeddings: flag("tie_word_embeddings")}
-	if fam == Llama { // the others' biases are the family's
+	switch { // the others' biases are the family's
+	case a.llamaLike():
 		a.AttentionBias, a.MLPBias = flag("attention_bias"), flag("mlp_bias")
+	case a.qwen3Like():
+		a.AttentionBias = flag("attention_bias")
 	}
 	a.KVHeads = num("num_key_value_heads", a.Heads)
 	if a.Heads > 0 {
 		a.HeadDim = num("head_dim", a.Hidden/a.Heads)
 	}
-	if a.moe() {
+	switch {
+	case fam == Qwen3MoE: // intermediate_size is the dense layers', which Qwen3-MoE's synth has none of
+		a.Intermediate = num("moe_intermediate_size", -1)
+		a.Experts, a.ExpertsPerTok = num("num_experts", -1), num("num_experts_per_tok", -1)
+	case a.moe():
 		a.Experts, a.ExpertsPerTok = num("num_local_experts", -1), num("num_experts_per_tok", -1)
 	}
 	if q, ok := cfg["quantization_config"].(map[string]any); ok && q["quant_method"] == "mxfp4" {

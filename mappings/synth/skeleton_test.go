@@ -43,7 +43,7 @@ func TestFromConfig(t *testing.T) {
 		t.Errorf("defaults: %+v", got)
 	}
 	for cfg, want := range map[string]string{
-		`{"model_type": "qwen3"}`:                      `model_type "qwen3" is none of synth's families`,
+		`{"model_type": "gemma4"}`:                     `model_type "gemma4" is none of synth's families`,
 		`{"model_type": "llama", "hidden_size": "64"}`: "hidden_size is 64",
 	} {
 		v, _ := pyjson.Decode([]byte(cfg))

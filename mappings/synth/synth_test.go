@@ -466,3 +466,46 @@ func BenchmarkGPTOSS20BWidths(b *testing.B) {
 		os.RemoveAll(dir)
 	}
 }
+
+// TestRealWidthsArePublished: with the published sizes, the configs of the
+// families that copy a published config are that config, value for value
+// (testdata/hub holds them).
+func TestRealWidthsArePublished(t *testing.T) {
+	for name, hub := range map[string]string{
+		"qwen3":     "Qwen--Qwen3-8B",
+		"qwen3_moe": "Qwen--Qwen3-30B-A3B",
+		"phi3":      "microsoft--Phi-3-mini-4k-instruct",
+	} {
+		a, ok := RealWidths(name)
+		if !ok {
+			t.Fatalf("no real widths for %s", name)
+		}
+		got, err := Config(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(filepath.Join("..", "testdata", "hub", hub, "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := pyjson.Decode(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			for k, v := range want.(map[string]any) {
+				if !reflect.DeepEqual(got[k], v) {
+					t.Errorf("%s: %s = %#v, %s has %#v", name, k, got[k], hub, v)
+				}
+			}
+			for k := range got {
+				if _, ok := want.(map[string]any)[k]; !ok {
+					t.Errorf("%s: %s is not in %s", name, k, hub)
+				}
+			}
+		}
+	}
+	if _, ok := RealWidths("mistral"); ok {
+		t.Error("mistral has no real widths")
+	}
+}

@@ -26,7 +26,7 @@ type Tensor struct {
 
 // Tensors lists a's tensors with their Hugging Face names, shapes and
 // dtypes, in the order of the model's state dict (embeddings, each layer,
-// final norm, lm_head).
+// MTP-Llama's extra heads, final norm(s), lm_head).
 func Tensors(a Arch) ([]Tensor, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
@@ -35,18 +35,42 @@ func Tensors(a Arch) ([]Tensor, error) {
 	add := func(kind Kind, dt tensor.DType, name string, shape ...int) {
 		out = append(out, Tensor{Entry: safetensors.Entry{Name: name, DType: dt, Shape: tensor.Shape(shape)}, Kind: kind})
 	}
-	float := a.Float
-	if float == tensor.Invalid {
-		float = tensor.BF16
-	}
-	w := func(name string, shape ...int) { add(Weight, float, name, shape...) }
-	H, I, E, V := a.Hidden, a.Intermediate, a.Experts, a.Vocab
-	q, kv := a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
+	w := func(name string, shape ...int) { add(Weight, a.float(), name, shape...) }
+	H, V := a.Hidden, a.Vocab
 
 	w("model.embed_tokens.weight", V, H)
 	for l := 0; l < a.Layers; l++ {
-		p := fmt.Sprintf("model.layers.%d.", l)
-		qkvBias := a.Family == GPTOSS || a.Family == Qwen2 || a.AttentionBias
+		a.layer(fmt.Sprintf("model.layers.%d.", l), add)
+	}
+	// MTP-Llama: one more block per extra head, a norm per head (the first
+	// is the model's own: there is no model.norm).
+	for i := 0; i < a.PredictionHeads-1; i++ {
+		a.layer(fmt.Sprintf("model.mtp_heads.%d.", i), add)
+	}
+	if a.Family == MTPLlama {
+		for i := 0; i < a.PredictionHeads; i++ {
+			add(Norm, a.float(), fmt.Sprintf("model.mtp_norms.%d.weight", i), H)
+		}
+	} else {
+		add(Norm, a.float(), "model.norm.weight", H)
+	}
+	if !a.TieEmbeddings {
+		w("lm_head.weight", V, H)
+	}
+	return out, nil
+}
+
+// layer adds one decoder layer's tensors under prefix p.
+func (a Arch) layer(p string, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	w := func(name string, shape ...int) { add(Weight, a.float(), name, shape...) }
+	H, I, E := a.Hidden, a.Intermediate, a.Experts
+	q, kv := a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
+	qkvBias := a.Family == GPTOSS || a.qwen2Like() || a.AttentionBias
+	if a.Family == Phi3 {
+		// Phi3Attention declares o_proj first; q, k and v are one matrix.
+		w(p+"self_attn.o_proj.weight", H, q)
+		w(p+"self_attn.qkv_proj.weight", q+2*kv, H)
+	} else {
 		w(p+"self_attn.q_proj.weight", q, H)
 		if qkvBias {
 			w(p+"self_attn.q_proj.bias", q)
@@ -63,54 +87,72 @@ func Tensors(a Arch) ([]Tensor, error) {
 		if a.Family == GPTOSS || a.AttentionBias {
 			w(p+"self_attn.o_proj.bias", H)
 		}
-		switch a.Family {
-		case GPTOSS:
-			w(p+"self_attn.sinks", a.Heads)
-			w(p+"mlp.router.weight", E, H)
-			w(p+"mlp.router.bias", E)
-			x := p + "mlp.experts."
-			if a.MXFP4 {
-				add(MXFP4Blocks, tensor.U8, x+"gate_up_proj_blocks", E, 2*I, H/32, 16)
-				add(MXFP4Scales, tensor.U8, x+"gate_up_proj_scales", E, 2*I, H/32)
-			} else {
-				w(x+"gate_up_proj", E, H, 2*I)
-			}
-			w(x+"gate_up_proj_bias", E, 2*I)
-			if a.MXFP4 {
-				add(MXFP4Blocks, tensor.U8, x+"down_proj_blocks", E, H, I/32, 16)
-				add(MXFP4Scales, tensor.U8, x+"down_proj_scales", E, H, I/32)
-			} else {
-				w(x+"down_proj", E, I, H)
-			}
-			w(x+"down_proj_bias", E, H)
-		case Mixtral:
-			w(p+"block_sparse_moe.gate.weight", E, H)
-			for e := 0; e < E; e++ {
-				x := fmt.Sprintf("%sblock_sparse_moe.experts.%d.", p, e)
-				w(x+"w1.weight", I, H)
-				w(x+"w2.weight", H, I)
-				w(x+"w3.weight", I, H)
-			}
-		default:
-			w(p+"mlp.gate_proj.weight", I, H)
-			if a.MLPBias {
-				w(p+"mlp.gate_proj.bias", I)
-			}
-			w(p+"mlp.up_proj.weight", I, H)
-			if a.MLPBias {
-				w(p+"mlp.up_proj.bias", I)
-			}
-			w(p+"mlp.down_proj.weight", H, I)
-			if a.MLPBias {
-				w(p+"mlp.down_proj.bias", H)
-			}
+	}
+	if a.qwen3Like() {
+		add(Norm, a.float(), p+"self_attn.q_norm.weight", a.HeadDim)
+		add(Norm, a.float(), p+"self_attn.k_norm.weight", a.HeadDim)
+	}
+	switch a.Family {
+	case GPTOSS:
+		w(p+"self_attn.sinks", a.Heads)
+		w(p+"mlp.router.weight", E, H)
+		w(p+"mlp.router.bias", E)
+		x := p + "mlp.experts."
+		if a.MXFP4 {
+			add(MXFP4Blocks, tensor.U8, x+"gate_up_proj_blocks", E, 2*I, H/32, 16)
+			add(MXFP4Scales, tensor.U8, x+"gate_up_proj_scales", E, 2*I, H/32)
+		} else {
+			w(x+"gate_up_proj", E, H, 2*I)
 		}
-		add(Norm, float, p+"input_layernorm.weight", H)
-		add(Norm, float, p+"post_attention_layernorm.weight", H)
+		w(x+"gate_up_proj_bias", E, 2*I)
+		if a.MXFP4 {
+			add(MXFP4Blocks, tensor.U8, x+"down_proj_blocks", E, H, I/32, 16)
+			add(MXFP4Scales, tensor.U8, x+"down_proj_scales", E, H, I/32)
+		} else {
+			w(x+"down_proj", E, I, H)
+		}
+		w(x+"down_proj_bias", E, H)
+	case Mixtral:
+		w(p+"block_sparse_moe.gate.weight", E, H)
+		for e := 0; e < E; e++ {
+			x := fmt.Sprintf("%sblock_sparse_moe.experts.%d.", p, e)
+			w(x+"w1.weight", I, H)
+			w(x+"w2.weight", H, I)
+			w(x+"w3.weight", I, H)
+		}
+	case Qwen3MoE:
+		w(p+"mlp.gate.weight", E, H)
+		for e := 0; e < E; e++ {
+			x := fmt.Sprintf("%smlp.experts.%d.", p, e)
+			w(x+"gate_proj.weight", I, H)
+			w(x+"up_proj.weight", I, H)
+			w(x+"down_proj.weight", H, I)
+		}
+	case Phi3:
+		w(p+"mlp.gate_up_proj.weight", 2*I, H)
+		w(p+"mlp.down_proj.weight", H, I)
+	default:
+		w(p+"mlp.gate_proj.weight", I, H)
+		if a.MLPBias {
+			w(p+"mlp.gate_proj.bias", I)
+		}
+		w(p+"mlp.up_proj.weight", I, H)
+		if a.MLPBias {
+			w(p+"mlp.up_proj.bias", I)
+		}
+		w(p+"mlp.down_proj.weight", H, I)
+		if a.MLPBias {
+			w(p+"mlp.down_proj.bias", H)
+		}
 	}
-	add(Norm, float, "model.norm.weight", H)
-	if !a.TieEmbeddings {
-		w("lm_head.weight", V, H)
+	add(Norm, a.float(), p+"input_layernorm.weight", H)
+	add(Norm, a.float(), p+"post_attention_layernorm.weight", H)
+}
+
+// float is the dtype of the weights and norms: Float, BF16 by default.
+func (a Arch) float() tensor.DType {
+	if a.Float == tensor.Invalid {
+		return tensor.BF16
 	}
-	return out, nil
+	return a.Float
 }

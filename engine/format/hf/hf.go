@@ -67,6 +67,10 @@ func (Side) Detect(dir string) bool {
 // ConfigDoc names dir's config.json.
 func (Side) ConfigDoc(dir string) string { return filepath.Join(dir, ConfigFile) }
 
+// IdentityKeys implements format.Identified: transformers picks a model's
+// classes by architectures and model_type.
+func (Side) IdentityKeys() []string { return []string{"architectures", "model_type"} }
+
 // owned reports whether the hf side reads (and writes) the file itself.
 func owned(name string) bool {
 	return name == ConfigFile || name == safetensors.IndexFile || strings.HasSuffix(name, ".safetensors")

@@ -1,0 +1,195 @@
+package fastllm
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/runtime/tensor"
+)
+
+// realTensors reads tensors.txt: the parameters of the weights shard with
+// their shapes.
+func realTensors(t *testing.T, path string) map[string]tensor.Shape {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]tensor.Shape{}
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		cols := strings.Split(line, "\t")
+		name, ok := strings.CutSuffix(cols[0], "/"+WeightsShard)
+		if !ok {
+			continue // optimizer state
+		}
+		var shape tensor.Shape
+		for _, d := range strings.Split(strings.Trim(cols[2], "[]"), ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(d))
+			if err != nil {
+				t.Fatalf("%s: %q: %v", path, line, err)
+			}
+			shape = append(shape, n)
+		}
+		out[name] = shape
+	}
+	return out
+}
+
+// TestSchemaReal evaluates each target's schema on the config Fast-LLM's
+// own code wrote (testdata/real/TARGET/ARCH/{fresh,trained}/metadata.yaml)
+// and compares the parameters it declares with the ones Fast-LLM saved
+// (tensors.txt): the same names, the same shapes, nothing more or less.
+// The architectures without a tensors.txt (apriel_hybrid_ssm, apriel2_text,
+// gemma4) could not be sized by Fast-LLM's code without torch; see the
+// README there.
+func TestSchemaReal(t *testing.T) {
+	lists, err := filepath.Glob(filepath.Join("testdata", "real", "*", "*", "*", "tensors.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := map[string]bool{}
+	for _, list := range lists {
+		dir := filepath.Dir(list)
+		rel, _ := filepath.Rel(filepath.Join("testdata", "real"), dir)
+		version := strings.Split(filepath.ToSlash(rel), "/")[0] // the directory's name: main or pr374
+		target := map[string]string{"main": Main, "pr374": PR374}[version]
+		arch := filepath.Base(filepath.Dir(dir))
+		t.Run(filepath.ToSlash(rel), func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(dir, MetadataFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			md, err := ParseMetadata(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if md.Version != target {
+				t.Errorf("fast_llm_version %s under %s, whose target is %s", md.Version, version, target)
+			}
+			s, err := Schema(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Name != version {
+				t.Errorf("the schema of %s is %s", target, s.Name)
+			}
+			decl, err := s.Expand(ConfigView(md.Config), 10000)
+			if err != nil {
+				t.Fatalf("Expand: %v", err)
+			}
+			want := realTensors(t, list)
+			got := map[string]tensor.Shape{}
+			for _, d := range decl {
+				got[d.Name] = d.Shape
+				if w, ok := want[d.Name]; !ok {
+					t.Errorf("the schema declares %s %v (%s:%d), Fast-LLM creates no such parameter", d.Name, d.Shape, d.Pos.File, d.Pos.Line)
+				} else if !w.Equal(d.Shape) {
+					t.Errorf("%s: the schema declares %v (%s:%d), Fast-LLM creates %v", d.Name, d.Shape, d.Pos.File, d.Pos.Line, w)
+				}
+			}
+			for n, w := range want {
+				if _, ok := got[n]; !ok {
+					t.Errorf("Fast-LLM creates %s %v, the schema does not declare it", n, w)
+				}
+			}
+			checked[version+"/"+arch] = true
+		})
+	}
+	for _, want := range []string{"main/llama", "main/mistral", "main/mixtral", "main/qwen2", "pr374/gpt_oss",
+		"main/mtp_llama", "main/dream", "main/diffusion_llama"} {
+		if !checked[want] {
+			t.Errorf("%s was not checked against Fast-LLM's tensors", want)
+		}
+	}
+}
+
+// TestSchemaFiles: every target of the side has a schema that loads, and
+// every schema file is some target's.
+func TestSchemaFiles(t *testing.T) {
+	ents, err := schemaFiles.ReadDir("schema")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files, named []string
+	for _, e := range ents {
+		files = append(files, e.Name())
+	}
+	for _, tg := range (Side{}).Targets() {
+		named = append(named, schemaFile[tg.Name])
+		if _, err := Schema(tg.Name); err != nil {
+			t.Errorf("target %s: %v", tg.Name, err)
+		}
+	}
+	slices.Sort(named)
+	if !slices.Equal(files, named) {
+		t.Errorf("schema files %v, the targets' %v", files, named)
+	}
+	if _, err := Schema("9.9.9"); err == nil || !strings.Contains(err.Error(), `no parameter schema for Fast-LLM target "9.9.9"`) {
+		t.Errorf("unknown target: %v", err)
+	}
+}
+
+// TestConfigView: decoder.N is block N as Fast-LLM resolves it.
+func TestConfigView(t *testing.T) {
+	sliding := map[string]any{"mixer": map[string]any{"window_size": int64(128)}}
+	full := map[string]any{"mixer": map[string]any{}}
+	pattern := configView{"decoder": map[string]any{"type": "pattern", "pattern": []any{"sliding", "full"},
+		"blocks": map[string]any{"sliding": sliding, "full": full}, "num_blocks": int64(4)}}
+	for _, c := range []struct {
+		path string
+		want any
+		ok   bool
+	}{
+		{"decoder.0.mixer.window_size", int64(128), true},
+		{"decoder.2.mixer.window_size", int64(128), true},
+		{"decoder.3.mixer.window_size", nil, false},
+		{"decoder.num_blocks", int64(4), true},
+		{"decoder.blocks.full.mixer", full["mixer"], true},
+	} {
+		v, ok := pattern.Lookup(strings.Split(c.path, "."))
+		if ok != c.ok || !ir.ValuesEqual(v, c.want) {
+			t.Errorf("pattern %s = %v, %v; want %v, %v", c.path, v, ok, c.want, c.ok)
+		}
+	}
+	fixed := configView{"decoder": map[string]any{"block": sliding, "num_blocks": int64(2)}}
+	if v, ok := fixed.Lookup([]string{"decoder", "1", "mixer", "window_size"}); !ok || v != int64(128) {
+		t.Errorf("fixed decoder.1.mixer.window_size = %v, %v", v, ok)
+	}
+	// A fixed decoder without a block has every default; a pattern naming a
+	// block it lacks has none.
+	if v, ok := (configView{"decoder": map[string]any{}}).Lookup([]string{"decoder", "0"}); !ok || len(v.(map[string]any)) != 0 {
+		t.Errorf("default block = %v, %v", v, ok)
+	}
+	broken := configView{"decoder": map[string]any{"type": "pattern", "pattern": []any{"x"}, "blocks": map[string]any{}}}
+	if _, ok := broken.Lookup([]string{"decoder", "0", "mixer"}); ok {
+		t.Errorf("a block the pattern names but blocks lacks resolved")
+	}
+}
+
+// TestTargetOf: the target of the mapping's fast_llm side, on either side,
+// else the default.
+func TestTargetOf(t *testing.T) {
+	for _, c := range []struct {
+		m    ir.Mapping
+		want string
+	}{
+		{ir.Mapping{Left: "hf", Right: Name, RightTarget: PR374}, PR374},
+		{ir.Mapping{Left: "hf", Right: Name}, Main},
+		{ir.Mapping{Left: Name, LeftTarget: PR374, Right: "hf"}, PR374},
+	} {
+		if got := TargetOf(&c.m); got != c.want {
+			t.Errorf("%+v: %s, want %s", c.m, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package mappings_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/mapper-dev/mapper/engine"
+	"github.com/mapper-dev/mapper/mappings/synth"
+	"github.com/mapper-dev/mapper/runtime/pyjson"
+)
+
+// TestExportConfigIsFastLLMs exports Fast-LLM's own converted checkpoint of
+// each format of main (writeReal) and compares the config.json with the one
+// Fast-LLM's HF exporter makes of that checkpoint (export_config.json, before
+// transformers adds its defaults; see the reference data's README): every key
+// Fast-LLM writes must have Fast-LLM's value, auto_map included. PR #374's
+// exporter is left out: it writes hidden_act gpt_oss_glu, which is not HF's.
+func TestExportConfigIsFastLLMs(t *testing.T) {
+	for _, rc := range realCases() {
+		if !strings.HasPrefix(rc.dir, "main/") {
+			continue
+		}
+		t.Run(rc.mapping, func(t *testing.T) {
+			t.Parallel()
+			m := load(t, rc.mapping)
+			fl0, _ := convert(t, m, generate(t, rc.arch, synth.Options{NoSideFiles: true}), engine.PlanOptions{})
+			hf, _ := convert(t, m, writeReal(t, rc, "fresh", fl0, nil), engine.PlanOptions{})
+			// Decoded as Python does: 500000.0 and 500000 differ.
+			decode := func(path string) map[string]any {
+				v, err := pyjson.Decode(readFile(t, path))
+				if err != nil {
+					t.Fatalf("%s: %v", path, err)
+				}
+				return v.(map[string]any)
+			}
+			got, want := decode(filepath.Join(hf, "config.json")), decode(rc.path("export_config.json"))
+			used := map[string]bool{}
+			for _, k := range sortedKeys(want) {
+				g, ok := got[k]
+				if !ok {
+					t.Errorf("config.json has no %s; Fast-LLM's exporter writes %v", k, want[k])
+					continue
+				}
+				for _, d := range diffValues(k, g, want[k], rc.floatInts, used) {
+					t.Errorf("config.json: %s (Fast-LLM's exporter)", d)
+				}
+			}
+			var extra []string
+			for _, k := range sortedKeys(got) {
+				if _, ok := want[k]; !ok {
+					extra = append(extra, fmt.Sprintf("%s: %v", k, got[k]))
+				}
+			}
+			t.Logf("every key of Fast-LLM's export has its value; mapper writes %d more: %s", len(extra), strings.Join(extra, ", "))
+		})
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
