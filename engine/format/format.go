@@ -53,6 +53,15 @@ type Format interface {
 	ShowConfig(out *Output) (file string, text []byte, err error)
 }
 
+// ConfigOpener is implemented by a side whose checkpoints can be read for
+// their config and side files alone: a checkpoint an export takes what its
+// input lacks from (PlanOptions.Like) may have been downloaded without its
+// weights. OpenConfig is Open, except that a directory with no weight
+// files at all gives a Source with no tensors and a nil Checkpoint.
+type ConfigOpener interface {
+	OpenConfig(dir string) (*Source, error)
+}
+
 // Identified is implemented by a side whose config documents say which
 // model they describe under fixed keys (transformers' architectures and
 // model_type in an HF config.json). Those keys' values, as the mappings'

@@ -10,7 +10,10 @@
 // through; subdirectories, links leading out and anything that is not a
 // regular file are reported as skipped. Every file is read as
 // safetensors.OpenInput says; a *.safetensors file the index does not list
-// is left alone and reported (Source.Unlisted).
+// is left alone and reported (Source.Unlisted). OpenConfig (format.
+// ConfigOpener) also reads a directory that holds no weight files at all
+// (config.json and side files downloaded alone), for an export to take what
+// its input has no record of from it (--like).
 //
 // Writing reproduces save_pretrained: config.json as json.dumps(config,
 // indent=2, sort_keys=True) plus a newline, shards of at most 5 GB
@@ -34,10 +37,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
@@ -119,7 +124,14 @@ func kind(v any) string {
 }
 
 // Open reads config.json and the tensor headers of dir.
-func (Side) Open(dir string) (*format.Source, error) {
+func (Side) Open(dir string) (*format.Source, error) { return open(dir, true) }
+
+// OpenConfig implements format.ConfigOpener: Open, except that a directory
+// with neither an index nor any *.safetensors file (config.json and side
+// files downloaded alone) is read without tensors.
+func (Side) OpenConfig(dir string) (*format.Source, error) { return open(dir, false) }
+
+func open(dir string, needWeights bool) (*format.Source, error) {
 	cfg, raw, err := readConfig(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, err
@@ -128,20 +140,26 @@ func (Side) Open(dir string) (*format.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hf: %w", err)
 	}
+	src := &format.Source{
+		Format:    Name,
+		Dir:       dir,
+		Config:    cfg,
+		SideFiles: side,
+		Skipped:   skipped,
+	}
+	if !needWeights {
+		if has, err := hasWeights(dir); err != nil {
+			return nil, fmt.Errorf("hf: %w", err)
+		} else if !has {
+			src.Texts = texts(cfg, raw, nil)
+			return src, nil
+		}
+	}
 	ck, err := safetensors.OpenDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("hf: %w", err)
 	}
-	src := &format.Source{
-		Format:     Name,
-		Dir:        dir,
-		Config:     cfg,
-		SideFiles:  side,
-		Skipped:    skipped,
-		Naming:     fileNaming(ck),
-		Unlisted:   ck.Unlisted,
-		Checkpoint: ck,
-	}
+	src.Naming, src.Unlisted, src.Checkpoint = fileNaming(ck), ck.Unlisted, ck
 	if ck.Index != nil {
 		src.IndexFile = safetensors.IndexFile
 	}
@@ -153,6 +171,19 @@ func (Side) Open(dir string) (*format.Source, error) {
 		})
 	}
 	return src, nil
+}
+
+// hasWeights reports whether dir has an index, or any entry named
+// *.safetensors, for safetensors.OpenDir to read (or refuse).
+func hasWeights(dir string) (bool, error) {
+	if _, err := os.Lstat(filepath.Join(dir, safetensors.IndexFile)); !errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false, quote.PathError(err)
+	}
+	return slices.ContainsFunc(ents, func(e fs.DirEntry) bool { return strings.HasSuffix(e.Name(), ".safetensors") }), nil
 }
 
 // fileNaming tells the 0-based names GPT-OSS publishes from

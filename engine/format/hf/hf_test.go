@@ -212,6 +212,51 @@ func TestSideFiles(t *testing.T) {
 	formattest.CheckWithReference(t, dir, shards)
 }
 
+// TestOpenConfig: OpenConfig reads a checkpoint whose weight files were not
+// downloaded (config.json and side files only) without tensors, where Open
+// refuses it; with weight files it reads what Open reads.
+func TestOpenConfig(t *testing.T) {
+	co, ok := side(t).(format.ConfigOpener)
+	if !ok {
+		t.Fatal("the hf side does not implement format.ConfigOpener")
+	}
+	dir := t.TempDir()
+	// Not in save_pretrained form: the text is recorded.
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"hidden_size": 8}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte("x"), 0o644)
+	if _, err := side(t).Open(dir); err == nil || !strings.Contains(err.Error(), "no *.safetensors files") {
+		t.Errorf("Open without weight files = %v", err)
+	}
+	src, err := co.OpenConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Checkpoint != nil || len(src.Tensors) != 0 || src.IndexFile != "" || src.Config["hidden_size"] != int64(8) ||
+		!slices.Equal(src.SideFiles, []string{"tokenizer.json"}) || src.Texts["config.json"] != `{"hidden_size": 8}` {
+		t.Errorf("OpenConfig without weight files: %+v", src)
+	}
+	if err := src.Close(); err != nil {
+		t.Error(err)
+	}
+	// An index that is there is read, and must hold.
+	os.WriteFile(filepath.Join(dir, safetensors.IndexFile), []byte(`{"weight_map": {"w": "model-00001-of-00001.safetensors"}}`), 0o644)
+	if _, err := co.OpenConfig(dir); err == nil {
+		t.Error("OpenConfig with an index naming a missing file succeeded")
+	}
+
+	es := entries()
+	full, _, _ := write(t, &format.Output{Config: config(), Tensors: es, ShardBytes: 300})
+	src, err = co.OpenConfig(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	checkSource(t, src, es)
+	if src.IndexFile != safetensors.IndexFile || len(src.Checkpoint.Files) != 3 {
+		t.Errorf("index %q, %d files", src.IndexFile, len(src.Checkpoint.Files))
+	}
+}
+
 func TestRejects(t *testing.T) {
 	s := side(t)
 	carried := &format.Output{Config: config(), Tensors: entries(), Carried: &format.Carried{Mapping: "m"}}
