@@ -73,6 +73,21 @@ func TestRecordedBranchPhi3(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertDoc(t, "no record", res.Out, `{"hidden_size": 8}`)
+	// ... and says so, naming how each recorded when went, and the generic
+	// keys the left side lists as lost too.
+	res, err = New(m, fastllm.Side{}).WithExtras(Extras{Generic: hf.Side{}.GenericKeys()}).
+		Export(doc(t, `{"hidden_size": 8}`), nil, rightDoc, "", anyLength)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"has no record of an import by mapper (metadata.mapper): ",
+		"transformers' generic config keys the original had are not restored",
+		"the recorded whens are decided on the rebuilt config, not as the original's were (attention_bias == null: true)"}
+	for _, w := range want {
+		if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, w) }) {
+			t.Errorf("notes %q do not say %q", res.Notes, w)
+		}
+	}
 	// A wrong value is still refused on import.
 	_, err = importConfig(m, doc(t, `{"hidden_size": 8, "attention_bias": true}`))
 	assertErr(t, err, "attention_bias: is true; the mapping requires false")

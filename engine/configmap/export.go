@@ -47,9 +47,6 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	if err := errors.Join(ex.errs...); err != nil {
 		return nil, err
 	}
-	if carried == nil {
-		ex.noteUncarried(asked)
-	}
 	full, _, err := completeLeft(t.m, out, ex.decide)
 	if err != nil {
 		return nil, inDoc(doc, err)
@@ -59,6 +56,9 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	}
 	if err := ex.refused(); err != nil {
 		return nil, err
+	}
+	if carried == nil {
+		ex.noteUncarried(asked, t.extras.Generic.What)
 	}
 	return ex.res, nil
 }
@@ -335,10 +335,12 @@ func (ex *exporter) cycle(r *ir.ConfigRule) {
 
 // noteUncarried says what a right config without the import's record
 // cannot give back (a checkpoint the right side's own program saved): the
-// kept keys are missing, the keys that have a default are written whether
-// or not the original had them, and the variant is the default one unless
-// one was asked for.
-func (ex *exporter) noteUncarried(askedVariant bool) {
+// kept keys are missing, and so are the left side's generic keys (generic
+// names them; "" when the side has none), the keys that have a default are
+// written whether or not the original had them, each recorded when is
+// decided on the rebuilt config, which may not be how the original spelled
+// its keys, and the variant is the default one unless one was asked for.
+func (ex *exporter) noteUncarried(askedVariant bool, generic string) {
 	var kept, defaulted []string
 	for _, r := range ex.m.Config {
 		if !ex.applied[r] {
@@ -359,8 +361,14 @@ func (ex *exporter) noteUncarried(askedVariant bool) {
 	if len(kept) > 0 {
 		parts = append(parts, fmt.Sprintf("the keys %s keeps are not restored (%s)", ex.m.Name, strings.Join(kept, ", ")))
 	}
+	if generic != "" {
+		parts = append(parts, fmt.Sprintf("%s the original had are not restored", generic))
+	}
 	if len(defaulted) > 0 {
 		parts = append(parts, fmt.Sprintf("the keys with a default are written whether or not the original had them (%s)", strings.Join(defaulted, ", ")))
+	}
+	if decided := ex.decidedBranches(); len(decided) > 0 {
+		parts = append(parts, fmt.Sprintf("the recorded whens are decided on the rebuilt config, not as the original's were (%s), so keys the original spelled another way come back in this branch's spelling", strings.Join(decided, ", ")))
 	}
 	if ex.variant != "" && !askedVariant {
 		parts = append(parts, fmt.Sprintf("the variant is %s, the one a conversion picks when none is recorded or asked for", ex.variant))
@@ -368,6 +376,27 @@ func (ex *exporter) noteUncarried(askedVariant bool) {
 	if len(parts) > 0 {
 		ex.res.Notes = append(ex.res.Notes, fmt.Sprintf("%s has no record of an import by mapper (metadata.mapper): %s", ex.doc, strings.Join(parts, "; ")))
 	}
+}
+
+// decidedBranches lists how each recorded when (ir.Branch) of the variant
+// went on the rebuilt config, where its enclosing conditions hold:
+// "cond: true".
+func (ex *exporter) decidedBranches() []string {
+	var out []string
+	for _, b := range ex.m.Branches {
+		if !ir.InVariant(b.Variant, ex.variant) || slices.ContainsFunc(out, func(s string) bool { return strings.HasPrefix(s, b.Key+": ") }) {
+			continue
+		}
+		if ok, err := ir.EvalAll(b.Outer, ex.res.Env); err != nil || !ok {
+			continue
+		}
+		held, err := ir.EvalBool(b.Cond, ex.res.Env)
+		if err != nil {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: %t", b.Key, held))
+	}
+	return out
 }
 
 // unclaimed reports every right key no rule reads.
