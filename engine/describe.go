@@ -31,6 +31,10 @@ type Summary struct {
 	Shards     []ShardSummary  `json:"shards"`
 	Tensors    []TensorSummary `json:"tensors"`
 	SideFiles  []string        `json:"side_files,omitempty"`
+	// Like is the checkpoint an export took its record from (--like), and
+	// LikeFiles its side files the output gets.
+	Like      string   `json:"like,omitempty"`
+	LikeFiles []string `json:"like_side_files,omitempty"`
 
 	// show renders the output's config document as its side writes it.
 	show func() (file string, text []byte, err error)
@@ -60,7 +64,8 @@ type TensorSummary struct {
 func (p *Plan) Summarize() *Summary {
 	s := &Summary{Mapping: p.Mapping, MapFile: p.MapFile, Direction: p.Direction.String(), From: p.From, To: p.To,
 		Variant: p.Variant, Targets: p.Targets, BytesIn: p.BytesIn, BytesOut: p.BytesOut, PeakMemory: p.PeakMemory, Memory: p.Memory,
-		Workers: p.Workers, Config: p.Config, Notes: p.Notes, SideFiles: p.SideFiles}
+		Workers: p.Workers, Config: p.Config, Notes: p.Notes, SideFiles: p.SideFiles,
+		Like: p.Like, LikeFiles: p.LikeFiles}
 	if p.Carried != nil {
 		s.Carried = p.Carried
 	}
@@ -161,6 +166,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	for _, f := range s.SideFiles {
 		fmt.Fprintf(&b, "  %s  (copied unchanged)\n", quote.Name(f))
+	}
+	for _, f := range s.LikeFiles {
+		fmt.Fprintf(&b, "  %s  (copied unchanged from %s, --like)\n", quote.Name(f), quote.Name(s.Like))
 	}
 	b.WriteString("\ntensors:\n")
 	for _, t := range s.Tensors {

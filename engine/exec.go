@@ -153,7 +153,7 @@ type execution struct {
 // openOutput checks the output place and opens the temporary directory the
 // conversion is written into.
 func (p *Plan) openOutput(opt ExecOptions) (*safetensors.OutputDir, error) {
-	keep, err := checkOutput(p.InputDir, opt.Output, opt.Force)
+	keep, err := checkOutput(p.InputDir, opt.Output, opt.Force, p.likeDirs()...)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +194,14 @@ func (x *execution) createFiles(dir string) ([]*safetensors.Writer, error) {
 				return writers, fmt.Errorf("side file %s of the input %s: the %s output writes a file of that name itself; move it out of the input", quote.Name(name), p.InputDir, p.To)
 			}
 			return writers, fmt.Errorf("side file %s of the input %s: %w", quote.Name(name), p.InputDir, err)
+		}
+	}
+	for _, name := range p.LikeFiles {
+		if err := copyFile(filepath.Join(dir, name), p.Like, name); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return writers, fmt.Errorf("side file %s of %s (--like): the %s output writes a file of that name itself", quote.Name(name), p.Like, p.To)
+			}
+			return writers, fmt.Errorf("side file %s of %s (--like): %w", quote.Name(name), p.Like, err)
 		}
 	}
 	return writers, nil

@@ -34,25 +34,30 @@ var checkpointNames = map[string]bool{
 }
 
 // CheckOutput checks, before anything is planned or written, that a
-// conversion of the checkpoint in directory in may write to out:
+// conversion of the checkpoint in directory in may write to out; also are
+// the other directories it reads (the --like checkpoint, PlanOptions.Like),
+// protected as the input is:
 //   - out is not the input, inside it, or holding it, compared by device and
 //     inode (checkOutputPlace);
 //   - an existing out is refused without force, and with it unless it is a
 //     checkpoint directory: safetensors.CheckReplaceable, with the names of
-//     checkpointNames and of the input directory's files (the side files a
+//     checkpointNames and of the input directories' files (the side files a
 //     conversion copies) allowed.
 //
 // Execute checks the same again.
-func CheckOutput(in, out string, force bool) error {
-	_, err := checkOutput(in, out, force)
+func CheckOutput(in, out string, force bool, also ...string) error {
+	_, err := checkOutput(in, out, force, also...)
 	return err
 }
 
 // checkOutput is CheckOutput returning the Keep for safetensors.OutputOptions
 // (nil without force: nothing is replaced).
-func checkOutput(in, out string, force bool) (func(string) bool, error) {
-	if err := checkOutputPlace(in, out, force); err != nil {
-		return nil, err
+func checkOutput(in, out string, force bool, also ...string) (func(string) bool, error) {
+	inputs := append([]string{in}, also...)
+	for _, dir := range inputs {
+		if err := checkOutputPlace(dir, out, force); err != nil {
+			return nil, err
+		}
 	}
 	_, err := os.Lstat(out)
 	exists := err == nil
@@ -66,7 +71,7 @@ func checkOutput(in, out string, force bool) (func(string) bool, error) {
 	}
 	// Forced: the rule applies now to an existing output, and at the
 	// commit to one that appears meanwhile.
-	keep, err := outputKeep(in)
+	keep, err := outputKeep(inputs)
 	if err != nil {
 		return nil, err
 	}
@@ -80,17 +85,19 @@ func checkOutput(in, out string, force bool) (func(string) bool, error) {
 
 // outputKeep says which names a replaced output may hold besides the
 // safetensors files: checkpointNames, and the names of the files (not
-// subdirectories) of the input directory, since a conversion copies the
-// input's side files whatever they are called.
-func outputKeep(in string) (func(string) bool, error) {
-	ents, err := os.ReadDir(in)
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", in, err)
-	}
+// subdirectories) of the input directories, since a conversion copies
+// their side files whatever they are called.
+func outputKeep(inputs []string) (func(string) bool, error) {
 	names := map[string]bool{}
-	for _, e := range ents {
-		if !e.IsDir() {
-			names[e.Name()] = true
+	for _, in := range inputs {
+		ents, err := os.ReadDir(in)
+		if err != nil {
+			return nil, fmt.Errorf("input %s: %w", in, err)
+		}
+		for _, e := range ents {
+			if !e.IsDir() {
+				names[e.Name()] = true
+			}
 		}
 	}
 	return func(name string) bool { return checkpointNames[name] || names[name] }, nil

@@ -219,3 +219,38 @@ func TestCheckpointNamesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckOutputLike: the --like checkpoint is protected as the input is
+// (the output may not be it, inside it or around it), and a replaced
+// output may hold its side files' names, which a conversion copies.
+func TestCheckOutputLike(t *testing.T) {
+	root := t.TempDir()
+	hfDir, like := filepath.Join(root, "hf"), filepath.Join(root, "like")
+	writeSmallHF(t, hfDir, smallConfig())
+	writeSmallHF(t, like, smallConfig())
+	if err := os.WriteFile(filepath.Join(like, "special_tokens.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ out, want string }{
+		{like, "is the input directory"},
+		{filepath.Join(like, "out"), "is inside the input " + like},
+		{root, "contains the input"},
+	} {
+		if err := CheckOutput(hfDir, tc.out, true, like); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("output %s: %v, want %q", tc.out, err, tc.want)
+		}
+	}
+	out := filepath.Join(root, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "special_tokens.txt"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckOutput(hfDir, out, true); !errors.Is(err, safetensors.ErrNotReplaceable) {
+		t.Errorf("replacing an output holding a file of neither input = %v", err)
+	}
+	if err := CheckOutput(hfDir, out, true, like); err != nil {
+		t.Errorf("replacing an output holding a side file of --like = %v", err)
+	}
+}

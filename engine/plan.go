@@ -41,6 +41,14 @@ type PlanOptions struct {
 	// other rules); the plan notes it. Without it such an export is
 	// refused.
 	AllowMappingMismatch bool
+	// Like names a checkpoint of the output side that an export of an
+	// input without a record of its import (a Fast-LLM checkpoint Fast-LLM
+	// saved itself) takes that record from: what an import of it would have
+	// recorded (kept and generic keys, absent keys, branches, variant,
+	// dtype, file layout and __metadata__, document texts), once its config
+	// is checked to describe the input's model; and its side files the
+	// input lacks (see like.go). "": none.
+	Like string
 	// NoParamCheck skips holding the tensors to the parameters the side's
 	// program creates for the config (format.ParamSchema; see
 	// checkParams): for a mapping written for a model that program's
@@ -68,6 +76,10 @@ type Plan struct {
 	Jobs      []*Job
 	Shards    []format.Shard
 	SideFiles []string
+	// Like is the checkpoint an export took its record from (PlanOptions.Like),
+	// and LikeFiles its side files the output gets, which the input lacks.
+	Like      string
+	LikeFiles []string
 
 	BytesIn, BytesOut int64
 	// PeakMemory is the most working memory the executor may hold at once.
@@ -76,6 +88,8 @@ type Plan struct {
 	Workers    int
 
 	src    *format.Source
+	record *format.Carried // export: the record it restores from (the input's, or like's); nil: none
+	like   *likeSource     // export: the --like checkpoint, when there is one
 	in     format.Format
 	out    format.Format
 	output *format.Output // what Layout was given; WriteMeta gets the same
@@ -316,12 +330,16 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 		if opt.Variant != "" {
 			return fmt.Errorf("--variant chooses the layout written on export; on import the config decides")
 		}
+		if opt.Like != "" {
+			return fmt.Errorf("--like %s: an export takes what its input has no record of from a %s checkpoint; this is an import (%s -> %s), and its input's config says it all",
+				opt.Like, p.From, p.From, p.To)
+		}
 		cfg, err = tr.Import(p.src.Config, doc)
 	} else {
-		if len(opt.Keep) > 0 {
-			return fmt.Errorf("--keep carries keys on import; on export what the import carried comes back by itself")
+		if len(opt.Keep) > 0 && opt.Like == "" {
+			return fmt.Errorf("--keep carries keys on import (or keys of the --like checkpoint's config); on export what the import carried comes back by itself")
 		}
-		cfg, err = tr.Export(p.src.Config, p.src.Carried, doc, opt.Variant, len(p.src.Tensors))
+		cfg, err = p.export(m, tr, doc, opt)
 	}
 	if err != nil {
 		return err
@@ -351,6 +369,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	p.noteLossy()
 	p.noteCasts()
 	p.SideFiles = p.sideFiles()
+	p.likeFiles()
 	for _, s := range p.src.Skipped {
 		p.Notes = append(p.Notes, fmt.Sprintf("%s is not carried over (not a regular file inside the input directory)", quote.Name(s)))
 	}
@@ -607,9 +626,12 @@ func (p *Plan) noteLossy() {
 			if st.Calls[0].Def != ir.OpMXFP4Encode {
 				continue
 			}
-			if p.src.Carried != nil && p.src.Carried.Variant == p.Variant {
+			switch {
+			case p.like != nil && p.record.Variant == p.Variant:
+				p.Notes = append(p.Notes, fmt.Sprintf("variant %s quantizes to MXFP4, as %s (--like) stores the experts: the values come back exactly only where they still are that checkpoint's MXFP4 values (not after training); elsewhere this loses precision", p.Variant, quote.Name(p.Like)))
+			case p.record != nil && p.like == nil && p.record.Variant == p.Variant:
 				p.Notes = append(p.Notes, fmt.Sprintf("variant %s re-encodes MXFP4 as imported: the decoded values come back exactly (the bytes too where every 32-value group holds a magnitude of 4 or 6)", p.Variant))
-			} else {
+			default:
 				p.Notes = append(p.Notes, fmt.Sprintf("variant %s quantizes to MXFP4 values that did not come from MXFP4: this loses precision", p.Variant))
 			}
 			return
@@ -1057,7 +1079,7 @@ func (p *Plan) exportTypes(r *ir.TensorRule, e *env, calls []ir.Call, actual []i
 			t.Shape = actual[i].Shape
 		}
 		need[i] = t.DType
-		if d, err := tensor.ParseDType(p.src.Carried.LeftDType(names[i])); need[i] == tensor.Invalid && err == nil && castable(d) {
+		if d, err := tensor.ParseDType(p.record.LeftDType(names[i])); need[i] == tensor.Invalid && err == nil && castable(d) {
 			need[i] = d
 		}
 		if layout && (t.DType == tensor.Invalid || castable(t.DType) && castable(actual[0].DType)) {
@@ -1405,12 +1427,12 @@ func (p *Plan) layout(opt PlanOptions) error {
 		}
 	}
 	p.output = &format.Output{Config: p.Config, Carried: p.Carried, Tensors: entries, ShardBytes: opt.ShardBytes, Target: p.target}
-	if c := p.src.Carried; p.Direction == Export && c != nil && c.Variant == p.Variant && opt.ShardBytes == 0 &&
+	if c := p.record; p.Direction == Export && c != nil && c.Variant == p.Variant && opt.ShardBytes == 0 &&
 		!slices.ContainsFunc(entries, func(e safetensors.Entry) bool { _, ok := c.Files[e.Name]; return !ok }) {
 		// Write the files the import started from.
 		p.output.Files, p.output.Naming = c.Files, c.Naming
 	}
-	if c := p.src.Carried; p.Direction == Export && c != nil {
+	if c := p.record; p.Direction == Export && c != nil {
 		p.output.Original = &format.Original{FileMetadata: c.FileMetadata, Texts: c.Texts}
 	}
 	shards, err := p.out.Layout(p.output)

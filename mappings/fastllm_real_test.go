@@ -436,8 +436,9 @@ func floats(t *testing.T, dt tensor.DType, b []byte) []float32 {
 // synth checkpoint, in the same layout), in F32 where the rule declares no
 // dtype (Fast-LLM's weights are F32; nothing says the HF dtype) and in the
 // declared dtype elsewhere; and config.json is the synth hf_config.json
-// except for the keys only metadata.mapper can give back: the kept keys are
-// missing and the keys that were absent (and got their default) are present.
+// except for the keys only metadata.mapper (or --like, TestExportFastLLMLike)
+// can give back: the kept keys are missing and the keys that were absent
+// (and got their default) are present; the notes say so, and name --like.
 func TestExportFastLLMCheckpoints(t *testing.T) {
 	for _, rc := range realCases() {
 		variants := []string{""}
@@ -571,7 +572,10 @@ func checkRealExport(t *testing.T, rc realCase, stage, variant string) {
 			"the variant is dense, the one a conversion picks when none is recorded or asked for")
 	}
 	// What only metadata.mapper could have given back.
-	wantNotes = append(wantNotes, "config.base_model has no record of an import by mapper (metadata.mapper): the keys "+rc.mapping+" keeps are not restored (")
+	wantNotes = append(wantNotes, "config.base_model has no record of an import by mapper (metadata.mapper): the keys "+rc.mapping+" keeps are not restored (",
+		"transformers' generic config keys the original had are not restored",
+		"the recorded whens are decided on the rebuilt config, not as the original's were (",
+		"--like DIR, naming the hf checkpoint "+real+" was converted or trained from, restores all of it")
 	wantNotes = append(wantNotes, imp.Carried.Absent...) // written with their defaults
 	if exp.Variant == "mxfp4" {
 		wantNotes = append(wantNotes, "variant mxfp4 quantizes to MXFP4 values that did not come from MXFP4")
