@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mapper-dev/mapper/dsl/diag"
+	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine"
 	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
@@ -29,6 +30,7 @@ type convFlags struct {
 	format          string
 	mappingMismatch string
 	keep            []string
+	like            likeRef
 }
 
 func (c *convFlags) register(fs *pflag.FlagSet) {
@@ -43,12 +45,37 @@ func (c *convFlags) register(fs *pflag.FlagSet) {
 	fs.Var(newFormat(&c.format), "format", "how errors are written to stderr: text, json or github (workflow annotations)")
 	fs.Var(newChoice(&c.mappingMismatch, "refuse", "refuse", "allow"), "mapping-mismatch",
 		"on export, when the mapping is not the one the import recorded (its name and sha256): refuse, or allow")
-	fs.Var(keepFlag{&c.keep}, "keep", "on import, carry this top-level config key although no rule maps it, at your own risk (repeatable; the plan notes it)")
+	fs.Var(keepFlag{&c.keep}, "keep", "on import (or of --like's config), carry this top-level config key although no rule maps it, at your own risk (repeatable; the plan notes it)")
+	c.like.register(fs)
 }
 
-func (c *convFlags) options() engine.PlanOptions {
+// options are the plan options; like is the --like directory, resolved.
+func (c *convFlags) options(like string) engine.PlanOptions {
 	return engine.PlanOptions{To: c.to, Variant: c.variant, Workers: c.workers, Memory: c.memory, ShardBytes: c.shardSize,
-		AllowMappingMismatch: c.mappingMismatch == "allow", Keep: c.keep}
+		AllowMappingMismatch: c.mappingMismatch == "allow", Keep: c.keep, Like: like}
+}
+
+// resolveInputs resolves the input (arg) and --like, and the mapping (see
+// resolveMapping), reporting what goes wrong to eo.
+func (c *convFlags) resolveInputs(mapping, arg string, ref *inputRef, eo *errorOut, stderr io.Writer) (in, like string, m *ir.Mapping, ok bool) {
+	in, err := ref.resolve(arg, stderr)
+	if err == nil {
+		like, err = c.like.resolve(stderr)
+	}
+	if err != nil {
+		eo.report(err)
+		return "", "", nil, false
+	}
+	m, src, picked, err := resolveMapping(mapping, in, like)
+	eo.src = src
+	if err != nil {
+		eo.report(err)
+		return "", "", nil, false
+	}
+	if picked != "" {
+		fmt.Fprintln(stderr, picked)
+	}
+	return in, like, m, true
 }
 
 func newFlagSet(name, args string, stderr io.Writer) *pflag.FlagSet {
@@ -103,20 +130,13 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, 3); !ok {
 		return code
 	}
+	if code, ok := cf.like.usage(fs); !ok {
+		return code
+	}
 	eo := &errorOut{format: cf.format, stderr: stderr}
-	in, err := ref.resolve(fs.Arg(1), stderr)
-	if err != nil {
-		eo.report(err)
+	in, like, m, ok := cf.resolveInputs(fs.Arg(0), fs.Arg(1), &ref, eo, stderr)
+	if !ok {
 		return 1
-	}
-	m, src, picked, err := resolveMapping(fs.Arg(0), in)
-	eo.src = src
-	if err != nil {
-		eo.report(err)
-		return 1
-	}
-	if picked != "" {
-		fmt.Fprintln(stderr, picked)
 	}
 	out := fs.Arg(2)
 	// Lstat: a link, even a dangling one, is something that exists.
@@ -126,7 +146,11 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	}
 	// Before planning, so that a refused output costs nothing; Execute checks
 	// again.
-	if err := engine.CheckOutput(in, out, *force); err != nil {
+	var also []string
+	if like != "" {
+		also = append(also, like)
+	}
+	if err := engine.CheckOutput(in, out, *force, also...); err != nil {
 		d := diag.Diagnostic{Severity: diag.Error, Message: err.Error()}
 		if errors.Is(err, safetensors.ErrNotReplaceable) {
 			d.Hint = `--force replaces only a directory holding a checkpoint and nothing else; see "What it guarantees" in the README`
@@ -138,7 +162,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	// Keep the heap near the budget: the executor's buffers are accounted,
 	// this bounds what the garbage collector lets pile up beside them.
 	debug.SetMemoryLimit(int64(cf.memory) + 256<<20)
-	plan, err := engine.NewPlan(m, in, cf.options())
+	plan, err := engine.NewPlan(m, in, cf.options(like))
 	if err != nil {
 		eo.report(err)
 		return 1
@@ -230,22 +254,15 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, 2); !ok {
 		return code
 	}
+	if code, ok := cf.like.usage(fs); !ok {
+		return code
+	}
 	eo := &errorOut{format: cf.format, stderr: stderr}
-	in, err := ref.resolve(fs.Arg(1), stderr)
-	if err != nil {
-		eo.report(err)
+	in, like, m, ok := cf.resolveInputs(fs.Arg(0), fs.Arg(1), &ref, eo, stderr)
+	if !ok {
 		return 1
 	}
-	m, src, picked, err := resolveMapping(fs.Arg(0), in)
-	eo.src = src
-	if err != nil {
-		eo.report(err)
-		return 1
-	}
-	if picked != "" {
-		fmt.Fprintln(stderr, picked)
-	}
-	plan, err := engine.NewPlan(m, in, cf.options())
+	plan, err := engine.NewPlan(m, in, cf.options(like))
 	if err != nil {
 		eo.report(err)
 		return 1

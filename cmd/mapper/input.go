@@ -12,10 +12,50 @@ import (
 
 // inputRef is how a command names its input: a directory, or a Hugging Face
 // Hub model id (ORG/NAME) found in the local cache at --revision.
-type inputRef struct{ revision string }
+type inputRef struct {
+	revision string
+	flag     string // the revision's flag, for messages ("": revision)
+}
 
 func (r *inputRef) register(fs *pflag.FlagSet) {
 	fs.StringVar(&r.revision, "revision", "", "for an input given as a Hub model id (ORG/NAME): the branch, tag or commit in the local Hugging Face cache (default main)")
+}
+
+// likeRef is the --like flag of apply and plan: the checkpoint an export
+// takes what its input has no record of from (engine.PlanOptions.Like),
+// named as an input is, a directory or a Hub model id at --like-revision.
+type likeRef struct {
+	arg string
+	ref inputRef
+}
+
+func (l *likeRef) register(fs *pflag.FlagSet) {
+	fs.StringVar(&l.arg, "like", "", "on export of a checkpoint with no record of its import by mapper (one Fast-LLM saved): the HF checkpoint it was converted or trained from "+
+		"(a directory or ORG/NAME), whose config must describe the same model; its config keys, file layout and side files are restored (see docs/mappings.md)")
+	l.ref.flag = "like-revision"
+	fs.StringVar(&l.ref.revision, l.ref.flag, "", "for a --like given as a Hub model id (ORG/NAME): the branch, tag or commit in the local Hugging Face cache (default main)")
+}
+
+// usage reports a --like-revision without --like as a usage error (see
+// parseFlags): false and the exit code when there is one.
+func (l *likeRef) usage(fs *pflag.FlagSet) (int, bool) {
+	if l.arg == "" && l.ref.revision != "" {
+		return usageError(fs, "--like-revision names a revision of --like, which is not given"), false
+	}
+	return 0, true
+}
+
+// resolve returns the --like directory ("" when not given), as inputRef
+// resolves an input.
+func (l *likeRef) resolve(stderr io.Writer) (string, error) {
+	if l.arg == "" {
+		return "", nil
+	}
+	dir, err := l.ref.resolve(l.arg, stderr)
+	if err != nil {
+		return "", fmt.Errorf("--like: %w", err)
+	}
+	return dir, nil
 }
 
 // resolve returns the directory to read for arg. An existing path is used
@@ -25,7 +65,11 @@ func (r *inputRef) register(fs *pflag.FlagSet) {
 func (r *inputRef) resolve(arg string, stderr io.Writer) (string, error) {
 	if _, err := os.Lstat(arg); err == nil || !hubcache.IsRepoID(arg) {
 		if r.revision != "" && err == nil {
-			return "", fmt.Errorf("--revision %s: %s is a directory, not a Hub model id", r.revision, arg)
+			flag := r.flag
+			if flag == "" {
+				flag = "revision"
+			}
+			return "", fmt.Errorf("--%s %s: %s is a directory, not a Hub model id", flag, r.revision, arg)
 		}
 		return arg, nil
 	}

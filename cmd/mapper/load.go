@@ -49,8 +49,10 @@ const autoMapping = "auto"
 // the built-in ones, the mapping the input in needs (engine.Detect: by the
 // architectures and model_type the mappings declare, or by the mapping a
 // Fast-LLM checkpoint records), and returns the line saying which for
-// stderr.
-func resolveMapping(arg, in string) (*ir.Mapping, diag.Sources, string, error) {
+// stderr. When in does not tell (a Fast-LLM checkpoint with no record),
+// the --like checkpoint like (when not "") is asked instead: it is the one
+// in was converted or trained from.
+func resolveMapping(arg, in, like string) (*ir.Mapping, diag.Sources, string, error) {
 	if arg != autoMapping {
 		m, src, err := loadMapping(arg)
 		return m, src, "", err
@@ -66,6 +68,9 @@ func resolveMapping(arg, in string) (*ir.Mapping, diag.Sources, string, error) {
 		all = append(all, m)
 	}
 	d, err := engine.Detect(in, all)
+	if err != nil && like != "" {
+		d, err = engine.Detect(like, all)
+	}
 	if err != nil {
 		return nil, sources, "", fmt.Errorf("auto: %w (built in: %s)", err, strings.Join(builtinNames(), ", "))
 	}

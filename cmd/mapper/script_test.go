@@ -22,6 +22,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/sys/unix"
 
+	"github.com/mapper-dev/mapper/engine/format/fastllm"
 	"github.com/mapper-dev/mapper/mappings/synth"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
@@ -51,6 +52,8 @@ import (
 //	drop-tensor DIR NAME            remove a tensor from DIR/model.safetensors
 //	add-tensor DIR NAME DTYPE SHAPE add a tensor (SHAPE like 4x8) to DIR/model.safetensors
 //	reshape-tensor DIR NAME SHAPE   give a tensor another shape, same dtype, new bytes
+//	drop-record DIR                 rewrite DIR/metadata.yaml without metadata.mapper,
+//	                                as Fast-LLM saves a checkpoint again
 //	json FILE                       parse FILE as JSON (nothing may follow the value) and
 //	                                print each leaf as PATH VALUE, one a line, keys sorted
 //
@@ -84,6 +87,7 @@ func TestScripts(t *testing.T) {
 			"add-tensor":        scriptAddTensor,
 			"reshape-tensor":    scriptReshapeTensor,
 			"json":              scriptJSON,
+			"drop-record":       scriptDropRecord,
 		},
 	})
 }
@@ -326,6 +330,26 @@ func scriptSetConfig(ts *testscript.TestScript, neg bool, args []string) {
 	out, err := pyjson.Encode(cfg, 2, true)
 	ts.Check(err)
 	ts.Check(os.WriteFile(path, append(out, '\n'), 0o644))
+}
+
+// scriptDropRecord rewrites DIR/metadata.yaml without metadata.mapper, the
+// record of the import: what Fast-LLM leaves when it saves the checkpoint
+// again (after training, always).
+func scriptDropRecord(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: drop-record DIR")
+	}
+	path := filepath.Join(ts.MkAbs(args[0]), fastllm.MetadataFile)
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	md, err := fastllm.ParseMetadata(data)
+	ts.Check(err)
+	if md.Carried == nil {
+		ts.Fatalf("%s has no metadata.mapper", path)
+	}
+	out, err := fastllm.EncodeMetadata(md.Version, md.Config, md.StateIndex, nil)
+	ts.Check(err)
+	ts.Check(os.WriteFile(path, out, 0o644))
 }
 
 // scriptRewriteTensors rewrites DIR/model.safetensors through edit, which gets
