@@ -66,8 +66,15 @@ func (p *Plan) export(m *ir.Mapping, tr *configmap.Translator, doc string, opt P
 	cfg, err := tr.Export(p.src.Config, p.record, doc, opt.Variant, len(p.src.Tensors))
 	if err != nil {
 		if p.like != nil {
-			err = errors.Join(err, fmt.Errorf("(the export took the record of %s, --like: its variant %s and the branches its config takes%s; if it is not the %s checkpoint %s was converted or trained from, name that one)",
-				quote.Name(p.Like), orNone(p.record.Variant), branchList(p.record.Branches), p.To, quote.Name(p.InputDir)))
+			how := ""
+			if v := p.record.Variant; v != "" {
+				how = fmt.Sprintf(" (variant %s)", quote.Name(v))
+			}
+			if b := p.record.Branches; len(b) > 0 {
+				how += " (recorded whens: " + branchList(b) + ")"
+			}
+			err = errors.Join(err, fmt.Errorf("--like %s: the export decides as its config does%s, so the errors here may only mean that it is not the %s checkpoint %s was converted or trained from",
+				quote.Name(p.Like), how, p.To, quote.Name(p.InputDir)))
 		}
 		return nil, err
 	}
@@ -100,16 +107,13 @@ func orNone(s string) string {
 }
 
 // branchList lists recorded whens and how they went, for messages:
-// ": a: true, b: false" (nothing when there are none).
+// "a: true, b: false".
 func branchList(b map[string]bool) string {
-	if len(b) == 0 {
-		return ""
-	}
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(b)) {
 		parts = append(parts, fmt.Sprintf("%s: %t", k, b[k]))
 	}
-	return " (" + strings.Join(parts, ", ") + ")"
+	return strings.Join(parts, ", ")
 }
 
 // openLike reads the --like checkpoint in dir (a checkpoint of the output
@@ -251,7 +255,7 @@ func (p *Plan) likeNotes(m *ir.Mapping, cfg *configmap.Result, compared int) []s
 		notes = append(notes, fmt.Sprintf("config keys left out as %s has none (their defaults hold): %s", quote.Name(lk.doc), strings.Join(c.Absent, ", ")))
 	}
 	if len(c.Branches) > 0 {
-		notes = append(notes, fmt.Sprintf("recorded whens decided as %s decides them%s", quote.Name(lk.doc), branchList(c.Branches)))
+		notes = append(notes, fmt.Sprintf("recorded whens decided as %s decides them (%s)", quote.Name(lk.doc), branchList(c.Branches)))
 	}
 	if c.Variant != "" && cfg.Variant == c.Variant {
 		notes = append(notes, fmt.Sprintf("variant %s, the one %s has", quote.Name(c.Variant), quote.Name(lk.doc)))

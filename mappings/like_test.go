@@ -115,6 +115,13 @@ func TestExportFastLLMLikeRefused(t *testing.T) {
 				"--like "+hf0+": "+fl0+" holds the record of its import by mapper (metadata.mapper), which restores everything --like would, and exactly: export without --like")
 			refused(t, rc.mapping, hf0, engine.PlanOptions{Like: hf0},
 				"--like "+hf0+": an export takes what its input has no record of from a hf checkpoint; this is an import (hf -> fast_llm)")
+			// A --like whose rotary the checkpoint does not have: the export
+			// takes its branch, fails there, and says why it may.
+			llama3 := generate(t, withOverrides(rc.arch, "rope_scaling", map[string]any{"rope_type": "llama3", "factor": 8.0,
+				"low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": int64(8192)}), synth.Options{})
+			refused(t, rc.mapping, real, engine.PlanOptions{Like: llama3},
+				`decoder.block.mixer.rotary.type: value "default" has no counterpart (known: "llama3", "yarn")`,
+				"--like "+llama3+": the export decides as its config does (recorded whens: rope_parameters != null: false, rope_scaling == null: false), so the errors here may only mean that it is not the hf checkpoint "+real+" was converted or trained from")
 			// Another model altogether: its import is refused as any is.
 			refused(t, rc.mapping, real, engine.PlanOptions{Like: generate(t, synth.TinyQwen2(), synth.Options{})},
 				`config.json: model_type: is "qwen2"; the mapping requires "llama"`)
