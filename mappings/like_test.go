@@ -197,3 +197,26 @@ func TestExportFastLLMLikeVariant(t *testing.T) {
 		}
 	}
 }
+
+// TestExportLikeRopeForms: a checkpoint with no record exports every rope
+// form, spelling included (v4 or v5, rope_type or type, yarn's absent
+// fields), with --like the checkpoint it came from, byte for byte: the
+// branches are the ones its config takes. Without --like a scaled rotary
+// is refused and v5's spelling lost (TestRopeExportWithoutRecord).
+func TestExportLikeRopeForms(t *testing.T) {
+	m := load(t, "llama")
+	for _, r := range ropeForms() {
+		t.Run(ropeName(r), func(t *testing.T) {
+			t.Parallel()
+			a := synth.TinyLlama()
+			a.Rope = r
+			hf0 := generate(t, a, synth.Options{})
+			fl, _ := convert(t, m, hf0, engine.PlanOptions{})
+			md := parseMetadata(t, fl)
+			md.Carried = nil
+			writeMetadata(t, fl, md)
+			hf1, _ := convert(t, m, fl, engine.PlanOptions{Like: hf0})
+			checkHFRoundTrip(t, hf0, hf1, false)
+		})
+	}
+}
