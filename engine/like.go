@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -82,6 +83,11 @@ func (p *Plan) export(m *ir.Mapping, tr *configmap.Translator, doc string, opt P
 		if err := p.checkLike(m, cfg); err != nil {
 			return nil, err
 		}
+		for _, k := range opt.Keep {
+			if _, ok := p.record.Extra[k]; !ok {
+				cfg.Notes = append(cfg.Notes, fmt.Sprintf("--keep %s carries nothing: %s has no such top-level key, or a rule of %s maps it", quote.Name(k), quote.Name(p.like.doc), m.Name))
+			}
+		}
 	} else if p.record == nil {
 		cfg.Notes = append(cfg.Notes, fmt.Sprintf("without that record, tensors whose rules declare no dtype are written in the dtype they come in, and the files as the %s side shards them by default; --like DIR, naming the %s checkpoint %s was converted or trained from, restores all of it (and copies its tokenizer and other side files)",
 			p.To, p.To, quote.Name(p.InputDir)))
@@ -121,6 +127,12 @@ func branchList(b map[string]bool) string {
 // has them) and imports its config with tr, for the record an import of it
 // would have made. It holds nothing open when it returns.
 func (p *Plan) openLike(m *ir.Mapping, tr *configmap.Translator, dir string) (*likeSource, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("--like: %w", quote.PathError(err))
+	}
+	if !p.out.Detect(dir) {
+		return nil, fmt.Errorf("--like %s does not look like a %s checkpoint", dir, p.To)
+	}
 	var src *format.Source
 	var err error
 	if co, ok := p.out.(format.ConfigOpener); ok {
@@ -132,9 +144,6 @@ func (p *Plan) openLike(m *ir.Mapping, tr *configmap.Translator, dir string) (*l
 		return nil, fmt.Errorf("--like %s: %w", dir, err)
 	}
 	defer src.Close()
-	if src.Format != p.To {
-		return nil, fmt.Errorf("--like %s: a %s checkpoint, not a %s one", dir, src.Format, p.To)
-	}
 	lk := &likeSource{dir: dir, doc: p.out.ConfigDoc(dir), config: src.Config, side: src.SideFiles}
 	res, err := tr.Import(src.Config, lk.doc)
 	if err != nil {
@@ -178,19 +187,25 @@ func (p *Plan) openLike(m *ir.Mapping, tr *configmap.Translator, dir string) (*l
 // left out of the comparison.
 func (p *Plan) checkLike(m *ir.Mapping, cfg *configmap.Result) error {
 	lk := p.like
-	var skip [][]string
+	var variantOwn [][]string
 	if cfg.Variant != lk.carried.Variant {
-		skip = variantPaths(m, cfg.Variant, lk.carried.Variant)
+		variantOwn = variantPaths(m, cfg.Variant, lk.carried.Variant)
 	}
+	ignored := ignoredPaths(m, cfg.Variant)
 	var errs []error
-	var respelled, skipped []string
+	var respelled, otherVariant, dropped []string
 	compared := 0
 	inDoc := p.in.ConfigDoc(p.InputDir)
 	compareConfigs(lk.config, cfg.Out, nil, func(path []string, lv any, lok bool, ov any, ook bool) {
 		key := strings.Join(path, ".")
-		if slices.ContainsFunc(skip, func(s []string) bool { return len(path) >= len(s) && slices.Equal(path[:len(s)], s) }) {
+		under := func(s []string) bool { return len(path) >= len(s) && slices.Equal(path[:len(s)], s) }
+		if slices.ContainsFunc(ignored, under) {
+			dropped = append(dropped, key) // only the like's: an export writes no ignored key
+			return
+		}
+		if slices.ContainsFunc(variantOwn, under) {
 			if !lok || !ook || !ir.ValuesEqual(lv, ov) {
-				skipped = append(skipped, key)
+				otherVariant = append(otherVariant, key)
 			}
 			return
 		}
@@ -224,9 +239,13 @@ func (p *Plan) checkLike(m *ir.Mapping, cfg *configmap.Result) error {
 		return errors.Join(errs...)
 	}
 	cfg.Notes = append(cfg.Notes, p.likeNotes(m, cfg, compared)...)
-	if len(skipped) > 0 {
+	if len(otherVariant) > 0 {
 		cfg.Notes = append(cfg.Notes, fmt.Sprintf("variant %s is not the one %s has (%s): the keys of the variants' own rules are not compared with it, and are written as variant %s has them (%s)",
-			quote.Name(cfg.Variant), quote.Name(lk.doc), orNone(lk.carried.Variant), quote.Name(cfg.Variant), strings.Join(quote.Names(skipped), ", ")))
+			quote.Name(cfg.Variant), quote.Name(lk.doc), orNone(lk.carried.Variant), quote.Name(cfg.Variant), strings.Join(quote.Names(otherVariant), ", ")))
+	}
+	if len(dropped) > 0 {
+		cfg.Notes = append(cfg.Notes, fmt.Sprintf("config keys %s has that %s ignores are not written, as on any export: %s",
+			quote.Name(lk.doc), m.Name, strings.Join(quote.Names(dropped), ", ")))
 	}
 	if len(respelled) > 0 {
 		cfg.Notes = append(cfg.Notes, fmt.Sprintf("written as %s spells them, the same numbers: %s", quote.Name(lk.doc), strings.Join(respelled, ", ")))
@@ -370,6 +389,20 @@ func variantPaths(m *ir.Mapping, variants ...string) [][]string {
 		}
 		for _, k := range r.Keys {
 			out = append(out, k.Segs)
+		}
+	}
+	return out
+}
+
+// ignoredPaths lists the left paths the ignore rules of the variant claim:
+// an import drops them, and nothing brings them back.
+func ignoredPaths(m *ir.Mapping, variant string) [][]string {
+	var out [][]string
+	for _, r := range m.Config {
+		if r.Kind == ir.ConfigIgnore && ir.InVariant(r.Variant, variant) {
+			for _, k := range r.Keys {
+				out = append(out, k.Segs)
+			}
 		}
 	}
 	return out
