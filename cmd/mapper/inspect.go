@@ -37,7 +37,11 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "written by %s %s\n", src.Format, src.Version)
 	}
 	if src.Carried != nil {
-		fmt.Fprintf(stdout, "converted by mapper from %s with mapping %s (variant %q)\n", quote.Name(src.Carried.From), quote.Name(src.Carried.Mapping), src.Carried.Variant)
+		variant := ""
+		if src.Carried.Variant != "" {
+			variant = fmt.Sprintf(" (variant %q)", src.Carried.Variant)
+		}
+		fmt.Fprintf(stdout, "converted by mapper from %s with mapping %s%s\n", quote.Name(src.Carried.From), quote.Name(src.Carried.Mapping), variant)
 	}
 	for _, n := range src.Notes {
 		fmt.Fprintf(stdout, "note: %s\n", n)
