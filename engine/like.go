@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -431,7 +430,7 @@ func (p *Plan) likeDirs() []string {
 	if p.Like == "" {
 		return nil
 	}
-	return []string{filepath.Clean(p.Like)}
+	return []string{p.Like}
 }
 
 func plural(n int, one, many string) string {
