@@ -64,14 +64,27 @@ func TestRopeForms(t *testing.T) {
 		mapping string
 		arch    synth.Arch
 		theta   any
+		forms   []synth.Rope // nil: ropeForms()
 	}{
-		{"llama", synth.TinyLlama(), 500000.0},
-		{"mistral", synth.TinyMistral(), 10000.0},
-		{"mixtral", synth.TinyMixtral(), 1000000.0},
-		{"qwen2", synth.TinyQwen2(), 1000000.0},
+		{"llama", synth.TinyLlama(), 500000.0, nil},
+		{"mistral", synth.TinyMistral(), 10000.0, nil},
+		{"mixtral", synth.TinyMixtral(), 1000000.0, nil},
+		{"qwen2", synth.TinyQwen2(), 1000000.0, nil},
+		// Fast-LLM's converters for these import Llama's rotary (Dream's
+		// through Qwen2's); Qwen3's have none, and transformers reads the
+		// same fields there.
+		{"mtp_llama", synth.TinyMTPLlama(), 500000.0, nil},
+		{"diffusion_llama", synth.TinyDiffusionLlama(), 500000.0, nil},
+		{"dream", synth.TinyDream(), 1000000.0, nil},
+		{"qwen3", synth.TinyQwen3(), int64(1000000), nil},
+		{"qwen3_moe", synth.TinyQwen3MoE(), 1000000.0, nil},
 	}
 	for _, fam := range families {
-		for _, r := range ropeForms() {
+		forms := fam.forms
+		if forms == nil {
+			forms = ropeForms()
+		}
+		for _, r := range forms {
 			t.Run(fam.mapping+"/"+ropeName(r), func(t *testing.T) {
 				t.Parallel()
 				a := fam.arch
@@ -153,6 +166,11 @@ func TestRopeRefused(t *testing.T) {
 			[]string{"use_mrope is true: multimodal rotary (Qwen2-VL's) has no Fast-LLM rotary type"}},
 		{"both_spellings", "llama", withOverrides(synth.TinyLlama(), "rope_parameters", map[string]any{"rope_theta": 500000.0, "rope_type": "default"}),
 			[]string{"rope_theta: not claimed", "rope_scaling: not claimed"}},
+		// The copies refuse as their sources do.
+		{"dynamic_dream", "dream", withOverrides(synth.TinyDream(), "rope_scaling", map[string]any{"factor": 2.0, "rope_type": "dynamic"}),
+			[]string{"rope_scaling.rope_type", `value "dynamic" has no counterpart (known: "llama3", "yarn")`}},
+		{"linear_v5_qwen3", "qwen3", v5(synth.TinyQwen3(), map[string]any{"rope_theta": int64(1000000), "rope_type": "linear", "factor": 2.0}),
+			[]string{"rope_parameters.rope_type", `value "linear" has no counterpart (known: "default", "llama3", "yarn")`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
