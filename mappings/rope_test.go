@@ -78,6 +78,9 @@ func TestRopeForms(t *testing.T) {
 		{"dream", synth.TinyDream(), 1000000.0, nil},
 		{"qwen3", synth.TinyQwen3(), int64(1000000), nil},
 		{"qwen3_moe", synth.TinyQwen3MoE(), 1000000.0, nil},
+		// Phi-3 publishes the default rotary and longrope, which Fast-LLM
+		// has none of (TestRopeRefused).
+		{"phi3", synth.TinyPhi3(), 10000.0, []synth.Rope{{}, {V5: true}}},
 	}
 	for _, fam := range families {
 		forms := fam.forms
@@ -141,7 +144,7 @@ func TestRopeGPTOSSV5(t *testing.T) {
 
 // TestRopeRefused: rope types Fast-LLM has no rotary for are refused,
 // naming the type, in every spelling; so are yarn fields it has no place
-// for, and Qwen2's multimodal rotary.
+// for, Qwen2's multimodal rotary, and Phi-3's longrope and partial rotary.
 func TestRopeRefused(t *testing.T) {
 	v5 := func(a synth.Arch, params map[string]any) synth.Arch {
 		a.Rope = synth.Rope{V5: true}
@@ -171,6 +174,15 @@ func TestRopeRefused(t *testing.T) {
 			[]string{"rope_scaling.rope_type", `value "dynamic" has no counterpart (known: "llama3", "yarn")`}},
 		{"linear_v5_qwen3", "qwen3", v5(synth.TinyQwen3(), map[string]any{"rope_theta": int64(1000000), "rope_type": "linear", "factor": 2.0}),
 			[]string{"rope_parameters.rope_type", `value "linear" has no counterpart (known: "default", "llama3", "yarn")`}},
+		// Phi-3's longrope in v5's spelling (the 128k model's fields moved
+		// into rope_parameters), another type, and a partial rotary there.
+		{"longrope_v5_phi3", "phi3", v5(synth.TinyPhi3(), map[string]any{"rope_theta": 10000.0, "rope_type": "longrope",
+			"long_factor": []any{1.0}, "short_factor": []any{1.0}, "original_max_position_embeddings": int64(4096)}),
+			[]string{"rope_parameters.rope_type is longrope: Phi-3's long-context rotary embedding (longrope, called su in older configs) has no Fast-LLM counterpart"}},
+		{"yarn_v5_phi3", "phi3", v5(synth.TinyPhi3(), map[string]any{"rope_theta": 10000.0, "rope_type": "yarn", "factor": 4.0}),
+			[]string{"rope_parameters.rope_type", `value "yarn" has no counterpart (known: "default")`}},
+		{"partial_v5_phi3", "phi3", v5(synth.TinyPhi3(), map[string]any{"rope_theta": 10000.0, "rope_type": "default", "partial_rotary_factor": 0.75}),
+			[]string{"rope_parameters.partial_rotary_factor is not 1: a rotary embedding over part of each head"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
