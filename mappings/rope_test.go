@@ -8,7 +8,9 @@ package mappings_test
 // config.json byte for byte.
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,6 +23,7 @@ import (
 	"github.com/mapper-dev/mapper/engine/format/fastllm"
 	"github.com/mapper-dev/mapper/mappings/synth"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
 // rotaryWant is config.base_model's decoder.block.mixer.rotary for a rope
@@ -363,4 +366,68 @@ func readJSON(t *testing.T, path string) map[string]any {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return v.(map[string]any)
+}
+
+// TestLlamaRotaryBuffers: a Llama saved with its rotary buffers (as
+// Llama-2 was published) converts: the buffers are dropped, the plan says
+// how many, the record of the input's files leaves them out, and the way
+// back gives every other tensor back as it was.
+func TestLlamaRotaryBuffers(t *testing.T) {
+	t.Parallel()
+	a := synth.TinyLlama()
+	a.RotaryBuffers = true
+	m := load(t, "llama")
+	hf0 := generate(t, a, synth.Options{NoSideFiles: true, ShardBytes: 64 << 10})
+	fl, p := convert(t, m, hf0, engine.PlanOptions{})
+	want := []string{"model.layers.0.self_attn.rotary_emb.inv_freq", "model.layers.1.self_attn.rotary_emb.inv_freq"}
+	if !slices.Equal(p.Ignored, want) {
+		t.Errorf("ignored %v, want %v", p.Ignored, want)
+	}
+	if !slices.ContainsFunc(p.Notes, func(n string) bool {
+		return strings.HasPrefix(n, "2 tensors dropped, as mappings/llama.map:") &&
+			strings.Contains(n, "(ignore model.layers.{l}.self_attn.rotary_emb.inv_freq)")
+	}) {
+		t.Errorf("no note says the buffers were dropped: %q", p.Notes)
+	}
+	md := parseMetadata(t, fl)
+	if len(md.Carried.Files) == 0 {
+		t.Fatal("the input's files are not recorded: the test needs shards")
+	}
+	for _, n := range want {
+		if _, ok := md.Carried.Files[n]; ok {
+			t.Errorf("metadata.mapper.files names %s, which does not come back", n)
+		}
+		if _, ok := md.StateIndex[n]; ok {
+			t.Errorf("the Fast-LLM checkpoint holds %s", n)
+		}
+	}
+	hf1, _ := convert(t, m, fl, engine.PlanOptions{})
+	rep, err := engine.Diff(hf0, hf1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var only []string
+	for _, d := range rep.Tensors {
+		switch d.Kind {
+		case engine.Identical:
+		case engine.OnlyInA:
+			only = append(only, d.Name)
+		default:
+			t.Errorf("%s: %s %s", d.Name, d.Kind, d.Detail)
+		}
+	}
+	if slices.Sort(only); !slices.Equal(only, want) {
+		t.Errorf("only in the input: %v, want the buffers %v", only, want)
+	}
+	// synth writes what LlamaRotaryEmbedding computed: 1 / theta^(2i/d).
+	dt, sh, data := openHF(t, hf0).raw(want[0])
+	if dt != tensor.F32 || !slices.Equal([]int(sh), []int{a.HeadDim / 2}) {
+		t.Fatalf("%s is %v%v, want F32[%d]", want[0], dt, sh, a.HeadDim/2)
+	}
+	for i := range a.HeadDim / 2 {
+		got := float64(math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:])))
+		if w := math.Pow(500000, -float64(2*i)/float64(a.HeadDim)); math.Abs(got-w) > 1e-6*w {
+			t.Errorf("inv_freq[%d] = %v, want %v", i, got, w)
+		}
+	}
 }
