@@ -3,9 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/mapper-dev/mapper/engine"
-	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
@@ -36,19 +37,31 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "written by %s %s\n", src.Format, src.Version)
 	}
 	if src.Carried != nil {
-		fmt.Fprintf(stdout, "converted by mapper from %s with mapping %s (variant %q)\n", quote.Name(src.Carried.From), quote.Name(src.Carried.Mapping), src.Carried.Variant)
+		variant := ""
+		if src.Carried.Variant != "" {
+			variant = fmt.Sprintf(" (variant %q)", src.Carried.Variant)
+		}
+		fmt.Fprintf(stdout, "converted by mapper from %s with mapping %s%s\n", quote.Name(src.Carried.From), quote.Name(src.Carried.Mapping), variant)
 	}
 	for _, n := range src.Notes {
 		fmt.Fprintf(stdout, "note: %s\n", n)
 	}
-	cfg, err := pyjson.Encode(src.Config, 2, true)
+	// The config in its side's own syntax: JSON for config.json, YAML for
+	// metadata.yaml's config.base_model.
+	side, err := format.Lookup(src.Format)
+	if err == nil {
+		var cfg []byte
+		if cfg, err = side.RenderConfig(src.Config); err == nil {
+			text := "  " + strings.ReplaceAll(strings.TrimSuffix(string(cfg), "\n"), "\n", "\n  ")
+			fmt.Fprintf(stdout, "\nconfig (%s):\n%s\n\ntensors:\n", side.ConfigDoc(src.Dir), text)
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mapper: %v\n", err)
 		return 1
 	}
 	// The names below are the checkpoint author's: escaped where they would
-	// not print as themselves (pyjson escapes the config).
-	fmt.Fprintf(stdout, "\nconfig:\n%s\n\ntensors:\n", cfg)
+	// not print as themselves (the config's encoders escape it).
 	for _, t := range src.Tensors {
 		fmt.Fprintf(stdout, "  %-60s %-8s %-22v %10s  %s\n", quote.Name(t.Name), t.DType, t.Shape, engine.FormatBytes(t.Info.Size()), quote.Name(fileBase(t.File.Path)))
 	}

@@ -51,6 +51,9 @@ type Format interface {
 	// know (mapper plan); bookkeeping that only lists the tensors (an
 	// index) is left out. file names the document.
 	ShowConfig(out *Output) (file string, text []byte, err error)
+	// RenderConfig renders a config the rules address (an opened Source's
+	// Config) in the side's own syntax, for mapper inspect.
+	RenderConfig(config map[string]any) ([]byte, error)
 }
 
 // Identified is implemented by a side whose config documents say which

@@ -787,6 +787,11 @@ func planByParameters(entries []safetensors.Entry, limit int64) ([]safetensors.S
 	return shards, nil
 }
 
+// RenderConfig renders config.base_model as YAML, as metadata.yaml holds it.
+func (Side) RenderConfig(config map[string]any) ([]byte, error) {
+	return encodeYAML(config, false)
+}
+
 // ShowConfig renders metadata.yaml less its state index.
 func (Side) ShowConfig(out *format.Output) (string, []byte, error) {
 	if out.Config == nil {

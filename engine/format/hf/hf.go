@@ -227,6 +227,11 @@ func naming(out *format.Output) (safetensors.Naming, error) {
 	return n, nil
 }
 
+// RenderConfig renders config as JSON, as Python writes it.
+func (Side) RenderConfig(config map[string]any) ([]byte, error) {
+	return pyjson.Encode(config, 2, true)
+}
+
 // ShowConfig renders config.json as WriteMeta writes it.
 func (Side) ShowConfig(out *format.Output) (string, []byte, error) {
 	cfg, _, err := configText(out)
