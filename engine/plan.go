@@ -73,7 +73,10 @@ type Plan struct {
 	Carried *format.Carried
 	Notes   []string
 
-	Jobs      []*Job
+	Jobs []*Job
+	// Ignored are the input tensors the import drops because the mapping
+	// ignores them (`ignore` in a tensors block), by name.
+	Ignored   []string
 	Shards    []format.Shard
 	SideFiles []string
 	// Like is the checkpoint an export took its record from (PlanOptions.Like),
@@ -359,6 +362,9 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 	}
 	if p.Direction == Import {
 		p.Carried.Files, p.Carried.Naming = inputFiles(p.src)
+		for _, n := range p.Ignored { // they do not come back
+			delete(p.Carried.Files, n)
+		}
 		p.Carried.DType, p.Carried.DTypes = recordedDTypes(p.leftDTypes)
 		p.Carried.FileMetadata = inputFileMetadata(p.src)
 		p.Carried.Texts = p.src.Texts
@@ -476,6 +482,11 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 			errs = append(errs, moreError(failures[:shown], "... and %d more instances of this rule fail", len(failures)-shown))
 		}
 	}
+	if p.Direction == Import {
+		ierrs, stopped := p.planIgnores(m, e, claimed, reported)
+		errs = append(errs, ierrs...)
+		incomplete = incomplete || stopped
+	}
 	for _, t := range p.src.Tensors {
 		if incomplete {
 			// Tensors of the bindings not planned would be listed here;
@@ -488,6 +499,99 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// planIgnores claims the input tensors the mapping ignores, for an import:
+// each one the input has (an ignore names tensors that may be absent) is
+// checked against the type its ignore declares and dropped, and the plan
+// notes how many each ignore dropped. A tensor a rule claimed too is an
+// error (the checker refuses overlapping patterns; this catches what only
+// the config makes coincide). stopped tells that a loop bound stopped an
+// ignore, as for rules.
+func (p *Plan) planIgnores(m *ir.Mapping, e *env, claimed map[string]string, reported map[string]bool) (errs []error, stopped bool) {
+	for _, r := range m.Ignores {
+		if !ir.InVariant(r.Variant, p.Variant) {
+			continue
+		}
+		ok, err := ir.EvalAll(r.When, e)
+		if err != nil {
+			errs = append(errs, spanError(r.Pos, r.End, err, "condition of the ignore"))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		var dropped []string
+		x := &expansion{p: p, limit: len(p.src.Tensors)}
+		err = x.each(r.Loops, e, func(be *env) error {
+			for _, ref := range r.Refs {
+				name := expand(ref.Pattern, be)
+				t, ok := p.src.Lookup(name)
+				if !ok {
+					continue
+				}
+				if prev, dup := claimed[name]; dup {
+					errs = append(errs, &TensorError{Tensor: name, File: t.File.Path, Pos: ref.Pos, End: ref.End,
+						Msg: "ignored, but also claimed by the rule at " + prev})
+					continue
+				}
+				claimed[name] = r.Pos.FileLine()
+				want, hasShape, err := declared(ref, be)
+				if err != nil {
+					errs = append(errs, spanError(ref.Pos, ref.End, err, "shape of %s", quote.Name(name)))
+					continue
+				}
+				if err := checkType(want, hasShape, ir.TensorType{DType: t.DType, Shape: t.Shape}); err != nil {
+					errs = append(errs, &TensorError{Tensor: name, File: t.File.Path, Pos: ref.Pos, End: ref.End,
+						Msg: strings.Replace(err.Error(), "the rule declares", "the ignore declares", 1)})
+					continue
+				}
+				dropped = append(dropped, name)
+			}
+			return nil
+		})
+		if err != nil {
+			stopped = true
+			var be *boundError
+			if !errors.As(err, &be) || !reported[be.key] {
+				errs = append(errs, err)
+			}
+			if be != nil {
+				reported[be.key] = true
+			}
+		}
+		if len(dropped) == 0 {
+			continue
+		}
+		p.Ignored = append(p.Ignored, dropped...)
+		var pats []string
+		for _, ref := range r.Refs {
+			pats = append(pats, patternString(ref.Pattern))
+		}
+		n := "1 tensor"
+		if len(dropped) > 1 {
+			n = fmt.Sprintf("%d tensors", len(dropped))
+		}
+		p.Notes = append(p.Notes, fmt.Sprintf("%s dropped, as %s says (ignore %s): not converted, and not written back on export",
+			n, r.Pos.FileLine(), strings.Join(pats, ", ")))
+	}
+	return errs, stopped
+}
+
+// patternString prints a tensor pattern as written: model.layers.{l}.w.
+func patternString(p ir.Pattern) string {
+	var b strings.Builder
+	for _, part := range p.Parts {
+		switch {
+		case part.Var == "":
+			b.WriteString(part.Lit)
+		case part.Off != 0:
+			fmt.Fprintf(&b, "{%s+%d}", part.Var, part.Off)
+		default:
+			fmt.Fprintf(&b, "{%s}", part.Var)
+		}
+	}
+	return b.String()
 }
 
 // SideTarget is the target a mapping names for one of its sides (the

@@ -9,8 +9,13 @@ package mappings_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,6 +26,7 @@ import (
 	"github.com/mapper-dev/mapper/engine/format/hf"
 	"github.com/mapper-dev/mapper/mappings/synth"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
 // hubFamilies are the model_types the shipped mappings convert.
@@ -68,9 +74,19 @@ func TestHubSkeletons(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Where the published index is here, the skeleton holds its
+			// tensors: the rotary buffers older Llamas were saved with
+			// too (Llama-2), which the config does not tell.
+			index, hasIndex := hubIndex(t, filepath.Dir(path))
+			a.RotaryBuffers = slices.ContainsFunc(slices.Collect(maps.Keys(index.names)), func(n string) bool {
+				return strings.HasSuffix(n, ".self_attn.rotary_emb.inv_freq")
+			})
 			dir := filepath.Join(t.TempDir(), name)
 			if err := synth.Skeleton(dir, raw, a, synth.Options{}); err != nil {
 				t.Fatal(err)
+			}
+			if hasIndex {
+				checkHubIndex(t, index, dir)
 			}
 			m := load(t, mapping)
 			p, err := engine.NewPlan(m, dir, engine.PlanOptions{Workers: 1})
@@ -87,6 +103,23 @@ func TestHubSkeletons(t *testing.T) {
 				t.Logf("note: %s", n)
 			}
 			p.Close()
+			// What the mapping ignores is dropped, said, and not recorded
+			// to come back.
+			if buffers := a.Layers; a.RotaryBuffers {
+				if len(p.Ignored) != buffers {
+					t.Errorf("%d tensors ignored, want the %d rotary buffers", len(p.Ignored), buffers)
+				}
+				if note := fmt.Sprintf("%d tensors dropped", buffers); !slices.ContainsFunc(p.Notes, func(n string) bool { return strings.HasPrefix(n, note) }) {
+					t.Errorf("no note says %q", note)
+				}
+				for _, n := range p.Ignored {
+					if _, ok := p.Carried.Files[n]; ok {
+						t.Errorf("the record of the input's files names %s, which does not come back", n)
+					}
+				}
+			} else if len(p.Ignored) > 0 {
+				t.Errorf("ignored %v", p.Ignored)
+			}
 			checkHubConfigRoundTrip(t, m, cfg, raw)
 			if p.BytesIn > smallHub {
 				return
@@ -102,6 +135,74 @@ func TestHubSkeletons(t *testing.T) {
 	}
 	if shipped == 0 {
 		t.Errorf("none of the %d configs in testdata/hub is of a shipped family", len(paths))
+	}
+}
+
+// hubIndexFile is a published model.safetensors.index.json: its tensor
+// names and total_size.
+type hubIndexFile struct {
+	names     map[string]bool
+	totalSize int64
+}
+
+// hubIndex reads dir's model.safetensors.index.json, if it has one.
+func hubIndex(t *testing.T, dir string) (hubIndexFile, bool) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, safetensors.IndexFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return hubIndexFile{}, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := pyjson.Decode(raw)
+	if err != nil {
+		t.Fatalf("%s: %v", safetensors.IndexFile, err)
+	}
+	doc, _ := v.(map[string]any)
+	wm, _ := doc["weight_map"].(map[string]any)
+	md, _ := doc["metadata"].(map[string]any)
+	size, _ := md["total_size"].(int64)
+	if len(wm) == 0 || size <= 0 {
+		t.Fatalf("%s: no weight_map or total_size", safetensors.IndexFile)
+	}
+	out := hubIndexFile{names: map[string]bool{}, totalSize: size}
+	for n := range wm {
+		out.names[n] = true
+	}
+	return out, true
+}
+
+// checkHubIndex requires the skeleton in dir to hold the published index's
+// tensors, no more and no fewer, and as many bytes (so dtypes and shapes
+// add up as the publisher's did).
+func checkHubIndex(t *testing.T, want hubIndexFile, dir string) {
+	t.Helper()
+	ck, err := safetensors.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	got := map[string]bool{}
+	var size int64
+	for _, f := range ck.Files {
+		for _, ti := range f.Tensors {
+			got[ti.Name] = true
+			size += ti.Size()
+		}
+	}
+	for n := range want.names {
+		if !got[n] {
+			t.Errorf("the published index lists %s; the skeleton has no such tensor", n)
+		}
+	}
+	for n := range got {
+		if !want.names[n] {
+			t.Errorf("the skeleton has %s; the published index lists no such tensor", n)
+		}
+	}
+	if size != want.totalSize {
+		t.Errorf("the skeleton's tensors take %d bytes; the published index says %d", size, want.totalSize)
 	}
 }
 

@@ -318,7 +318,7 @@ func TestRefusedHF(t *testing.T) {
 			// Phi-3-mini-128k-instruct's published rope_scaling.
 			name: "phi3_longrope", mapping: "phi3",
 			arch: withOverrides(synth.TinyPhi3(), "rope_scaling", hubConfig(t, "microsoft--Phi-3-mini-128k-instruct")["rope_scaling"]),
-			want: []string{"mappings/phi3.map:64:5: error: ", "config.json: rope_scaling is not null: Phi-3's long-context rotary embedding (longrope, called su in older configs) has no Fast-LLM counterpart"},
+			want: []string{"mappings/phi3.map:82:7: error: ", "config.json: rope_scaling is not null: Phi-3's long-context rotary embedding (longrope, called su in older configs) has no Fast-LLM counterpart"},
 		},
 		{
 			name: "phi3_partial_rotary", mapping: "phi3",

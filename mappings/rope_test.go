@@ -8,17 +8,22 @@ package mappings_test
 // config.json byte for byte.
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine"
 	"github.com/mapper-dev/mapper/engine/format/fastllm"
 	"github.com/mapper-dev/mapper/mappings/synth"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
 // rotaryWant is config.base_model's decoder.block.mixer.rotary for a rope
@@ -64,14 +69,30 @@ func TestRopeForms(t *testing.T) {
 		mapping string
 		arch    synth.Arch
 		theta   any
+		forms   []synth.Rope // nil: ropeForms()
 	}{
-		{"llama", synth.TinyLlama(), 500000.0},
-		{"mistral", synth.TinyMistral(), 10000.0},
-		{"mixtral", synth.TinyMixtral(), 1000000.0},
-		{"qwen2", synth.TinyQwen2(), 1000000.0},
+		{"llama", synth.TinyLlama(), 500000.0, nil},
+		{"mistral", synth.TinyMistral(), 10000.0, nil},
+		{"mixtral", synth.TinyMixtral(), 1000000.0, nil},
+		{"qwen2", synth.TinyQwen2(), 1000000.0, nil},
+		// Fast-LLM's converters for these import Llama's rotary (Dream's
+		// through Qwen2's); Qwen3's have none, and transformers reads the
+		// same fields there.
+		{"mtp_llama", synth.TinyMTPLlama(), 500000.0, nil},
+		{"diffusion_llama", synth.TinyDiffusionLlama(), 500000.0, nil},
+		{"dream", synth.TinyDream(), 1000000.0, nil},
+		{"qwen3", synth.TinyQwen3(), int64(1000000), nil},
+		{"qwen3_moe", synth.TinyQwen3MoE(), 1000000.0, nil},
+		// Phi-3 publishes the default rotary and longrope, which Fast-LLM
+		// has none of (TestRopeRefused).
+		{"phi3", synth.TinyPhi3(), 10000.0, []synth.Rope{{}, {V5: true}}},
 	}
 	for _, fam := range families {
-		for _, r := range ropeForms() {
+		forms := fam.forms
+		if forms == nil {
+			forms = ropeForms()
+		}
+		for _, r := range forms {
 			t.Run(fam.mapping+"/"+ropeName(r), func(t *testing.T) {
 				t.Parallel()
 				a := fam.arch
@@ -128,7 +149,7 @@ func TestRopeGPTOSSV5(t *testing.T) {
 
 // TestRopeRefused: rope types Fast-LLM has no rotary for are refused,
 // naming the type, in every spelling; so are yarn fields it has no place
-// for, and Qwen2's multimodal rotary.
+// for, Qwen2's multimodal rotary, and Phi-3's longrope and partial rotary.
 func TestRopeRefused(t *testing.T) {
 	v5 := func(a synth.Arch, params map[string]any) synth.Arch {
 		a.Rope = synth.Rope{V5: true}
@@ -153,6 +174,20 @@ func TestRopeRefused(t *testing.T) {
 			[]string{"use_mrope is true: multimodal rotary (Qwen2-VL's) has no Fast-LLM rotary type"}},
 		{"both_spellings", "llama", withOverrides(synth.TinyLlama(), "rope_parameters", map[string]any{"rope_theta": 500000.0, "rope_type": "default"}),
 			[]string{"rope_theta: not claimed", "rope_scaling: not claimed"}},
+		// The copies refuse as their sources do.
+		{"dynamic_dream", "dream", withOverrides(synth.TinyDream(), "rope_scaling", map[string]any{"factor": 2.0, "rope_type": "dynamic"}),
+			[]string{"rope_scaling.rope_type", `value "dynamic" has no counterpart (known: "llama3", "yarn")`}},
+		{"linear_v5_qwen3", "qwen3", v5(synth.TinyQwen3(), map[string]any{"rope_theta": int64(1000000), "rope_type": "linear", "factor": 2.0}),
+			[]string{"rope_parameters.rope_type", `value "linear" has no counterpart (known: "default", "llama3", "yarn")`}},
+		// Phi-3's longrope in v5's spelling (the 128k model's fields moved
+		// into rope_parameters), another type, and a partial rotary there.
+		{"longrope_v5_phi3", "phi3", v5(synth.TinyPhi3(), map[string]any{"rope_theta": 10000.0, "rope_type": "longrope",
+			"long_factor": []any{1.0}, "short_factor": []any{1.0}, "original_max_position_embeddings": int64(4096)}),
+			[]string{"rope_parameters.rope_type is longrope: Phi-3's long-context rotary embedding (longrope, called su in older configs) has no Fast-LLM counterpart"}},
+		{"yarn_v5_phi3", "phi3", v5(synth.TinyPhi3(), map[string]any{"rope_theta": 10000.0, "rope_type": "yarn", "factor": 4.0}),
+			[]string{"rope_parameters.rope_type", `value "yarn" has no counterpart (known: "default")`}},
+		{"partial_v5_phi3", "phi3", v5(synth.TinyPhi3(), map[string]any{"rope_theta": 10000.0, "rope_type": "default", "partial_rotary_factor": 0.75}),
+			[]string{"rope_parameters.partial_rotary_factor is not 1: a rotary embedding over part of each head"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,6 +223,129 @@ func TestRopeExportWithoutRecord(t *testing.T) {
 	}
 }
 
+// ropeFamily are the mappings whose rope rules are llama.map's, written
+// out in each file (the language has no include), with the rope_theta
+// default of each model's transformers config class.
+var ropeFamily = map[string]float64{
+	"llama": 1e4, "mistral": 1e4, "mixtral": 1e6, "qwen2": 1e4, "mtp_llama": 1e4,
+	"diffusion_llama": 1e4, "dream": 1e4, "qwen3": 1e4, "qwen3_moe": 1e4,
+}
+
+// TestRopeRulesAgree fails when the copies drift: every config rule of
+// these mappings that reads or writes the rope (a rope_theta, rope_scaling
+// or rope_parameters key, or the right rotary), with the conditions it sits
+// under and the branches recorded for it, must be llama.map's, in the same
+// order; only rope_theta's default differs, and it must be the config
+// class's.
+func TestRopeRulesAgree(t *testing.T) {
+	want := ropeRules(t, "llama")
+	if len(want) < 20 {
+		t.Fatalf("llama.map has %d rope rules; the selection below misses them", len(want))
+	}
+	for name, theta := range ropeFamily {
+		got := ropeRules(t, name)
+		if d := firstDiff(got, want); d >= 0 {
+			g, w := "(none)", "(none)"
+			if d < len(got) {
+				g = got[d]
+			}
+			if d < len(want) {
+				w = want[d]
+			}
+			t.Errorf("%s.map's rope rule %d differs from llama.map's:\n got %s\nwant %s", name, d, g, w)
+		}
+		if d := ropeThetaDefaults(t, name); !reflect.DeepEqual(d, []any{theta, theta}) {
+			t.Errorf("%s.map: rope_theta defaults %v, want %v (v4 and v5)", name, d, theta)
+		}
+	}
+}
+
+func firstDiff(a, b []string) int {
+	for i := range max(len(a), len(b)) {
+		if i >= len(a) || i >= len(b) || a[i] != b[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+// isRope reports whether a config path is the rope's: a left rope key or
+// the right rotary.
+func isRope(segs []string) bool {
+	p := strings.Join(segs, ".")
+	for _, pre := range []string{"rope_theta", "rope_scaling", "rope_parameters", "decoder.block.mixer.rotary"} {
+		if p == pre || strings.HasPrefix(p, pre+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// ropeRules renders a mapping's rope rules and recorded rope branches as
+// text, rope_theta's default left out.
+func ropeRules(t *testing.T, name string) []string {
+	t.Helper()
+	m := load(t, name)
+	var out []string
+	for _, r := range m.Config {
+		rope := isRope(r.Left.Segs)
+		for _, p := range append(slices.Clone(r.Right), r.Keys...) {
+			rope = rope || isRope(p.Segs)
+		}
+		if !rope {
+			continue
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "kind %d: %s", r.Kind, strings.Join(r.Left.Segs, "."))
+		if r.LeftDefault != nil && strings.Join(r.Left.Segs, ".") != "rope_theta" && strings.Join(r.Left.Segs, ".") != "rope_parameters.rope_theta" {
+			fmt.Fprintf(&b, " default %s", ir.Format(r.LeftDefault))
+		}
+		for _, p := range r.Right {
+			fmt.Fprintf(&b, " -> %s", strings.Join(p.Segs, "."))
+		}
+		if r.RightDefault != nil {
+			fmt.Fprintf(&b, " default %s", ir.Format(r.RightDefault))
+		}
+		for _, v := range r.ValueMap {
+			fmt.Fprintf(&b, " map %s=%s", ir.FormatValue(v.Left), ir.FormatValue(v.Right))
+		}
+		if r.Kind == ir.ConfigLeftConst || r.Kind == ir.ConfigRightConst || r.Kind == ir.ConfigRefuse {
+			fmt.Fprintf(&b, " value %s optional %v", ir.FormatValue(r.Value), r.Optional)
+		}
+		for _, k := range r.Keys {
+			fmt.Fprintf(&b, " key %s", strings.Join(k.Segs, "."))
+		}
+		for _, w := range r.When {
+			fmt.Fprintf(&b, " when %s", ir.Format(w))
+		}
+		fmt.Fprintf(&b, " variant %q", r.Variant)
+		out = append(out, b.String())
+	}
+	for _, br := range m.Branches {
+		if strings.Contains(br.Key, "rope") {
+			out = append(out, fmt.Sprintf("recorded %s (keys %v)", br.Key, br.Keys))
+		}
+	}
+	return out
+}
+
+// ropeThetaDefaults are the defaults of a mapping's rope_theta rules, or
+// their text where one is not a constant.
+func ropeThetaDefaults(t *testing.T, name string) []any {
+	t.Helper()
+	var out []any
+	for _, r := range load(t, name).Config {
+		if p := strings.Join(r.Left.Segs, "."); (p == "rope_theta" || p == "rope_parameters.rope_theta") && r.LeftDefault != nil {
+			if l, ok := r.LeftDefault.(*ir.Literal); ok {
+				out = append(out, l.Value)
+			} else {
+				out = append(out, ir.Format(r.LeftDefault))
+			}
+		}
+	}
+	return out
+}
+
 // writeMetadata rewrites a Fast-LLM checkpoint's metadata.yaml from md.
 func writeMetadata(t *testing.T, dir string, md *fastllm.Metadata) {
 	t.Helper()
@@ -208,4 +366,68 @@ func readJSON(t *testing.T, path string) map[string]any {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return v.(map[string]any)
+}
+
+// TestLlamaRotaryBuffers: a Llama saved with its rotary buffers (as
+// Llama-2 was published) converts: the buffers are dropped, the plan says
+// how many, the record of the input's files leaves them out, and the way
+// back gives every other tensor back as it was.
+func TestLlamaRotaryBuffers(t *testing.T) {
+	t.Parallel()
+	a := synth.TinyLlama()
+	a.RotaryBuffers = true
+	m := load(t, "llama")
+	hf0 := generate(t, a, synth.Options{NoSideFiles: true, ShardBytes: 64 << 10})
+	fl, p := convert(t, m, hf0, engine.PlanOptions{})
+	want := []string{"model.layers.0.self_attn.rotary_emb.inv_freq", "model.layers.1.self_attn.rotary_emb.inv_freq"}
+	if !slices.Equal(p.Ignored, want) {
+		t.Errorf("ignored %v, want %v", p.Ignored, want)
+	}
+	if !slices.ContainsFunc(p.Notes, func(n string) bool {
+		return strings.HasPrefix(n, "2 tensors dropped, as mappings/llama.map:") &&
+			strings.Contains(n, "(ignore model.layers.{l}.self_attn.rotary_emb.inv_freq)")
+	}) {
+		t.Errorf("no note says the buffers were dropped: %q", p.Notes)
+	}
+	md := parseMetadata(t, fl)
+	if len(md.Carried.Files) == 0 {
+		t.Fatal("the input's files are not recorded: the test needs shards")
+	}
+	for _, n := range want {
+		if _, ok := md.Carried.Files[n]; ok {
+			t.Errorf("metadata.mapper.files names %s, which does not come back", n)
+		}
+		if _, ok := md.StateIndex[n]; ok {
+			t.Errorf("the Fast-LLM checkpoint holds %s", n)
+		}
+	}
+	hf1, _ := convert(t, m, fl, engine.PlanOptions{})
+	rep, err := engine.Diff(hf0, hf1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var only []string
+	for _, d := range rep.Tensors {
+		switch d.Kind {
+		case engine.Identical:
+		case engine.OnlyInA:
+			only = append(only, d.Name)
+		default:
+			t.Errorf("%s: %s %s", d.Name, d.Kind, d.Detail)
+		}
+	}
+	if slices.Sort(only); !slices.Equal(only, want) {
+		t.Errorf("only in the input: %v, want the buffers %v", only, want)
+	}
+	// synth writes what LlamaRotaryEmbedding computed: 1 / theta^(2i/d).
+	dt, sh, data := openHF(t, hf0).raw(want[0])
+	if dt != tensor.F32 || !slices.Equal([]int(sh), []int{a.HeadDim / 2}) {
+		t.Fatalf("%s is %v%v, want F32[%d]", want[0], dt, sh, a.HeadDim/2)
+	}
+	for i := range a.HeadDim / 2 {
+		got := float64(math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:])))
+		if w := math.Pow(500000, -float64(2*i)/float64(a.HeadDim)); math.Abs(got-w) > 1e-6*w {
+			t.Errorf("inv_freq[%d] = %v, want %v", i, got, w)
+		}
+	}
 }

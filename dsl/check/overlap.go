@@ -22,9 +22,9 @@ func (c *checker) checkTensorOverlaps() {
 	collect := func(right bool) []side {
 		var out []side
 		for _, t := range c.trules {
-			refs, tr := t.node.Left.Refs, t.rule.Left
+			refs, tr := t.refs(right), t.rule.Left
 			if right {
-				refs, tr = t.node.Right.Refs, t.rule.Right
+				tr = t.rule.Right
 			}
 			for i, r := range tr {
 				out = append(out, side{t, i, refs[i], r.Pattern, elems(r.Pattern)})
@@ -47,11 +47,18 @@ func (c *checker) checkTensorOverlaps() {
 				if !ok {
 					continue
 				}
-				where := fmt.Sprintf("the rule at line %d", a.ref.Pos.Line)
+				what := "rule"
+				if a.t.ignore != nil {
+					what = "ignore"
+				}
+				where := fmt.Sprintf("the %s at line %d", what, a.ref.Pos.Line)
 				if a.t == b.t {
-					where = "this rule"
+					where = "this " + what
 				}
 				hint := "rules that can be active together must not share a tensor; put them in different variants or in the two branches of a when/else"
+				if a.t.ignore != nil || b.t.ignore != nil {
+					hint = "an ignored tensor must be one that no rule active with the ignore converts; narrow the ignored name, or put the two in different variants or branches of a when/else"
+				}
 				if normalized(a.pat) == normalized(b.pat) {
 					c.errorf(b.ref.Name.Span, hint, "%s name %s is also named by %s (%s)", sideName, patternText(b.pat), where, patternText(a.pat))
 				} else {

@@ -10,15 +10,31 @@ import (
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
-// truleInfo is one lowered tensor rule with where it sits.
+// truleInfo is one lowered tensor rule with where it sits. An ignore item
+// is one too (node nil, ignore set), whose rule has left references only,
+// so that the overlap and sample checks see its names.
 type truleInfo struct {
 	node   *syntax.RuleItem
+	ignore *syntax.IgnoreItem
 	rule   *ir.TensorRule
 	ctx    *ctxInfo
 	sc     scope      // each variables in scope
 	extra  []*binding // variables bound by stack / unstack
 	bounds []syntax.Expr
 	broken bool // ops or arity are wrong: skip the shape checks
+}
+
+// refs are the references a side of the rule names as written.
+func (t *truleInfo) refs(right bool) []*syntax.Ref {
+	switch {
+	case t.ignore != nil && right:
+		return nil
+	case t.ignore != nil:
+		return t.ignore.Refs
+	case right:
+		return t.node.Right.Refs
+	}
+	return t.node.Left.Refs
 }
 
 func dtypeNames() []string {
@@ -75,6 +91,8 @@ func (c *checker) tensorItems(items []syntax.TensorItem, sc scope, lprefix, rpre
 			}
 		case *syntax.RuleItem:
 			c.rule(it, sc, lprefix, rprefix, loops, ctx)
+		case *syntax.IgnoreItem:
+			c.ignore(it, sc, lprefix, loops, ctx)
 		}
 	}
 }
@@ -141,6 +159,27 @@ func (c *checker) rule(it *syntax.RuleItem, sc scope, lprefix, rprefix []*syntax
 	}
 	c.trules = append(c.trules, t)
 	c.m.Tensors = append(c.m.Tensors, r)
+}
+
+// ignore lowers `ignore a, b`: left names only, each of which must use
+// every enclosing loop variable (otherwise each iteration would name the
+// same tensor).
+func (c *checker) ignore(it *syntax.IgnoreItem, sc scope, lprefix []*syntax.Name, loops []ir.Loop, ctx *ctxInfo) {
+	t := &truleInfo{ignore: it, ctx: ctx, sc: sc}
+	r := &ir.TensorRule{Pos: it.Pos, End: it.End, Loops: loops, When: ctx.when, Variant: ctx.variant}
+	t.rule = r
+	for _, ref := range it.Refs {
+		use := map[*binding]bool{}
+		r.Left = append(r.Left, c.tref(ref, lprefix, false, t, use))
+		for _, b := range sc.vars {
+			if !use[b] {
+				c.errorf(ref.Name.Span, fmt.Sprintf("use {%s} in the name, or move the ignore out of the each", b.name),
+					"index variable %s is not used in the ignored name %s: every iteration would name the same tensor", b.name, ref.Name)
+			}
+		}
+	}
+	c.trules = append(c.trules, t)
+	c.m.Ignores = append(c.m.Ignores, &ir.IgnoreRule{Pos: r.Pos, End: r.End, Loops: loops, When: ctx.when, Variant: ctx.variant, Refs: r.Left})
 }
 
 func tensorsText(n int) string {

@@ -30,6 +30,9 @@ type Mapping struct {
 	Variants []*Variant
 	Config   []*ConfigRule
 	Tensors  []*TensorRule
+	// Ignores are the left tensors an import drops on purpose (`ignore`
+	// in a tensors block).
+	Ignores []*IgnoreRule
 	// Branches are the config whens whose branch an import records and an
 	// export takes again (see Branch).
 	Branches []*Branch
@@ -185,6 +188,20 @@ type TensorRule struct {
 	Left    []*TensorRef
 	Ops     []*Op
 	Right   []*TensorRef
+}
+
+// IgnoreRule is `ignore a, b` in a tensors block, flattened out of its
+// scopes: left tensors that an import drops when the input has them (the
+// plan notes how many), after checking any type they declare. No rule
+// converts them, so an export writes none. Refs are patterns over the
+// enclosing loops' variables, as a rule's left references are.
+type IgnoreRule struct {
+	Pos     Pos
+	End     Pos
+	Loops   []Loop
+	When    []Expr
+	Variant string
+	Refs    []*TensorRef
 }
 
 // Loop is `each Var < Bound`.

@@ -261,8 +261,8 @@ func (*RefuseItem) configItem() {}
 func (*RenameItem) configItem() {}
 func (*CycleItem) configItem()  {}
 
-// TensorItem is one item of a tensors block: *EachItem, *TensorWhen or
-// *RuleItem.
+// TensorItem is one item of a tensors block: *EachItem, *TensorWhen,
+// *RuleItem or *IgnoreItem.
 type TensorItem interface {
 	Node
 	tensorItem()
@@ -302,9 +302,17 @@ type RuleItem struct {
 	Right *Tuple
 }
 
+// IgnoreItem is `ignore a, b: [shape]` in a tensors block: left tensors
+// an import drops on purpose, with optional declared types.
+type IgnoreItem struct {
+	Span
+	Refs []*Ref
+}
+
 func (*EachItem) tensorItem()   {}
 func (*TensorWhen) tensorItem() {}
 func (*RuleItem) tensorItem()   {}
+func (*IgnoreItem) tensorItem() {}
 
 // Tuple is one Ref or a parenthesised list of them.
 type Tuple struct {

@@ -475,7 +475,7 @@ func canStartItem(kind bodyKind, t lexer.Token) bool {
 	case configBody:
 		return name || isKeyword(t, "when", "keep", "ignore", "left", "right", "refuse")
 	case tensorsBody:
-		return name || isKeyword(t, "each", "when") || t.Type == tokPunct && t.Value == "("
+		return name || isKeyword(t, "each", "when", "ignore") || t.Type == tokPunct && t.Value == "("
 	}
 	return false
 }
@@ -509,7 +509,7 @@ var phrases = []phrase{
 	{`"mapping" (a file starts with its header)`, []string{"mapping"}, nil},
 	{"a declaration (sample, let, config, tensors or variant)", declKeywords, nil},
 	{"a config rule", []string{"when", "keep", "ignore", "left", "right", "refuse", keyIdent, keyName}, nil},
-	{"a tensor rule", []string{"each", "when", "(", keyIdent, keyName}, nil},
+	{"a tensor rule", []string{"each", "when", "ignore", "(", keyIdent, keyName}, nil},
 	// After a binary operator "not" is not allowed (it binds more loosely).
 	{"an expression", []string{"-", "(", "[", "{", "true", "false", "null", keyIdent, keyName, keyInt, keyFloat, keyString}, []string{"not"}},
 	{"a name", []string{keyIdent, keyName}, nil},

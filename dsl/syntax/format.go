@@ -327,6 +327,8 @@ func (p *printer) tensorItems(items []TensorItem) {
 			}
 			s += " <-> " + tupleString(it.Right)
 			p.elem(it.Span, s, blankKeep)
+		case *IgnoreItem:
+			p.elem(it.Span, "ignore "+refsString(it.Refs), blankKeep)
 		}
 	}
 }
@@ -340,8 +342,16 @@ func names(ns []*Name) string {
 }
 
 func tupleString(t *Tuple) string {
-	parts := make([]string, len(t.Refs))
-	for i, r := range t.Refs {
+	if t.Paren {
+		return "(" + refsString(t.Refs) + ")"
+	}
+	return refsString(t.Refs)
+}
+
+// refsString prints references with their declared types: `a: BF16[n], b`.
+func refsString(refs []*Ref) string {
+	parts := make([]string, len(refs))
+	for i, r := range refs {
 		s := r.Name.String()
 		if r.DType != nil || r.HasShape {
 			s += ": "
@@ -354,10 +364,7 @@ func tupleString(t *Tuple) string {
 		}
 		parts[i] = s
 	}
-	if t.Paren {
-		return "(" + strings.Join(parts, ", ") + ")"
-	}
-	return parts[0]
+	return strings.Join(parts, ", ")
 }
 
 func tableString(t *ValueTable) string {

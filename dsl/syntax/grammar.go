@@ -155,9 +155,16 @@ type gTensors struct {
 }
 
 type gTItem struct {
-	Each *gEach  `parser:"  @@"`
-	When *gTWhen `parser:"| @@"`
-	Rule *gTRule `parser:"| @@"`
+	Each   *gEach    `parser:"  @@"`
+	When   *gTWhen   `parser:"| @@"`
+	Ignore *gTIgnore `parser:"| @@"`
+	Rule   *gTRule   `parser:"| @@"`
+}
+
+// gTIgnore is `ignore a, b` in a tensors block: left tensors dropped.
+type gTIgnore struct {
+	Kw   tok     `parser:"@\"ignore\""`
+	Refs []*gRef `parser:"@@ ( \",\" @@ )*"`
 }
 
 type gEach struct {

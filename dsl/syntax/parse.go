@@ -337,6 +337,13 @@ func (c *converter) titems(gs []*gTItem) []TensorItem {
 				w.End = w.Else.End
 			}
 			out = append(out, w)
+		case g.Ignore != nil:
+			ig := &IgnoreItem{}
+			for _, r := range g.Ignore.Refs {
+				ig.Refs = append(ig.Refs, c.ref(r))
+			}
+			ig.Span = join(c.tokSpan(g.Ignore.Kw), ig.Refs[len(ig.Refs)-1].Span)
+			out = append(out, ig)
 		case g.Rule != nil:
 			r := &RuleItem{Left: c.tuple(g.Rule.Left), Right: c.tuple(g.Rule.Right)}
 			for _, o := range g.Rule.Ops {

@@ -123,6 +123,10 @@ type Arch struct {
 	Float tensor.DType
 	// Rope chooses how the config states the rotary embedding.
 	Rope Rope
+	// RotaryBuffers adds each layer's self_attn.rotary_emb.inv_freq, the
+	// F32 buffer older transformers saved with a Llama (Llama-2's published
+	// checkpoints hold them); llama only.
+	RotaryBuffers bool
 	// Overrides replaces top-level config.json keys after generation (a nil
 	// value writes null); Remove deletes keys.
 	Overrides map[string]any
@@ -407,6 +411,12 @@ func (a Arch) Validate() error {
 	}
 	if (a.qwen2Like() || a.Family == Phi3) && a.HeadDim*a.Heads != a.Hidden {
 		return bad("%s configs have no head_dim: it must be hidden/heads = %d", a.Family, a.Hidden/a.Heads)
+	}
+	if a.RotaryBuffers && a.Family != Llama {
+		return bad("only llama checkpoints were published with rotary buffers")
+	}
+	if a.RotaryBuffers && a.HeadDim%2 != 0 {
+		return bad("head_dim %d is odd: a rotary embedding pairs dimensions", a.HeadDim)
 	}
 	if a.Family == MTPLlama && a.PredictionHeads < 1 {
 		return bad("%d prediction heads, want at least 1", a.PredictionHeads)

@@ -73,9 +73,13 @@ func Generate(dir string, a Arch, seed int64, opts Options) error {
 	}
 	entries := make([]safetensors.Entry, len(ts))
 	kinds := make(map[string]Kind, len(ts))
+	data := map[string][]byte{}
 	for i, t := range ts {
 		entries[i] = t.Entry
 		kinds[t.Name] = t.Kind
+		if t.Data != nil {
+			data[t.Name] = t.Data
+		}
 	}
 	out := &format.Output{Config: cfg, Tensors: entries, ShardBytes: opts.ShardBytes, Naming: opts.Naming}
 	side := hf.Side{}
@@ -89,7 +93,7 @@ func Generate(dir string, a Arch, seed int64, opts Options) error {
 			shards[i].Metadata = nil
 		}
 	}
-	if err := writeShards(dir, shards, kinds, seed, opts); err != nil {
+	if err := writeShards(dir, shards, kinds, data, seed, opts); err != nil {
 		return err
 	}
 	if err := side.WriteMeta(dir, out, shards); err != nil {
@@ -148,7 +152,9 @@ type unit struct {
 	size int64 // bytes of this segment
 }
 
-func writeShards(dir string, shards []format.Shard, kinds map[string]Kind, seed int64, opts Options) (err error) {
+// writeShards writes the shards' tensors: data's bytes where it has them,
+// else drawn by kind.
+func writeShards(dir string, shards []format.Shard, kinds map[string]Kind, data map[string][]byte, seed int64, opts Options) (err error) {
 	var writers []*safetensors.Writer
 	defer func() {
 		if err != nil {
@@ -193,7 +199,11 @@ func writeShards(dir string, shards []format.Shard, kinds map[string]Kind, seed 
 					continue
 				}
 				b := buf[:u.size]
-				Fill(b, u.kind, seed, u.name, u.seg, opts.ByteExactMXFP4)
+				if d, ok := data[u.name]; ok {
+					copy(b, d[u.seg*SegmentBytes:])
+				} else {
+					Fill(b, u.kind, seed, u.name, u.seg, opts.ByteExactMXFP4)
+				}
 				if err := u.w.WriteAt(u.name, u.seg*SegmentBytes, b); err != nil {
 					errs[i] = fmt.Errorf("synth: %w", err)
 				}

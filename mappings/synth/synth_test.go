@@ -431,6 +431,11 @@ func TestRejects(t *testing.T) {
 	if m.Validate() == nil {
 		t.Error("MXFP4 llama accepted")
 	}
+	r := TinyMistral()
+	r.RotaryBuffers = true
+	if r.Validate() == nil {
+		t.Error("mistral with rotary buffers accepted (transformers never saved them)")
+	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
 	if err := Generate(dir, TinyLlama(), 1, Options{}); err == nil || !strings.Contains(err.Error(), "not empty") {

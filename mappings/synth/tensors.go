@@ -1,7 +1,9 @@
 package synth
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
@@ -16,12 +18,16 @@ const (
 	Norm                    // BF16, mean 1, standard deviation 0.02
 	MXFP4Blocks             // U8 block bytes (two E2M1 codes each)
 	MXFP4Scales             // U8 E8M0 scales in 118..124
+	InvFreq                 // F32 1 / theta^(2i / d): a rotary buffer, in Data
 )
 
 // Tensor is one tensor of a synthetic checkpoint.
 type Tensor struct {
 	safetensors.Entry
 	Kind Kind
+	// Data is the tensor's bytes where the config fixes them (InvFreq);
+	// nil where they are drawn.
+	Data []byte
 }
 
 // Tensors lists a's tensors with their Hugging Face names, shapes and
@@ -39,8 +45,16 @@ func Tensors(a Arch) ([]Tensor, error) {
 	H, V := a.Hidden, a.Vocab
 
 	w("model.embed_tokens.weight", V, H)
+	var invFreq []byte
+	if a.RotaryBuffers {
+		invFreq = a.invFreq()
+	}
 	for l := 0; l < a.Layers; l++ {
 		a.layer(fmt.Sprintf("model.layers.%d.", l), add)
+		if a.RotaryBuffers {
+			out = append(out, Tensor{Entry: safetensors.Entry{Name: fmt.Sprintf("model.layers.%d.self_attn.rotary_emb.inv_freq", l),
+				DType: tensor.F32, Shape: tensor.Shape{a.HeadDim / 2}}, Kind: InvFreq, Data: invFreq})
+		}
 	}
 	// MTP-Llama: one more block per extra head, a norm per head (the first
 	// is the model's own: there is no model.norm).
@@ -147,6 +161,35 @@ func (a Arch) layer(p string, add func(kind Kind, dt tensor.DType, name string, 
 	}
 	add(Norm, a.float(), p+"input_layernorm.weight", H)
 	add(Norm, a.float(), p+"post_attention_layernorm.weight", H)
+}
+
+// invFreq is the rotary buffer older transformers saved in each Llama
+// layer, as LlamaRotaryEmbedding computed it in F32: 1 / theta^(2i / d)
+// for i < d/2, theta the config's rope_theta. F32 pow is not correctly
+// rounded in torch; this rounds the float64 power once, so a value may
+// differ from a real checkpoint's in its last bit (mapper drops them
+// unread).
+func (a Arch) invFreq() []byte {
+	theta := 10000.0
+	cfg, _ := Config(a) // a is valid: Tensors checked it
+	v := cfg["rope_theta"]
+	if p, ok := cfg["rope_parameters"].(map[string]any); ok {
+		v = p["rope_theta"]
+	}
+	switch v := v.(type) {
+	case float64:
+		theta = v
+	case int64:
+		theta = float64(v)
+	}
+	d := a.HeadDim
+	b := make([]byte, 4*(d/2))
+	for i := range d / 2 {
+		x := float32(2*i) / float32(d)
+		p := float32(math.Pow(theta, float64(x)))
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(1/p))
+	}
+	return b
 }
 
 // float is the dtype of the weights and norms: Float, BF16 by default.
