@@ -381,11 +381,7 @@ func carriedValue(c *format.Carried) map[string]any {
 		m["extra"] = c.Extra
 	}
 	if len(c.Branches) > 0 {
-		b := make(map[string]any, len(c.Branches))
-		for cond, held := range c.Branches {
-			b[cond] = held
-		}
-		m["branches"] = b
+		m["branches"] = anyValues(c.Branches)
 	}
 	if len(c.Absent) > 0 {
 		a := make([]any, len(c.Absent))
@@ -395,11 +391,7 @@ func carriedValue(c *format.Carried) map[string]any {
 		m["absent"] = a
 	}
 	if len(c.Files) > 0 {
-		f := make(map[string]any, len(c.Files))
-		for t, name := range c.Files {
-			f[t] = name
-		}
-		m["files"] = f
+		m["files"] = anyValues(c.Files)
 	}
 	if c.Naming != "" {
 		m["naming"] = c.Naming
@@ -408,11 +400,7 @@ func carriedValue(c *format.Carried) map[string]any {
 		m["dtype"] = c.DType
 	}
 	if len(c.DTypes) > 0 {
-		d := make(map[string]any, len(c.DTypes))
-		for t, dt := range c.DTypes {
-			d[t] = dt
-		}
-		m["dtypes"] = d
+		m["dtypes"] = anyValues(c.DTypes)
 	}
 	if len(c.FileMetadata) > 0 {
 		fm := make(map[string]any, len(c.FileMetadata))
@@ -421,17 +409,18 @@ func carriedValue(c *format.Carried) map[string]any {
 				fm[f] = nil
 				continue
 			}
-			fm[f] = stringsAny(md)
+			fm[f] = anyValues(md)
 		}
 		m["file_metadata"] = fm
 	}
 	if len(c.Texts) > 0 {
-		m["texts"] = stringsAny(c.Texts)
+		m["texts"] = anyValues(c.Texts)
 	}
 	return m
 }
 
-func stringsAny(m map[string]string) map[string]any {
+// anyValues is m as the YAML encoder takes documents.
+func anyValues[V any](m map[string]V) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
 		out[k] = v
