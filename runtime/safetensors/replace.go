@@ -122,16 +122,17 @@ func checkEntry(dir string, dirID fileID, name string, keep func(string) bool) e
 	if err != nil {
 		return quote.PathError(err)
 	}
-	name = quote.Name(name)
+	// The rule sees the name as it is on disk; only the messages quote it.
+	shown := quote.Name(name)
 	switch {
 	case fi.IsDir():
-		return fmt.Errorf("it holds %s, a directory (a checkpoint directory holds only files)", name)
+		return fmt.Errorf("it holds %s, a directory (a checkpoint directory holds only files)", shown)
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("it holds %s, %s (a checkpoint directory holds only regular files)", name, kindOf(fi.Mode()))
+		return fmt.Errorf("it holds %s, %s (a checkpoint directory holds only regular files)", shown, kindOf(fi.Mode()))
 	case !sameMount(dirID, id):
-		return fmt.Errorf("its entry %s is a mount point", name)
+		return fmt.Errorf("its entry %s is a mount point", shown)
 	case !replaceKeeps(name, keep):
-		return fmt.Errorf("it holds %s, which is not a checkpoint file", name)
+		return fmt.Errorf("it holds %s, which is not a checkpoint file", shown)
 	}
 	return nil
 }

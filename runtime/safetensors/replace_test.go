@@ -272,3 +272,14 @@ func TestCheckReplaceableEscapesNames(t *testing.T) {
 		t.Errorf("the refusal holds a control character: %q", msg)
 	}
 }
+
+// TestCheckReplaceableRawNames: the rule sees names as they are on disk, so
+// a side file whose name needs escaping, which keep accepts (an earlier
+// conversion copied it), does not stop a forced replace.
+func TestCheckReplaceableRawNames(t *testing.T) {
+	odd := "tokenizer\x1b.json"
+	dir := checkpointDir(t, "model.safetensors", odd, "we\nird.safetensors")
+	if err := CheckReplaceable(dir, func(name string) bool { return name == odd }); err != nil {
+		t.Errorf("CheckReplaceable: %v", err)
+	}
+}

@@ -273,7 +273,10 @@ func indexText(out *format.Output, shards []format.Shard) ([]byte, string, error
 	if err != nil {
 		return own, fmt.Sprintf("%s: the original text recorded at import does not parse (%v); written in mapper's form", safetensors.IndexFile, err), nil
 	}
-	mine, _ := safetensors.ParseIndex(own)
+	mine, err := safetensors.ParseIndex(own)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: mapper's own index does not parse: %w", safetensors.IndexFile, err)
+	}
 	if ix.TotalSize == mine.TotalSize && maps.Equal(ix.WeightMap, mine.WeightMap) {
 		return []byte(text), fmt.Sprintf("%s: written as the original text recorded at import (same files, tensors and total_size)", safetensors.IndexFile), nil
 	}
