@@ -3,6 +3,7 @@ package configmap
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -330,7 +331,7 @@ func (im *importer) carryExtras() {
 		}
 	}
 	var generic []string
-	for _, k := range sortedKeys(im.left) {
+	for _, k := range slices.Sorted(maps.Keys(im.left)) {
 		if ruled(k) {
 			continue
 		}

@@ -1,6 +1,7 @@
 package configmap
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -91,7 +92,7 @@ func leafPaths(doc map[string]any) [][]string {
 	var out [][]string
 	var walk func(prefix []string, m map[string]any)
 	walk = func(prefix []string, m map[string]any) {
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			p := append(slices.Clip(prefix), k)
 			if sub, ok := m[k].(map[string]any); ok && len(sub) > 0 {
 				walk(p, sub)
@@ -107,15 +108,6 @@ func leafPaths(doc map[string]any) [][]string {
 // hasPrefix reports whether path is prefix or under it.
 func hasPrefix(path, prefix []string) bool {
 	return len(path) >= len(prefix) && slices.Equal(path[:len(prefix)], prefix)
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // covers reports whether the claim path covers leaf: equal, or an ancestor.

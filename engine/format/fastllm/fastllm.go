@@ -145,7 +145,7 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		return nil, fmt.Errorf("not a mapping")
 	}
 	md := &Metadata{}
-	for _, k := range sortedKeys(top) {
+	for _, k := range slices.Sorted(maps.Keys(top)) {
 		if !slices.Contains(topKeys, k) {
 			return nil, fmt.Errorf("unknown key %q at the top level (Fast-LLM's checkpoint metadata has %s)", k, strings.Join(topKeys, ", "))
 		}
@@ -173,7 +173,7 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		return nil, fmt.Errorf("config.type is %s; mapper reads gpt checkpoints", describe(t))
 	}
 	md.Config = base
-	for _, k := range sortedKeys(cfg) {
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
 		if k != "base_model" && k != "type" {
 			md.Dropped = append(md.Dropped, "config."+k)
 		}
@@ -201,14 +201,14 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		return nil, fmt.Errorf("metadata.state_index is %s, want a mapping", describe(meta["state_index"]))
 	}
 	md.StateIndex = make(map[string]string, len(si))
-	for _, k := range sortedKeys(si) {
+	for _, k := range slices.Sorted(maps.Keys(si)) {
 		file, ok := si[k].(string)
 		if !ok {
 			return nil, fmt.Errorf("metadata.state_index[%q] is %s, want a file name", k, describe(si[k]))
 		}
 		md.StateIndex[k] = file
 	}
-	for _, k := range sortedKeys(meta) {
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
 		if k != "state_index" && k != "mapper" {
 			md.Dropped = append(md.Dropped, "metadata."+k)
 		}
@@ -222,17 +222,6 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		md.Carried = c
 	}
 	return md, nil
-}
-
-// sortedKeys lists a mapping's keys in order, so that what is reported
-// about them comes in the same order every time.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func describe(v any) string {
@@ -255,7 +244,7 @@ func parseCarried(v any) (*format.Carried, error) {
 		return nil, fmt.Errorf("is %s, want a mapping", describe(v))
 	}
 	c := &format.Carried{}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		val := m[k]
 		var ok bool
 		switch k {
@@ -355,7 +344,7 @@ func stringMap(v any, what string, nullable bool) (map[string]string, error) {
 		return nil, fmt.Errorf("%s is %s, want a mapping of strings", quote.Name(what), describe(v))
 	}
 	out := make(map[string]string, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		e := m[k]
 		s, ok := e.(string)
 		if !ok {
