@@ -33,8 +33,7 @@ import (
 // Load parses and checks one .map file. The mapping is nil only on a syntax
 // error; otherwise it is returned even when the list holds errors (the
 // engine must not run it then: use diags.HasErrors or diags.Err).
-// Warnings never make a mapping unusable. The mapping's Hash is the sha256
-// of src.
+// Warnings never make a mapping unusable. The mapping's Hash is rulesHash's.
 func Load(filename string, src []byte) (*ir.Mapping, diag.List) {
 	f, diags := syntax.Parse(filename, src)
 	if f == nil {
@@ -42,10 +41,20 @@ func Load(filename string, src []byte) (*ir.Mapping, diag.List) {
 	}
 	m, more := check.Check(f)
 	if m != nil {
-		sum := sha256.Sum256(src)
-		m.Hash = hex.EncodeToString(sum[:])
+		m.Hash = rulesHash(f)
 	}
 	return m, append(diags, more...).Sort()
+}
+
+// rulesHash is the sha256 of the file's canonical form without its
+// comments: it changes with the rules, not with a comment, the layout or
+// `mapper fmt`, so that an export refuses only a mapping that may really lay
+// tensors out otherwise than the one the import recorded.
+func rulesHash(f *syntax.File) string {
+	bare := *f
+	bare.Comments = nil
+	sum := sha256.Sum256(syntax.Format(&bare))
+	return hex.EncodeToString(sum[:])
 }
 
 // Format returns the canonical form of a .map file (see syntax.Format). It

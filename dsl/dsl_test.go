@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mapper-dev/mapper/dsl"
@@ -244,4 +245,30 @@ func patternText(p ir.Pattern) string {
 		}
 	}
 	return s
+}
+
+// TestHashIsOfTheRules: a comment or another layout keeps a mapping's hash
+// (checkpoints it imported still export with it); another rule changes it.
+func TestHashIsOfTheRules(t *testing.T) {
+	src := "mapping h\nleft hf\nright fast_llm\n\nconfig {\n  hidden_size <-> hidden_size\n}\n"
+	hash := func(s string) string {
+		t.Helper()
+		m, diags := dsl.Load("h.map", []byte(s))
+		if m == nil || diags.HasErrors() {
+			t.Fatalf("%s: %v", s, diags)
+		}
+		return m.Hash
+	}
+	h := hash(src)
+	for _, same := range []string{
+		"# a comment\n" + src,
+		strings.Replace(src, "  hidden_size <-> hidden_size", "    hidden_size   <->   hidden_size  # why", 1),
+	} {
+		if got := hash(same); got != h {
+			t.Errorf("hash of %q = %s, want %s as for the same rules", same, got, h)
+		}
+	}
+	if got := hash(strings.Replace(src, "hidden_size <-> hidden_size", "hidden_size <-> width", 1)); got == h {
+		t.Error("another rule kept the hash")
+	}
 }
