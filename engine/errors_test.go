@@ -41,12 +41,12 @@ func TestDiagnosticsShapeMismatch(t *testing.T) {
 	}
 	file := filepath.Join(dir, "model.safetensors")
 
-	un := l[0]
+	un := l[1]
 	if un.HasPos() || un.Subject != (diag.Subject{File: file, Tensor: "extra.weight"}) || !strings.HasPrefix(un.Message, "not claimed by any rule") {
 		t.Errorf("unclaimed tensor: %+v", un)
 	}
 
-	d := l[1]
+	d := l[0]
 	if d.Severity != diag.Error || d.Pos.File != mapFile || d.Pos.Line != 49 || d.Pos.Column != 5 {
 		t.Errorf("shape mismatch at %s:%d:%d, want %s:49:5", d.Pos.File, d.Pos.Line, d.Pos.Column, mapFile)
 	}
@@ -65,7 +65,7 @@ func TestDiagnosticsShapeMismatch(t *testing.T) {
 	}
 
 	// Rendered as lint renders: the rule's line, the caret under the ref.
-	text := diag.Text(l[1:], diag.Sources{mapFile: src})
+	text := diag.Text(l[:1], diag.Sources{mapFile: src})
 	want := fmt.Sprintf("%s:49:5: error: %s: tensor model.layers.0.self_attn.o_proj.weight: has shape [32 16], the rule declares [32 32]\n", mapFile, file) +
 		"        self_attn.o_proj.weight: [hidden, heads * hd] | transpose(0, 1) <-> mixer.dense.weight\n" +
 		"        ^" + strings.Repeat("~", len(ref)-1) + "\n"
@@ -126,13 +126,13 @@ func TestDiagnosticsOf(t *testing.T) {
 	)
 	l := Diagnostics(err)
 	want := []string{
+		"m.map:2:3: error: tensor a: missing",
+		"m.map:2:3: error: d/x.safetensors: tensor b: bad shape",
+		"m.map:2:3: error: a summary",
 		`"d/\x1b.safetensors": tensor "v\n": bad`,
 		"d/y.safetensors: tensor t: truncated",
 		"d/z.safetensors: tensor u: cannot read byte 64: the file shrank from 100 to 10 bytes while being read; inputs must not change during a conversion",
 		"plain",
-		"m.map:2:3: error: tensor a: missing",
-		"m.map:2:3: error: d/x.safetensors: tensor b: bad shape",
-		"m.map:2:3: error: a summary",
 	}
 	var got []string
 	for _, d := range l {
@@ -141,14 +141,14 @@ func TestDiagnosticsOf(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if l[1].Subject != (diag.Subject{File: "d/y.safetensors", Tensor: "t"}) || l[1].Message != "truncated" {
-		t.Errorf("format error: %+v", l[1])
+	if l[4].Subject != (diag.Subject{File: "d/y.safetensors", Tensor: "t"}) || l[4].Message != "truncated" {
+		t.Errorf("format error: %+v", l[4])
 	}
 	// The subject holds the names raw; printing it escapes them.
-	if l[0].Subject != (diag.Subject{File: "d/\x1b.safetensors", Tensor: "v\n"}) {
-		t.Errorf("format error of escaped names: %+v", l[0])
+	if l[3].Subject != (diag.Subject{File: "d/\x1b.safetensors", Tensor: "v\n"}) {
+		t.Errorf("format error of escaped names: %+v", l[3])
 	}
-	if l[2].Subject != (diag.Subject{File: "d/z.safetensors", Tensor: "u"}) || l[2].HasPos() {
-		t.Errorf("input changed: %+v", l[2])
+	if l[5].Subject != (diag.Subject{File: "d/z.safetensors", Tensor: "u"}) || l[5].HasPos() {
+		t.Errorf("input changed: %+v", l[5])
 	}
 }

@@ -127,14 +127,18 @@ func (l *List) Errorf(pos, end Pos, format string, args ...any) {
 }
 
 // Sort orders the list by file, position, subject, severity and message,
-// and drops exact duplicates. Diagnostics with no position come first.
+// and drops exact duplicates. Diagnostics with no position come last: a
+// rule's refusal (the input is another architecture) usually explains the
+// checkpoint's problems (keys no rule claims) that follow it.
 func (l List) Sort() List {
 	slices.SortStableFunc(l, compare)
 	return slices.CompactFunc(l, func(a, b Diagnostic) bool { return a == b })
 }
 
 func compare(a, b Diagnostic) int {
+	unplaced := func(d Diagnostic) bool { return d.Pos.File == "" }
 	return cmp.Or(
+		compareBool(unplaced(a), unplaced(b)),
 		cmp.Compare(a.Pos.File, b.Pos.File),
 		cmp.Compare(a.Pos.Offset, b.Pos.Offset),
 		cmp.Compare(a.End.Offset, b.End.Offset),
@@ -142,6 +146,17 @@ func compare(a, b Diagnostic) int {
 		cmp.Compare(a.Severity, b.Severity),
 		cmp.Compare(a.Message, b.Message),
 	)
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // compareSubject orders subjects by file, tensor and key, and puts one that

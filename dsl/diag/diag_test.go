@@ -120,14 +120,14 @@ var subjectList = diag.List{
 
 func TestSubject(t *testing.T) {
 	l := append(diag.List{}, subjectList...).Sort()
-	if l[0].HasPos() || !l[1].HasPos() {
-		t.Fatalf("no position sorts first: %+v", l)
+	if !l[0].HasPos() || l[1].HasPos() {
+		t.Fatalf("no position sorts last: %+v", l)
 	}
 	got := diag.Text(l, diag.Sources{"f.map": src})
-	want := "ck/config.json: a.b: not claimed\n" +
-		"f.map:2:2: error: ck/model.safetensors: tensor x: has shape [2]\n" +
+	want := "f.map:2:2: error: ck/model.safetensors: tensor x: has shape [2]\n" +
 		"    \tx | tranpose(0, 1) <-> y\n" +
-		"    \t^\n"
+		"    \t^\n" +
+		"ck/config.json: a.b: not claimed\n"
 	if got != want {
 		t.Errorf("text:\n%s\nwant:\n%s", got, want)
 	}
@@ -144,23 +144,23 @@ func TestSubject(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &out); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := out[0]["line"]; ok || out[0]["message"] != "not claimed" {
-		t.Errorf("json without position: %v", out[0])
+	if _, ok := out[1]["line"]; ok || out[1]["message"] != "not claimed" {
+		t.Errorf("json without position: %v", out[1])
 	}
-	if s, _ := out[0]["subject"].(map[string]any); s["file"] != "ck/config.json" || s["key"] != "a.b" || s["tensor"] != nil {
-		t.Errorf("json subject: %v", out[0]["subject"])
+	if s, _ := out[1]["subject"].(map[string]any); s["file"] != "ck/config.json" || s["key"] != "a.b" || s["tensor"] != nil {
+		t.Errorf("json subject: %v", out[1]["subject"])
 	}
-	if s, _ := out[1]["subject"].(map[string]any); out[1]["line"] != 2.0 || s["tensor"] != "x" || out[1]["message"] != "has shape [2]" {
-		t.Errorf("json with position: %v", out[1])
+	if s, _ := out[0]["subject"].(map[string]any); out[0]["line"] != 2.0 || s["tensor"] != "x" || out[0]["message"] != "has shape [2]" {
+		t.Errorf("json with position: %v", out[0])
 	}
-	if _, ok := out[1]["hint"]; ok {
-		t.Errorf("an empty hint is left out: %v", out[1])
+	if _, ok := out[0]["hint"]; ok {
+		t.Errorf("an empty hint is left out: %v", out[0])
 	}
 
 	b.Reset()
 	_ = diag.WriteGitHub(&b, l)
-	want = "::error::ck/config.json: a.b: not claimed\n" +
-		"::error file=f.map,line=2,col=2,endLine=2,endColumn=3::ck/model.safetensors: tensor x: has shape [2]\n"
+	want = "::error file=f.map,line=2,col=2,endLine=2,endColumn=3::ck/model.safetensors: tensor x: has shape [2]\n" +
+		"::error::ck/config.json: a.b: not claimed\n"
 	if b.String() != want {
 		t.Errorf("github:\n%s\nwant:\n%s", b.String(), want)
 	}
