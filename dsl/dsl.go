@@ -5,6 +5,7 @@
 //
 // The work is split like Go's own toolchain:
 //
+//	dsl/token   source positions, shared by every stage (like go/token)
 //	dsl/syntax  scanner, participle grammar, AST with positions, formatter
 //	            (like go/scanner + go/parser + go/ast + go/printer)
 //	dsl/check   AST -> IR, with every semantic check (like go/types)
@@ -12,6 +13,8 @@
 //	dsl/ir      the IR, the op table and expression evaluation
 //	dsl/sides   the side names a header may use, registered by the sides
 //	            the program links in (engine/format), so dsl needs no engine
+//	dsl/schema  the parameter-schema language of the Fast-LLM side's
+//	            schema files, on the same tokens and expressions
 //
 // The parser reports every syntax error it can recover from (one per
 // declaration, up to ten, as go/parser does), but a file with syntax errors

@@ -60,7 +60,7 @@ func Detect(inDir string, candidates []*ir.Mapping) (*Detection, error) {
 	}
 	id, ok := side.(format.Identified)
 	if !ok {
-		return nil, fmt.Errorf("cannot tell which mapping %s needs: it is a %s checkpoint that mapper did not write (no record of a mapping), and a %s config does not say what model it is; name the mapping",
+		return nil, fmt.Errorf("cannot tell which mapping %s needs: it is a %s checkpoint that mapper did not write (no record of a mapping), and a %s config does not say what model it is; name the mapping, or give --like with the HF checkpoint it came from",
 			inDir, src.Format, src.Format)
 	}
 	keys := id.IdentityKeys()

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
 	"slices"
+	"strings"
 
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/fault"
@@ -67,9 +69,18 @@ func (r *DiffReport) SameFiles() bool {
 
 // OpenAny opens a checkpoint of whichever registered side it is.
 func OpenAny(dir string) (*format.Source, error) {
+	if st, err := os.Stat(dir); err != nil {
+		return nil, err
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a checkpoint directory", dir)
+	}
 	sides := format.Detect(dir, format.Names()...)
-	if len(sides) != 1 {
-		return nil, fmt.Errorf("%s: cannot tell the checkpoint side (candidates: %v)", dir, sides)
+	switch len(sides) {
+	case 0:
+		return nil, fmt.Errorf("%s: neither a checkpoint of %s (none of their files is there)", dir, strings.Join(format.Names(), " nor "))
+	case 1:
+	default:
+		return nil, fmt.Errorf("%s: cannot tell the checkpoint side: it looks like %s", dir, strings.Join(sides, " and "))
 	}
 	f, err := format.Lookup(sides[0])
 	if err != nil {

@@ -101,8 +101,11 @@ func Resolve(cache, repo, revision string) (*Snapshot, error) {
 		return &NotCachedError{Repo: repo, Revision: revision, Cache: cache, Reason: why}
 	}
 	folder := filepath.Join(cache, "models--"+strings.ReplaceAll(repo, "/", "--"))
-	if st, err := os.Stat(folder); err != nil || !st.IsDir() {
+	switch st, err := os.Stat(folder); {
+	case errors.Is(err, fs.ErrNotExist) || err == nil && !st.IsDir():
 		return nil, notCached("no folder " + filepath.Base(folder))
+	case err != nil: // not a missing model: downloading would not help
+		return nil, fmt.Errorf("hub cache: %w", err)
 	}
 	commit := ""
 	// A branch or tag name; refs may hold a slash (refs/pr/1).
