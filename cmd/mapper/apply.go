@@ -126,7 +126,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	fs.Var(newChoice(&progress, "auto", "auto", "bar", "plain", "json", "none"), "progress", "progress output: auto, bar, plain, json, none")
 	// The default stays cpu until the CUDA backend has passed bench/gpu.sh on
 	// real hardware; auto and cuda are there for whoever runs that check.
-	fs.Var(newChoice(&backendName, "cpu", "cpu", "auto", "cuda"), "backend", "where heavy transforms run: cpu, auto (a GPU when one is usable) or cuda")
+	fs.Var(newChoice(&backendName, "cpu", backendNames...), "backend", "where heavy transforms run: cpu, auto (a GPU when one is usable) or cuda")
 	if code, ok := parseFlags(fs, args, 3); !ok {
 		return code
 	}

@@ -8,6 +8,9 @@ import (
 	"github.com/mapper-dev/mapper/runtime/cuda"
 )
 
+// backendNames are the values --backend takes, each handled by selectBackend.
+var backendNames = []string{"cpu", "auto", "cuda"}
+
 // selectBackend returns the backend --backend names. auto uses a GPU when
 // one can be opened and the CPU otherwise; cuda without a usable GPU is an
 // error. With a GPU, inputs under cuda.MinBytes still run on the CPU, where
