@@ -13,6 +13,7 @@ import (
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/fault"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
+	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
@@ -48,11 +49,11 @@ type FileDiff struct {
 func diffFiles(sa, sb *format.Source, tensors []TensorDiff) ([]FileDiff, error) {
 	na, err := fileNames(sa.Dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("checkpoint a: %w", err)
 	}
 	nb, err := fileNames(sb.Dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("checkpoint b: %w", err)
 	}
 	// The weight files of each side, by name, and which tensors differ.
 	weights := func(s *format.Source) map[string]*safetensors.File {
@@ -176,7 +177,7 @@ func compareBytes(da, db, name string) (FileKind, string, error) {
 	defer rb.Close()
 	same, size, err := sameReaders(ra, rb)
 	if err != nil {
-		return 0, "", fmt.Errorf("comparing %s: %w", name, err)
+		return 0, "", fmt.Errorf("comparing %s: %w", quote.Name(name), err)
 	}
 	if same {
 		return FileIdentical, "", nil

@@ -188,23 +188,25 @@ func (x *execution) createFiles(dir string) ([]*safetensors.Writer, error) {
 	if err := p.out.WriteMeta(dir, p.output, p.Shards); err != nil {
 		return writers, err
 	}
-	for _, name := range p.SideFiles {
-		if err := copyFile(filepath.Join(dir, name), p.InputDir, name); err != nil {
+	if err := x.copySideFiles(dir, p.InputDir, p.SideFiles, "the input "+p.InputDir, "; move it out of the input"); err != nil {
+		return writers, err
+	}
+	return writers, x.copySideFiles(dir, p.Like, p.LikeFiles, p.Like+" (--like)", "")
+}
+
+// copySideFiles copies the named side files of src into dir; from names
+// the source in messages, and fix says what to do about a clash with a file
+// the output side writes itself.
+func (x *execution) copySideFiles(dir, src string, names []string, from, fix string) error {
+	for _, name := range names {
+		if err := copyFile(filepath.Join(dir, name), src, name); err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				return writers, fmt.Errorf("side file %s of the input %s: the %s output writes a file of that name itself; move it out of the input", quote.Name(name), p.InputDir, p.To)
+				return fmt.Errorf("side file %s of %s: the %s output writes a file of that name itself%s", quote.Name(name), from, x.p.To, fix)
 			}
-			return writers, fmt.Errorf("side file %s of the input %s: %w", quote.Name(name), p.InputDir, err)
+			return fmt.Errorf("side file %s of %s: %w", quote.Name(name), from, err)
 		}
 	}
-	for _, name := range p.LikeFiles {
-		if err := copyFile(filepath.Join(dir, name), p.Like, name); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return writers, fmt.Errorf("side file %s of %s (--like): the %s output writes a file of that name itself", quote.Name(name), p.Like, p.To)
-			}
-			return writers, fmt.Errorf("side file %s of %s (--like): %w", quote.Name(name), p.Like, err)
-		}
-	}
-	return writers, nil
+	return nil
 }
 
 // run writes every tensor: one queue of tasks per job, started round-robin
