@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -110,13 +109,15 @@ func demo(w io.Writer, arch synth.Arch, keep bool) error {
 	}
 	fmt.Fprintf(w, "\nchecks:\n  tensors identical byte for byte:         %d of %d\n", identical, len(rep.Tensors))
 	failed := identical != len(rep.Tensors)
-	for _, f := range []string{"config.json", "generation_config.json", "tokenizer.json"} {
-		a, errA := os.ReadFile(filepath.Join(hfDir, f))
-		b, errB := os.ReadFile(filepath.Join(backDir, f))
-		same := errA == nil && errB == nil && bytes.Equal(a, b)
-		failed = failed || !same
-		fmt.Fprintf(w, "  %-40s %s\n", f+" byte-identical:", yesNo(same))
+	// Every file, shards and config included, as `mapper diff --files`.
+	sameFiles := 0
+	for _, f := range rep.Files {
+		if f.Kind == engine.FileIdentical {
+			sameFiles++
+		}
 	}
+	fmt.Fprintf(w, "  %-40s %d of %d\n", "files identical byte for byte:", sameFiles, len(rep.Files))
+	failed = failed || len(rep.Files) == 0 || !rep.SameFiles()
 	if keep {
 		fmt.Fprintf(w, "\ndirectories kept under %s\n", root)
 	}
@@ -126,17 +127,15 @@ func demo(w io.Writer, arch synth.Arch, keep bool) error {
 				fmt.Fprintf(w, "  %s: %s %s\n", quote.Name(d.Name), d.Kind, d.Detail)
 			}
 		}
+		for _, f := range rep.Files {
+			if f.Kind != engine.FileIdentical {
+				fmt.Fprintf(w, "  %s: %s %s\n", quote.Name(f.Name), f.Kind, f.Detail)
+			}
+		}
 		return fmt.Errorf("the round trip lost something")
 	}
 	fmt.Fprintf(w, "\nverdict: HF -> Fast-LLM -> HF is lossless (total %.2fs)\n", time.Since(t0).Seconds())
 	return nil
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "NO"
 }
 
 // describeDir says how many files and bytes a directory holds.
