@@ -150,20 +150,19 @@ func (p *Plan) openLike(m *ir.Mapping, tr *configmap.Translator, dir string) (*l
 	}
 	c := res.Carried
 	c.MappingHash = m.Hash
-	c.Texts = src.Texts
+	// The dtype of every float tensor: the export casts to it only where a
+	// rule declares none, as it does with an import's record. No tensor is
+	// dropped here: nothing is planned, and the export writes only the
+	// tensors it has (a name recorded beside them is never asked for).
+	floats := map[string]tensor.DType{}
+	for _, t := range src.Tensors {
+		if castable(t.DType) {
+			floats[t.Name] = t.DType
+		}
+	}
+	recordInput(c, src, floats, nil)
 	if src.Checkpoint != nil {
 		lk.weights = len(src.Checkpoint.Files)
-		c.Files, c.Naming = inputFiles(src)
-		c.FileMetadata = inputFileMetadata(src)
-		// The dtype of every float tensor: the export casts to it only
-		// where a rule declares none, as it does with an import's record.
-		floats := map[string]tensor.DType{}
-		for _, t := range src.Tensors {
-			if castable(t.DType) {
-				floats[t.Name] = t.DType
-			}
-		}
-		c.DType, c.DTypes = recordedDTypes(floats)
 	}
 	lk.carried = c
 	for _, s := range src.Skipped {

@@ -361,13 +361,7 @@ func (p *Plan) build(m *ir.Mapping, opt PlanOptions) error {
 		return err
 	}
 	if p.Direction == Import {
-		p.Carried.Files, p.Carried.Naming = inputFiles(p.src)
-		for _, n := range p.Ignored { // they do not come back
-			delete(p.Carried.Files, n)
-		}
-		p.Carried.DType, p.Carried.DTypes = recordedDTypes(p.leftDTypes)
-		p.Carried.FileMetadata = inputFileMetadata(p.src)
-		p.Carried.Texts = p.src.Texts
+		recordInput(p.Carried, p.src, p.leftDTypes, p.Ignored)
 		for _, f := range slices.Sorted(maps.Keys(p.src.Texts)) {
 			p.Notes = append(p.Notes, fmt.Sprintf("%s is not in the form mapper writes: its exact text is recorded with what the output carries for the way back (texts)", quote.Name(f)))
 		}
@@ -688,6 +682,24 @@ func (p *Plan) sideFiles() []string {
 		out = append(out, f)
 	}
 	return out
+}
+
+// recordInput records in c what the way back needs of the HF checkpoint src
+// to write the same files: which file holds each tensor (less dropped, which
+// do not come back) and their naming, each file's __metadata__, the exact
+// texts of documents not in mapper's form, and the dtypes the HF tensors
+// were in (dtypes: by left tensor name).
+func recordInput(c *format.Carried, src *format.Source, dtypes map[string]tensor.DType, dropped []string) {
+	c.Texts = src.Texts
+	c.DType, c.DTypes = recordedDTypes(dtypes)
+	if src.Checkpoint == nil {
+		return
+	}
+	c.Files, c.Naming = inputFiles(src)
+	for _, n := range dropped {
+		delete(c.Files, n)
+	}
+	c.FileMetadata = inputFileMetadata(src)
 }
 
 // inputFileMetadata records each input weight file's __metadata__ (nil:
