@@ -124,8 +124,8 @@ func fileNames(dir string) (map[string]bool, error) {
 // headers and identical tensors make identical files (a valid file is its
 // header and its tensors, nothing else).
 func compareWeightFiles(sa *format.Source, fa, fb *safetensors.File, differs map[string]bool) (FileKind, string) {
-	if !sameMetadata(fa.Metadata, fb.Metadata) {
-		return FileDiffers, fmt.Sprintf("__metadata__ %s vs %s", describeFileMetadata(fa.Metadata), describeFileMetadata(fb.Metadata))
+	if !format.SameFileMetadata(fa.Metadata, fb.Metadata) {
+		return FileDiffers, fmt.Sprintf("__metadata__ %s vs %s", format.DescribeFileMetadata(fa.Metadata, 120), format.DescribeFileMetadata(fb.Metadata, 120))
 	}
 	if !bytes.Equal(fa.Header(), fb.Header()) {
 		return FileDiffers, "header differs (tensors, their order or offsets)"
@@ -140,25 +140,6 @@ func compareWeightFiles(sa *format.Source, fa, fb *safetensors.File, differs map
 		return FileDiffers, fmt.Sprintf("tensor data differs (%d tensors)", len(bad))
 	}
 	return FileIdentical, ""
-}
-
-func sameMetadata(a, b map[string]string) bool {
-	return (a == nil) == (b == nil) && maps.Equal(a, b)
-}
-
-func describeFileMetadata(m map[string]string) string {
-	if m == nil {
-		return "none"
-	}
-	b, err := pyjson.Encode(m, -1, true)
-	if err != nil {
-		return fmt.Sprintf("%v", m)
-	}
-	const shown = 120
-	if len(b) > shown {
-		return string(b[:shown]) + "..."
-	}
-	return string(b)
 }
 
 // compareBytes compares the file name of two directories, streamed; for

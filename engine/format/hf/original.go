@@ -312,7 +312,7 @@ func fileMetadata(out *format.Output, shards []format.Shard) []string {
 		if len(shards) == 0 {
 			return nil
 		}
-		return []string{fmt.Sprintf("safetensors __metadata__ %s in every file, as transformers writes it: the input records none for the way back", describeMetadata(DefaultFileMetadata()))}
+		return []string{fmt.Sprintf("safetensors __metadata__ %s in every file, as transformers writes it: the input records none for the way back", format.DescribeFileMetadata(DefaultFileMetadata(), 0))}
 	}
 	// What every recorded file had, when they agree.
 	var common map[string]string
@@ -320,7 +320,7 @@ func fileMetadata(out *format.Output, shards []format.Shard) []string {
 	for i, f := range slices.Sorted(maps.Keys(rec)) {
 		if i == 0 {
 			common = rec[f]
-		} else if !sameMetadata(common, rec[f]) {
+		} else if !format.SameFileMetadata(common, rec[f]) {
 			uniform = false
 		}
 	}
@@ -342,23 +342,7 @@ func fileMetadata(out *format.Output, shards []format.Shard) []string {
 	}
 	files := listPaths(quote.Names(missing))
 	if uniform {
-		return []string{fmt.Sprintf("%s: not among the input's files recorded at import; given the safetensors __metadata__ every one of those had (%s)", files, describeMetadata(common))}
+		return []string{fmt.Sprintf("%s: not among the input's files recorded at import; given the safetensors __metadata__ every one of those had (%s)", files, format.DescribeFileMetadata(common, 0))}
 	}
-	return []string{fmt.Sprintf("%s: not among the input's files recorded at import, whose safetensors __metadata__ differ; given %s, as transformers writes it", files, describeMetadata(DefaultFileMetadata()))}
-}
-
-func sameMetadata(a, b map[string]string) bool {
-	return (a == nil) == (b == nil) && maps.Equal(a, b)
-}
-
-// describeMetadata prints a __metadata__ map for a note.
-func describeMetadata(m map[string]string) string {
-	if m == nil {
-		return "none"
-	}
-	b, err := pyjson.Encode(m, -1, true)
-	if err != nil {
-		return fmt.Sprintf("%v", m)
-	}
-	return string(b)
+	return []string{fmt.Sprintf("%s: not among the input's files recorded at import, whose safetensors __metadata__ differ; given %s, as transformers writes it", files, format.DescribeFileMetadata(DefaultFileMetadata(), 0))}
 }
