@@ -16,7 +16,8 @@
 # the CPU backend in the same run (gpu_GB/s, cpu_GB/s, speedup), then (3) a
 # whole GPT-OSS conversion at gpt-oss-20b widths (2 layers) both ways with
 # --backend cuda and --backend cpu, requiring identical files, and prints a
-# summary. Exit status: 0 when the tests passed, 1 when one failed, 2 when the
+# summary. Benchmarks and the conversion run even when a kernel test failed,
+# so that one run on a borrowed machine reports everything. Exit status: 0 when the tests passed, 1 when one failed, 2 when the
 # GPU tests could not run (no binary, no GPU, no driver or no NVRTC: the
 # reason is printed). Expected runtime: well under 4 minutes on an H100.
 # BENCHTIME (default 2x) and TIMEOUT (default 200s for the tests) can be set.
@@ -50,8 +51,13 @@ skipped=$(grep -c -- '--- SKIP: TestGPU' "$LOG/test.txt" || true)
 passed=$(grep -c -- '--- PASS: TestGPU' "$LOG/test.txt" || true)
 failed=$(grep -c -- '--- FAIL' "$LOG/test.txt" || true)
 
+# Benchmarks and the whole conversion run whenever the GPU could be used
+# (some GPU test ran), even after a failure: a device lease is short, and
+# one run should say everything it can. RESULT still fails on any failure.
+gpu_ran=$(( passed + $(grep -c -- '--- FAIL: TestGPU' "$LOG/test.txt" || true) ))
 bench_rc=0
-if [[ $test_rc -eq 0 && $passed -gt 0 ]]; then
+bench_s=0
+if [[ $gpu_ran -gt 0 ]]; then
     echo "== benchmarks (GPU timed loop; CPU backend timed in the same run)"
     start=$(date +%s)
     "$BIN" -test.run '^$' -test.bench . -test.benchtime "$BENCHTIME" -test.benchmem=false -test.timeout 150s 2>&1 | tee "$LOG/bench.txt"
@@ -60,15 +66,15 @@ if [[ $test_rc -eq 0 && $passed -gt 0 ]]; then
 fi
 
 conv_rc=0
-conv_msg="not run (bench/bin/mapper missing or tests failed)"
+conv_msg="not run (bench/bin/mapper missing or no GPU)"
 MAPPER="$ROOT/bench/bin/mapper"
-if [[ $test_rc -eq 0 && $passed -gt 0 && -x "$MAPPER" ]]; then
+if [[ $gpu_ran -gt 0 && -x "$MAPPER" ]]; then
     echo "== whole conversion: --backend cuda must write the same files as --backend cpu"
     W=$(mktemp -d)
     conv() { # conv IN OUT BACKEND
-        local t0=$(date +%s.%N)
+        local t0=$(date +%s%N)
         "$MAPPER" apply gpt_oss "$1" "$2" --backend "$3" --progress none || return 1
-        echo "  $3: $(echo "$(date +%s.%N) - $t0" | bc 2>/dev/null || echo '?')s"
+        echo "  $3: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
     }
     same() { # same DIR_A DIR_B
         local f
