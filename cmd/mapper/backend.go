@@ -23,7 +23,7 @@ const autoGPUBytesEnv = "MAPPER_AUTO_GPU_BYTES"
 type gpuSide struct {
 	present func() bool // a driver to try
 	open    func() (backend.Backend, error)
-	minIn   int     // inputs below it stay on the CPU
+	minIn   int // inputs below it stay on the CPU
 	startup time.Duration
 	calib   backend.CalibrateOptions
 }
