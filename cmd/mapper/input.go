@@ -65,9 +65,9 @@ func (l *likeRef) resolve(stderr io.Writer) (string, error) {
 // cache, never on the network, and the directory used is said on stderr.
 // Anything else is returned unchanged for the reader to report as missing.
 //
-// A Hub id may carry its own revision, ORG/NAME@REV, which wins over nothing:
-// giving both it and the revision flag is an error. That is how the two
-// inputs of diff name two revisions of one model.
+// A Hub id may carry its own revision, ORG/NAME@REV (giving both it and the
+// revision flag is an error): that is how the two inputs of diff name two
+// revisions of one model.
 func (r *inputRef) resolve(arg string, stderr io.Writer) (string, error) {
 	flag := r.flag
 	if flag == "" {
