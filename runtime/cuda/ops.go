@@ -88,10 +88,9 @@ func (b *Backend) d2h(s *slot, dst unsafe.Pointer, src devPtr, n int, what strin
 	return b.d.check(b.d.cuMemcpyDtoHAsync(dst, src, uintptr(n), s.stream), "cuMemcpyDtoHAsync_v2(%d bytes, %s)", n, what)
 }
 
-// span is one chunk of a job: units [u0, u1) for the element-wise jobs; the
-// transpose also uses o0/o1 (outer indices) with u0/u1 as the range of a.
+// span is one chunk of a job: units [u0, u1) for the element-wise jobs; for
+// the transpose, u0 indexes its boxes.
 type span struct {
-	o0, o1 int
 	u0, u1 int
 }
 
