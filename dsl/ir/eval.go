@@ -72,6 +72,10 @@ func Eval(e Expr, env Env) (any, error) {
 		}
 	case *Binary:
 		return evalBinary(e, env)
+	case *Index:
+		return evalIndex(e, env)
+	case *Apply:
+		return evalApply(e, env)
 	}
 	return nil, &EvalError{ExprPos(e), fmt.Sprintf("cannot evaluate %T", e)}
 }
@@ -355,6 +359,18 @@ func Format(e Expr) string {
 		return e.Op + Format(e.X)
 	case *Binary:
 		return formatOperand(e.X) + " " + e.Op + " " + formatOperand(e.Y)
+	case *Index:
+		x := formatOperand(e.X)
+		if _, ok := e.X.(*Unary); ok {
+			x = "(" + x + ")"
+		}
+		return x + "[" + Format(e.I) + "]"
+	case *Apply:
+		args := make([]string, len(e.Args))
+		for i, a := range e.Args {
+			args[i] = Format(a)
+		}
+		return e.Name + "(" + strings.Join(args, ", ") + ")"
 	}
 	return fmt.Sprintf("%T", e)
 }
