@@ -72,7 +72,7 @@ func (c *checker) lowerExpr(e syntax.Expr, sc scope) ir.Expr {
 			c.errorf(e.Func.Span, hint, "unknown function %s", e.Func.Name)
 			c.folded[out] = false
 		case len(out.Args) < fn.MinArgs || (fn.MaxArgs >= 0 && len(out.Args) > fn.MaxArgs):
-			c.errorf(e.Span, "", "%s takes %s arguments (%s), got %d", fn.Name, fn.ArityText(), fn.Params, len(out.Args))
+			c.errorf(e.Span, "", "%s takes %s (%s), got %d", fn.Name, fn.ArityText(), fn.Params, len(out.Args))
 			c.folded[out] = false
 		default:
 			c.fold(out, e, out.Args...)

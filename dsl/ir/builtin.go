@@ -22,15 +22,18 @@ type Builtin struct {
 	fn               func(a *Apply, args []any) (any, error)
 }
 
-// ArityText says how many arguments b takes: "2", "2 or more".
+// ArityText says how many arguments b takes: "1 argument", "2 or more
+// arguments".
 func (b *Builtin) ArityText() string {
 	switch {
 	case b.MaxArgs < 0:
-		return fmt.Sprintf("%d or more", b.MinArgs)
+		return fmt.Sprintf("%d or more arguments", b.MinArgs)
+	case b.MinArgs == 1 && b.MaxArgs == 1:
+		return "1 argument"
 	case b.MinArgs == b.MaxArgs:
-		return fmt.Sprint(b.MinArgs)
+		return fmt.Sprintf("%d arguments", b.MinArgs)
 	}
-	return fmt.Sprintf("%d to %d", b.MinArgs, b.MaxArgs)
+	return fmt.Sprintf("%d to %d arguments", b.MinArgs, b.MaxArgs)
 }
 
 // Builtins is the table of functions, by name.
@@ -204,7 +207,7 @@ func evalApply(e *Apply, env Env) (any, error) {
 		return nil, &EvalError{e.At, "unknown function " + e.Name}
 	}
 	if len(e.Args) < e.Fn.MinArgs || (e.Fn.MaxArgs >= 0 && len(e.Args) > e.Fn.MaxArgs) {
-		return nil, &EvalError{e.At, fmt.Sprintf("%s takes %s arguments, got %d", e.Name, e.Fn.ArityText(), len(e.Args))}
+		return nil, &EvalError{e.At, fmt.Sprintf("%s takes %s, got %d", e.Name, e.Fn.ArityText(), len(e.Args))}
 	}
 	args := make([]any, len(e.Args))
 	for i, a := range e.Args {
