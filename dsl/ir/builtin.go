@@ -67,17 +67,7 @@ func init() {
 }
 
 // intArg reads an integer argument, accepting an integral float as EvalInt does.
-func intArg(a *Apply, i int, v any) (int64, error) {
-	switch v := v.(type) {
-	case int64:
-		return v, nil
-	case float64:
-		if n, ok := IntOfFloat(v); ok {
-			return n, nil
-		}
-	}
-	return 0, typeErr(a.Args[i], v, "an integer")
-}
+func intArg(a *Apply, i int, v any) (int64, error) { return asInt(v, a.Args[i], "an integer") }
 
 func ceilDiv(a *Apply, args []any) (any, error) {
 	x, err := intArg(a, 0, args[0])
@@ -171,12 +161,9 @@ func evalIndex(e *Index, env Env) (any, error) {
 	}
 	switch x := x.(type) {
 	case []any:
-		n, ok := i.(int64)
-		if f, isF := i.(float64); isF {
-			n, ok = IntOfFloat(f)
-		}
-		if !ok {
-			return nil, typeErr(e.I, i, "an integer (the index of a list)")
+		n, err := asInt(i, e.I, "an integer (the index of a list)")
+		if err != nil {
+			return nil, err
 		}
 		if n < 0 || n >= int64(len(x)) {
 			return nil, &EvalError{e.At, fmt.Sprintf("%s: index %s = %d is out of range: %s has %d entries",

@@ -221,6 +221,12 @@ func EvalInt(e Expr, env Env) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return asInt(v, e, "an integer")
+}
+
+// asInt requires v, the value of e, to be an integer, or a float of an
+// integral value within 2^53; want words the requirement for the error.
+func asInt(v any, e Expr, want string) (int64, error) {
 	switch v := v.(type) {
 	case int64:
 		return v, nil
@@ -232,7 +238,7 @@ func EvalInt(e Expr, env Env) (int64, error) {
 			return 0, &EvalError{ExprPos(e), fmt.Sprintf("%s is %s, too large to be an exact integer (beyond 2^53)", Format(e), FormatValue(v))}
 		}
 	}
-	return 0, typeErr(e, v, "an integer")
+	return 0, typeErr(e, v, want)
 }
 
 // EvalBool evaluates a condition; nil (an absent key) is false.

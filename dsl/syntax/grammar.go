@@ -300,13 +300,11 @@ type gUnary struct {
 
 // gPostfix is a primary followed by indexes: layer_types[l], x["key"][0].
 type gPostfix struct {
-	Tokens []tok
-	X      *gPrimary `parser:"@@"`
-	Index  []*gIndex `parser:"@@*"`
+	X     *gPrimary `parser:"@@"`
+	Index []*gIndex `parser:"@@*"`
 }
 
 type gIndex struct {
-	Tokens []tok
 	LBrack tok    `parser:"@\"[\""`
 	I      *gExpr `parser:"@@"`
 	RBrack tok    `parser:"@\"]\""`
