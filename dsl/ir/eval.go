@@ -312,17 +312,22 @@ func normalize(v any) any {
 	return v
 }
 
-// ValuesEqual compares config values; an integer equals a float of the same value.
+// ValuesEqual compares config values as data: an integer equals a float of
+// exactly its value (2^53+1 is not the float 2^53, which rounding it would
+// say), and NaN equals NaN (a config that holds NaN holds the same value).
 func ValuesEqual(a, b any) bool {
 	a, b = normalize(a), normalize(b)
 	switch a := a.(type) {
 	case int64:
 		if f, ok := b.(float64); ok {
-			return float64(a) == f
+			return intIsFloat(a, f)
 		}
 	case float64:
-		if i, ok := b.(int64); ok {
-			return a == float64(i)
+		switch b := b.(type) {
+		case int64:
+			return intIsFloat(b, a)
+		case float64:
+			return a == b || math.IsNaN(a) && math.IsNaN(b)
 		}
 	case []any:
 		bl, ok := b.([]any)
@@ -349,6 +354,11 @@ func ValuesEqual(a, b any) bool {
 		return true
 	}
 	return reflect.DeepEqual(a, b)
+}
+
+// intIsFloat says whether f is exactly the integer i.
+func intIsFloat(i int64, f float64) bool {
+	return f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 && int64(f) == i
 }
 
 // Format prints an expression in the language's own syntax.
