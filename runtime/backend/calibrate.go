@@ -32,8 +32,8 @@ type CalibrateOptions struct {
 // takes the chunks one at a time and moves every byte over PCIe twice: on
 // an H200 beside 16 cores (docs/performance.md), transposes and MXFP4
 // encoding timed 1.0-1.9x faster alone, yet a whole GPT-OSS export with them
-// on the GPU took 1.7x as long as on the CPU. With 2 workers the same kinds
-// timed several times faster alone and the GPU export was 1.2x faster.
+// on the GPU took 1.7x as long as on the CPU (with 2 workers, once 1.2x
+// faster and once 1.2x slower).
 const DefaultMargin = 1.5
 
 // sampleCols is the width of the transposed samples' matrices.
