@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/gpu.sh: the GPU check for runtime/cuda, for a machine with an NVIDIA
-# GPU (driver installed) and NVRTC (libnvrtc.so.12/13 from a CUDA toolkit or
-# the nvidia-cuda-nvrtc wheel; MAPPER_NVRTC=/path/to/libnvrtc.so.N if it is
-# not on the loader path). No Go toolchain is needed there.
+# GPU (driver installed) and, ideally, NVRTC (libnvrtc.so.12/13 from a CUDA
+# toolkit or the nvidia-cuda-nvrtc wheel; MAPPER_NVRTC=/path/to/libnvrtc.so.N
+# if it is not on the loader path; without it the backend runs the embedded
+# PTX, which TestGPUEmbeddedPTX checks either way). No Go toolchain is needed
+# there.
 #
 # Build the test binary and the mapper binary on any machine (no CUDA
 # toolkit, no cgo):
