@@ -514,3 +514,93 @@ func TestRealWidthsArePublished(t *testing.T) {
 		t.Error("mistral has no real widths")
 	}
 }
+
+// TestAprielHybridSSM: the layers follow the layout, with the names and
+// shapes of modeling_apriel_hybrid_ssm.py (MistralDecoderLayer for "t";
+// for "m2", Mamba2's conv1d [C, 1, d_conv 4], in_proj [2 d_xb + 2 d_inner,
+// H], dt_in_proj [dt_rank, H], dt_proj [d_inner, dt_rank], A_log [d_inner,
+// d_state], D [d_inner], out_proj [H, d_inner], biases by ssm_cfg), and the
+// config states the Mamba sizes as ssm_cfg.
+func TestAprielHybridSSM(t *testing.T) {
+	biased := TinyAprielHybridSSM()
+	biased.Layers, biased.Layout, biased.Hidden = 3, []string{"m2", "t", "m2"}, 96
+	biased.Heads, biased.HeadDim, biased.KVHeads, biased.Intermediate, biased.Vocab = 4, 24, 2, 160, 128
+	biased.TieEmbeddings = true
+	biased.Mamba = Mamba{State: 16, Inner: 192, Expand: 2, Bias: true, ConvBias: true, DTProjBias: true, ConvOnXB: true}
+	for _, c := range []struct {
+		name    string
+		a       Arch
+		tensors int
+		shapes  map[string]tensor.Shape
+		lacks   []string
+		ssm     map[string]any
+	}{
+		{"tiny", TinyAprielHybridSSM(), 1 + 9 + (7 + 5) + 2,
+			map[string]tensor.Shape{
+				"model.layers.0.self_attn.k_proj.weight": {128, 256}, "model.layers.1.mixer.conv1d.weight": {512, 1, 4},
+				"model.layers.1.mixer.in_proj.weight": {1536, 256}, "model.layers.1.mixer.dt_in_proj.weight": {16, 256},
+				"model.layers.1.mixer.dt_proj.weight": {512, 16}, "model.layers.1.mixer.A_log": {512, 8},
+				"model.layers.1.mixer.D": {512}, "model.layers.1.mixer.out_proj.weight": {256, 512},
+				"model.layers.1.mlp.down_proj.weight": {256, 1024}, "model.layers.1.post_attention_layernorm.weight": {256},
+			},
+			[]string{"model.layers.1.self_attn.q_proj.weight", "model.layers.0.mixer.D", "model.layers.1.mixer.conv1d.bias",
+				"model.layers.1.mixer.dt_proj.bias", "model.layers.1.mixer.in_proj.bias"},
+			map[string]any{"bias": false, "conv_bias": false, "d_inner": int64(512), "d_state": int64(8), "d_xb": int64(256),
+				"dt_proj_bias": false, "dt_rank": int64(16), "repeat_kv_before_conv": true}},
+		// d_xb left out (the hidden size), dt_rank "auto" (ceil(96 / 16)),
+		// every bias, the convolution over d_xb.
+		{"biased", biased, 1 + 2*(12+5) + 9 + 1,
+			map[string]tensor.Shape{
+				"model.layers.0.mixer.conv1d.weight": {96, 1, 4}, "model.layers.0.mixer.conv1d.bias": {96},
+				"model.layers.2.mixer.in_proj.weight": {576, 96}, "model.layers.2.mixer.in_proj.bias": {576},
+				"model.layers.0.mixer.dt_in_proj.bias": {6}, "model.layers.0.mixer.dt_proj.weight": {192, 6},
+				"model.layers.0.mixer.dt_proj.bias": {192}, "model.layers.0.mixer.out_proj.bias": {96},
+				"model.layers.1.self_attn.q_proj.weight": {96, 96},
+			},
+			[]string{"lm_head.weight", "model.layers.1.mixer.A_log"},
+			map[string]any{"bias": true, "conv_bias": true, "d_inner": int64(192), "d_state": int64(16), "dt_proj_bias": true,
+				"dt_rank": "auto", "expand": int64(2), "repeat_kv_before_conv": false}},
+	} {
+		if err := c.a.Validate(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		src := open(t, generate(t, c.a, 1, Options{}))
+		if len(src.Tensors) != c.tensors {
+			t.Errorf("%s: %d tensors, want %d", c.name, len(src.Tensors), c.tensors)
+		}
+		for n, want := range c.shapes {
+			if e, ok := src.Lookup(n); !ok || !e.Shape.Equal(want) {
+				t.Errorf("%s: %s %v (present %v), want %v", c.name, n, e.Shape, ok, want)
+			}
+		}
+		for _, n := range c.lacks {
+			if _, ok := src.Lookup(n); ok {
+				t.Errorf("%s: unexpected %s", c.name, n)
+			}
+		}
+		if !reflect.DeepEqual(src.Config["ssm_cfg"], c.ssm) {
+			t.Errorf("%s: ssm_cfg %#v, want %#v", c.name, src.Config["ssm_cfg"], c.ssm)
+		}
+		if got, want := src.Config["hybrid_block_layout"], layout(c.a.Layout); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: hybrid_block_layout %v, want %v", c.name, got, want)
+		}
+	}
+	for name, f := range map[string]func(*Arch){
+		"short layout":     func(a *Arch) { a.Layout = []string{"t"} },
+		"unknown mixer":    func(a *Arch) { a.Layout = []string{"t", "m2d"} },
+		"no d_state":       func(a *Arch) { a.Mamba.State = 0 },
+		"groups":           func(a *Arch) { a.Mamba.XB = 192 }, // 64 heads in 24 groups
+		"inner not states": func(a *Arch) { a.Mamba.Inner = 500 },
+	} {
+		a := TinyAprielHybridSSM()
+		f(&a)
+		if a.Validate() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	l := TinyLlama()
+	l.Layout = []string{"t", "t"}
+	if l.Validate() == nil {
+		t.Error("a llama with a hybrid layout accepted")
+	}
+}

@@ -50,7 +50,11 @@ func Tensors(a Arch) ([]Tensor, error) {
 		invFreq = a.invFreq()
 	}
 	for l := 0; l < a.Layers; l++ {
-		a.layer(fmt.Sprintf("model.layers.%d.", l), add)
+		if a.Family == AprielHybridSSM && a.Layout[l] == "m2" {
+			a.mambaLayer(fmt.Sprintf("model.layers.%d.", l), add)
+		} else {
+			a.layer(fmt.Sprintf("model.layers.%d.", l), add)
+		}
 		if a.RotaryBuffers {
 			out = append(out, Tensor{Entry: safetensors.Entry{Name: fmt.Sprintf("model.layers.%d.self_attn.rotary_emb.inv_freq", l),
 				DType: tensor.F32, Shape: tensor.Shape{a.HeadDim / 2}}, Kind: InvFreq, Data: invFreq})
@@ -146,21 +150,62 @@ func (a Arch) layer(p string, add func(kind Kind, dt tensor.DType, name string, 
 		w(p+"mlp.gate_up_proj.weight", 2*I, H)
 		w(p+"mlp.down_proj.weight", H, I)
 	default:
-		w(p+"mlp.gate_proj.weight", I, H)
-		if a.MLPBias {
-			w(p+"mlp.gate_proj.bias", I)
-		}
-		w(p+"mlp.up_proj.weight", I, H)
-		if a.MLPBias {
-			w(p+"mlp.up_proj.bias", I)
-		}
-		w(p+"mlp.down_proj.weight", H, I)
-		if a.MLPBias {
-			w(p+"mlp.down_proj.bias", H)
-		}
+		a.mlp(p, add)
 	}
 	add(Norm, a.float(), p+"input_layernorm.weight", H)
 	add(Norm, a.float(), p+"post_attention_layernorm.weight", H)
+}
+
+// mambaLayer adds an apriel_hybrid_ssm Mamba 2 layer (AprielSSMM2DecoderLayer)
+// under prefix p: the mixer's tensors in Mamba2's order, then Mistral's
+// MLP and norms.
+func (a Arch) mambaLayer(p string, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	w := func(name string, shape ...int) { add(Weight, a.float(), p+"mixer."+name, shape...) }
+	m, H := a.Mamba, a.Hidden
+	conv, xb, dt := a.convChannels(), a.xb(), a.dtRank()
+	w("conv1d.weight", conv, 1, 4)
+	if m.ConvBias {
+		w("conv1d.bias", conv)
+	}
+	w("in_proj.weight", 2*xb+2*m.Inner, H)
+	if m.Bias {
+		w("in_proj.bias", 2*xb+2*m.Inner)
+	}
+	w("dt_in_proj.weight", dt, H)
+	if m.Bias {
+		w("dt_in_proj.bias", dt)
+	}
+	w("dt_proj.weight", m.Inner, dt)
+	if m.DTProjBias {
+		w("dt_proj.bias", m.Inner)
+	}
+	w("A_log", m.Inner, m.State)
+	add(Norm, a.float(), p+"mixer.D", m.Inner)
+	w("out_proj.weight", H, m.Inner)
+	if m.Bias {
+		w("out_proj.bias", H)
+	}
+	a.mlp(p, add)
+	add(Norm, a.float(), p+"input_layernorm.weight", H)
+	add(Norm, a.float(), p+"post_attention_layernorm.weight", H)
+}
+
+// mlp adds Llama's MLP (biases when MLPBias) under prefix p.
+func (a Arch) mlp(p string, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	w := func(name string, shape ...int) { add(Weight, a.float(), name, shape...) }
+	H, I := a.Hidden, a.Intermediate
+	w(p+"mlp.gate_proj.weight", I, H)
+	if a.MLPBias {
+		w(p+"mlp.gate_proj.bias", I)
+	}
+	w(p+"mlp.up_proj.weight", I, H)
+	if a.MLPBias {
+		w(p+"mlp.up_proj.bias", I)
+	}
+	w(p+"mlp.down_proj.weight", H, I)
+	if a.MLPBias {
+		w(p+"mlp.down_proj.bias", H)
+	}
 }
 
 // invFreq is the rotary buffer older transformers saved in each Llama
