@@ -340,6 +340,9 @@ func GenerationConfig(a Arch) map[string]any {
 		g["bos_token_id"] = c["bos_token_id"]
 		g["eos_token_id"] = c["eos_token_id"]
 	}
+	// What the config does not state (apriel_hybrid_ssm's has no token ids
+	// and no transformers_version), the generation config does not either.
+	maps.DeleteFunc(g, func(_ string, v any) bool { return v == nil })
 	return g
 }
 
