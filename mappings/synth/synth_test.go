@@ -523,7 +523,7 @@ func TestRealWidthsArePublished(t *testing.T) {
 // config states the Mamba sizes as ssm_cfg.
 func TestAprielHybridSSM(t *testing.T) {
 	biased := TinyAprielHybridSSM()
-	biased.Layers, biased.Layout, biased.Hidden = 3, []string{"m2", "t", "m2"}, 96
+	biased.Layers, biased.Layout, biased.Hidden = 3, []string{"m2", "t", "t"}, 96
 	biased.Heads, biased.HeadDim, biased.KVHeads, biased.Intermediate, biased.Vocab = 4, 24, 2, 160, 128
 	biased.TieEmbeddings = true
 	biased.Mamba = Mamba{State: 16, Inner: 192, Expand: 2, Bias: true, ConvBias: true, DTProjBias: true, ConvOnXB: true}
@@ -549,10 +549,10 @@ func TestAprielHybridSSM(t *testing.T) {
 				"dt_proj_bias": false, "dt_rank": int64(16), "repeat_kv_before_conv": true}},
 		// d_xb left out (the hidden size), dt_rank "auto" (ceil(96 / 16)),
 		// every bias, the convolution over d_xb.
-		{"biased", biased, 1 + 2*(12+5) + 9 + 1,
+		{"biased", biased, 1 + (12 + 5) + 2*9 + 1,
 			map[string]tensor.Shape{
 				"model.layers.0.mixer.conv1d.weight": {96, 1, 4}, "model.layers.0.mixer.conv1d.bias": {96},
-				"model.layers.2.mixer.in_proj.weight": {576, 96}, "model.layers.2.mixer.in_proj.bias": {576},
+				"model.layers.0.mixer.in_proj.weight": {576, 96}, "model.layers.0.mixer.in_proj.bias": {576},
 				"model.layers.0.mixer.dt_in_proj.bias": {6}, "model.layers.0.mixer.dt_proj.weight": {192, 6},
 				"model.layers.0.mixer.dt_proj.bias": {192}, "model.layers.0.mixer.out_proj.bias": {96},
 				"model.layers.1.self_attn.q_proj.weight": {96, 96},
