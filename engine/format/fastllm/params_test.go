@@ -107,7 +107,7 @@ func TestSchemaReal(t *testing.T) {
 	}
 	for _, want := range []string{"main/llama", "main/mistral", "main/mixtral", "main/qwen2", "pr374/gpt_oss",
 		"main/mtp_llama", "main/dream", "main/diffusion_llama", "main/apriel_hybrid_ssm", "main/apriel_hybrid_ssm_biased",
-		"main/apriel_hybrid_ssm_periodic"} {
+		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn"} {
 		if !checked[want] {
 			t.Errorf("%s was not checked against Fast-LLM's tensors", want)
 		}
@@ -194,11 +194,11 @@ func TestTargetOf(t *testing.T) {
 	}
 }
 
-// TestSchemaMamba: main's schema sizes a Mamba block from its keys, with
+// TestSchemaSSM: main's schema sizes a Mamba block from its keys, with
 // Fast-LLM's defaults for the absent ones, and refuses the sizes Fast-LLM's
-// Mamba cannot build (heads that do not split into groups) and the mixers
-// it does not describe.
-func TestSchemaMamba(t *testing.T) {
+// Mamba and GDN cannot build (heads that do not split into groups) and the
+// mixers it does not describe.
+func TestSchemaSSM(t *testing.T) {
 	s, err := Schema(Main)
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +234,8 @@ func TestSchemaMamba(t *testing.T) {
 	}{
 		{map[string]any{"type": "mamba", "state_size": int64(16), "d_inner": int64(100)}, "requires inner % state == 0"},
 		{map[string]any{"type": "mamba", "state_size": int64(16), "d_inner": int64(64), "d_xb": int64(48)}, "requires inner % state == 0"},
-		{map[string]any{"type": "gdn"}, `requires mixer_type == "attention" or mixer_type == "mamba"`},
+		{map[string]any{"type": "gdn", "value_heads": int64(6), "key_heads": int64(4)}, "requires value_heads % key_heads == 0"},
+		{map[string]any{"type": "kda"}, `requires mixer_type == "attention" or mixer_type == "mamba" or mixer_type == "gdn"`},
 	} {
 		if _, err := s.Expand(config(c.mixer), 1000); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.mixer, err, c.want)
