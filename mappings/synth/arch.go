@@ -51,7 +51,9 @@
 //     DreamModel, as in Fast-LLM's reference data.
 //   - apriel_hybrid_ssm ([TinyAprielHybridSSM]): Apriel's hybrid of
 //     Mistral attention layers ("t") and Mamba 2 layers ("m2") by
-//     Arch.Layout, with the Mamba sizes of Arch.Mamba: hidden 256, 2 layers
+//     Arch.Layout (or gated DeltaNet layers, "gdn", which Fast-LLM's
+//     converter reads and the HF model does not have, sized by Arch.GDN),
+//     with the Mamba sizes of Arch.Mamba: hidden 256, 2 layers
 //     [t, m2], 8 heads of 32, 4 key/value heads, d_state 8, d_inner 512,
 //     dt_rank 16, no biases. Its config.json is the one Fast-LLM's
 //     reference data was converted from (Fast-LLM's exporter's keys only:
@@ -141,10 +143,14 @@ type Arch struct {
 	// checkpoints hold them); llama only.
 	RotaryBuffers bool
 	// Layout is apriel_hybrid_ssm's hybrid_block_layout: per layer "t"
-	// (attention) or "m2" (Mamba 2); one entry per layer.
+	// (attention), "m2" (Mamba 2) or "gdn" (gated DeltaNet); one entry per
+	// layer.
 	Layout []string
 	// Mamba sizes apriel_hybrid_ssm's Mamba 2 layers (its ssm_cfg).
 	Mamba Mamba
+	// GDN sizes its gated DeltaNet layers (linear_attn_config's gdn_ keys,
+	// written when set).
+	GDN GDN
 	// Overrides replaces top-level config.json keys after generation (a nil
 	// value writes null); Remove deletes keys.
 	Overrides map[string]any
@@ -169,6 +175,13 @@ type Mamba struct {
 	// ConvOnXB is repeat_kv_before_conv false: the convolution runs over
 	// the d_xb channels of x before they are repeated (else over d_inner).
 	ConvOnXB bool
+}
+
+// GDN is the gated DeltaNet of an apriel_hybrid_ssm config
+// (linear_attn_config's gdn_num_value_heads, gdn_num_key_heads,
+// gdn_key_head_dim, gdn_value_head_dim, gdn_linear_conv_kernel_size).
+type GDN struct {
+	ValueHeads, KeyHeads, KeyHeadDim, ValueHeadDim, Kernel int
 }
 
 // xb is d_xb as the model takes it.
@@ -507,7 +520,7 @@ func (a Arch) Validate() error {
 // that no other family has them.
 func (a Arch) validateHybrid() error {
 	if a.Family != AprielHybridSSM {
-		if a.Layout != nil || a.Mamba != (Mamba{}) {
+		if a.Layout != nil || a.Mamba != (Mamba{}) || a.GDN != (GDN{}) {
 			return fmt.Errorf("only apriel_hybrid_ssm has a hybrid layout and Mamba layers")
 		}
 		return nil
@@ -516,8 +529,16 @@ func (a Arch) validateHybrid() error {
 		return fmt.Errorf("a layout of %d entries for %d layers", len(a.Layout), a.Layers)
 	}
 	for i, k := range a.Layout {
-		if k != "t" && k != "m2" {
-			return fmt.Errorf("layer %d is %q, want t or m2", i, k)
+		if k != "t" && k != "m2" && k != "gdn" {
+			return fmt.Errorf("layer %d is %q, want t, m2 or gdn", i, k)
+		}
+	}
+	if g := a.GDN; slices.Contains(a.Layout, "gdn") || g != (GDN{}) {
+		if g.ValueHeads <= 0 || g.KeyHeads <= 0 || g.KeyHeadDim <= 0 || g.ValueHeadDim <= 0 || g.Kernel <= 0 {
+			return fmt.Errorf("GDN sizes %+v: all must be positive", g)
+		}
+		if g.ValueHeads%g.KeyHeads != 0 {
+			return fmt.Errorf("%d GDN value heads are not a multiple of %d key heads", g.ValueHeads, g.KeyHeads)
 		}
 	}
 	m := a.Mamba

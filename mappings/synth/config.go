@@ -311,6 +311,10 @@ func Config(a Arch) (map[string]any, error) {
 			"tie_word_embeddings": a.TieEmbeddings,
 			"vocab_size":          i64(a.Vocab),
 		}
+		if g := a.GDN; g != (GDN{}) {
+			c["linear_attn_config"] = map[string]any{"gdn_num_value_heads": i64(g.ValueHeads), "gdn_num_key_heads": i64(g.KeyHeads),
+				"gdn_key_head_dim": i64(g.KeyHeadDim), "gdn_value_head_dim": i64(g.ValueHeadDim), "gdn_linear_conv_kernel_size": i64(g.Kernel)}
+		}
 	}
 	rope(c, a.Rope)
 	maps.Copy(c, a.Overrides)

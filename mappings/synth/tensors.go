@@ -50,9 +50,12 @@ func Tensors(a Arch) ([]Tensor, error) {
 		invFreq = a.invFreq()
 	}
 	for l := 0; l < a.Layers; l++ {
-		if a.Family == AprielHybridSSM && a.Layout[l] == "m2" {
+		switch {
+		case a.Family == AprielHybridSSM && a.Layout[l] == "m2":
 			a.mambaLayer(fmt.Sprintf("model.layers.%d.", l), add)
-		} else {
+		case a.Family == AprielHybridSSM && a.Layout[l] == "gdn":
+			a.gdnLayer(fmt.Sprintf("model.layers.%d.", l), add)
+		default:
 			a.layer(fmt.Sprintf("model.layers.%d.", l), add)
 		}
 		if a.RotaryBuffers {
@@ -152,8 +155,7 @@ func (a Arch) layer(p string, add func(kind Kind, dt tensor.DType, name string, 
 	default:
 		a.mlp(p, add)
 	}
-	add(Norm, a.float(), p+"input_layernorm.weight", H)
-	add(Norm, a.float(), p+"post_attention_layernorm.weight", H)
+	a.norms(p, add)
 }
 
 // mambaLayer adds an apriel_hybrid_ssm Mamba 2 layer (AprielSSMM2DecoderLayer)
@@ -186,8 +188,31 @@ func (a Arch) mambaLayer(p string, add func(kind Kind, dt tensor.DType, name str
 		w("out_proj.bias", H)
 	}
 	a.mlp(p, add)
-	add(Norm, a.float(), p+"input_layernorm.weight", H)
-	add(Norm, a.float(), p+"post_attention_layernorm.weight", H)
+	a.norms(p, add)
+}
+
+// gdnLayer adds a gated DeltaNet layer under prefix p: the mixer's
+// tensors under the names Fast-LLM's apriel converter gives them (those of
+// apriel2's Apriel2GatedDeltaNet), then Mistral's MLP and norms.
+func (a Arch) gdnLayer(p string, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	w := func(name string, shape ...int) { add(Weight, a.float(), p+"mixer."+name, shape...) }
+	g, H := a.GDN, a.Hidden
+	key, value := g.KeyHeads*g.KeyHeadDim, g.ValueHeads*g.ValueHeadDim
+	w("in_proj_qkvz.weight", 2*key+2*value, H)
+	w("in_proj_ba.weight", 2*g.ValueHeads, H)
+	w("out_proj.weight", H, value)
+	w("convolution.weight", 2*key+value, 1, g.Kernel)
+	w("dt_bias", g.ValueHeads)
+	w("A_log", g.ValueHeads)
+	add(Norm, a.float(), p+"mixer.norm.weight", g.ValueHeadDim)
+	a.mlp(p, add)
+	a.norms(p, add)
+}
+
+// norms adds a decoder layer's two norms under prefix p.
+func (a Arch) norms(p string, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	add(Norm, a.float(), p+"input_layernorm.weight", a.Hidden)
+	add(Norm, a.float(), p+"post_attention_layernorm.weight", a.Hidden)
 }
 
 // mlp adds Llama's MLP (biases when MLPBias) under prefix p.
