@@ -347,18 +347,19 @@ func TinyAprielHybridSSM() Arch {
 }
 
 var named = map[string]func() Arch{
-	"gpt_oss":         TinyGPTOSS,
-	"gpt_oss_dense":   TinyGPTOSSDense,
-	"llama":           TinyLlama,
-	"mistral":         TinyMistral,
-	"mixtral":         TinyMixtral,
-	"qwen2":           TinyQwen2,
-	"qwen3":           TinyQwen3,
-	"qwen3_moe":       TinyQwen3MoE,
-	"phi3":            TinyPhi3,
-	"mtp_llama":       TinyMTPLlama,
-	"diffusion_llama": TinyDiffusionLlama,
-	"dream":           TinyDream,
+	"gpt_oss":           TinyGPTOSS,
+	"gpt_oss_dense":     TinyGPTOSSDense,
+	"llama":             TinyLlama,
+	"mistral":           TinyMistral,
+	"mixtral":           TinyMixtral,
+	"qwen2":             TinyQwen2,
+	"qwen3":             TinyQwen3,
+	"qwen3_moe":         TinyQwen3MoE,
+	"phi3":              TinyPhi3,
+	"mtp_llama":         TinyMTPLlama,
+	"diffusion_llama":   TinyDiffusionLlama,
+	"dream":             TinyDream,
+	"apriel_hybrid_ssm": TinyAprielHybridSSM,
 }
 
 // real gives the families with published widths their real sizes, for a
