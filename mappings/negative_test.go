@@ -150,6 +150,12 @@ func withOverrides(a synth.Arch, kv ...any) synth.Arch {
 	return a
 }
 
+// withRemoved is a with the top-level config keys left out.
+func withRemoved(a synth.Arch, keys ...string) synth.Arch {
+	a.Remove = keys
+	return a
+}
+
 // TestRefusedHF lists the HF checkpoints the seed mappings refuse on
 // import, each with what the message must name.
 func TestRefusedHF(t *testing.T) {

@@ -65,6 +65,11 @@ func roundTripCases() []roundTripCase {
 		// As AprielHybridSSMConfig saves it: ssm_cfg completed with its
 		// defaults, layer_types and linear_attn_config added.
 		{name: "apriel_hybrid_ssm_saved", mapping: "apriel_hybrid_ssm", arch: aprielSaved()},
+		// No Mamba layer, no ssm_cfg; and a Mamba with dt_rank left out
+		// (ceil(hidden_size / 16)) and no bias keys (the HF defaults).
+		{name: "apriel_hybrid_ssm_no_ssm_cfg", mapping: "apriel_hybrid_ssm", arch: withRemoved(aprielLayout("t", "t"), "ssm_cfg")},
+		{name: "apriel_hybrid_ssm_ssm_defaults", mapping: "apriel_hybrid_ssm", arch: withOverrides(synth.TinyAprielHybridSSM(), "ssm_cfg",
+			map[string]any{"d_state": int64(8), "d_inner": int64(512), "d_xb": int64(256), "conv_bias": false, "dt_proj_bias": false})},
 		{name: "apriel_hybrid_ssm_periodic", mapping: "apriel_hybrid_ssm", arch: aprielLayout("t", "m2", "t", "m2")},
 		{name: "gpt_oss_mxfp4_byte_exact", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4"},
 		{name: "gpt_oss_mxfp4", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), variant: "mxfp4", valuesOnly: true},
