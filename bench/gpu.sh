@@ -95,6 +95,25 @@ if [[ $gpu_ran -gt 0 && -x "$MAPPER" ]]; then
         conv_rc=1
         conv_msg="FAILED"
     fi
+    # Does the GPU pay off for a whole conversion when the CPU has fewer
+    # workers? The same conversions with --workers 2, 4 and 16, cpu against
+    # cuda (auto's decision aside): wall time in ms, import then export.
+    if [[ $conv_rc -eq 0 ]]; then
+        echo "== whole conversion by worker count (ms; import, export)"
+        for w in 2 4 16; do
+            line="  workers $w:"
+            for be in cpu cuda; do
+                rm -rf "$W/x" "$W/y"
+                t0=$(date +%s%N)
+                "$MAPPER" apply gpt_oss "$W/hf" "$W/x" --backend $be --workers $w --progress none 2>/dev/null || line="$line FAILED"
+                t1=$(date +%s%N)
+                "$MAPPER" apply gpt_oss "$W/fl_cpu" "$W/y" --backend $be --workers $w --progress none 2>/dev/null || line="$line FAILED"
+                t2=$(date +%s%N)
+                line="$line $be $(( (t1 - t0) / 1000000 )) $(( (t2 - t1) / 1000000 ))"
+            done
+            echo "$line" | tee -a "$LOG/sweep.txt"
+        done
+    fi
     rm -rf "$W"
 fi
 
@@ -126,6 +145,10 @@ if [[ -f "$LOG/conv.txt" ]]; then
     # same) and what auto decided.
     grep -E '^  (cpu|cuda|auto): [0-9]+ ms$' "$LOG/conv.txt" | tr '\n' ' ' | sed 's/^/  times:/; s/ *$/\n/'
     grep -E '^note: backend auto:' "$LOG/conv.txt" | sed 's/^/  /'
+fi
+if [[ -f "$LOG/sweep.txt" ]]; then
+    echo "whole conversion by worker count (ms; import, export):"
+    cat "$LOG/sweep.txt"
 fi
 if [[ $test_rc -ne 0 || $failed -gt 0 || $conv_rc -ne 0 ]]; then
     echo "RESULT: FAIL"
