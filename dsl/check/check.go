@@ -76,6 +76,9 @@ type checker struct {
 	bad       map[string]bool // names already reported as undefined
 	// placeholders: {v} may stand in an expression's name (LowerExpr).
 	placeholders bool
+	// each is the config each whose items are being lowered: a name may
+	// start with its {v}.
+	each *eachInfo
 }
 
 // letInfo is one let declaration.
@@ -146,6 +149,7 @@ type ctxInfo struct {
 	variant string
 	conds   []condRef
 	when    []ir.Expr
+	each    *eachInfo // the config each the rule sits under, nil if none
 }
 
 // exclusive reports whether two rules can never be active together: they
@@ -198,6 +202,7 @@ func contradict(x, y ir.Expr) bool {
 type nameUse struct {
 	name *syntax.Name
 	sc   scope
+	each *eachInfo // the config each whose node {v} the name may start with
 }
 
 func (c *checker) errorf(s syntax.Span, hint, format string, args ...any) {
@@ -306,7 +311,7 @@ func (c *checker) lower() {
 
 // branch returns the context of a when's then (neg false) or else branch.
 func (c *checker) branch(ctx *ctxInfo, id int, cond ir.Expr, neg bool) *ctxInfo {
-	out := &ctxInfo{variant: ctx.variant, conds: append(slices.Clip(ctx.conds), condRef{id, neg})}
+	out := &ctxInfo{variant: ctx.variant, conds: append(slices.Clip(ctx.conds), condRef{id, neg}), each: ctx.each}
 	w := cond
 	if neg {
 		w = &ir.Unary{Op: "not", X: cond, At: ir.ExprPos(cond)}
@@ -391,28 +396,58 @@ func pathOf(n *syntax.Name) ir.Path {
 	return p
 }
 
-// leftPath checks a left config path: identifiers and numbers only.
+// leftPath checks a left config path: identifiers and numbers only, after
+// the node placeholder of the enclosing each (nodeSeg).
 func (c *checker) leftPath(n *syntax.Name, what string) (ir.Path, bool) {
 	ok := true
-	for _, s := range n.Segs {
-		switch s.Kind {
-		case syntax.SegStar:
+	for i, s := range n.Segs {
+		switch {
+		case c.nodeSeg(n, i):
+		case s.Kind == syntax.SegStar:
 			c.errorf(s.Span, "a wildcard stands for every key of a map on the right side only", "%s %s: * is only allowed in right config paths", what, n)
 			ok = false
-		case syntax.SegVar:
-			c.errorf(s.Span, "", "%s %s: placeholders like {%s} are only allowed in tensor names", what, n, s.Text)
+		case s.Kind == syntax.SegVar:
+			c.errorf(s.Span, "", "%s %s: placeholders like {%s} are only allowed in tensor names and as the first segment of a config path under a config each", what, n, s.Text)
 			ok = false
 		}
 	}
-	return pathOf(n), ok
+	c.underEach(n)
+	return c.irPath(n), ok
+}
+
+// nodeSeg reports whether segment i of n is the node placeholder {v} of
+// the config each being lowered: the first segment, without an offset.
+func (c *checker) nodeSeg(n *syntax.Name, i int) bool {
+	s := n.Segs[i]
+	return i == 0 && c.each != nil && s.Kind == syntax.SegVar && s.Off == 0 && s.Text == c.each.ir.Var
+}
+
+// underEach reports a path of a rule under a config each that does not
+// start with its node: the rule would write one key once per node.
+func (c *checker) underEach(n *syntax.Name) {
+	if c.each != nil && !c.nodeSeg(n, 0) {
+		c.errorf(n.Span, fmt.Sprintf("write it as {%s}.%s, or move the rule out of the each", c.each.ir.Var, n),
+			"config path %s under each %s does not start with the node {%s}", n, c.each.ir.Var, c.each.ir.Var)
+	}
+}
+
+// irPath is pathOf with the node placeholder spelled {v}, as ir.ConfigEach
+// expects.
+func (c *checker) irPath(n *syntax.Name) ir.Path {
+	p := pathOf(n)
+	if c.nodeSeg(n, 0) {
+		p.Segs[0] = c.each.ir.Placeholder()
+	}
+	return p
 }
 
 // rightPath checks a right config path: * is allowed, placeholders are not.
 func (c *checker) rightPath(n *syntax.Name) ir.Path {
-	for _, s := range n.Segs {
-		if s.Kind == syntax.SegVar {
-			c.errorf(s.Span, "", "config path %s: placeholders like {%s} are only allowed in tensor names", n, s.Text)
+	for i, s := range n.Segs {
+		if s.Kind == syntax.SegVar && !c.nodeSeg(n, i) {
+			c.errorf(s.Span, "", "config path %s: placeholders like {%s} are only allowed in tensor names and as the first segment of a config path under a config each", n, s.Text)
 		}
 	}
-	return pathOf(n)
+	c.underEach(n)
+	return c.irPath(n)
 }

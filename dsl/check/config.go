@@ -39,10 +39,64 @@ func (r *cruleInfo) what() string {
 	return "rule"
 }
 
+// eachInfo is one config each: its IR and its node patterns on each side.
+type eachInfo struct {
+	ir    *ir.ConfigEach
+	lefts [][]string
+}
+
+// expand returns a path that starts with the node placeholder ({v}) as the
+// left patterns it stands for (with their * segments); any other path as is.
+func (e *eachInfo) expand(path []string) [][]string {
+	if e == nil || len(path) == 0 || path[0] != e.ir.Placeholder() {
+		return [][]string{path}
+	}
+	var out [][]string
+	for _, l := range e.lefts {
+		out = append(out, append(slices.Clone(l), path[1:]...))
+	}
+	return out
+}
+
+// configEach checks an each's node pairs and lowers its items.
+func (c *checker) configEach(it *syntax.ConfigEach, ctx *ctxInfo) {
+	if c.each != nil {
+		c.errorf(it.Span, "write the inner nodes' keys as paths under the outer node, or use a pattern with several *",
+			"an each cannot hold another each (each %s is inside each %s)", it.Var.Name, c.each.ir.Var)
+		return
+	}
+	e := &eachInfo{ir: &ir.ConfigEach{Var: it.Var.Name, Pos: it.Pos}}
+	for _, n := range it.Nodes {
+		stars := [2]int{}
+		for side, name := range []*syntax.Name{n.Left, n.Right} {
+			for _, s := range name.Segs {
+				switch s.Kind {
+				case syntax.SegVar:
+					c.errorf(s.Span, "", "node pattern %s: a placeholder cannot stand in a node pattern; * matches any key", name)
+				case syntax.SegStar:
+					stars[side]++
+				}
+			}
+		}
+		if stars[0] != stars[1] {
+			c.errorf(n.Span, "each * of the left pattern takes a key that the right pattern's * at the same rank receives",
+				"node patterns %s and %s have %d and %d * segments: they must have as many", n.Left, n.Right, stars[0], stars[1])
+		}
+		e.ir.Nodes = append(e.ir.Nodes, ir.NodePair{Left: pathOf(n.Left), Right: pathOf(n.Right)})
+		e.lefts = append(e.lefts, pathOf(n.Left).Segs)
+	}
+	inner := &ctxInfo{variant: ctx.variant, conds: ctx.conds, when: ctx.when, each: e}
+	c.each = e
+	c.configItems(it.Items, inner)
+	c.each = nil
+}
+
 func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 	top := scope{letLimit: -1}
 	for _, it := range items {
 		switch it := it.(type) {
+		case *syntax.ConfigEach:
+			c.configEach(it, ctx)
 		case *syntax.ConfigWhen:
 			id := c.nextCond
 			c.nextCond++
@@ -102,6 +156,10 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 			}
 			c.addConfig(it, r, ctx, []*syntax.Name{it.Left}, it.Right)
 		case *syntax.CycleItem:
+			if ctx.each != nil {
+				c.errorf(it.Span, "a per-layer list has one place; write the cycle outside the each",
+					"a cycle rule cannot sit under each %s", ctx.each.ir.Var)
+			}
 			r := &ir.ConfigRule{Kind: ir.ConfigCycle, Pos: it.Pos}
 			r.Left, _ = c.leftPath(it.Left, "config key")
 			r.Right = []ir.Path{c.rightPath(it.Right)}
@@ -129,12 +187,58 @@ func (c *checker) addConfig(node syntax.ConfigItem, r *ir.ConfigRule, ctx *ctxIn
 	r.When = ctx.when
 	r.Variant = ctx.variant
 	r.End = node.Range().End
+	if ctx.each != nil {
+		r.Each = ctx.each.ir
+	}
 	info := &cruleInfo{node: node, rule: r, ctx: ctx, lefts: lefts, rights: rights}
 	c.crules = append(c.crules, info)
 	c.m.Config = append(c.m.Config, r)
 	for _, n := range lefts {
-		c.claimList = append(c.claimList, claim{segs: pathOf(n).Segs, name: n, rule: info})
+		for _, segs := range ctx.each.expand(nodePath(n, ctx.each)) {
+			c.claimList = append(c.claimList, claim{segs: segs, name: n, rule: info})
+		}
 	}
+}
+
+// staticPaths returns a path of rule r as the patterns it stands for: under
+// a config each, a path that starts with the node is one pattern per node
+// pair (side: the right patterns for a right path).
+func staticPaths(r *cruleInfo, n *syntax.Name, right bool) [][]string {
+	e := r.ctx.each
+	segs := nodePath(n, e)
+	if !right {
+		return e.expand(segs)
+	}
+	if e == nil || segs[0] != e.ir.Placeholder() {
+		return [][]string{segs}
+	}
+	var out [][]string
+	for _, p := range e.ir.Nodes {
+		out = append(out, append(slices.Clone(p.Right.Segs), segs[1:]...))
+	}
+	return out
+}
+
+// nodePath is n's segments with a leading node placeholder of e spelled
+// {v}, as in the IR.
+func nodePath(n *syntax.Name, e *eachInfo) []string {
+	segs := pathOf(n).Segs
+	if e != nil && n.Segs[0].Kind == syntax.SegVar && n.Segs[0].Text == e.ir.Var && n.Segs[0].Off == 0 {
+		segs[0] = e.ir.Placeholder()
+	}
+	return segs
+}
+
+// anyPair reports whether some pattern of as and some of bs satisfy f.
+func anyPair(as, bs [][]string, f func(a, b []string) bool) bool {
+	for _, a := range as {
+		for _, b := range bs {
+			if f(a, b) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // valueTable lowers `{ a = b, ... }`; both sides must be one-to-one so that
@@ -215,7 +319,7 @@ func (c *checker) leftConflict(a, b *cruleInfo, done map[*syntax.Name]bool) {
 	for _, na := range a.lefts {
 		for _, nb := range b.lefts {
 			pa, pb := pathOf(na).Segs, pathOf(nb).Segs
-			if done[nb] || !related(pa, pb) {
+			if done[nb] || !anyPair(staticPaths(a, na, false), staticPaths(b, nb, false), related) {
 				continue
 			}
 			if a.rule.Kind == ir.ConfigLeftConst && b.rule.Kind == ir.ConfigLeftConst && len(pa) == len(pb) {
@@ -243,8 +347,7 @@ func (c *checker) leftConflict(a, b *cruleInfo, done map[*syntax.Name]bool) {
 func (c *checker) rightConflict(a, b *cruleInfo, done map[*syntax.Name]bool) {
 	for _, na := range a.rights {
 		for _, nb := range b.rights {
-			pa, pb := pathOf(na).Segs, pathOf(nb).Segs
-			if done[nb] || !pathsOverlap(pa, pb) {
+			if done[nb] || !anyPair(staticPaths(a, na, true), staticPaths(b, nb, true), pathsOverlap) {
 				continue
 			}
 			ca, cb := a.rule.Kind == ir.ConfigRightConst, b.rule.Kind == ir.ConfigRightConst
@@ -286,10 +389,10 @@ type cwhenInfo struct {
 func (c *checker) markBranches() {
 	for _, w := range c.cwhens {
 		var own []string
-		for _, k := range c.condKeys(w.cond, map[string]bool{}) {
+		for _, key := range c.condKeys(w.cond, map[string]bool{}) {
 			inside, outside := false, false
 			for _, cl := range c.claimList {
-				if !related(cl.segs, k) || exclusive(cl.rule.ctx, w.ctx) {
+				if !anyPair([][]string{cl.segs}, w.ctx.each.expand(key), related) || exclusive(cl.rule.ctx, w.ctx) {
 					continue
 				}
 				if slices.Contains(cl.rule.ctx.conds, condRef{w.id, false}) || slices.Contains(cl.rule.ctx.conds, condRef{w.id, true}) {
@@ -299,10 +402,16 @@ func (c *checker) markBranches() {
 				}
 			}
 			if inside && !outside {
-				own = append(own, strings.Join(k, "."))
+				own = append(own, strings.Join(key, "."))
 			}
 		}
 		if len(own) == 0 {
+			continue
+		}
+		if w.ctx.each != nil {
+			// One record per condition text cannot say what each node took.
+			c.errorf(w.node.Cond.Range(), fmt.Sprintf("claim %s by a rule under each %s outside this when, so that the export can decide the when again on the config it rebuilds", own[0], w.ctx.each.ir.Var),
+				"a when under each %s must read keys that a rule outside it restores: only its own rules claim %s", w.ctx.each.ir.Var, strings.Join(own, ", "))
 			continue
 		}
 		c.m.Branches = append(c.m.Branches, &ir.Branch{Key: ir.Format(w.cond), Cond: w.cond, Outer: w.ctx.when,

@@ -27,6 +27,8 @@ func (c *checker) lowerExpr(e syntax.Expr, sc scope) ir.Expr {
 		path := pathOf(e.Name).Segs
 		for i, s := range e.Name.Segs {
 			switch {
+			case c.nodeSeg(e.Name, i):
+				path[i] = c.each.ir.Placeholder()
 			case s.Kind == syntax.SegStar:
 				c.errorf(s.Span, "", "%s: * cannot be read in an expression", e.Name)
 				ok = false
@@ -38,7 +40,7 @@ func (c *checker) lowerExpr(e syntax.Expr, sc scope) ir.Expr {
 			}
 		}
 		if ok {
-			c.nameUses = append(c.nameUses, nameUse{name: e.Name, sc: sc})
+			c.nameUses = append(c.nameUses, nameUse{name: e.Name, sc: sc, each: c.each})
 		}
 		return &ir.Ref{Path: path, At: pos}
 	case *syntax.UnaryExpr:
@@ -249,10 +251,16 @@ type claim struct {
 	rule *cruleInfo
 }
 
-// related reports whether a is equal to, under or above b.
+// related reports whether a is equal to, under or above b; a * segment
+// (a config each's node pattern) matches any one segment.
 func related(a, b []string) bool {
 	n := min(len(a), len(b))
-	return slices.Equal(a[:n], b[:n])
+	for i := range n {
+		if a[i] != b[i] && a[i] != "*" && b[i] != "*" {
+			return false
+		}
+	}
+	return true
 }
 
 // claimed returns whether path is equal to, under or above a claimed path.
@@ -269,6 +277,13 @@ func (c *checker) claimed(path []string) bool {
 func (c *checker) resolveNames() {
 	for _, u := range c.nameUses {
 		path := pathOf(u.name).Segs
+		if u.each != nil && len(u.name.Segs) > 0 && u.name.Segs[0].Kind == syntax.SegVar {
+			// {v}.key reads the key of every node the each's patterns match.
+			if !slices.ContainsFunc(u.each.expand(nodePath(u.name, u.each)), c.claimed) {
+				c.undefined(u)
+			}
+			continue
+		}
 		if len(path) == 1 {
 			if u.sc.lookupVar(path[0]) != nil {
 				continue

@@ -143,19 +143,29 @@ func (r *sampleRun) run() {
 	}
 	// Complete the config with the defaults of the renames that apply.
 	for _, cr := range c.crules {
-		if cr.rule.Kind != ir.ConfigRename || cr.rule.LeftDefault == nil || !r.applies(cr.ctx) {
+		if cr.rule.Kind != ir.ConfigRename || cr.rule.LeftDefault == nil {
 			continue
 		}
-		if _, ok := ir.LookupPath(r.env.cfg, cr.rule.Left.Segs); ok {
-			continue
+		rules := []*ir.ConfigRule{cr.rule}
+		if e := cr.rule.Each; e != nil {
+			// Once per node of the sample, as the engine does (ir.ExpandEach).
+			rules = ir.ExpandEach(rules, r.env.cfg, false)
 		}
-		r.env.hit = false
-		v, err := ir.Eval(cr.rule.LeftDefault, r.env)
-		if err != nil {
-			r.fail(r.span(cr.rule.LeftDefault), err)
-			continue
+		for _, rule := range rules {
+			if !r.applies(&ctxInfo{variant: cr.ctx.variant, when: rule.When}) {
+				continue
+			}
+			if _, ok := ir.LookupPath(r.env.cfg, rule.Left.Segs); ok {
+				continue
+			}
+			r.env.hit = false
+			v, err := ir.Eval(rule.LeftDefault, r.env)
+			if err != nil {
+				r.fail(r.span(cr.rule.LeftDefault), err)
+				continue
+			}
+			_ = setPath(r.env.cfg, rule.Left.Segs, v)
 		}
-		_ = setPath(r.env.cfg, cr.rule.Left.Segs, v)
 	}
 	for _, l := range c.letOrder {
 		r.env.hit = false

@@ -160,6 +160,10 @@ type ConfigRule struct {
 
 	When    []Expr // conjunction of enclosing when conditions (on the left config)
 	Variant string // "" when outside any variant
+	// Each is the config each the rule sits under (nil: none). Its paths
+	// and names then start with Each.Placeholder(), and the engine runs
+	// it once per node (ExpandEach).
+	Each *ConfigEach
 }
 
 // ValuePair is one entry of a value map or cycle table: Left <-> Right.

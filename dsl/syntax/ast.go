@@ -176,11 +176,29 @@ func (*ConfigBlock) declNode() {}
 func (*TensorBlock) declNode() {}
 func (*VariantDecl) declNode() {}
 
-// ConfigItem is one item of a config block: *ConfigWhen, *KeepItem,
-// *ConstItem, *RefuseItem, *RenameItem or *CycleItem.
+// ConfigItem is one item of a config block: *ConfigEach, *ConfigWhen,
+// *KeepItem, *ConstItem, *RefuseItem, *RenameItem or *CycleItem.
 type ConfigItem interface {
 	Node
 	configItem()
+}
+
+// ConfigEach is `each v: L <-> R, ... { ... }` in a config block: its
+// items apply to every config node the left (import) or right (export)
+// patterns match, `{v}` standing for that node.
+type ConfigEach struct {
+	Span
+	Var            *Ident
+	Nodes          []*NodePair
+	LBrace, RBrace Pos
+	Items          []ConfigItem
+}
+
+// NodePair is one `L <-> R` of a ConfigEach: the node patterns on both
+// sides, a * matching any key.
+type NodePair struct {
+	Span
+	Left, Right *Name
 }
 
 // ConfigWhen is `when cond { ... } [else { ... }]` in a config block.
@@ -254,6 +272,7 @@ type TableEntry struct {
 	Left, Right Expr
 }
 
+func (*ConfigEach) configItem() {}
 func (*ConfigWhen) configItem() {}
 func (*KeepItem) configItem()   {}
 func (*ConstItem) configItem()  {}

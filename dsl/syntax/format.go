@@ -257,6 +257,13 @@ func (p *printer) when(start, lbrace, rbrace Pos, cond Expr, n int, then func(),
 func (p *printer) configItems(items []ConfigItem) {
 	for _, it := range items {
 		switch it := it.(type) {
+		case *ConfigEach:
+			pairs := make([]string, len(it.Nodes))
+			for i, n := range it.Nodes {
+				pairs[i] = n.Left.String() + " <-> " + n.Right.String()
+			}
+			head := "each " + it.Var.Name + ": " + strings.Join(pairs, ", ")
+			p.block(it.Pos, it.LBrace, it.RBrace, head, len(it.Items), blankKeep, func() { p.configItems(it.Items) })
 		case *ConfigWhen:
 			var elseL, elseR Pos
 			var elseItems []ConfigItem

@@ -80,11 +80,29 @@ type gConfig struct {
 }
 
 type gCItem struct {
-	When   *gCWhen  `parser:"  @@"`
+	Each   *gCEach  `parser:"  @@"`
+	When   *gCWhen  `parser:"| @@"`
 	Keep   *gKeep   `parser:"| @@"`
 	Const  *gConst  `parser:"| @@"`
 	Refuse *gRefuse `parser:"| @@"`
 	Rule   *gCRule  `parser:"| @@"`
+}
+
+// gCEach is `each b: L <-> R, ... { ... }` in a config block: rules for
+// every node the patterns match.
+type gCEach struct {
+	Kw     tok       `parser:"@\"each\""`
+	Var    tok       `parser:"@Ident \":\""`
+	Nodes  []*gCNode `parser:"@@ ( \",\" @@ )*"`
+	LBrace tok       `parser:"@\"{\""`
+	Items  []*gCItem `parser:"@@*"`
+	RBrace tok       `parser:"@\"}\""`
+}
+
+type gCNode struct {
+	Left  *gName `parser:"@@"`
+	Arrow tok    `parser:"@\"<->\""`
+	Right *gName `parser:"@@"`
 }
 
 type gRefuse struct {

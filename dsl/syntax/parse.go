@@ -197,6 +197,19 @@ func (c *converter) citems(gs []*gCItem) []ConfigItem {
 	var out []ConfigItem
 	for _, g := range gs {
 		switch {
+		case g.Each != nil:
+			e := &ConfigEach{
+				Span:   c.spanTo(c.pos(g.Each.Kw.Pos), g.Each.RBrace),
+				Var:    c.ident(g.Each.Var),
+				LBrace: c.pos(g.Each.LBrace.Pos),
+				RBrace: c.pos(g.Each.RBrace.Pos),
+				Items:  c.citems(g.Each.Items),
+			}
+			for _, n := range g.Each.Nodes {
+				l, r := c.name(n.Left), c.name(n.Right)
+				e.Nodes = append(e.Nodes, &NodePair{Span: join(l.Span, r.Span), Left: l, Right: r})
+			}
+			out = append(out, e)
 		case g.When != nil:
 			w := &ConfigWhen{
 				Span:   c.spanTo(c.pos(g.When.Kw.Pos), g.When.RBrace),

@@ -22,8 +22,9 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	if err != nil {
 		return nil, err
 	}
+	m := t.m.Expanded(right, true)
 	out := map[string]any{}
-	ex := &exporter{m: t.m, blocks: t.blocks, doc: doc, right: right, variant: variant, maxList: maxList,
+	ex := &exporter{m: m, blocks: t.blocks, doc: doc, right: right, variant: variant, maxList: maxList,
 		res:     &Result{Out: out, Variant: variant},
 		rs:      &resolver{doc: right, schema: t.blocks},
 		env:     &Env{Left: out, Lets: map[string]any{}},
@@ -47,11 +48,11 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	if err := errors.Join(ex.errs...); err != nil {
 		return nil, err
 	}
-	full, _, err := completeLeft(t.m, out, ex.decide)
+	full, _, err := completeLeft(m, out, ex.decide)
 	if err != nil {
 		return nil, inDoc(doc, err)
 	}
-	if ex.res.Env, err = newEnv(t.m, full); err != nil {
+	if ex.res.Env, err = newEnv(m, full); err != nil {
 		return nil, inDoc(doc, err)
 	}
 	if err := ex.refused(); err != nil {

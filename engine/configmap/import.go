@@ -16,7 +16,7 @@ import (
 // Import maps a left config document to the right side. doc names the
 // document in errors. The variant is the one the left config selects.
 func (t *Translator) Import(left map[string]any, doc string) (*Result, error) {
-	im := &importer{m: t.m, blocks: t.blocks, extras: t.extras, doc: doc, left: left, written: map[string]string{}}
+	im := &importer{m: t.m.Expanded(left, false), blocks: t.blocks, extras: t.extras, doc: doc, left: left, written: map[string]string{}}
 	if err := im.start(); err != nil {
 		return nil, inDoc(doc, err)
 	}
