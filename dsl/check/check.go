@@ -68,6 +68,7 @@ type checker struct {
 	cwhens    []*cwhenInfo
 	trules    []*truleInfo
 	eachVars  []*binding // every each variable, for the unused check
+	locals    []*binding // every let inside a tensor each, for the unused check
 	nameUses  []nameUse
 	spans     map[ir.Expr]syntax.Span
 	folded    map[ir.Expr]bool // constant subexpressions: true when they evaluated
@@ -108,6 +109,7 @@ const (
 	bindEach bindKind = iota
 	bindStack
 	bindUnstack
+	bindLet // a let inside a tensor each: a name for an expression, not an index
 )
 
 // binding is one bound index variable.
@@ -116,7 +118,8 @@ type binding struct {
 	ident *syntax.Ident // where it is bound (the each variable), or the op argument span
 	span  syntax.Span
 	kind  bindKind
-	used  bool // appears in some name pattern
+	used  bool // appears in some name pattern (a let: is read)
+	def   *ir.Local
 }
 
 // scope is what an expression or name can see.

@@ -23,6 +23,12 @@ func (c *checker) lowerExpr(e syntax.Expr, sc scope) ir.Expr {
 	pos := e.Range().Pos
 	switch e := e.(type) {
 	case *syntax.NameExpr:
+		if len(e.Name.Segs) == 1 && e.Name.Segs[0].Kind == syntax.SegIdent {
+			if b := sc.lookupVar(e.Name.Segs[0].Text); b != nil && b.def != nil {
+				b.used = true
+				return &ir.Local{Name: b.name, Def: b.def.Def, At: pos}
+			}
+		}
 		ok := true
 		path := pathOf(e.Name).Segs
 		for i, s := range e.Name.Segs {
@@ -309,6 +315,11 @@ func (c *checker) resolveNames() {
 	for _, l := range c.letOrder {
 		if !l.used {
 			c.warnf(l.decl.Name.Span, "remove it, or use it", "let %s is never used", l.decl.Name.Name)
+		}
+	}
+	for _, b := range c.locals {
+		if !b.used {
+			c.warnf(b.span, "remove it, or use it", "let %s is never used", b.name)
 		}
 	}
 }

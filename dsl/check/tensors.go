@@ -70,7 +70,7 @@ func (c *checker) tensorItems(items []syntax.TensorItem, sc scope, lprefix, rpre
 					case syntax.SegStar:
 						c.errorf(s.Span, "", "tensor name %s: * is only allowed in right config paths", n)
 					case syntax.SegVar:
-						if v := inner.lookupVar(s.Text); v != nil {
+						if v := inner.lookupVar(s.Text); v != nil && v.kind != bindLet {
 							v.used = true
 						} else {
 							c.unboundPlaceholder(s, n, inner, nil)
@@ -89,12 +89,33 @@ func (c *checker) tensorItems(items []syntax.TensorItem, sc scope, lprefix, rpre
 			if it.Else != nil {
 				c.tensorItems(it.Else.Items, sc, lprefix, rprefix, loops, c.branch(ctx, id, cond, true))
 			}
+		case *syntax.LetDecl:
+			sc = c.tensorLet(it, sc, loops)
 		case *syntax.RuleItem:
 			c.rule(it, sc, lprefix, rprefix, loops, ctx)
 		case *syntax.IgnoreItem:
 			c.ignore(it, sc, lprefix, loops, ctx)
 		}
 	}
+}
+
+// tensorLet lowers a let inside a tensor each and returns the scope the
+// items after it see.
+func (c *checker) tensorLet(it *syntax.LetDecl, sc scope, loops []ir.Loop) scope {
+	name := it.Name.Name
+	if len(loops) == 0 {
+		c.errorf(it.Span, "declare it at the top level, or inside an each whose variable it reads",
+			"let %s in a tensors block must sit in an each", name)
+	}
+	if prev := sc.lookupVar(name); prev != nil {
+		c.errorf(it.Name.Span, "use another name", "%s is already bound at line %d", name, prev.span.Pos.Line)
+	} else if c.lets[name] != nil {
+		c.errorf(it.Name.Span, "use another name", "%s is already a let (line %d)", name, c.lets[name].decl.Pos.Line)
+	}
+	def := &ir.Local{Name: name, Def: c.expr(it.Value, sc), At: it.Pos}
+	b := &binding{name: name, ident: it.Name, span: it.Name.Span, kind: bindLet, def: def}
+	c.locals = append(c.locals, b)
+	return sc.with(b)
 }
 
 func (c *checker) rule(it *syntax.RuleItem, sc scope, lprefix, rprefix []*syntax.Name, loops []ir.Loop, ctx *ctxInfo) {
@@ -397,7 +418,7 @@ func (c *checker) tref(ref *syntax.Ref, prefix []*syntax.Name, right bool, t *tr
 
 // placeholder checks one {v} of a rule's own name.
 func (c *checker) placeholder(s syntax.Seg, n *syntax.Name, right bool, t *truleInfo) {
-	if b := t.sc.lookupVar(s.Text); b != nil {
+	if b := t.sc.lookupVar(s.Text); b != nil && b.kind != bindLet {
 		b.used = true
 		return
 	}

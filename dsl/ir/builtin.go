@@ -20,6 +20,9 @@ type Builtin struct {
 	Doc              string // what it computes
 	Example          string // an expression and its value, checked by a test
 	fn               func(a *Apply, args []any) (any, error)
+	// lazy, when set, replaces fn: it evaluates the arguments itself,
+	// only as far as it needs them.
+	lazy func(a *Apply, env Env) (any, error)
 }
 
 // ArityText says how many arguments b takes: "1 argument", "2 or more
@@ -55,6 +58,9 @@ func init() {
 			Doc: "a / b rounded up (b must not be 0)", Example: "ceil_div(4096, 16 * 3) = 86", fn: ceilDiv},
 		{Name: "sqrt", MinArgs: 1, MaxArgs: 1, Params: "x: number", Result: "float",
 			Doc: "the square root, correctly rounded (x must not be negative)", Example: "sqrt(3072) = 55.42562584220407", fn: sqrt},
+		{Name: "coalesce", MinArgs: 2, MaxArgs: -1, Params: "a, b, ...", Result: "any",
+			Doc: "the first argument that is not null (null when all are), evaluating none after it: a config key's value, or what stands for it when it is absent",
+			Example: `coalesce(null, ["block"]) = ["block"]`, lazy: coalesce},
 		{Name: "len", MinArgs: 1, MaxArgs: 1, Params: "x: list or object", Result: "integer",
 			Doc: "the number of entries", Example: `len(["t", "m2", "t"]) = 3`, fn: length},
 		{Name: "min", MinArgs: 2, MaxArgs: -1, Params: "a: number, b: number, ...", Result: "number",
@@ -102,6 +108,16 @@ func sqrt(a *Apply, args []any) (any, error) {
 	return math.Sqrt(x), nil
 }
 
+func coalesce(a *Apply, env Env) (any, error) {
+	for _, x := range a.Args {
+		v, err := Eval(x, env)
+		if err != nil || v != nil {
+			return v, err
+		}
+	}
+	return nil, nil
+}
+
 func length(a *Apply, args []any) (any, error) {
 	switch v := args[0].(type) {
 	case []any:
@@ -147,6 +163,16 @@ type Apply struct {
 	At   Pos
 }
 
+// Local is a name a let inside a tensor each binds: it reads as its
+// definition, evaluated where it is read (per binding of the loops, whose
+// variables it may read), and prints as its name.
+type Local struct {
+	Name string
+	Def  Expr
+	At   Pos
+}
+
+func (e *Local) exprPos() Pos { return e.At }
 func (e *Index) exprPos() Pos { return e.At }
 func (e *Apply) exprPos() Pos { return e.At }
 
@@ -196,6 +222,9 @@ func evalApply(e *Apply, env Env) (any, error) {
 	if len(e.Args) < e.Fn.MinArgs || (e.Fn.MaxArgs >= 0 && len(e.Args) > e.Fn.MaxArgs) {
 		return nil, &EvalError{e.At, fmt.Sprintf("%s takes %s, got %d", e.Name, e.Fn.ArityText(), len(e.Args))}
 	}
+	if e.Fn.lazy != nil {
+		return e.Fn.lazy(e, env)
+	}
 	args := make([]any, len(e.Args))
 	for i, a := range e.Args {
 		v, err := Eval(a, env)
@@ -218,6 +247,8 @@ func Operands(e Expr) []Expr {
 		return []Expr{e.X, e.I}
 	case *Apply:
 		return e.Args
+	case *Local:
+		return []Expr{e.Def}
 	}
 	return nil
 }

@@ -141,6 +141,8 @@ func (e *ConfigEach) BindExpr(x Expr, node []string) Expr {
 		return &Binary{Op: x.Op, X: e.BindExpr(x.X, node), Y: e.BindExpr(x.Y, node), At: x.At}
 	case *Index:
 		return &Index{X: e.BindExpr(x.X, node), I: e.BindExpr(x.I, node), At: x.At}
+	case *Local:
+		return &Local{Name: x.Name, Def: e.BindExpr(x.Def, node), At: x.At}
 	case *Apply:
 		out := &Apply{Name: x.Name, Fn: x.Fn, At: x.At}
 		for _, a := range x.Args {

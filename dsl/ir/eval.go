@@ -76,6 +76,8 @@ func Eval(e Expr, env Env) (any, error) {
 		return evalIndex(e, env)
 	case *Apply:
 		return evalApply(e, env)
+	case *Local:
+		return Eval(e.Def, env)
 	}
 	return nil, &EvalError{ExprPos(e), fmt.Sprintf("cannot evaluate %T", e)}
 }
@@ -366,6 +368,8 @@ func Format(e Expr) string {
 	switch e := e.(type) {
 	case *Ref:
 		return strings.Join(e.Path, ".")
+	case *Local:
+		return e.Name
 	case *Literal:
 		return FormatValue(e.Value)
 	case *Unary:

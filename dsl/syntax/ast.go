@@ -281,6 +281,7 @@ func (*RenameItem) configItem() {}
 func (*CycleItem) configItem()  {}
 
 // TensorItem is one item of a tensors block: *EachItem, *TensorWhen,
+// *LetDecl (inside an each: a name for an expression of its variables),
 // *RuleItem or *IgnoreItem.
 type TensorItem interface {
 	Node
@@ -329,6 +330,7 @@ type IgnoreItem struct {
 }
 
 func (*EachItem) tensorItem()   {}
+func (*LetDecl) tensorItem()    {}
 func (*TensorWhen) tensorItem() {}
 func (*RuleItem) tensorItem()   {}
 func (*IgnoreItem) tensorItem() {}

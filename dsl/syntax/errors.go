@@ -509,7 +509,7 @@ var phrases = []phrase{
 	{`"mapping" (a file starts with its header)`, []string{"mapping"}, nil},
 	{"a declaration (sample, let, config, tensors or variant)", declKeywords, nil},
 	{"a config rule", []string{"each", "when", "keep", "ignore", "left", "right", "refuse", keyIdent, keyName}, nil},
-	{"a tensor rule", []string{"each", "when", "ignore", "(", keyIdent, keyName}, nil},
+	{"a tensor rule", []string{"each", "when", "let", "ignore", "(", keyIdent, keyName}, nil},
 	// After a binary operator "not" is not allowed (it binds more loosely).
 	{"an expression", []string{"-", "(", "[", "{", "true", "false", "null", keyIdent, keyName, keyInt, keyFloat, keyString}, []string{"not"}},
 	{"a name", []string{keyIdent, keyName}, nil},

@@ -336,6 +336,8 @@ func (p *printer) tensorItems(items []TensorItem) {
 			p.elem(it.Span, s, blankKeep)
 		case *IgnoreItem:
 			p.elem(it.Span, "ignore "+refsString(it.Refs), blankKeep)
+		case *LetDecl:
+			p.elem(it.Span, "let "+it.Name.Name+" = "+exprString(it.Value, 0), blankKeep)
 		}
 	}
 }

@@ -175,6 +175,7 @@ type gTensors struct {
 type gTItem struct {
 	Each   *gEach    `parser:"  @@"`
 	When   *gTWhen   `parser:"| @@"`
+	Let    *gLet     `parser:"| @@"`
 	Ignore *gTIgnore `parser:"| @@"`
 	Rule   *gTRule   `parser:"| @@"`
 }

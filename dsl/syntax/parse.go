@@ -132,12 +132,7 @@ func (c *converter) file(g *gFile, src []byte) *File {
 		case d.Sample != nil:
 			f.Decls = append(f.Decls, c.sample(d.Sample))
 		case d.Let != nil:
-			v := c.expr(d.Let.Value)
-			f.Decls = append(f.Decls, &LetDecl{
-				Span:  join(c.tokSpan(d.Let.Kw), v.Range()),
-				Name:  c.ident(d.Let.Name),
-				Value: v,
-			})
+			f.Decls = append(f.Decls, c.let(d.Let))
 		case d.Config != nil:
 			f.Decls = append(f.Decls, c.config(d.Config))
 		case d.Tensors != nil:
@@ -182,6 +177,11 @@ func (c *converter) variant(g *gVariant) *VariantDecl {
 		}
 	}
 	return v
+}
+
+func (c *converter) let(g *gLet) *LetDecl {
+	v := c.expr(g.Value)
+	return &LetDecl{Span: join(c.tokSpan(g.Kw), v.Range()), Name: c.ident(g.Name), Value: v}
 }
 
 func (c *converter) config(g *gConfig) *ConfigBlock {
@@ -332,6 +332,8 @@ func (c *converter) titems(gs []*gTItem) []TensorItem {
 				RBrace: c.pos(e.RBrace.Pos),
 				Items:  c.titems(e.Items),
 			})
+		case g.Let != nil:
+			out = append(out, c.let(g.Let))
 		case g.When != nil:
 			w := &TensorWhen{
 				Span:   c.spanTo(c.pos(g.When.Kw.Pos), g.When.RBrace),
