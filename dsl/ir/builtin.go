@@ -59,7 +59,7 @@ func init() {
 		{Name: "sqrt", MinArgs: 1, MaxArgs: 1, Params: "x: number", Result: "float",
 			Doc: "the square root, correctly rounded (x must not be negative)", Example: "sqrt(3072) = 55.42562584220407", fn: sqrt},
 		{Name: "coalesce", MinArgs: 2, MaxArgs: -1, Params: "a, b, ...", Result: "any",
-			Doc: "the first argument that is not null (null when all are), evaluating none after it: a config key's value, or what stands for it when it is absent",
+			Doc:     "the first argument that is not null (null when all are), evaluating none after it: a config key's value, or what stands for it when it is absent",
 			Example: `coalesce(null, ["block"]) = ["block"]`, lazy: coalesce},
 		{Name: "len", MinArgs: 1, MaxArgs: 1, Params: "x: list or object", Result: "integer",
 			Doc: "the number of entries", Example: `len(["t", "m2", "t"]) = 3`, fn: length},
