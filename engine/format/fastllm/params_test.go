@@ -228,6 +228,28 @@ func TestSchemaSSM(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, got[name], want)
 		}
 	}
+	// KimiDeltaAttentionConfig's defaults: 16 heads of 64 (P = 1024), kernel 4.
+	decl, err = s.Expand(config(map[string]any{"type": "kda"}), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]tensor.Shape{}
+	for _, d := range decl {
+		got[d.Name] = d.Shape
+	}
+	for name, want := range map[string]tensor.Shape{
+		"decoder.0.mixer.q_proj.weight": {1024, 64}, "decoder.0.mixer.v_conv.weight": {1024, 1, 4},
+		"decoder.0.mixer.f_a_proj.weight": {64, 64}, "decoder.0.mixer.f_b_proj.weight": {1024, 64},
+		"decoder.0.mixer.beta_proj.weight": {16, 64}, "decoder.0.mixer.o_proj.weight": {64, 1024},
+		"decoder.0.mixer.dt_bias": {1024}, "decoder.0.mixer.A_log": {16}, "decoder.0.mixer.norm.weight": {64},
+	} {
+		if !got[name].Equal(want) {
+			t.Errorf("%s: %v, want %v", name, got[name], want)
+		}
+	}
+	if _, ok := got["decoder.0.mixer.q_proj.bias"]; ok {
+		t.Error("kda: q_proj has a bias; Fast-LLM's KDA layers default to none")
+	}
 	for _, c := range []struct {
 		mixer map[string]any
 		want  string
@@ -235,7 +257,8 @@ func TestSchemaSSM(t *testing.T) {
 		{map[string]any{"type": "mamba", "state_size": int64(16), "d_inner": int64(100)}, "requires inner % state == 0"},
 		{map[string]any{"type": "mamba", "state_size": int64(16), "d_inner": int64(64), "d_xb": int64(48)}, "requires inner % state == 0"},
 		{map[string]any{"type": "gdn", "value_heads": int64(6), "key_heads": int64(4)}, "requires value_heads % key_heads == 0"},
-		{map[string]any{"type": "kda"}, `requires mixer_type == "attention" or mixer_type == "mamba" or mixer_type == "gdn"`},
+		{map[string]any{"type": "kda", "normalization": map[string]any{"type": "rms_norm"}}, `requires norm_kind == "gated_rms_norm"`},
+		{map[string]any{"type": "stochastic"}, `requires mixer_type == "attention" or mixer_type == "mamba" or mixer_type == "gdn" or mixer_type == "kda"`},
 	} {
 		if _, err := s.Expand(config(c.mixer), 1000); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.mixer, err, c.want)
