@@ -100,11 +100,13 @@ const (
 	Dream          Family = "dream"
 	// AprielHybridSSM is Apriel's hybrid of attention and Mamba 2 layers.
 	AprielHybridSSM Family = "apriel_hybrid_ssm"
+	// Apriel2Text is Apriel2's text model: Fast-LLM's block tree.
+	Apriel2Text Family = "apriel2_text"
 )
 
 // allFamilies lists every Family.
 var allFamilies = []Family{GPTOSS, Llama, Mistral, Mixtral, Qwen2, Qwen3, Qwen3MoE, Phi3, MTPLlama, DiffusionLlama, Dream,
-	AprielHybridSSM}
+	AprielHybridSSM, Apriel2Text}
 
 // Arch describes a synthetic model: its family and every size.
 type Arch struct {
@@ -151,6 +153,9 @@ type Arch struct {
 	// GDN sizes its gated DeltaNet layers (linear_attn_config's gdn_ keys,
 	// written when set).
 	GDN GDN
+	// Apriel2 is apriel2_text's decoder, which sizes its layers (the
+	// Heads, Intermediate, ... fields are unused there).
+	Apriel2 *Apriel2
 	// Overrides replaces top-level config.json keys after generation (a nil
 	// value writes null); Remove deletes keys.
 	Overrides map[string]any
@@ -360,6 +365,7 @@ var named = map[string]func() Arch{
 	"diffusion_llama":   TinyDiffusionLlama,
 	"dream":             TinyDream,
 	"apriel_hybrid_ssm": TinyAprielHybridSSM,
+	"apriel2_text":      TinyApriel2Text,
 }
 
 // real gives the families with published widths their real sizes, for a
@@ -448,6 +454,18 @@ func (a Arch) Validate() error {
 	}
 	if !slices.Contains(allFamilies, a.Family) {
 		return fmt.Errorf("synth: unknown family %q", a.Family)
+	}
+	if (a.Family == Apriel2Text) != (a.Apriel2 != nil) {
+		return bad("an Apriel2 decoder is apriel2_text's, and apriel2_text needs one")
+	}
+	if a.Family == Apriel2Text {
+		if a.Hidden <= 0 || a.Layers <= 0 || a.Vocab <= 0 {
+			return bad("hidden %d, %d layers, vocab %d: want > 0", a.Hidden, a.Layers, a.Vocab)
+		}
+		if err := a.Apriel2.validate(a.Layers); err != nil {
+			return bad("%v", err)
+		}
+		return nil
 	}
 	for _, s := range []struct {
 		name string

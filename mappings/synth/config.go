@@ -286,6 +286,8 @@ func Config(a Arch) (map[string]any, error) {
 			"use_cache":                        true,
 			"vocab_size":                       i64(a.Vocab),
 		}
+	case Apriel2Text:
+		c = apriel2Config(a)
 	case AprielHybridSSM: // what Fast-LLM's exporter writes (its reference data's hf_config.json)
 		c = map[string]any{
 			"architectures":     []any{"AprielHybridSSMForCausalLM"},

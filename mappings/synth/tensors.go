@@ -51,6 +51,8 @@ func Tensors(a Arch) ([]Tensor, error) {
 	}
 	for l := 0; l < a.Layers; l++ {
 		switch {
+		case a.Family == Apriel2Text:
+			a.apriel2Layer(l, fmt.Sprintf("model.decoder.blocks.%d.", l), add)
 		case a.Family == AprielHybridSSM && a.Layout[l] == "m2":
 			a.mambaLayer(fmt.Sprintf("model.layers.%d.", l), add)
 		case a.Family == AprielHybridSSM && a.Layout[l] == "gdn":
