@@ -103,17 +103,31 @@ func TestExportFastLLMLikeRefused(t *testing.T) {
 			real := writeReal(t, rc, "fresh", fl0, nil)
 			other := rc.arch
 			other.Hidden, other.Heads = 2*other.Hidden, 2*other.Heads
-			like := generate(t, other, synth.Options{})
-			heads := "decoder.block.mixer.heads"
+			hfHeads, heads, wantHeads := "num_attention_heads", "decoder.block.mixer.heads", rc.arch.Heads
 			switch rc.mapping {
 			case "gpt_oss":
 				heads = "decoder.blocks.*.mixer.heads"
 			case "apriel_hybrid_ssm":
 				heads = "decoder.blocks.t.mixer.heads"
+			case "apriel2_text":
+				// The heads are the attention block's own key.
+				other = synth.TinyApriel2Text()
+				other.Hidden = 2 * other.Hidden
+				mixer := other.Apriel2.Blocks["attn_full"]["mixer"].(map[string]any)
+				wantHeads = int(mixer["heads"].(int64))
+				mixer["heads"] = int64(2 * wantHeads)
+				other.Heads = 2 * wantHeads
+				hfHeads, heads = "decoder.blocks.attn_full.mixer.heads", "decoder.blocks.attn_full.mixer.heads"
+			}
+			like := generate(t, other, synth.Options{})
+			// The message names the Fast-LLM key where it is not the HF one.
+			from := " (from " + heads + ")"
+			if heads == hfHeads {
+				from = ""
 			}
 			refused(t, rc.mapping, real, engine.PlanOptions{Like: like},
 				fmt.Sprintf("%s/config.json: hidden_size: is %d, but %s/metadata.yaml config.base_model gives %d (from hidden_size)", like, other.Hidden, real, rc.arch.Hidden),
-				fmt.Sprintf("%s/config.json: num_attention_heads: is %d, but %s/metadata.yaml config.base_model gives %d (from %s)", like, other.Heads, real, rc.arch.Heads, heads),
+				fmt.Sprintf("%s/config.json: %s: is %d, but %s/metadata.yaml config.base_model gives %d%s", like, hfHeads, other.Heads, real, wantHeads, from),
 				"--like "+like+" does not describe the model of "+real+": 2 config keys differ (above); --like must name the hf checkpoint "+real+" was converted or trained from")
 			if rc.mapping != "llama" {
 				return

@@ -58,6 +58,10 @@ func roundTripCases() []roundTripCase {
 	mtp3.PredictionHeads, mtp3.AttentionBias, mtp3.MLPBias = 3, true, true
 	return []roundTripCase{
 		{name: "apriel_hybrid_ssm", mapping: "apriel_hybrid_ssm", arch: synth.TinyAprielHybridSSM()},
+		{name: "apriel2_text", mapping: "apriel2_text", arch: synth.TinyApriel2Text()},
+		{name: "apriel2_text_fixed_mamba", mapping: "apriel2_text", arch: apriel2Fixed()},
+		{name: "apriel2_text_biased", mapping: "apriel2_text", arch: apriel2Biased()},
+		{name: "apriel2_text_yarn_defaults", mapping: "apriel2_text", arch: apriel2Defaults()},
 		{name: "apriel_hybrid_ssm_biased", mapping: "apriel_hybrid_ssm", arch: aprielBiased(6)},
 		{name: "apriel_hybrid_ssm_gdn", mapping: "apriel_hybrid_ssm", arch: aprielGDN()},
 		{name: "apriel_hybrid_ssm_mamba_only", mapping: "apriel_hybrid_ssm", arch: aprielLayout("m2", "m2")},
@@ -608,6 +612,68 @@ func aprielGDN() synth.Arch {
 	a.Heads, a.HeadDim, a.KVHeads = 4, 16, 2
 	a.Mamba = synth.Mamba{State: 8, Inner: 128, XB: 64, DTRank: 4, ConvBias: true, DTProjBias: true}
 	a.GDN = synth.GDN{ValueHeads: 4, KeyHeads: 2, KeyHeadDim: 8, ValueHeadDim: 16, Kernel: 4}
+	return a
+}
+
+// apriel2Fixed is apriel2_text.map's sample fixed: a fixed decoder of one
+// Mamba block with every bias, untied, with Apriel2TextConfig's default
+// embeddings section.
+func apriel2Fixed() synth.Arch {
+	a := synth.TinyApriel2Text()
+	a.Hidden, a.Vocab, a.Layers, a.TieEmbeddings = 64, 128, 2, false
+	a.Apriel2 = &synth.Apriel2{Blocks: map[string]map[string]any{"block": {
+		"mixer": map[string]any{"type": "mamba", "state_size": int64(16), "d_inner": int64(128), "d_xb": int64(32), "dt_rank": int64(4),
+			"d_conv": int64(4), "add_linear_biases": true, "conv_bias": true, "dt_proj_bias": true},
+		"mlp":           map[string]any{"type": "mlp", "intermediate_size": int64(96), "gated": true, "add_linear_biases": false, "activation": "silu"},
+		"normalization": map[string]any{"type": "rms_norm", "epsilon": 1e-05},
+	}}}
+	a.Overrides = map[string]any{"embeddings": map[string]any{"max_position_embeddings": int64(2048)}}
+	return a
+}
+
+// apriel2Biased is apriel2_text.map's sample biased: a pattern [attn, ssm]
+// over 3 layers, biased attention with a llama3 rotary and a plain MLP
+// with biases, beside a Mamba block without biases whose d_xb, dt_rank and
+// d_conv are left to HF's defaults.
+func apriel2Biased() synth.Arch {
+	a := synth.TinyApriel2Text()
+	a.Hidden, a.Vocab, a.Layers = 64, 128, 3
+	norm := map[string]any{"type": "rms_norm", "epsilon": 1e-06}
+	a.Apriel2 = &synth.Apriel2{Pattern: []string{"attn", "ssm"}, Blocks: map[string]map[string]any{
+		"attn": {
+			"mixer": map[string]any{"type": "attention", "heads": int64(4), "head_groups": int64(2), "head_size": int64(16), "add_linear_biases": true,
+				"rotary": map[string]any{"type": "llama3", "theta": 500000.0, "scale_factor": 8.0, "low_frequency_factor": 1.0,
+					"high_frequency_factor": 4.0, "original_context_length": int64(8192)}},
+			"mlp": map[string]any{"type": "mlp", "intermediate_size": int64(128), "gated": false, "add_linear_biases": true,
+				"activation": "gelu_pytorch_tanh"},
+			"normalization": norm,
+		},
+		"ssm": {
+			"mixer":         map[string]any{"type": "mamba", "state_size": int64(8), "d_inner": int64(64), "conv_bias": false, "dt_proj_bias": false},
+			"mlp":           map[string]any{"type": "mlp", "intermediate_size": int64(128), "gated": true, "activation": "silu"},
+			"normalization": maps.Clone(norm),
+		},
+	}}
+	a.Overrides = map[string]any{"head": map[string]any{"normalization": maps.Clone(norm)}}
+	return a
+}
+
+// apriel2Defaults is a fixed decoder of one attention block that leaves
+// every key with an HF default out (decoder.type, the mixer's and MLP's
+// types, head_groups, the biases, gated, the activation, the norm's type),
+// with a yarn rotary and a sliding window: what the import writes for them
+// the export leaves out again.
+func apriel2Defaults() synth.Arch {
+	a := synth.TinyApriel2Text()
+	a.Hidden, a.Vocab, a.Layers = 64, 128, 2
+	a.Apriel2 = &synth.Apriel2{Blocks: map[string]map[string]any{"block": {
+		"mixer": map[string]any{"heads": int64(4), "head_size": int64(16), "window_size": int64(64),
+			"rotary": map[string]any{"type": "yarn", "theta": 1000000.0, "scale_factor": 4.0, "original_context_length": int64(4096),
+				"attention_factor": 1.2, "beta_fast": 32.0, "beta_slow": 1.0}},
+		"mlp":           map[string]any{"intermediate_size": int64(128)},
+		"normalization": map[string]any{"epsilon": 1e-05},
+	}}}
+	a.Overrides = map[string]any{"decoder": map[string]any{"num_blocks": int64(2), "block": a.Apriel2.Blocks["block"]}}
 	return a
 }
 

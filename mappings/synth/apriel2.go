@@ -82,8 +82,7 @@ func (d *Apriel2) validate(layers int) error {
 	for l := range layers {
 		b := d.block(l)
 		m, _ := b["mixer"].(map[string]any)
-		t, _ := m["type"].(string)
-		if !slices.Contains([]string{"attention", "mamba", "gdn", "kda"}, t) {
+		if t := mixerType(m); !slices.Contains([]string{"attention", "mamba", "gdn", "kda"}, t) {
 			return fmt.Errorf("apriel2_text: layer %d's mixer type is %v (attention, mamba, gdn or kda)", l, m["type"])
 		}
 		if _, ok := b["mlp"].(map[string]any)["intermediate_size"].(int64); !ok {
@@ -91,6 +90,18 @@ func (d *Apriel2) validate(layers int) error {
 		}
 	}
 	return nil
+}
+
+// mixerType is a mixer's type, attention when it says none (the model's
+// default).
+func mixerType(m map[string]any) string {
+	if t, ok := m["type"].(string); ok {
+		return t
+	}
+	if _, ok := m["type"]; ok {
+		return fmt.Sprint(m["type"])
+	}
+	return "attention"
 }
 
 // apriel2Config is config.json as Fast-LLM's exporter writes it (its
@@ -143,7 +154,7 @@ func (a Arch) apriel2Layer(l int, p string, add func(kind Kind, dt tensor.DType,
 	H := a.Hidden
 	b := a.Apriel2.block(l)
 	m := b["mixer"].(map[string]any)
-	switch m["type"] {
+	switch mixerType(m) {
 	case "attention":
 		heads, size := num(m, "heads", 0), num(m, "head_size", 0)
 		q, kv := heads*size, num(m, "head_groups", heads)*size
