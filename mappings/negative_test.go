@@ -150,6 +150,14 @@ func withOverrides(a synth.Arch, kv ...any) synth.Arch {
 	return a
 }
 
+// apriel2Mixer is the tiny apriel2_text with block's mixer replaced (its
+// tensors follow the new mixer, as the HF model would build them).
+func apriel2Mixer(block string, mixer map[string]any) synth.Arch {
+	a := synth.TinyApriel2Text()
+	a.Apriel2.Blocks[block]["mixer"] = mixer
+	return a
+}
+
 // withRemoved is a with the top-level config keys left out.
 func withRemoved(a synth.Arch, keys ...string) synth.Arch {
 	a.Remove = keys
@@ -406,6 +414,54 @@ func TestRefusedHF(t *testing.T) {
 			name: "apriel_layout_disagrees", mapping: "apriel_hybrid_ssm",
 			arch: withOverrides(synth.TinyAprielHybridSSM(), "hybrid_block_layout", []any{"m2", "m2"}),
 			want: []string{"tensor model.layers.0.mixer.in_proj.weight", "tensor model.layers.0.self_attn.q_proj.weight", "not claimed by any rule"},
+		},
+		{
+			// A supernet block: refused by name, never half converted.
+			name: "apriel2_stochastic_mixer", mapping: "apriel2_text",
+			arch: func() synth.Arch {
+				// The config says stochastic where the tensors are a GDN's
+				// (synth builds no supernet).
+				a := synth.TinyApriel2Text()
+				cfg, _ := synth.Config(a)
+				dec := cfg["decoder"].(map[string]any)
+				dec["blocks"].(map[string]any)["gdn"].(map[string]any)["mixer"] = map[string]any{"type": "stochastic", "main_mixer_name": "attn",
+					"mixers": map[string]any{"attn": map[string]any{"type": "attention", "heads": int64(8)}}}
+				a.Overrides = map[string]any{"decoder": dec}
+				return a
+			}(),
+			want: []string{"mappings/apriel2_text.map:", "config.json: a stochastic (supernet) mixer: apriel2_text converts attention, mamba, gdn and kda mixers only"},
+		},
+		{
+			name: "apriel2_rotary_default", mapping: "apriel2_text",
+			arch: apriel2Mixer("attn_full", map[string]any{"type": "attention", "heads": int64(8), "head_groups": int64(4), "head_size": int64(32),
+				"add_linear_biases": false, "rotary": map[string]any{"type": "default", "theta": 10000.0}}),
+			want: []string{`decoder.blocks.attn_full.mixer.rotary.type: value "default" has no counterpart (known: "mistral_1d", "llama3", "yarn")`},
+		},
+		{
+			// Fast-LLM ignores these attention keys: another value would be lost.
+			name: "apriel2_attention_not_causal", mapping: "apriel2_text",
+			arch: apriel2Mixer("attn_full", map[string]any{"type": "attention", "heads": int64(8), "head_groups": int64(4), "head_size": int64(32),
+				"add_linear_biases": false, "causal": false, "rotary": map[string]any{"type": "mistral_1d", "theta": 10000.0}}),
+			want: []string{"decoder.blocks.attn_full.mixer.causal: not claimed by any config rule of apriel2_text"},
+		},
+		{
+			name: "apriel2_mamba_dt_rank_auto", mapping: "apriel2_text",
+			arch: apriel2Mixer("gdn", map[string]any{"type": "mamba", "d_inner": int64(512), "dt_rank": "auto", "conv_bias": true, "dt_proj_bias": true}),
+			want: []string{`a mamba mixer's dt_rank is "auto"`},
+		},
+		{
+			name: "apriel2_mamba_conv_on_xb", mapping: "apriel2_text",
+			arch: apriel2Mixer("gdn", map[string]any{"type": "mamba", "d_inner": int64(512), "repeat_kv_before_conv": false, "conv_bias": true, "dt_proj_bias": true}),
+			want: []string{"decoder.blocks.gdn.mixer.repeat_kv_before_conv: is false; the mapping requires true"},
+		},
+		{
+			name: "apriel2_gated_mlp_biases", mapping: "apriel2_text",
+			arch: func() synth.Arch {
+				a := synth.TinyApriel2Text()
+				a.Apriel2.Blocks["kda"]["mlp"].(map[string]any)["add_linear_biases"] = true
+				return a
+			}(),
+			want: []string{"a gated MLP with biases: Apriel2's gated MLP (transformers' MistralMLP) has none"},
 		},
 		{
 			name: "mistral_wrong_architecture", mapping: "mistral",

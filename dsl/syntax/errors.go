@@ -447,6 +447,9 @@ func (p *errParser) itemStart(kind bodyKind, o, k int) int {
 		depth += p.bracketDelta(p.toks[i-1])
 		switch t := p.toks[i]; {
 		case depth != 0 || !canStartItem(kind, t):
+		case t.Type == tokIdent && p.toks[i-1].Type == tokPunct && p.toks[i-1].Value == ":":
+			// A tensor reference's dtype (x: BF16): the parser takes an
+			// identifier after ":" as one, never as the next item.
 		case t.Pos.Line > p.toks[i-1].Pos.Line:
 			lineStarts = append(lineStarts, i)
 		default:
@@ -473,9 +476,9 @@ func canStartItem(kind bodyKind, t lexer.Token) bool {
 	case blockBody:
 		return isKeyword(t, "config", "tensors")
 	case configBody:
-		return name || isKeyword(t, "when", "keep", "ignore", "left", "right", "refuse")
+		return name || isKeyword(t, "each", "when", "keep", "ignore", "left", "right", "refuse")
 	case tensorsBody:
-		return name || isKeyword(t, "each", "when", "ignore") || t.Type == tokPunct && t.Value == "("
+		return name || isKeyword(t, "each", "when", "let", "ignore") || t.Type == tokPunct && t.Value == "("
 	}
 	return false
 }

@@ -58,6 +58,14 @@
 //     dt_rank 16, no biases. Its config.json is the one Fast-LLM's
 //     reference data was converted from (Fast-LLM's exporter's keys only:
 //     no token ids, no transformers_version).
+//   - apriel2_text ([TinyApriel2Text]): Apriel2's text model, its layers
+//     sized by Arch.Apriel2 (Fast-LLM's block tree as the HF config states
+//     it: a fixed decoder or named blocks in a pattern, each with an
+//     attention, Mamba, gated DeltaNet or Kimi delta attention mixer, an
+//     MLP and a norm; absent keys take modeling_apriel2.py's defaults).
+//     The tiny one is Fast-LLM's reference model: hidden 256, 4 layers
+//     [attn_full, attn_swa, gdn, kda], vocab 384, tied; its config.json is
+//     the one the reference data was converted from.
 //
 // Data comes from a PCG generator seeded per tensor from (seed, tensor
 // name), so tensors are generated in parallel and still reproducibly.
