@@ -107,7 +107,7 @@ func TestSchemaReal(t *testing.T) {
 	}
 	for _, want := range []string{"main/llama", "main/mistral", "main/mixtral", "main/qwen2", "pr374/gpt_oss",
 		"main/mtp_llama", "main/dream", "main/diffusion_llama", "main/apriel_hybrid_ssm", "main/apriel_hybrid_ssm_biased",
-		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn"} {
+		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn", "main/llava"} {
 		if !checked[want] {
 			t.Errorf("%s was not checked against Fast-LLM's tensors", want)
 		}
@@ -140,7 +140,8 @@ func TestSchemaFiles(t *testing.T) {
 	}
 }
 
-// TestConfigView: decoder.N is block N as Fast-LLM resolves it.
+// TestConfigView: decoder.N (and any block sequence's S.N) is block N as
+// Fast-LLM resolves it.
 func TestConfigView(t *testing.T) {
 	sliding := map[string]any{"mixer": map[string]any{"window_size": int64(128)}}
 	full := map[string]any{"mixer": map[string]any{}}
@@ -170,6 +171,18 @@ func TestConfigView(t *testing.T) {
 	// block it lacks has none.
 	if v, ok := (configView{"decoder": map[string]any{}}).Lookup([]string{"decoder", "0"}); !ok || len(v.(map[string]any)) != 0 {
 		t.Errorf("default block = %v, %v", v, ok)
+	}
+	// Any block sequence resolves so: the vision encoder's of a multimodal
+	// model too.
+	vision := configView{"vision_encoder": map[string]any{"encoder": map[string]any{"block": sliding, "num_blocks": int64(2)}}}
+	if v, ok := vision.Lookup([]string{"vision_encoder", "encoder", "1", "mixer", "window_size"}); !ok || v != int64(128) {
+		t.Errorf("vision_encoder.encoder.1.mixer.window_size = %v, %v", v, ok)
+	}
+	if v, ok := (configView{}).Lookup([]string{"vision_encoder", "encoder", "0"}); !ok || len(v.(map[string]any)) != 0 {
+		t.Errorf("absent sequence's block = %v, %v", v, ok)
+	}
+	if _, ok := vision.Lookup([]string{"vision_encoder", "hidden_size"}); ok {
+		t.Errorf("an absent key resolved")
 	}
 	broken := configView{"decoder": map[string]any{"type": "pattern", "pattern": []any{"x"}, "blocks": map[string]any{}}}
 	if _, ok := broken.Lookup([]string{"decoder", "0", "mixer"}); ok {
