@@ -58,6 +58,13 @@
 //     dt_rank 16, no biases. Its config.json is the one Fast-LLM's
 //     reference data was converted from (Fast-LLM's exporter's keys only:
 //     no token ids, no transformers_version).
+//   - llava ([TinyLlava]): LlavaForConditionalGeneration with Mistral's
+//     text model (its sizes; rope_theta 1000000.0, sliding_window null, as
+//     mistral-community/pixtral-12b) under text_config and language_model.,
+//     and a Pixtral vision tower under vision_config and vision_tower. sized
+//     by Arch.Vision (hidden 32, intermediate 64, 2 layers, 2 heads, patch
+//     4), with a biased projector (multi_modal_projector). Its config.json
+//     is the one Fast-LLM's reference data was converted from.
 //
 // Data comes from a PCG generator seeded per tensor from (seed, tensor
 // name), so tensors are generated in parallel and still reproducibly.
@@ -100,11 +107,13 @@ const (
 	Dream          Family = "dream"
 	// AprielHybridSSM is Apriel's hybrid of attention and Mamba 2 layers.
 	AprielHybridSSM Family = "apriel_hybrid_ssm"
+	// Llava is Llava with a Pixtral vision tower and a Mistral text model.
+	Llava Family = "llava"
 )
 
 // allFamilies lists every Family.
 var allFamilies = []Family{GPTOSS, Llama, Mistral, Mixtral, Qwen2, Qwen3, Qwen3MoE, Phi3, MTPLlama, DiffusionLlama, Dream,
-	AprielHybridSSM}
+	AprielHybridSSM, Llava}
 
 // Arch describes a synthetic model: its family and every size.
 type Arch struct {
@@ -151,6 +160,8 @@ type Arch struct {
 	// GDN sizes its gated DeltaNet layers (linear_attn_config's gdn_ keys,
 	// written when set).
 	GDN GDN
+	// Vision sizes llava's vision tower.
+	Vision Vision
 	// Overrides replaces top-level config.json keys after generation (a nil
 	// value writes null); Remove deletes keys.
 	Overrides map[string]any
@@ -182,6 +193,14 @@ type Mamba struct {
 // gdn_key_head_dim, gdn_value_head_dim, gdn_linear_conv_kernel_size).
 type GDN struct {
 	ValueHeads, KeyHeads, KeyHeadDim, ValueHeadDim, Kernel int
+}
+
+// Vision is the vision tower of a llava model (its vision_config): a
+// Pixtral encoder of Layers blocks of width Hidden, Heads heads of
+// Hidden / Heads, an MLP of width Intermediate, and square patches of
+// PatchSize pixels over 3 channels.
+type Vision struct {
+	Hidden, Intermediate, Layers, Heads, PatchSize int
 }
 
 // xb is d_xb as the model takes it.
@@ -346,7 +365,17 @@ func TinyAprielHybridSSM() Arch {
 		Vocab: 384, Layout: []string{"t", "m2"}, Mamba: Mamba{State: 8, Inner: 512, XB: 256, DTRank: 16}}
 }
 
+// TinyLlava is the llava model of Fast-LLM's reference data: Mistral's
+// small text model and a vision tower half its width.
+func TinyLlava() Arch {
+	a := TinyMistral()
+	a.Family, a.SlidingWindow = Llava, 0
+	a.Vision = Vision{Hidden: 32, Intermediate: 64, Layers: 2, Heads: 2, PatchSize: 4}
+	return a
+}
+
 var named = map[string]func() Arch{
+	"llava":             TinyLlava,
 	"gpt_oss":           TinyGPTOSS,
 	"gpt_oss_dense":     TinyGPTOSSDense,
 	"llama":             TinyLlama,
@@ -508,11 +537,36 @@ func (a Arch) Validate() error {
 	if a.Family != MTPLlama && a.PredictionHeads != 0 {
 		return bad("only mtp_llama has prediction heads")
 	}
+	if err := a.validateVision(); err != nil {
+		return bad("%v", err)
+	}
 	if err := a.validateHybrid(); err != nil {
 		return bad("%v", err)
 	}
 	if slices.Contains(a.Remove, "") {
 		return bad("empty key in Remove")
+	}
+	return nil
+}
+
+// validateVision checks llava's vision tower, and that no other family has
+// one.
+func (a Arch) validateVision() error {
+	v := a.Vision
+	if a.Family != Llava {
+		if v != (Vision{}) {
+			return fmt.Errorf("only llava has a vision tower")
+		}
+		return nil
+	}
+	if v.Hidden <= 0 || v.Intermediate <= 0 || v.Layers <= 0 || v.Heads <= 0 || v.PatchSize <= 0 {
+		return fmt.Errorf("vision sizes %+v, want all > 0", v)
+	}
+	if v.Hidden%v.Heads != 0 {
+		return fmt.Errorf("vision hidden size %d is not a multiple of %d heads", v.Hidden, v.Heads)
+	}
+	if a.TieEmbeddings {
+		return fmt.Errorf("llava saves language_model.lm_head.weight: its embeddings are not tied")
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func Config(a Arch) (map[string]any, error) {
 			c["architectures"] = []any{"DiffusionLlamaModel"}
 			c["model_type"] = "diffusion_llama"
 		}
-	case Mistral, Mixtral:
+	case Mistral, Mixtral, Llava:
 		c = map[string]any{
 			"architectures":           []any{"MistralForCausalLM"},
 			"attention_dropout":       0.0,
@@ -316,6 +316,9 @@ func Config(a Arch) (map[string]any, error) {
 				"gdn_key_head_dim": i64(g.KeyHeadDim), "gdn_value_head_dim": i64(g.ValueHeadDim), "gdn_linear_conv_kernel_size": i64(g.Kernel)}
 		}
 	}
+	if a.Family == Llava {
+		c = llavaConfig(a, c)
+	}
 	rope(c, a.Rope)
 	maps.Copy(c, a.Overrides)
 	for _, k := range a.Remove {
@@ -380,4 +383,41 @@ func rope(c map[string]any, r Rope) {
 		delete(c, "torch_dtype")
 	}
 	c["transformers_version"] = "5.0.0"
+}
+
+// llavaConfig is the config.json of a llava model whose text model's
+// config is text (Mistral's): the keys Fast-LLM's llava exporter writes,
+// with the text config's model_type and max_position_embeddings, which
+// transformers needs and Fast-LLM's exporter leaves out.
+func llavaConfig(a Arch, text map[string]any) map[string]any {
+	tc := map[string]any{}
+	for _, k := range []string{"attention_dropout", "head_dim", "hidden_act", "hidden_size", "intermediate_size",
+		"max_position_embeddings", "model_type", "num_attention_heads", "num_hidden_layers", "num_key_value_heads",
+		"rms_norm_eps", "rope_theta", "sliding_window", "tie_word_embeddings", "vocab_size"} {
+		tc[k] = text[k]
+	}
+	tc["rope_theta"], tc["max_position_embeddings"] = 1000000.0, int64(4096)
+	v := a.Vision
+	return map[string]any{
+		"architectures":             []any{"LlavaForConditionalGeneration"},
+		"image_token_index":         int64(10),
+		"model_type":                "llava",
+		"multimodal_projector_bias": true,
+		"projector_hidden_act":      "gelu",
+		"text_config":               tc,
+		"vision_config": map[string]any{
+			"attention_dropout":   0.0,
+			"hidden_act":          "silu",
+			"hidden_size":         i64(v.Hidden),
+			"intermediate_size":   i64(v.Intermediate),
+			"model_type":          "pixtral",
+			"num_attention_heads": i64(v.Heads),
+			"num_channels":        int64(3),
+			"num_hidden_layers":   i64(v.Layers),
+			"patch_size":          i64(v.PatchSize),
+			"rope_theta":          10000.0,
+		},
+		"vision_feature_layer":           int64(-1),
+		"vision_feature_select_strategy": "full",
+	}
 }

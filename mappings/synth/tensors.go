@@ -78,7 +78,38 @@ func Tensors(a Arch) ([]Tensor, error) {
 	if !a.TieEmbeddings {
 		w("lm_head.weight", V, H)
 	}
+	if a.Family == Llava {
+		for i := range out {
+			out[i].Name = "language_model." + out[i].Name
+		}
+		a.visionTower(add)
+	}
 	return out, nil
+}
+
+// visionTower adds llava's Pixtral vision tower and its projector, under
+// the names of mistral-community/pixtral-12b.
+func (a Arch) visionTower(add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	w := func(name string, shape ...int) { add(Weight, a.float(), name, shape...) }
+	n := func(name string, shape ...int) { add(Norm, a.float(), name, shape...) }
+	v, H := a.Vision, a.Hidden
+	w("vision_tower.patch_conv.weight", v.Hidden, 3, v.PatchSize, v.PatchSize)
+	n("vision_tower.ln_pre.weight", v.Hidden)
+	for l := 0; l < v.Layers; l++ {
+		p := fmt.Sprintf("vision_tower.transformer.layers.%d.", l)
+		n(p+"attention_norm.weight", v.Hidden)
+		n(p+"ffn_norm.weight", v.Hidden)
+		for _, proj := range []string{"q_proj", "k_proj", "v_proj", "o_proj"} {
+			w(p+"attention."+proj+".weight", v.Hidden, v.Hidden)
+		}
+		w(p+"feed_forward.gate_proj.weight", v.Intermediate, v.Hidden)
+		w(p+"feed_forward.up_proj.weight", v.Intermediate, v.Hidden)
+		w(p+"feed_forward.down_proj.weight", v.Hidden, v.Intermediate)
+	}
+	w("multi_modal_projector.linear_1.weight", H, v.Hidden)
+	w("multi_modal_projector.linear_1.bias", H)
+	w("multi_modal_projector.linear_2.weight", H, H)
+	w("multi_modal_projector.linear_2.bias", H)
 }
 
 // layer adds one decoder layer's tensors under prefix p.
