@@ -1,6 +1,7 @@
 package mappings_test
 
 import (
+	"maps"
 	"errors"
 	"io/fs"
 	"os"
@@ -148,6 +149,19 @@ func withOverrides(a synth.Arch, kv ...any) synth.Arch {
 		a.Overrides[kv[i].(string)] = kv[i+1]
 	}
 	return a
+}
+
+// llavaSub is the tiny llava's sub-config sub (text_config,
+// vision_config) with key set to v.
+func llavaSub(t *testing.T, sub, key string, v any) map[string]any {
+	t.Helper()
+	c, err := synth.Config(synth.TinyLlava())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := maps.Clone(c[sub].(map[string]any))
+	m[key] = v
+	return m
 }
 
 // withRemoved is a with the top-level config keys left out.
@@ -406,6 +420,18 @@ func TestRefusedHF(t *testing.T) {
 			name: "apriel_layout_disagrees", mapping: "apriel_hybrid_ssm",
 			arch: withOverrides(synth.TinyAprielHybridSSM(), "hybrid_block_layout", []any{"m2", "m2"}),
 			want: []string{"tensor model.layers.0.mixer.in_proj.weight", "tensor model.layers.0.self_attn.q_proj.weight", "not claimed by any rule"},
+		},
+		{
+			// Llava saves lm_head all the same; Fast-LLM's tied model has
+			// no head.output_weights for it.
+			name: "llava_tied", mapping: "llava",
+			arch: withOverrides(synth.TinyLlava(), "text_config", llavaSub(t, "text_config", "tie_word_embeddings", true)),
+			want: []string{"text_config.tie_word_embeddings is true: Llava saves language_model.lm_head.weight all the same"},
+		},
+		{
+			name: "llava_other_vision_tower", mapping: "llava",
+			arch: withOverrides(synth.TinyLlava(), "vision_config", llavaSub(t, "vision_config", "model_type", "siglip_vision_model")),
+			want: []string{`config.json: vision_config.model_type: is "siglip_vision_model"; the mapping requires "pixtral"`},
 		},
 		{
 			name: "mistral_wrong_architecture", mapping: "mistral",

@@ -71,6 +71,11 @@ func roundTripCases() []roundTripCase {
 		{name: "apriel_hybrid_ssm_ssm_defaults", mapping: "apriel_hybrid_ssm", arch: withOverrides(synth.TinyAprielHybridSSM(), "ssm_cfg",
 			map[string]any{"d_state": int64(8), "d_inner": int64(512), "d_xb": int64(256), "conv_bias": false, "dt_proj_bias": false})},
 		{name: "apriel_hybrid_ssm_periodic", mapping: "apriel_hybrid_ssm", arch: aprielLayout("t", "m2", "t", "m2")},
+		{name: "llava", mapping: "llava", arch: synth.TinyLlava()},
+		// Fast-LLM's own spelling of its gelu, and a config without
+		// multimodal_projector_bias (transformers' default: biased).
+		{name: "llava_gelu_tanh", mapping: "llava", arch: withOverrides(synth.TinyLlava(), "projector_hidden_act", "gelu_pytorch_tanh")},
+		{name: "llava_no_projector_bias_key", mapping: "llava", arch: withRemoved(synth.TinyLlava(), "multimodal_projector_bias")},
 		{name: "gpt_oss_mxfp4_byte_exact", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4"},
 		{name: "gpt_oss_mxfp4", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), variant: "mxfp4", valuesOnly: true},
 		{name: "gpt_oss_dense", mapping: "gpt_oss", arch: synth.TinyGPTOSSDense(), variant: "dense"},
