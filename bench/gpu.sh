@@ -15,8 +15,10 @@
 # (TestGPU*, verbose), then (2) the benchmarks, each kernel on the GPU and on
 # the CPU backend in the same run (gpu_GB/s, cpu_GB/s, speedup), then (3) a
 # whole GPT-OSS conversion at gpt-oss-20b widths (2 layers) both ways with
-# --backend cuda and --backend cpu, requiring identical files, and prints a
-# summary. Benchmarks and the conversion run even when a kernel test failed,
+# --backend cpu, cuda and auto (MAPPER_AUTO_GPU_BYTES=0, so that auto opens
+# the GPU and calibrates although the checkpoint is small), requiring
+# identical files, and prints a summary with auto's calibration decision
+# (TestGPUCalibrate's, and the conversions' notes). Benchmarks and the conversion run even when a kernel test failed,
 # so that one run on a borrowed machine reports everything. Exit status: 0 when the tests passed, 1 when one failed, 2 when the
 # GPU tests could not run (no binary, no GPU, no driver or no NVRTC: the
 # reason is printed). Expected runtime: well under 4 minutes on an H100.
@@ -69,12 +71,12 @@ conv_rc=0
 conv_msg="not run (bench/bin/mapper missing or no GPU)"
 MAPPER="$ROOT/bench/bin/mapper"
 if [[ $gpu_ran -gt 0 && -x "$MAPPER" ]]; then
-    echo "== whole conversion: --backend cuda must write the same files as --backend cpu"
+    echo "== whole conversion: --backend cuda and auto must write the same files as --backend cpu"
     W=$(mktemp -d)
     conv() { # conv IN OUT BACKEND
         local t0=$(date +%s%N)
-        "$MAPPER" apply gpt_oss "$1" "$2" --backend "$3" --progress none || return 1
-        echo "  $3: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+        MAPPER_AUTO_GPU_BYTES=0 "$MAPPER" apply gpt_oss "$1" "$2" --backend "$3" --progress none 2> >(tee -a "$LOG/conv.txt" >&2) || return 1
+        echo "  $3: $(( ($(date +%s%N) - t0) / 1000000 )) ms" | tee -a "$LOG/conv.txt"
     }
     same() { # same DIR_A DIR_B
         local f
@@ -85,8 +87,10 @@ if [[ $gpu_ran -gt 0 && -x "$MAPPER" ]]; then
     }
     if "$MAPPER" synth gpt_oss "$W/hf" --width real --layers 2 --vocab 8192 &&
         conv "$W/hf" "$W/fl_cpu" cpu && conv "$W/hf" "$W/fl_cuda" cuda && same "$W/fl_cpu" "$W/fl_cuda" &&
-        conv "$W/fl_cpu" "$W/back_cpu" cpu && conv "$W/fl_cpu" "$W/back_cuda" cuda && same "$W/back_cpu" "$W/back_cuda"; then
-        conv_msg="identical files both ways (import decodes MXFP4 on the GPU, export re-encodes)"
+        conv "$W/hf" "$W/fl_auto" auto && same "$W/fl_cpu" "$W/fl_auto" &&
+        conv "$W/fl_cpu" "$W/back_cpu" cpu && conv "$W/fl_cpu" "$W/back_cuda" cuda && same "$W/back_cpu" "$W/back_cuda" &&
+        conv "$W/fl_cpu" "$W/back_auto" auto && same "$W/back_cpu" "$W/back_auto"; then
+        conv_msg="identical files both ways with cpu, cuda and auto (import decodes MXFP4, export re-encodes)"
     else
         conv_rc=1
         conv_msg="FAILED"
@@ -102,7 +106,7 @@ if [[ $skipped -gt 0 && $passed -eq 0 ]]; then
     grep -m1 'no GPU:' "$LOG/test.txt" | sed 's/^ */  /'
     exit 2
 fi
-grep -E '^\s+cuda_test.go:[0-9]+: (Available|DeviceName):' "$LOG/test.txt" | sed 's/^ */  /'
+grep -E '^\s+cuda_test.go:[0-9]+: (Available|DeviceName|Calibration|Routed):' "$LOG/test.txt" | sed 's/^ */  /'
 if [[ -f "$LOG/bench.txt" ]]; then
     echo "benchmarks (${bench_s}s, exit $bench_rc):"
     printf '  %-52s %10s %10s %8s\n' benchmark gpu_GB/s cpu_GB/s speedup
@@ -117,6 +121,12 @@ if [[ -f "$LOG/bench.txt" ]]; then
     }' "$LOG/bench.txt"
 fi
 echo "whole conversion: $conv_msg"
+if [[ -f "$LOG/conv.txt" ]]; then
+    # Times per backend in run order (import cpu, cuda, auto; export the
+    # same) and what auto decided.
+    grep -E '^  (cpu|cuda|auto): [0-9]+ ms$' "$LOG/conv.txt" | tr '\n' ' ' | sed 's/^/  times:/; s/ *$/\n/'
+    grep -E '^note: backend auto:' "$LOG/conv.txt" | sed 's/^/  /'
+fi
 if [[ $test_rc -ne 0 || $failed -gt 0 || $conv_rc -ne 0 ]]; then
     echo "RESULT: FAIL"
     exit 1

@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	"github.com/mapper-dev/mapper/dsl"
+	"github.com/mapper-dev/mapper/dsl/check"
 	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/dsl/syntax"
 	"github.com/mapper-dev/mapper/runtime/tensor"
 )
 
@@ -119,33 +121,92 @@ func opTable() string {
 	return b.String()
 }
 
-const (
-	opsBegin = "<!-- BEGIN GENERATED: ops (go test ./dsl -run TestLanguageDoc -update) -->\n"
-	opsEnd   = "<!-- END GENERATED: ops -->\n"
-)
+// builtinTable renders the generated function reference of docs/language.md.
+func builtinTable() string {
+	var b strings.Builder
+	b.WriteString("| function | arguments | result | example |\n")
+	b.WriteString("|---|---|---|---|\n")
+	for _, n := range ir.BuiltinNames() {
+		f := ir.Builtins[n]
+		fmt.Fprintf(&b, "| `%s(%s)` | %s | %s: %s | `%s` |\n", f.Name, cell(f.Params), f.ArityText(), f.Result, cell(f.Doc), cell(f.Example))
+	}
+	return b.String()
+}
 
-// TestLanguageDoc keeps the op reference of docs/language.md generated from
-// the op table: one row per op with its arity, shape rule and inverse.
+// TestBuiltinExamples evaluates each function's example: `expr = value`.
+func TestBuiltinExamples(t *testing.T) {
+	for _, n := range ir.BuiltinNames() {
+		f := ir.Builtins[n]
+		lhs, want, ok := strings.Cut(f.Example, " = ")
+		if !ok || !strings.HasPrefix(lhs, n+"(") {
+			t.Errorf("the example of %s is not `%s(...) = value`: %s", n, n, f.Example)
+			continue
+		}
+		src := "mapping example\nleft hf\nright fast_llm\nlet x = " + lhs + "\n"
+		file, diags := syntax.Parse("example.map", []byte(src))
+		if diags.HasErrors() {
+			t.Errorf("example of %s: %v", n, diags)
+			continue
+		}
+		x, diags := check.LowerExpr(file.Decls[0].(*syntax.LetDecl).Value)
+		if len(diags) > 0 {
+			t.Errorf("example of %s: %v", n, diags)
+			continue
+		}
+		got, err := ir.Eval(x, mapEnv{})
+		if err != nil || ir.FormatValue(got) != want {
+			t.Errorf("%s = %s (%v), the example says %s", lhs, ir.FormatValue(got), err, want)
+		}
+	}
+}
+
+type mapEnv map[string]any
+
+func (m mapEnv) Lookup(path []string) (any, bool) {
+	v, ok := m[strings.Join(path, ".")]
+	return v, ok
+}
+
+// generated is a section of docs/language.md that a test writes.
+type generated struct {
+	name string
+	gen  func() string
+}
+
+func (g generated) markers() (begin, end string) {
+	return "<!-- BEGIN GENERATED: " + g.name + " (go test ./dsl -run TestLanguageDoc -update) -->\n",
+		"<!-- END GENERATED: " + g.name + " -->\n"
+}
+
+// TestLanguageDoc keeps the op and function references of
+// docs/language.md generated from their tables: one row per op with its
+// arity, shape rule and inverse, one per function.
 func TestLanguageDoc(t *testing.T) {
 	b, err := os.ReadFile(languageDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	i, j := strings.Index(doc, opsBegin), strings.Index(doc, opsEnd)
-	if i < 0 || j < i {
-		t.Fatalf("%s: no generated ops section", languageDoc)
+	for _, g := range []generated{{"ops", opTable}, {"builtins", builtinTable}} {
+		begin, end := g.markers()
+		i, j := strings.Index(doc, begin), strings.Index(doc, end)
+		if i < 0 || j < i {
+			t.Fatalf("%s: no generated %s section", languageDoc, g.name)
+		}
+		gen := g.gen()
+		if *update {
+			doc = doc[:i+len(begin)] + gen + doc[j:]
+			continue
+		}
+		if got := doc[i+len(begin) : j]; got != gen {
+			t.Errorf("%s: the %s table is stale (run go test ./dsl -run TestLanguageDoc -update); want:\n%s", languageDoc, g.name, gen)
+		}
 	}
-	gen := opTable()
 	if *update {
-		doc = doc[:i+len(opsBegin)] + gen + doc[j:]
 		if err := os.WriteFile(languageDoc, []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
-	}
-	if got := doc[i+len(opsBegin) : j]; got != gen {
-		t.Errorf("%s: the op table is stale (run go test ./dsl -run TestLanguageDoc -update); want:\n%s", languageDoc, gen)
 	}
 	for _, d := range ir.Ops() {
 		if !strings.Contains(doc, "| `"+cell(opSignature(d))+"` | "+d.Arity()+" |") {

@@ -113,7 +113,7 @@ func (s *Summary) WriteJSON(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(append(b, '\n'))
+	_, err = w.Write(append(quote.JSON(b), '\n'))
 	return err
 }
 
@@ -210,7 +210,8 @@ func indent(s, pre string) string {
 func carriedText(c any) ([]byte, error) {
 	fc, ok := c.(*format.Carried)
 	if !ok {
-		return json.Marshal(c)
+		b, err := json.Marshal(c)
+		return quote.JSON(b), err
 	}
 	o := pyjson.Object{{Key: "mapping", Value: fc.Mapping}, {Key: "from", Value: fc.From}}
 	if fc.Variant != "" {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/mapper-dev/mapper/runtime/quote"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 )
 
@@ -55,7 +54,7 @@ func CheckOutput(in, out string, force bool, also ...string) error {
 func checkOutput(in, out string, force bool, also ...string) (func(string) bool, error) {
 	inputs := append([]string{in}, also...)
 	for _, dir := range inputs {
-		if err := checkOutputPlace(dir, out, force); err != nil {
+		if err := checkOutputPlace(dir, out); err != nil {
 			return nil, err
 		}
 	}
@@ -108,10 +107,9 @@ func outputKeep(inputs []string) (func(string) bool, error) {
 // a parent, everything beside it), and writing inside it would change the
 // input. Directories are compared by device and inode, not by path, so that
 // no symbolic link, bind mount or other second path to the input hides it:
-// every ancestor of the output is compared with the input, every ancestor of
-// the input with the output and, when force may replace an existing output,
-// every directory under it with the input.
-func checkOutputPlace(in, out string, force bool) error {
+// every ancestor of the output is compared with the input, and every
+// ancestor of the input with the output.
+func checkOutputPlace(in, out string) error {
 	inInfo, err := os.Stat(in)
 	if err != nil {
 		// Nothing there to protect; planning reports the missing input.
@@ -148,31 +146,12 @@ func checkOutputPlace(in, out string, force bool) error {
 			break
 		}
 	}
-	if !force || !outInfo.IsDir() {
-		return nil
-	}
-	// The input may also be inside the output by another path (mounted or
-	// linked there) that no ancestry shows.
-	var found string
-	filepath.WalkDir(ro, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			// Unreadable parts cannot be searched, but they are not
-			// deleted either: safetensors.CheckReplaceable refuses any
-			// subdirectory.
-			return nil
-		}
-		if fi, err := os.Stat(path); err == nil && os.SameFile(fi, inInfo) {
-			found = path
-			return filepath.SkipAll
-		}
-		return nil
-	})
-	if found != "" {
-		if r, err := filepath.Rel(ro, found); err == nil {
-			found = filepath.Join(out, r)
-		}
-		return fmt.Errorf("output %s contains the input %s (as %s, a second path to it); replacing it would delete the input", out, in, quote.Name(found))
-	}
+	// The input may also be inside an existing output by a path no
+	// ancestry shows (mounted or linked there). Nothing is searched for it:
+	// a forced replace deletes only a flat directory of files
+	// (safetensors.CheckReplaceable refuses any subdirectory, now and at the
+	// commit), so an output holding the input anywhere is refused without
+	// walking a tree that may be large.
 	return nil
 }
 

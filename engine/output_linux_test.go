@@ -29,8 +29,9 @@ func bindMount(t *testing.T, src, dst string) {
 
 // TestExecuteRefusesBindMountedInput: the input mounted a second time under
 // the output, or the output placed under a second mount of the input, is
-// found by device and inode, not by path, and refused before anything is
-// written or deleted.
+// refused before anything is written or deleted: found by device and inode,
+// not by path, or (deeper inside the output) refused with the subdirectory
+// that holds it, since a replaced output must be a flat directory of files.
 func TestExecuteRefusesBindMountedInput(t *testing.T) {
 	m := loadMapFile(t, "testdata/small.map")
 	for _, tc := range []struct {
@@ -42,7 +43,7 @@ func TestExecuteRefusesBindMountedInput(t *testing.T) {
 			out := filepath.Join(root, "out")
 			bindMount(t, hfDir, filepath.Join(out, "sub", "in"))
 			return out
-		}, "contains the input"},
+		}, "it holds sub, a directory"}, // a replaced output is flat: never searched
 		{"input mounted as the output", func(t *testing.T, root, hfDir string) string {
 			out := filepath.Join(root, "out")
 			bindMount(t, hfDir, out)

@@ -390,11 +390,14 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 	produced := map[string]string{} // output tensor -> rule
 	incomplete := false             // a rule's bindings could not all be planned
 	reported := map[string]bool{}   // bound problems already reported
+	ib := newIterBranches()
+	condErrs := map[string]bool{} // per-iteration condition errors, reported once
 	for _, r := range m.Tensors {
 		if !ir.InVariant(r.Variant, p.Variant) {
 			continue
 		}
-		ok, err := ir.EvalAll(r.When, e)
+		outer, inner := ir.PerIteration(r.When, r.Loops)
+		ok, err := ir.EvalAll(outer, e)
 		if err != nil {
 			errs = append(errs, spanError(r.Pos, r.End, err, "condition of the rule"))
 			continue
@@ -419,6 +422,23 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		}
 		x := &expansion{p: p, rule: r, limit: len(p.src.Tensors)}
 		err = x.each(r.Loops, e, func(be *env) error {
+			if len(inner) > 0 {
+				ok, err := ir.EvalAll(inner, be)
+				if err != nil {
+					d := spanError(r.Pos, r.End, err, "condition of the rule")
+					if !condErrs[d.Error()] {
+						condErrs[d.Error()] = true
+						failures = append(failures, d)
+					}
+					claimNames(be)
+					return nil
+				}
+				if !ok {
+					ib.skip(p, r, inner, be)
+					return nil
+				}
+				ib.took(p, r, inner, be)
+			}
 			if len(r.Loops) > 0 {
 				names, err := p.sourceNames(r, be)
 				if err != nil {
@@ -481,16 +501,34 @@ func (p *Plan) planTensors(m *ir.Mapping, e *env) error {
 		errs = append(errs, ierrs...)
 		incomplete = incomplete || stopped
 	}
+	p.Notes = append(p.Notes, ib.notes()...)
+	byPrefix := map[string]*TensorError{} // one error per binding no branch took
+	more := map[string]int{}
 	for _, t := range p.src.Tensors {
 		if incomplete {
 			// Tensors of the bindings not planned would be listed here;
 			// the error that stopped them says why.
 			break
 		}
-		if _, ok := claimed[t.Name]; !ok {
-			errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path,
-				Msg: fmt.Sprintf("not claimed by any rule of %s (variant %q); mapper drops nothing silently", m.Name, p.Variant)})
+		if _, ok := claimed[t.Name]; ok {
+			continue
 		}
+		msg := fmt.Sprintf("not claimed by any rule of %s (variant %q); mapper drops nothing silently", m.Name, p.Variant)
+		prefix, why := ib.unclaimedWhy(t.Name)
+		if why == "" {
+			errs = append(errs, &TensorError{Tensor: t.Name, File: t.File.Path, Msg: msg})
+			continue
+		}
+		if byPrefix[prefix] != nil {
+			more[prefix]++
+			continue
+		}
+		te := &TensorError{Tensor: t.Name, File: t.File.Path, Msg: msg + "; under " + prefix + " no per-iteration branch applies: " + why}
+		byPrefix[prefix] = te
+		errs = append(errs, te)
+	}
+	for prefix, n := range more {
+		byPrefix[prefix].Msg += fmt.Sprintf(" (and %d more tensors under %s)", n, prefix)
 	}
 	return errors.Join(errs...)
 }
@@ -507,7 +545,8 @@ func (p *Plan) planIgnores(m *ir.Mapping, e *env, claimed map[string]string, rep
 		if !ir.InVariant(r.Variant, p.Variant) {
 			continue
 		}
-		ok, err := ir.EvalAll(r.When, e)
+		outer, inner := ir.PerIteration(r.When, r.Loops)
+		ok, err := ir.EvalAll(outer, e)
 		if err != nil {
 			errs = append(errs, spanError(r.Pos, r.End, err, "condition of the ignore"))
 			continue
@@ -516,8 +555,16 @@ func (p *Plan) planIgnores(m *ir.Mapping, e *env, claimed map[string]string, rep
 			continue
 		}
 		var dropped []string
+		condFailed := false
 		x := &expansion{p: p, limit: len(p.src.Tensors)}
 		err = x.each(r.Loops, e, func(be *env) error {
+			if ok, err := ir.EvalAll(inner, be); err != nil || !ok {
+				if err != nil && !condFailed {
+					condFailed = true // the same error would come for each binding
+					errs = append(errs, spanError(r.Pos, r.End, err, "condition of the ignore"))
+				}
+				return nil
+			}
 			for _, ref := range r.Refs {
 				name := expand(ref.Pattern, be)
 				t, ok := p.src.Lookup(name)

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"math/bits"
+	"slices"
 
+	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
 )
 
@@ -82,4 +84,24 @@ func interleave(queues [][]func() error, start func(func() error)) {
 			return
 		}
 	}
+}
+
+// HeavyBytes is how many bytes the jobs that run a backend transform (a
+// cast, a transpose, an MXFP4 decode or encode) read and write: what
+// --backend auto weighs against a GPU's startup. A cast to the same dtype
+// (a view) counts too; the estimate errs towards trying the GPU.
+func (p *Plan) HeavyBytes() int64 {
+	var total int64
+	for _, job := range p.Jobs {
+		if job.Copy || !slices.ContainsFunc(job.Stages, func(s Stage) bool {
+			return slices.ContainsFunc(s.Calls, func(c ir.Call) bool {
+				return c.Def == ir.OpCast || c.Def == ir.OpTranspose || c.Def == ir.OpMXFP4 || c.Def == ir.OpMXFP4Encode
+			})
+		}) {
+			continue
+		}
+		total = satAdd(total, p.chunkInputBytes(job, 0, job.Units))
+		total = satAdd(total, p.chunkOutputBytes(job, 0, job.Units))
+	}
+	return total
 }

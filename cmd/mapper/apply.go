@@ -124,9 +124,11 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	force := fs.Bool("force", false, "replace OUT if it exists and is a checkpoint directory (only checkpoint files, no subdirectory; see the README)")
 	var progress, backendName string
 	fs.Var(newChoice(&progress, "auto", "auto", "bar", "plain", "json", "none"), "progress", "progress output: auto, bar, plain, json, none")
-	// The default stays cpu until the CUDA backend has passed bench/gpu.sh on
-	// real hardware; auto and cuda are there for whoever runs that check.
-	fs.Var(newChoice(&backendName, "cpu", backendNames...), "backend", "where heavy transforms run: cpu, auto (a GPU when one is usable) or cuda")
+	// auto is the default: it costs nothing without a CUDA driver or below
+	// the work a GPU's start could pay back, and otherwise routes each kind
+	// of transform to what measured faster (see selectBackend).
+	fs.Var(newChoice(&backendName, "auto", backendNames...), "backend",
+		"where heavy transforms run: cpu, cuda, or auto (each kind of transform where it measures faster, a GPU only for conversions large enough to pay for its start)")
 	if code, ok := parseFlags(fs, args, 3); !ok {
 		return code
 	}
@@ -173,7 +175,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	for _, n := range plan.Notes {
 		fmt.Fprintf(stderr, "note: %s\n", n)
 	}
-	be, err := selectBackend(backendName, cf.workers, stderr)
+	be, err := selectBackend(backendName, cf.workers, plan.HeavyBytes(), stderr)
 	if err != nil {
 		eo.report(err)
 		return 2

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -11,14 +12,15 @@ import (
 )
 
 // inputRef is how a command names its input: a directory, or a Hugging Face
-// Hub model id (ORG/NAME) found in the local cache at --revision.
+// Hub model id (ORG/NAME, or ORG/NAME@REV) found in the local cache at
+// --revision.
 type inputRef struct {
 	revision string
 	flag     string // the revision's flag, for messages ("": revision)
 }
 
 func (r *inputRef) register(fs *pflag.FlagSet) {
-	fs.StringVar(&r.revision, "revision", "", "for an input given as a Hub model id (ORG/NAME): the branch, tag or commit in the local Hugging Face cache (default main)")
+	fs.StringVar(&r.revision, "revision", "", "for an input given as a Hub model id (ORG/NAME): the branch, tag or commit in the local Hugging Face cache (default main; ORG/NAME@REV names one per input)")
 }
 
 // likeRef is the --like flag of apply and plan: the checkpoint an export
@@ -62,13 +64,28 @@ func (l *likeRef) resolve(stderr io.Writer) (string, error) {
 // as it is; otherwise an ORG/NAME is looked up in the local Hugging Face
 // cache, never on the network, and the directory used is said on stderr.
 // Anything else is returned unchanged for the reader to report as missing.
+//
+// A Hub id may carry its own revision, ORG/NAME@REV (giving both it and the
+// revision flag is an error): that is how the two inputs of diff name two
+// revisions of one model.
 func (r *inputRef) resolve(arg string, stderr io.Writer) (string, error) {
-	if _, err := os.Lstat(arg); err == nil || !hubcache.IsRepoID(arg) {
-		if r.revision != "" && err == nil {
-			flag := r.flag
-			if flag == "" {
-				flag = "revision"
-			}
+	flag := r.flag
+	if flag == "" {
+		flag = "revision"
+	}
+	_, statErr := os.Lstat(arg)
+	repo, revision := arg, r.revision
+	if at := strings.LastIndexByte(arg, '@'); statErr != nil && at > 0 && hubcache.IsRepoID(arg[:at]) {
+		if at == len(arg)-1 {
+			return "", fmt.Errorf("%s: no such directory, and the revision after @ is empty", arg)
+		}
+		if r.revision != "" {
+			return "", fmt.Errorf("%s names its revision, and --%s %s names another: give one", arg, flag, r.revision)
+		}
+		repo, revision = arg[:at], arg[at+1:]
+	}
+	if statErr == nil || !hubcache.IsRepoID(repo) {
+		if r.revision != "" && statErr == nil {
 			return "", fmt.Errorf("--%s %s: %s is a directory, not a Hub model id", flag, r.revision, arg)
 		}
 		return arg, nil
@@ -77,7 +94,7 @@ func (r *inputRef) resolve(arg string, stderr io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s, err := hubcache.Resolve(cache, arg, r.revision)
+	s, err := hubcache.Resolve(cache, repo, revision)
 	if err != nil {
 		return "", fmt.Errorf("%s: no such directory, and %w", arg, err)
 	}

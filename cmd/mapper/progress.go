@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mapper-dev/mapper/engine"
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // reporter renders engine events: a byte bar with rate and ETA on a
@@ -40,7 +41,7 @@ func newReporter(mode string, w io.Writer) (*reporter, error) {
 		}
 	case "bar", "plain", "none":
 	case "json":
-		r.enc = json.NewEncoder(w)
+		r.enc = json.NewEncoder(quote.JSONWriter(w))
 	default:
 		return nil, fmt.Errorf("--progress %q: want auto, bar, plain, json or none", mode)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/sys/unix"
 
 	"github.com/mapper-dev/mapper/engine/format/fastllm"
@@ -52,8 +54,9 @@ import (
 //	drop-tensor DIR NAME            remove a tensor from DIR/model.safetensors
 //	add-tensor DIR NAME DTYPE SHAPE add a tensor (SHAPE like 4x8) to DIR/model.safetensors
 //	reshape-tensor DIR NAME SHAPE   give a tensor another shape, same dtype, new bytes
-//	drop-record DIR                 rewrite DIR/metadata.yaml without metadata.mapper,
-//	                                as Fast-LLM saves a checkpoint again
+//	drop-record [-steps N] DIR      rewrite DIR/metadata.yaml without metadata.mapper,
+//	                                as Fast-LLM saves a checkpoint again (with
+//	                                -steps, after N training steps)
 //	json FILE                       parse FILE as JSON (nothing may follow the value) and
 //	                                print each leaf as PATH VALUE, one a line, keys sorted
 //
@@ -332,24 +335,75 @@ func scriptSetConfig(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(path, append(out, '\n'), 0o644))
 }
 
-// scriptDropRecord rewrites DIR/metadata.yaml without metadata.mapper, the
-// record of the import: what Fast-LLM leaves when it saves the checkpoint
-// again (after training, always).
+// scriptDropRecord is drop-record [-steps N] DIR: see dropRecord.
 func scriptDropRecord(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: drop-record DIR")
+	steps := -1
+	if len(args) == 3 && args[0] == "-steps" {
+		n, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		steps, args = n, args[2:]
 	}
-	path := filepath.Join(ts.MkAbs(args[0]), fastllm.MetadataFile)
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: drop-record [-steps N] DIR")
+	}
+	ts.Check(dropRecord(ts.MkAbs(args[0]), steps))
+}
+
+// dropRecord rewrites dir/metadata.yaml without metadata.mapper, the record
+// of the import: what Fast-LLM leaves when it saves the checkpoint again
+// (after training, always). steps >= 0 also writes metadata.completed_steps,
+// the count of training steps such a save records.
+func dropRecord(dir string, steps int) error {
+	path := filepath.Join(dir, fastllm.MetadataFile)
 	data, err := os.ReadFile(path)
-	ts.Check(err)
+	if err != nil {
+		return err
+	}
 	md, err := fastllm.ParseMetadata(data)
-	ts.Check(err)
+	if err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
 	if md.Carried == nil {
-		ts.Fatalf("%s has no metadata.mapper", path)
+		return fmt.Errorf("%s has no metadata.mapper", path)
 	}
 	out, err := fastllm.EncodeMetadata(md.Version, md.Config, md.StateIndex, nil)
-	ts.Check(err)
-	ts.Check(os.WriteFile(path, out, 0o644))
+	if err != nil {
+		return err
+	}
+	if steps >= 0 {
+		if out, err = setCompletedSteps(out, steps); err != nil {
+			return fmt.Errorf("%s: %v", path, err)
+		}
+	}
+	return os.WriteFile(path, out, 0o644)
+}
+
+// setCompletedSteps adds metadata.completed_steps to the metadata.yaml
+// text data (EncodeMetadata writes no training state).
+func setCompletedSteps(data []byte, steps int) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	top := doc.Content[0]
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value == "metadata" {
+			top.Content[i+1].Content = append(top.Content[i+1].Content,
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "completed_steps"},
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(steps)})
+			var buf bytes.Buffer
+			enc := yaml.NewEncoder(&buf)
+			enc.SetIndent(2)
+			if err := enc.Encode(&doc); err != nil {
+				return nil, err
+			}
+			if err := enc.Close(); err != nil {
+				return nil, err
+			}
+			return buf.Bytes(), nil
+		}
+	}
+	return nil, fmt.Errorf("no metadata section")
 }
 
 // scriptRewriteTensors rewrites DIR/model.safetensors through edit, which gets

@@ -150,8 +150,8 @@ type ctxInfo struct {
 
 // exclusive reports whether two rules can never be active together: they
 // sit in different variants, in the two branches of one when/else, or under
-// conditions that contradict each other on their face (c and not c, or
-// x == 1 and x == 2).
+// conditions that contradict each other on their face (c and not c,
+// x == 1 and x == 2, or x == 1 and x != 1).
 func exclusive(a, b *ctxInfo) bool {
 	if a.variant != "" && b.variant != "" && a.variant != b.variant {
 		return true
@@ -174,18 +174,24 @@ func exclusive(a, b *ctxInfo) bool {
 }
 
 // contradict reports whether x and y cannot both hold, judged by their text.
+// The operands may read a loop variable (kinds[l] == "t" and kinds[l] ==
+// "m2"): both are decided on the same binding.
 func contradict(x, y ir.Expr) bool {
 	if u, ok := x.(*ir.Unary); ok && u.Op == "not" && ir.Format(u.X) == ir.Format(y) {
 		return true
 	}
 	bx, ok1 := x.(*ir.Binary)
 	by, ok2 := y.(*ir.Binary)
-	if !ok1 || !ok2 || bx.Op != "==" || by.Op != "==" || ir.Format(bx.X) != ir.Format(by.X) {
+	if !ok1 || !ok2 || bx.Op != "==" || (by.Op != "==" && by.Op != "!=") || ir.Format(bx.X) != ir.Format(by.X) {
 		return false
 	}
 	lx, ok1 := bx.Y.(*ir.Literal)
 	ly, ok2 := by.Y.(*ir.Literal)
-	return ok1 && ok2 && !ir.ValuesEqual(lx.Value, ly.Value)
+	if !ok1 || !ok2 {
+		return false
+	}
+	// x == a and x == b (a != b), or x == a and x != a.
+	return ir.ValuesEqual(lx.Value, ly.Value) == (by.Op == "!=")
 }
 
 // nameUse is a name read by an expression, resolved once all claims are known.

@@ -326,11 +326,10 @@ func (c *checker) condKeys(x ir.Expr, seen map[string]bool) [][]string {
 			}
 		}
 		out = append(out, x.Path)
-	case *ir.Binary:
-		out = append(out, c.condKeys(x.X, seen)...)
-		out = append(out, c.condKeys(x.Y, seen)...)
-	case *ir.Unary:
-		out = append(out, c.condKeys(x.X, seen)...)
+	default:
+		for _, y := range ir.Operands(x) {
+			out = append(out, c.condKeys(y, seen)...)
+		}
 	}
 	return out
 }

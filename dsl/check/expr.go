@@ -54,6 +54,30 @@ func (c *checker) lowerExpr(e syntax.Expr, sc scope) ir.Expr {
 		out := &ir.Binary{Op: e.Op, X: c.expr(e.X, sc), Y: c.expr(e.Y, sc), At: pos}
 		c.fold(out, e, out.X, out.Y)
 		return out
+	case *syntax.IndexExpr:
+		out := &ir.Index{X: c.expr(e.X, sc), I: c.expr(e.Index, sc), At: pos}
+		c.fold(out, e, out.X, out.I)
+		return out
+	case *syntax.CallExpr:
+		out := &ir.Apply{Name: e.Func.Name, Fn: ir.Builtins[e.Func.Name], At: pos}
+		for _, a := range e.Args {
+			out.Args = append(out.Args, c.expr(a, sc))
+		}
+		switch fn := out.Fn; {
+		case fn == nil:
+			hint := diag.DidYouMean(e.Func.Name, ir.BuiltinNames())
+			if hint == "" {
+				hint = "the functions are " + strings.Join(ir.BuiltinNames(), ", ")
+			}
+			c.errorf(e.Func.Span, hint, "unknown function %s", e.Func.Name)
+			c.folded[out] = false
+		case len(out.Args) < fn.MinArgs || (fn.MaxArgs >= 0 && len(out.Args) > fn.MaxArgs):
+			c.errorf(e.Span, "", "%s takes %s (%s), got %d", fn.Name, fn.ArityText(), fn.Params, len(out.Args))
+			c.folded[out] = false
+		default:
+			c.fold(out, e, out.Args...)
+		}
+		return out
 	}
 	v, _ := c.constValue(e, false)
 	return &ir.Literal{Value: v, At: pos}
@@ -87,10 +111,14 @@ func (c *checker) fold(out ir.Expr, e syntax.Expr, operands ...ir.Expr) {
 			return
 		}
 	}
-	switch op := opOf(out); op {
-	case "+", "-", "*", "/", "%":
+	switch out.(type) {
+	case *ir.Index, *ir.Apply:
 	default:
-		return
+		switch opOf(out) {
+		case "+", "-", "*", "/", "%":
+		default:
+			return
+		}
 	}
 	_, err := ir.Eval(out, emptyEnv{})
 	c.folded[out] = err == nil
@@ -131,13 +159,7 @@ func (c *checker) constFailed(e ir.Expr) bool {
 	if good, ok := c.folded[e]; ok && !good {
 		return true
 	}
-	switch e := e.(type) {
-	case *ir.Unary:
-		return c.constFailed(e.X)
-	case *ir.Binary:
-		return c.constFailed(e.X) || c.constFailed(e.Y)
-	}
-	return false
+	return slices.ContainsFunc(ir.Operands(e), c.constFailed)
 }
 
 func opOf(e ir.Expr) string {

@@ -73,6 +73,9 @@ func (r *sampleRun) fail(span syntax.Span, err error) {
 func (r *sampleRun) span(e ir.Expr) syntax.Span { return r.c.spans[e] }
 
 func (r *sampleRun) evalInt(e ir.Expr) (int64, bool) {
+	if r.c.constFailed(e) {
+		return 0, false // reported once, without a sample
+	}
 	r.env.hit = false
 	v, err := ir.EvalInt(e, r.env)
 	if err != nil {
@@ -83,6 +86,9 @@ func (r *sampleRun) evalInt(e ir.Expr) (int64, bool) {
 }
 
 func (r *sampleRun) evalBool(e ir.Expr) (bool, bool) {
+	if r.c.constFailed(e) {
+		return false, false
+	}
 	r.env.hit = false
 	v, err := ir.EvalBool(e, r.env)
 	if err != nil {
@@ -154,6 +160,10 @@ func (r *sampleRun) run() {
 	for _, l := range c.letOrder {
 		r.env.hit = false
 		v, err := ir.Eval(l.ir.Expr, r.env)
+		if err != nil && c.constFailed(l.ir.Expr) {
+			r.env.failed[l.ir.Name] = true // reported once, without a sample
+			continue
+		}
 		if err != nil {
 			r.fail(r.span(l.ir.Expr), err)
 			r.env.failed[l.ir.Name] = true

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mapper-dev/mapper/runtime/quote"
 )
 
 // Sources gives the text of the files diagnostics point into, for the source
@@ -148,7 +150,7 @@ func WriteJSON(w io.Writer, l List) error {
 			out[i].Subject = &jsonSubject{File: s.File, Tensor: s.Tensor, Key: s.Key}
 		}
 	}
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(quote.JSONWriter(w))
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
 }

@@ -76,15 +76,18 @@ func DimConstError(e Expr) error {
 
 // IsConst reports whether e reads no name.
 func IsConst(e Expr) bool {
-	switch e := e.(type) {
+	switch e.(type) {
 	case *Literal:
 		return true
-	case *Unary:
-		return IsConst(e.X)
-	case *Binary:
-		return IsConst(e.X) && IsConst(e.Y)
+	case *Ref:
+		return false
 	}
-	return false
+	for _, x := range Operands(e) {
+		if !IsConst(x) {
+			return false
+		}
+	}
+	return true
 }
 
 // dimFactor evaluates e as a factor of a dimension. bad is the first factor
@@ -145,11 +148,31 @@ func Bindings(e Expr, env Env) string {
 				part += " = " + FormatValue(v)
 			}
 			parts = append(parts, part)
-		case *Unary:
-			walk(e.X)
-		case *Binary:
-			walk(e.X)
-			walk(e.Y)
+		case *Index:
+			walk(e.I)
+			if _, ok := e.X.(*Ref); !ok {
+				walk(e.X)
+				return
+			}
+			// The element read, not the whole list: layer_types[3] = "full".
+			i, err := Eval(e.I, env)
+			if err != nil {
+				return
+			}
+			name := Format(e.X) + "[" + FormatValue(i) + "]"
+			if seen[name] {
+				return
+			}
+			seen[name] = true
+			if v, err := Eval(e, env); err == nil {
+				parts = append(parts, name+" = "+FormatValue(v))
+			} else if x, _ := Eval(e.X, env); x == nil {
+				parts = append(parts, Format(e.X)+" is not set")
+			}
+		default:
+			for _, x := range Operands(e) {
+				walk(x)
+			}
 		}
 	}
 	walk(e)

@@ -72,6 +72,10 @@ func Eval(e Expr, env Env) (any, error) {
 		}
 	case *Binary:
 		return evalBinary(e, env)
+	case *Index:
+		return evalIndex(e, env)
+	case *Apply:
+		return evalApply(e, env)
 	}
 	return nil, &EvalError{ExprPos(e), fmt.Sprintf("cannot evaluate %T", e)}
 }
@@ -217,6 +221,12 @@ func EvalInt(e Expr, env Env) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return asInt(v, e, "an integer")
+}
+
+// asInt requires v, the value of e, to be an integer, or a float of an
+// integral value within 2^53; want words the requirement for the error.
+func asInt(v any, e Expr, want string) (int64, error) {
 	switch v := v.(type) {
 	case int64:
 		return v, nil
@@ -228,7 +238,7 @@ func EvalInt(e Expr, env Env) (int64, error) {
 			return 0, &EvalError{ExprPos(e), fmt.Sprintf("%s is %s, too large to be an exact integer (beyond 2^53)", Format(e), FormatValue(v))}
 		}
 	}
-	return 0, typeErr(e, v, "an integer")
+	return 0, typeErr(e, v, want)
 }
 
 // EvalBool evaluates a condition; nil (an absent key) is false.
@@ -302,17 +312,22 @@ func normalize(v any) any {
 	return v
 }
 
-// ValuesEqual compares config values; an integer equals a float of the same value.
+// ValuesEqual compares config values as data: an integer equals a float of
+// exactly its value (2^53+1 is not the float 2^53, which rounding it would
+// say), and NaN equals NaN (a config that holds NaN holds the same value).
 func ValuesEqual(a, b any) bool {
 	a, b = normalize(a), normalize(b)
 	switch a := a.(type) {
 	case int64:
 		if f, ok := b.(float64); ok {
-			return float64(a) == f
+			return intIsFloat(a, f)
 		}
 	case float64:
-		if i, ok := b.(int64); ok {
-			return a == float64(i)
+		switch b := b.(type) {
+		case int64:
+			return intIsFloat(b, a)
+		case float64:
+			return a == b || math.IsNaN(a) && math.IsNaN(b)
 		}
 	case []any:
 		bl, ok := b.([]any)
@@ -341,6 +356,11 @@ func ValuesEqual(a, b any) bool {
 	return reflect.DeepEqual(a, b)
 }
 
+// intIsFloat says whether f is exactly the integer i.
+func intIsFloat(i int64, f float64) bool {
+	return f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 && int64(f) == i
+}
+
 // Format prints an expression in the language's own syntax.
 func Format(e Expr) string {
 	switch e := e.(type) {
@@ -355,6 +375,18 @@ func Format(e Expr) string {
 		return e.Op + Format(e.X)
 	case *Binary:
 		return formatOperand(e.X) + " " + e.Op + " " + formatOperand(e.Y)
+	case *Index:
+		x := formatOperand(e.X)
+		if _, ok := e.X.(*Unary); ok {
+			x = "(" + x + ")"
+		}
+		return x + "[" + Format(e.I) + "]"
+	case *Apply:
+		args := make([]string, len(e.Args))
+		for i, a := range e.Args {
+			args[i] = Format(a)
+		}
+		return e.Name + "(" + strings.Join(args, ", ") + ")"
 	}
 	return fmt.Sprintf("%T", e)
 }

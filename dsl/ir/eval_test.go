@@ -195,3 +195,32 @@ func TestFormatParenthesizes(t *testing.T) {
 		t.Errorf("Format = %q", got)
 	}
 }
+
+func TestValuesEqual(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		a, b any
+		want bool
+	}{
+		{int64(4096), 4096.0, true},
+		{4096.0, int64(4096), true},
+		{int64(7), 7.5, false},
+		{int64(1<<53 + 1), float64(1 << 53), false}, // float64(2^53+1) rounds to 2^53
+		{float64(1 << 53), int64(1<<53 + 1), false},
+		{int64(math.MaxInt64), float64(1 << 63), false}, // 2^63 is outside int64
+		{nan, nan, true},
+		{nan, 1.0, false},
+		{[]any{nan, int64(1)}, []any{nan, 1.0}, true},
+		{map[string]any{"a": int64(1)}, map[string]any{"a": 1.0}, true},
+		{map[string]any{"a": int64(1)}, map[string]any{"b": int64(1)}, false},
+		{"1", int64(1), false},
+		{nil, nil, true},
+		{nil, false, false},
+		{int(3), int64(3), true},
+		{float32(0.5), 0.5, true},
+	} {
+		if got := ValuesEqual(tc.a, tc.b); got != tc.want {
+			t.Errorf("ValuesEqual(%#v, %#v) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

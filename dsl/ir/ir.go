@@ -18,9 +18,9 @@ type Pos = token.Pos
 type Mapping struct {
 	Name string
 	File string
-	// Hash is the hex sha256 of the .map source (set by dsl.Load): an
-	// import records it, so that an export with a different rule file,
-	// even one of the same name, is caught.
+	// Hash is the hex sha256 of the rules, the .map file's canonical form
+	// less comments (set by dsl.Load): an import records it, so that an
+	// export with other rules, even under the same name, is caught.
 	Hash     string
 	Left     string // format of the left side, e.g. "hf"
 	Right    string // format of the right side, e.g. "fast_llm"

@@ -363,6 +363,13 @@ func (l *loader) names(e syntax.Expr, fr frame) {
 	case *syntax.BinaryExpr:
 		l.names(e.X, fr)
 		l.names(e.Y, fr)
+	case *syntax.IndexExpr:
+		l.names(e.X, fr)
+		l.names(e.Index, fr)
+	case *syntax.CallExpr:
+		for _, x := range e.Args {
+			l.names(x, fr)
+		}
 	case *syntax.ListExpr:
 		for _, x := range e.Elems {
 			l.names(x, fr)

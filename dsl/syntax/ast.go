@@ -338,7 +338,8 @@ type OpCall struct {
 }
 
 // Expr is an expression: *NameExpr, *IntLit, *FloatLit, *StringLit,
-// *BoolLit, *NullLit, *ListExpr, *ObjectExpr, *UnaryExpr or *BinaryExpr.
+// *BoolLit, *NullLit, *ListExpr, *ObjectExpr, *IndexExpr, *CallExpr,
+// *UnaryExpr or *BinaryExpr.
 // Parentheses leave no node of their own.
 type Expr interface {
 	Node
@@ -399,6 +400,19 @@ type ObjectEntry struct {
 	Value Expr
 }
 
+// IndexExpr is `x[i]`: an element of a list, or a key of an object.
+type IndexExpr struct {
+	Span
+	X, Index Expr
+}
+
+// CallExpr is a builtin function call `f(a, b)`.
+type CallExpr struct {
+	Span
+	Func *Ident
+	Args []Expr
+}
+
 // UnaryExpr is `-x` or `not x`.
 type UnaryExpr struct {
 	Span
@@ -422,5 +436,7 @@ func (*BoolLit) exprNode()    {}
 func (*NullLit) exprNode()    {}
 func (*ListExpr) exprNode()   {}
 func (*ObjectExpr) exprNode() {}
+func (*IndexExpr) exprNode()  {}
+func (*CallExpr) exprNode()   {}
 func (*UnaryExpr) exprNode()  {}
 func (*BinaryExpr) exprNode() {}

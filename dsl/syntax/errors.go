@@ -516,10 +516,10 @@ var phrases = []phrase{
 }
 
 // continuations are tokens that extend something already complete, in
-// tiers: operators extend an operand; the next tier a name, a list or a
-// rule. A tier is not named when anything outside it may come instead.
+// tiers: operators (and an index or a call) extend an operand; the next
+// tier a name, a list or a rule. A tier is not named when anything outside it may come instead.
 var continuations = [][]string{
-	{"or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%"},
+	{"or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "[", "("},
 	{":", "|", ",", "[", "default", "map", "cycle", "else", "oneway"},
 	{keyEOF},
 }

@@ -450,6 +450,10 @@ func exprText(e Expr) string {
 		return "null"
 	case *ListExpr:
 		return "[" + exprList(e.Elems) + "]"
+	case *IndexExpr:
+		return exprString(e.X, precPrimary) + "[" + exprString(e.Index, 0) + "]"
+	case *CallExpr:
+		return e.Func.Name + "(" + exprList(e.Args) + ")"
 	case *ObjectExpr:
 		parts := make([]string, len(e.Entries))
 		for i, en := range e.Entries {

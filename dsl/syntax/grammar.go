@@ -295,12 +295,33 @@ type gUnary struct {
 	Tokens []tok
 	Minus  *tok      `parser:"(  @\"-\""`
 	X      *gUnary   `parser:"   @@"`
-	Prim   *gPrimary `parser:"| @@ )"`
+	Prim   *gPostfix `parser:"| @@ )"`
+}
+
+// gPostfix is a primary followed by indexes: layer_types[l], x["key"][0].
+type gPostfix struct {
+	X     *gPrimary `parser:"@@"`
+	Index []*gIndex `parser:"@@*"`
+}
+
+type gIndex struct {
+	LBrack tok    `parser:"@\"[\""`
+	I      *gExpr `parser:"@@"`
+	RBrack tok    `parser:"@\"]\""`
+}
+
+// gCall is a builtin function call: ceil_div(hidden_size, 16).
+type gCall struct {
+	Name   tok      `parser:"@Ident"`
+	LParen tok      `parser:"@\"(\""`
+	Args   []*gExpr `parser:"( @@ ( \",\" @@ )* )?"`
+	RParen tok      `parser:"@\")\""`
 }
 
 type gPrimary struct {
 	Tokens []tok
-	Name   *tok     `parser:"  @( Ident | Name )"`
+	Call   *gCall   `parser:"  @@"`
+	Name   *tok     `parser:"| @( Ident | Name )"`
 	Float  *tok     `parser:"| @Float"`
 	Int    *tok     `parser:"| @Int"`
 	String *tok     `parser:"| @String"`

@@ -494,11 +494,27 @@ func (c *converter) unary(g *gUnary) Expr {
 		x := c.unary(g.X)
 		return &UnaryExpr{Span: c.tokensSpan(g.Tokens), Op: "-", X: x}
 	}
-	return c.primary(g.Prim)
+	return c.postfix(g.Prim)
+}
+
+func (c *converter) postfix(g *gPostfix) Expr {
+	x := c.primary(g.X)
+	start := c.tokensSpan(g.X.Tokens).Pos // a parenthesised operand starts at its (
+	for _, ix := range g.Index {
+		i := c.expr(ix.I)
+		x = &IndexExpr{Span: c.spanTo(start, ix.RBrack), X: x, Index: i}
+	}
+	return x
 }
 
 func (c *converter) primary(g *gPrimary) Expr {
 	switch {
+	case g.Call != nil:
+		call := &CallExpr{Span: c.spanTo(c.pos(g.Call.Name.Pos), g.Call.RParen), Func: c.ident(g.Call.Name)}
+		for _, a := range g.Call.Args {
+			call.Args = append(call.Args, c.expr(a))
+		}
+		return call
 	case g.Name != nil:
 		n := c.name(&gName{Tok: *g.Name})
 		return &NameExpr{Span: n.Span, Name: n}

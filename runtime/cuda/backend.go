@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/mapper-dev/mapper/runtime/backend"
@@ -20,6 +21,12 @@ var kernelSource string
 // once the transform moves about a megabyte or more. The backend itself is
 // correct for every size, zero included.
 const MinBytes = 1 << 20
+
+// Startup is about what opening the backend costs before it does any work:
+// New took 2.2 s on the first GPU run (an H200: driver initialisation,
+// context, NVRTC compiling kernels.cu), and a calibration
+// (backend.Calibrate) about a quarter second more.
+const Startup = 2500 * time.Millisecond
 
 // chunkBytes is the capacity of each staging buffer (pinned host and device,
 // input and output, per slot). A chunk never exceeds it, except for a
@@ -121,6 +128,13 @@ func deviceInfo(d *driver) (dev cuDevice, name string, major, minor int, err err
 	}
 	minor = int(v)
 	return
+}
+
+// DriverPresent reports whether the CUDA driver library can be loaded, which
+// takes a dlopen and nothing else: a machine without it has no GPU to try.
+func DriverPresent() bool {
+	_, err := getDriver()
+	return err == nil
 }
 
 // Available reports whether the CUDA backend can run here: it loads the

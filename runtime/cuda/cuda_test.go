@@ -74,6 +74,11 @@ func TestGPUTranspose(t *testing.T) {
 		backendtest.TransposeCase{Shape: tensor.Shape{70000, 2, 3}, ElemSize: 8, A: 0, B: 2},   // long swapped axis, 8-byte elements
 		backendtest.TransposeCase{Shape: tensor.Shape{2, 70000, 33}, ElemSize: 2, A: 0, B: 1},  // many batches
 		backendtest.TransposeCase{Shape: tensor.Shape{131072, 260}, ElemSize: 2, A: 0, B: 1},   // 65 MiB: several chunks of whole slices
+		backendtest.TransposeCase{Shape: tensor.Shape{4, 4096, 4096}, ElemSize: 1, A: 0, B: 2}, // 64 MiB: slabs of the middle axis (was 0.09x the CPU)
+		backendtest.TransposeCase{Shape: tensor.Shape{6144, 6144}, ElemSize: 2, A: 0, B: 1},    // 72 MiB: bands of rows, scattered in 12 KiB runs
+		backendtest.TransposeCase{Shape: tensor.Shape{2, 1 << 25}, ElemSize: 1, A: 0, B: 1},    // 64 MiB: squares over (a, b)
+		backendtest.TransposeCase{Shape: tensor.Shape{3000, 7, 40}, ElemSize: 4, A: 0, B: 1},   // 160-byte runs: 16-byte items
+		backendtest.TransposeCase{Shape: tensor.Shape{5, 3, 9000}, ElemSize: 2, A: 0, B: 1},    // runs longer than a tile
 	)
 	backendtest.Transpose(t, b, backend.CPU(0), r, cases)
 }
@@ -308,5 +313,43 @@ func BenchmarkTranspose(b *testing.B) {
 				func() error { return cpu.Transpose(dst, src, c.shape, c.es, c.a, c.b) },
 				func() error { return g.Transpose(dst, src, c.shape, c.es, c.a, c.b) })
 		})
+	}
+}
+
+// TestGPUCalibrate times every kind on this GPU and the CPU backend with all
+// cores (what --backend auto does), logs the decision (bench/gpu.sh prints
+// it), and checks the routed backend, fused paths included, against the CPU
+// bit for bit. The calibration itself compares the GPU's output for every
+// kind with the CPU's.
+func TestGPUCalibrate(t *testing.T) {
+	g := gpu(t)
+	cpu := backend.CPU(0)
+	r, err := backend.Calibrate(g, cpu, backend.CalibrateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) != 0 {
+		t.Errorf("calibration problems: %q", r.Problems)
+	}
+	t.Logf("Calibration: %s", r.Describe(g.Name(), cpu.Name()))
+	routed := backend.RouteBy(g, cpu, MinBytes, r)
+	t.Logf("Routed: %s", routed.Name())
+	backendtest.All(t, routed, cpu, 31)
+	// The fused paths through the router: the CPU's bytes, wherever they run.
+	rows, cols := 2880, 1024
+	src := randomBytes(2 * rows * cols)
+	for i := 0; i < len(src); i += 2 {
+		src[i+1] = src[i+1]&0x80 | 0x3c // finite, around 1
+	}
+	want, got := make([]byte, rows*cols/2+rows*cols/32), make([]byte, rows*cols/2+rows*cols/32)
+	tr := make([]byte, len(src))
+	_ = cpu.Transpose(tr, src, tensor.Shape{rows, cols}, 2, 0, 1)
+	_ = cpu.EncodeMXFP4(want[:rows*cols/2], want[rows*cols/2:], tr, tensor.BF16)
+	if ok, err := routed.(backend.MXFP4Transposer).EncodeMXFP4T(got[:rows*cols/2], got[rows*cols/2:], src, tensor.BF16, 1, rows, cols); err != nil {
+		t.Fatal(err)
+	} else if ok {
+		backendtest.RequireSame(t, "routed encode of a transpose", got, want, 1)
+	} else if r.Place[backend.MXFP4EncodeT] == backend.OnSmall {
+		t.Error("encode of a transpose placed on the CPU was declined")
 	}
 }

@@ -101,10 +101,8 @@ func kernelArgCount(name string) int {
 		return 4
 	case strings.HasPrefix(name, "mxfp4_encode"):
 		return 5
-	case strings.HasPrefix(name, "transpose_tiled"):
-		return 6
-	case strings.HasPrefix(name, "transpose_generic"):
-		return 7
+	case strings.HasPrefix(name, "transpose_box"):
+		return 11
 	}
 	return -1
 }
@@ -264,9 +262,11 @@ func newFakeDriver(t *testing.T, g *fakeGPU) *driver {
 func withEmulated(t *testing.T, chunk int, f func(b *Backend)) {
 	bin := buildEmu(t)
 	g := &fakeGPU{t: t, bin: bin, dir: t.TempDir(), dev: map[uint64][]byte{}, host: map[unsafe.Pointer][]byte{}}
-	oldChunk, oldBlocks, oldGrid, oldThreads := chunkBytes, maxBlocks, maxGridYZ, threadsPerBlock
-	chunkBytes, maxBlocks, maxGridYZ, threadsPerBlock = chunk, 3, 2, 64
-	defer func() { chunkBytes, maxBlocks, maxGridYZ, threadsPerBlock = oldChunk, oldBlocks, oldGrid, oldThreads }()
+	oldChunk, oldBlocks, oldThreads, oldTile, oldRun := chunkBytes, maxBlocks, threadsPerBlock, tileBytes, minRun
+	chunkBytes, maxBlocks, threadsPerBlock, tileBytes, minRun = chunk, 3, 64, 256, 64
+	defer func() {
+		chunkBytes, maxBlocks, threadsPerBlock, tileBytes, minRun = oldChunk, oldBlocks, oldThreads, oldTile, oldRun
+	}()
 	b, err := start(newFakeDriver(t, g), func(int, int) ([]byte, int, error) { return []byte("fake PTX\x00"), 90, nil })
 	if err != nil {
 		t.Fatal(err)
@@ -310,7 +310,16 @@ func TestEmulatedTranspose(t *testing.T) {
 		if testing.Short() {
 			n = 15
 		}
-		backendtest.Transpose(t, b, backend.CPU(0), r, backendtest.RandomTransposeCases(r, n, 6000))
+		cases := append(backendtest.RandomTransposeCases(r, n, 6000),
+			backendtest.TransposeCase{Shape: tensor.Shape{4, 64, 64}, ElemSize: 1, A: 0, B: 2},  // slabs of the middle axis
+			backendtest.TransposeCase{Shape: tensor.Shape{64, 128}, ElemSize: 2, A: 0, B: 1},    // squares over (a, b)
+			backendtest.TransposeCase{Shape: tensor.Shape{16, 300}, ElemSize: 4, A: 0, B: 1},    // squares, ragged edges
+			backendtest.TransposeCase{Shape: tensor.Shape{100, 20}, ElemSize: 8, A: 0, B: 1},    // bands of a
+			backendtest.TransposeCase{Shape: tensor.Shape{8, 4, 300}, ElemSize: 2, A: 0, B: 1},  // runs longer than a tile and a chunk
+			backendtest.TransposeCase{Shape: tensor.Shape{10, 20, 8}, ElemSize: 4, A: 0, B: 1},  // 16-byte items
+			backendtest.TransposeCase{Shape: tensor.Shape{3, 5, 7, 6}, ElemSize: 1, A: 1, B: 3}, // batches outside and between
+		)
+		backendtest.Transpose(t, b, backend.CPU(0), r, cases)
 	})
 }
 

@@ -240,81 +240,73 @@ ENCODE_KERNEL(mxfp4_encode_bf16, u16, ((u32)v << 16))
 ENCODE_KERNEL(mxfp4_encode_f16, u16, f16_to_f32(v))
 
 // ---------------------------------------------------------------------------
-// Transpose: dst[o][b][m][a][i] = src[o][a][m][b][i] for o < outer, a < A,
-// m < mid, b < B, i < inner (elements of type T). The host folds any
-// inner run whose byte size is 1, 2, 4 or 8 into the element type, so the
-// tiled kernel (inner == 1) covers the common case; the generic one handles
-// the rest with coalesced inner runs.
+// Transpose of a box: dst[o][b][m][a][i] = src[o][a][m][b][i] for o < outer,
+// a < A, m < mid, b < B, i < inner, elements of type T (the host picks the
+// widest of 1, 2, 4, 8, 16 bytes dividing the run of inner axes). Each block
+// moves tiles of at most Ta x Tm x Tb x Ti elements through shared memory:
+// it reads a tile in the source's order (i fastest, then b, m, a) and writes
+// it in the destination's (i, a, m, b), consecutive threads on consecutive
+// addresses both ways. Where a tile spans a whole axis the runs continue
+// across it (Tb == B: the source's m rows are one run; Ta == A: the
+// destination's), which is how a small A or B (a batch axis swapped with a
+// long one) still moves in long runs. The host keeps Ta*Tm*Tb*Ti within
+// TILE_BYTES / sizeof(T). Index arithmetic within a tile is 32-bit.
 
-#define TILE 32
-#define TILE_ROWS 8
+#define TILE_BYTES 16384
+
+__device__ __forceinline__ i64 lmin(i64 a, i64 b) { return a < b ? a : b; }
 
 template <typename T>
-__device__ __forceinline__ void transpose_tiled(T* __restrict__ dst, const T* __restrict__ src, i64 A, i64 mid,
-                                                i64 B, i64 batches) {
-    __shared__ T tile[TILE][TILE + 1];
-    const i64 tilesB = (B + TILE - 1) / TILE;
-    const i64 tilesA = (A + TILE - 1) / TILE;
-    const int tx = threadIdx.x, ty = threadIdx.y;
-    for (i64 z = blockIdx.z; z < batches; z += gridDim.z) {
-        const i64 o = z / mid, m = z % mid;
-        const T* in = src + (o * A * mid + m) * B;  // (a, b) at in[a*mid*B + b]
-        T* out = dst + (o * B * mid + m) * A;       // (b, a) at out[b*mid*A + a]
-        for (i64 ta = blockIdx.y; ta < tilesA; ta += gridDim.y) {
-            for (i64 tb = blockIdx.x; tb < tilesB; tb += gridDim.x) {
-                const i64 a0 = ta * TILE, b0 = tb * TILE;
-                for (int j = 0; j < TILE; j += TILE_ROWS) {
-                    i64 a = a0 + ty + j, b = b0 + tx;
-                    if (a < A && b < B) tile[ty + j][tx] = in[a * mid * B + b];
-                }
-                __syncthreads();
-                for (int j = 0; j < TILE; j += TILE_ROWS) {
-                    i64 b = b0 + ty + j, a = a0 + tx;
-                    if (a < A && b < B) out[b * mid * A + a] = tile[tx][ty + j];
-                }
-                __syncthreads();
-            }
+__device__ __forceinline__ void transpose_box(T* __restrict__ dst, const T* __restrict__ src, i64 outer, i64 A,
+                                              i64 mid, i64 B, i64 inner, i64 Ta, i64 Tm, i64 Tb, i64 Ti) {
+    // One padding element every 32: a tile row whose length is a multiple
+    // of 32 does not put a warp's reads of a column in one bank.
+    __shared__ T tile[TILE_BYTES / sizeof(T) + TILE_BYTES / sizeof(T) / 32];
+    const i64 ni = (inner + Ti - 1) / Ti, nb = (B + Tb - 1) / Tb, nm = (mid + Tm - 1) / Tm, na = (A + Ta - 1) / Ta;
+    const i64 tiles = outer * na * nm * nb * ni;
+    for (i64 k = blockIdx.x; k < tiles; k += gridDim.x) {
+        i64 r = k;
+        const i64 i0 = (r % ni) * Ti;
+        r /= ni;
+        const i64 b0 = (r % nb) * Tb;
+        r /= nb;
+        const i64 m0 = (r % nm) * Tm;
+        r /= nm;
+        const i64 a0 = (r % na) * Ta;
+        const i64 o = r / na;
+        const u32 ei = (u32)lmin(Ti, inner - i0), eb = (u32)lmin(Tb, B - b0);
+        const u32 em = (u32)lmin(Tm, mid - m0), ea = (u32)lmin(Ta, A - a0);
+        const u32 n = ea * em * eb * ei;
+        const T* in = src + (((o * A + a0) * mid + m0) * B + b0) * inner + i0;
+        T* out = dst + (((o * B + b0) * mid + m0) * A + a0) * inner + i0;
+        for (u32 e = threadIdx.x; e < n; e += blockDim.x) {
+            u32 i = e % ei, t = e / ei;
+            u32 b = t % eb;
+            t /= eb;
+            u32 m = t % em, a = t / em;
+            tile[e + e / 32] = in[((i64)(a * mid + m) * B + b) * inner + i];
         }
+        __syncthreads();
+        for (u32 e = threadIdx.x; e < n; e += blockDim.x) {
+            u32 i = e % ei, t = e / ei;
+            u32 a = t % ea;
+            t /= ea;
+            u32 m = t % em, b = t / em;
+            u32 s = ((a * em + m) * eb + b) * ei + i;
+            out[((i64)(b * mid + m) * A + a) * inner + i] = tile[s + s / 32];
+        }
+        __syncthreads();
     }
 }
 
-#define TRANSPOSE_TILED(NAME, T)                                                                 \
-    extern "C" __global__ void NAME(T* __restrict__ dst, const T* __restrict__ src, i64 A, i64 mid, \
-                                    i64 B, i64 batches) {                                        \
-        transpose_tiled<T>(dst, src, A, mid, B, batches);                                        \
+#define TRANSPOSE_BOX(NAME, T)                                                                          \
+    extern "C" __global__ void NAME(T* __restrict__ dst, const T* __restrict__ src, i64 outer, i64 A,     \
+                                    i64 mid, i64 B, i64 inner, i64 Ta, i64 Tm, i64 Tb, i64 Ti) {          \
+        transpose_box<T>(dst, src, outer, A, mid, B, inner, Ta, Tm, Tb, Ti);                            \
     }
 
-TRANSPOSE_TILED(transpose_tiled_1, u8)
-TRANSPOSE_TILED(transpose_tiled_2, u16)
-TRANSPOSE_TILED(transpose_tiled_4, u32)
-TRANSPOSE_TILED(transpose_tiled_8, u64)
-
-// Generic: one thread per destination element, n = outer*B*mid*A*inner.
-template <typename T>
-__device__ __forceinline__ void transpose_generic(T* __restrict__ dst, const T* __restrict__ src, i64 A, i64 mid,
-                                                  i64 B, i64 inner, i64 n) {
-    GRID_STRIDE(j, n) {
-        i64 t = j;
-        const i64 i = t % inner;
-        t /= inner;
-        const i64 a = t % A;
-        t /= A;
-        const i64 m = t % mid;
-        t /= mid;
-        const i64 b = t % B;
-        const i64 o = t / B;
-        dst[j] = src[(((o * A + a) * mid + m) * B + b) * inner + i];
-    }
-}
-
-#define TRANSPOSE_GENERIC(NAME, T)                                                                \
-    extern "C" __global__ void NAME(T* __restrict__ dst, const T* __restrict__ src, i64 A, i64 mid, \
-                                    i64 B, i64 inner, i64 n) {                                    \
-        transpose_generic<T>(dst, src, A, mid, B, inner, n);                                      \
-    }
-
-TRANSPOSE_GENERIC(transpose_generic_1, u8)
-TRANSPOSE_GENERIC(transpose_generic_2, u16)
-TRANSPOSE_GENERIC(transpose_generic_4, u32)
-TRANSPOSE_GENERIC(transpose_generic_8, u64)
-TRANSPOSE_GENERIC(transpose_generic_16, uint4)
+TRANSPOSE_BOX(transpose_box_1, u8)
+TRANSPOSE_BOX(transpose_box_2, u16)
+TRANSPOSE_BOX(transpose_box_4, u32)
+TRANSPOSE_BOX(transpose_box_8, u64)
+TRANSPOSE_BOX(transpose_box_16, uint4)

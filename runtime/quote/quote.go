@@ -3,15 +3,20 @@
 // checkpoint's author controls: an ESC there could clear the screen or
 // retitle the window, a newline could forge a line of output. Every place
 // that prints such text, in a message or a listing, passes it through Name.
-// (JSON output needs nothing more: encoding/json and runtime/pyjson escape
-// control characters, pyjson everything outside printable ASCII.)
+// JSON output goes through JSON: encoding/json escapes control characters
+// but leaves bidirectional overrides (U+202E) and other invisible format
+// characters raw, and a terminal shows JSON too. (runtime/pyjson escapes
+// everything outside printable ASCII already.)
 package quote
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"strconv"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -60,4 +65,47 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// JSON returns the JSON text b with every rune that does not print as
+// itself (bidirectional overrides, zero-width and other format characters,
+// invalid UTF-8 as U+FFFD) written as a \u escape, and b itself when there is
+// none. JSON's own syntax is ASCII, so such a rune can only be inside a
+// string, where the escape means the same rune: the value is unchanged.
+func JSON(b []byte) []byte {
+	i := 0
+	for i < len(b) && b[i] < utf8.RuneSelf {
+		i++
+	}
+	if i == len(b) {
+		return b
+	}
+	out := append([]byte(nil), b[:i]...)
+	for i < len(b) {
+		r, size := utf8.DecodeRune(b[i:])
+		switch {
+		case r < utf8.RuneSelf || (r != utf8.RuneError || size > 1) && unicode.IsPrint(r):
+			out = append(out, b[i:i+size]...)
+		case r > 0xFFFF:
+			r1, r2 := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		default:
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += size
+	}
+	return out
+}
+
+// JSONWriter passes each Write through JSON. It is for a json.Encoder,
+// which writes each value whole in one call.
+func JSONWriter(w io.Writer) io.Writer { return jsonWriter{w} }
+
+type jsonWriter struct{ w io.Writer }
+
+func (j jsonWriter) Write(p []byte) (int, error) {
+	if _, err := j.w.Write(JSON(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -1,11 +1,15 @@
 package quote
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestName(t *testing.T) {
@@ -68,5 +72,45 @@ func TestPathError(t *testing.T) {
 	plain := errors.New("no path here")
 	if PathError(plain) != plain || PathError(nil) != nil {
 		t.Error("errors without a path are not returned as they are")
+	}
+}
+
+func TestJSON(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"a":"b"}`, `{"a":"b"}`},
+		{`{"name":"évolué 名前"}`, `{"name":"évolué 名前"}`},
+		{"{\"name\":\"a\u202eb\"}", `{"name":"a\u202eb"}`},
+		{"[\"\u200b\u2066x\u2069\"]", `["\u200b\u2066x\u2069"]`},
+		{"[\"\U000E0001\"]", `["\udb40\udc01"]`}, // a tag character: format, outside the BMP
+		{"[\"\xff\"]", `["\ufffd"]`},
+		{"[\"\ufffd\"]", "[\"\ufffd\"]"},
+	} {
+		got := string(JSON([]byte(tc.in)))
+		if got != tc.want {
+			t.Errorf("JSON(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		var a, b any
+		if json.Valid([]byte(tc.in)) && utf8.ValidString(tc.in) {
+			if err := json.Unmarshal([]byte(tc.in), &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(got), &b); err != nil {
+				t.Fatalf("JSON(%q) = %q: not JSON: %v", tc.in, got, err)
+			}
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("JSON(%q) changed the value: %v, want %v", tc.in, b, a)
+			}
+		}
+	}
+}
+
+func TestJSONWriter(t *testing.T) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(JSONWriter(&buf))
+	if err := enc.Encode(map[string]string{"tensor": "model.\u202eweight"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buf.String(), "{\"tensor\":\"model.\\u202eweight\"}\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 
+	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine/format"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
 	"github.com/mapper-dev/mapper/runtime/quote"
@@ -189,7 +189,7 @@ func differences(orig, v any, path string) []string {
 		}
 		return out
 	}
-	if !sameScalar(orig, v) {
+	if !ir.ValuesEqual(orig, v) {
 		return []string{pathOrTop(path)}
 	}
 	return nil
@@ -200,36 +200,6 @@ func pathOrTop(p string) string {
 		return "the whole config"
 	}
 	return p
-}
-
-// sameScalar compares JSON scalars; an integer and a float are the same
-// when they are the same number.
-func sameScalar(a, b any) bool {
-	switch a := a.(type) {
-	case int64:
-		switch b := b.(type) {
-		case int64:
-			return a == b
-		case float64:
-			return intFloat(a, b)
-		}
-		return false
-	case float64:
-		switch b := b.(type) {
-		case float64:
-			return a == b || (math.IsNaN(a) && math.IsNaN(b))
-		case int64:
-			return intFloat(b, a)
-		}
-		return false
-	case nil, bool, string:
-		return a == b
-	}
-	return false
-}
-
-func intFloat(i int64, f float64) bool {
-	return f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 && int64(f) == i
 }
 
 func listPaths(ps []string) string {

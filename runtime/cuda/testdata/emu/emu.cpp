@@ -134,16 +134,15 @@ static inline float __fmul_rn(float a, float b) {
 
 #undef __shared__
 
-typedef void (*kfn)(uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t);
+typedef void (*kfn)(uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t,
+                    uintptr_t, uintptr_t, uintptr_t, uintptr_t);
 
 #define K(name) {#name, (kfn)(void*)&name}
 static std::map<std::string, kfn> kernels = {
     K(cast_bf16_f32), K(cast_f16_f32), K(cast_f32_bf16), K(cast_f32_f16), K(cast_bf16_f16), K(cast_f16_bf16),
     K(cast_e4m3_f32), K(cast_e4m3_bf16), K(cast_e4m3_f16), K(cast_e5m2_f32), K(cast_e5m2_bf16), K(cast_e5m2_f16),
     K(mxfp4_decode_f32), K(mxfp4_decode_bf16), K(mxfp4_encode_f32), K(mxfp4_encode_bf16), K(mxfp4_encode_f16),
-    K(transpose_tiled_1), K(transpose_tiled_2), K(transpose_tiled_4), K(transpose_tiled_8),
-    K(transpose_generic_1), K(transpose_generic_2), K(transpose_generic_4), K(transpose_generic_8),
-    K(transpose_generic_16),
+    K(transpose_box_1), K(transpose_box_2), K(transpose_box_4), K(transpose_box_8), K(transpose_box_16),
 };
 
 int main() {
@@ -197,7 +196,7 @@ int main() {
         std::fprintf(stderr, "unknown kernel %s\n", name.c_str());
         return 1;
     }
-    args.resize(7, 0);
+    args.resize(12, 0);
     blockDim = block;
     gridDim = grid;
     unsigned nthreads = block.x * block.y * block.z;
@@ -221,7 +220,8 @@ int main() {
                     ts.emplace_back([&, t, bx, by, bz] {
                         threadIdx = dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
                         blockIdx = dim3{bx, by, bz};
-                        it->second(args[0], args[1], args[2], args[3], args[4], args[5], args[6]);
+                        it->second(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8],
+                                   args[9], args[10], args[11]);
                     });
                 }
                 for (auto& th : ts) th.join();
