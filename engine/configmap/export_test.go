@@ -89,3 +89,47 @@ config {
 	_, err = importConfig(m, doc(t, `{"hidden_size": -4, "moe": false}`))
 	assertErr(t, err, "embeddings.embedding_scale: c.map:7:38: sqrt(hidden_size): hidden_size is -4; it must not be negative", "c.map:7")
 }
+
+// TestRightDefaultLeftOut: a rename's right default is left out on import
+// when the value is the default (the right side's absence says it) and
+// read back on export, so both round trips are exact; another value is
+// written. A left key absent on the way in stays absent.
+func TestRightDefaultLeftOut(t *testing.T) {
+	m := loadMapping(t, "c.map", []byte(`mapping c
+left hf
+right fast_llm
+config {
+  k default false <-> block.shared default false
+}
+`))
+	for _, c := range []struct{ left, right string }{
+		{`{"k": true}`, `{"block": {"shared": true}}`},
+		{`{"k": false}`, `{}`},
+	} {
+		res, err := importConfig(m, doc(t, c.left))
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertDoc(t, "import "+c.left, res.Out, c.right)
+		back, err := exportConfig(m, res.Out, res.Carried, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertDoc(t, "export "+c.right, back.Out, c.left)
+	}
+	res, err := importConfig(m, doc(t, `{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertDoc(t, "import of an absent key", res.Out, `{}`)
+	back, err := exportConfig(m, res.Out, res.Carried, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertDoc(t, "export of an absent key", back.Out, `{}`)
+	back, err = exportConfig(m, doc(t, `{}`), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertDoc(t, "export without a record", back.Out, `{"k": false}`)
+}

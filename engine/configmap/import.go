@@ -270,6 +270,14 @@ func (im *importer) rename(r *ir.ConfigRule) {
 		im.fail(r, key, "value %s%s has no counterpart (known: %s)", ir.FormatValue(v), from, knownValues(r.ValueMap, true))
 		return
 	}
+	if r.RightDefault != nil {
+		// The right side's default: its absence says it, as the right
+		// side's own program leaves out what it did not set; the export
+		// reads the default back.
+		if d, err := ir.Eval(r.RightDefault, im.res.Env); err == nil && ir.ValuesEqual(d, mv) {
+			return
+		}
+	}
 	placed := false
 	for _, rp := range r.Right {
 		paths, ok := im.rs.resolve(rp.Segs)
