@@ -81,6 +81,13 @@ func roundTripCases() []roundTripCase {
 		{name: "mtp_llama_three_heads_biases", mapping: "mtp_llama", arch: mtp3},
 		{name: "diffusion_llama", mapping: "diffusion_llama", arch: synth.TinyDiffusionLlama()},
 		{name: "dream", mapping: "dream", arch: synth.TinyDream()},
+		// Gemma 4: experts beside the dense MLP; dense; full layers whose
+		// keys are the values, with other head sizes; every width distinct.
+		{name: "gemma4", mapping: "gemma4", arch: synth.TinyGemma4()},
+		{name: "gemma4_dense", mapping: "gemma4", arch: gemma4Archs()["dense"]},
+		{name: "gemma4_kv", mapping: "gemma4", arch: gemma4Archs()["kv"]},
+		{name: "gemma4_rect", mapping: "gemma4", arch: gemma4Archs()["rect"]},
+		{name: "gemma4_fast_llm_test", mapping: "gemma4", arch: gemma4FastLLMTest()},
 		// Sharded inputs with an index (save_pretrained naming, and GPT-OSS's
 		// published 0-based naming).
 		{name: "gpt_oss_mxfp4_sharded", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true, ShardBytes: 48 << 10}, variant: "mxfp4"},
@@ -92,6 +99,7 @@ func roundTripCases() []roundTripCase {
 		{name: "llama_sharded", mapping: "llama", arch: synth.TinyLlama(), opts: synth.Options{ShardBytes: 24 << 10}},
 		{name: "qwen3_moe_sharded", mapping: "qwen3_moe", arch: synth.TinyQwen3MoE(), opts: synth.Options{ShardBytes: 24 << 10}},
 		{name: "mtp_llama_sharded", mapping: "mtp_llama", arch: mtp3, opts: synth.Options{ShardBytes: 24 << 10}},
+		{name: "gemma4_kv_sharded", mapping: "gemma4", arch: gemma4Archs()["kv"], opts: synth.Options{ShardBytes: 512 << 10}},
 		// Originals not in save_pretrained form come back byte for byte.
 		{name: "gpt_oss_rope_scaling_unsorted", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4",
 			edit: rewriteConfig(func(o pyjson.Object) (any, int, string) {
