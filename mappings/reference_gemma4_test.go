@@ -150,7 +150,15 @@ func gemma4Archs() map[string]synth.Arch {
 	rect := kv
 	rect.Hidden, rect.Intermediate, rect.ExpertIntermediate, rect.Experts, rect.ExpertsPerTok = 96, 160, 48, 3, 2
 	rect.Layers, rect.HeadDim, rect.GlobalHeadDim, rect.GlobalKVHeads, rect.TieEmbeddings = 7, 8, 24, 1, false
-	return map[string]synth.Arch{"moe": synth.TinyGemma4(), "dense": dense, "kv": kv, "rect": rect}
+	return map[string]synth.Arch{"moe": synth.TinyGemma4(), "dense": dense, "kv": kv, "rect": rect, "one": gemma4OneLayer()}
+}
+
+// gemma4OneLayer has a single layer, full attention, whose head size is
+// not the sliding layers'.
+func gemma4OneLayer() synth.Arch {
+	a := synth.TinyGemma4()
+	a.Layers, a.GlobalHeadDim = 1, 64
+	return a
 }
 
 // TestReferenceGemma4: every tensor of the import is the reference's, and

@@ -88,6 +88,9 @@ func roundTripCases() []roundTripCase {
 		{name: "gemma4_kv", mapping: "gemma4", arch: gemma4Archs()["kv"]},
 		{name: "gemma4_rect", mapping: "gemma4", arch: gemma4Archs()["rect"]},
 		{name: "gemma4_fast_llm_test", mapping: "gemma4", arch: gemma4FastLLMTest()},
+		// One layer, full attention (transformers makes the last one full):
+		// a single block, which must keep the full layers' settings.
+		{name: "gemma4_one_full_layer", mapping: "gemma4", arch: gemma4OneLayer()},
 		// Sharded inputs with an index (save_pretrained naming, and GPT-OSS's
 		// published 0-based naming).
 		{name: "gpt_oss_mxfp4_sharded", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true, ShardBytes: 48 << 10}, variant: "mxfp4"},
