@@ -489,7 +489,7 @@ func (a Arch) validateGemma4() error {
 	case a.GlobalHeadDim <= 0:
 		return fmt.Errorf("GlobalHeadDim is %d, want > 0", a.GlobalHeadDim)
 	case a.Rope != Rope{}:
-		return fmt.Errorf("Gemma 4's rope_parameters are per layer type, not a Rope")
+		return fmt.Errorf("rope_parameters are per layer type in Gemma 4, not a Rope")
 	case a.Experts > 0 && a.ExpertIntermediate <= 0:
 		return fmt.Errorf("ExpertIntermediate is %d for %d experts", a.ExpertIntermediate, a.Experts)
 	case a.Experts == 0 && a.ExpertIntermediate != 0:
