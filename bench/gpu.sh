@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/gpu.sh: the GPU check for runtime/cuda, for a machine with an NVIDIA
-# GPU (driver installed) and NVRTC (libnvrtc.so.12/13 from a CUDA toolkit or
-# the nvidia-cuda-nvrtc wheel; MAPPER_NVRTC=/path/to/libnvrtc.so.N if it is
-# not on the loader path). No Go toolchain is needed there.
+# GPU (driver installed) and, ideally, NVRTC (libnvrtc.so.12/13 from a CUDA
+# toolkit or the nvidia-cuda-nvrtc wheel; MAPPER_NVRTC=/path/to/libnvrtc.so.N
+# if it is not on the loader path; without it the backend runs the embedded
+# PTX, which TestGPUEmbeddedPTX checks either way). No Go toolchain is needed
+# there.
 #
 # Build the test binary and the mapper binary on any machine (no CUDA
 # toolkit, no cgo):
@@ -95,6 +97,25 @@ if [[ $gpu_ran -gt 0 && -x "$MAPPER" ]]; then
         conv_rc=1
         conv_msg="FAILED"
     fi
+    # Does the GPU pay off for a whole conversion when the CPU has fewer
+    # workers? The same conversions with --workers 2, 4 and 16, cpu against
+    # cuda (auto's decision aside): wall time in ms, import then export.
+    if [[ $conv_rc -eq 0 ]]; then
+        echo "== whole conversion by worker count (ms; import, export)"
+        for w in 2 4 16; do
+            line="  workers $w:"
+            for be in cpu cuda; do
+                rm -rf "$W/x" "$W/y"
+                t0=$(date +%s%N)
+                "$MAPPER" apply gpt_oss "$W/hf" "$W/x" --backend $be --workers $w --progress none 2>/dev/null || line="$line FAILED"
+                t1=$(date +%s%N)
+                "$MAPPER" apply gpt_oss "$W/fl_cpu" "$W/y" --backend $be --workers $w --progress none 2>/dev/null || line="$line FAILED"
+                t2=$(date +%s%N)
+                line="$line $be $(( (t1 - t0) / 1000000 )) $(( (t2 - t1) / 1000000 ))"
+            done
+            echo "$line" | tee -a "$LOG/sweep.txt"
+        done
+    fi
     rm -rf "$W"
 fi
 
@@ -126,6 +147,10 @@ if [[ -f "$LOG/conv.txt" ]]; then
     # same) and what auto decided.
     grep -E '^  (cpu|cuda|auto): [0-9]+ ms$' "$LOG/conv.txt" | tr '\n' ' ' | sed 's/^/  times:/; s/ *$/\n/'
     grep -E '^note: backend auto:' "$LOG/conv.txt" | sed 's/^/  /'
+fi
+if [[ -f "$LOG/sweep.txt" ]]; then
+    echo "whole conversion by worker count (ms; import, export):"
+    cat "$LOG/sweep.txt"
 fi
 if [[ $test_rc -ne 0 || $failed -gt 0 || $conv_rc -ne 0 ]]; then
     echo "RESULT: FAIL"

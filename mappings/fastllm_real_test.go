@@ -68,6 +68,9 @@ func realCases() []realCase {
 		{mapping: "mtp_llama", arch: synth.TinyMTPLlama(), dir: "main/mtp_llama", version: "0.4.0"},
 		{mapping: "diffusion_llama", arch: synth.TinyDiffusionLlama(), dir: "main/diffusion_llama", version: "0.4.0"},
 		{mapping: "dream", arch: synth.TinyDream(), dir: "main/dream", version: "0.4.0"},
+		{mapping: "apriel_hybrid_ssm", arch: synth.TinyAprielHybridSSM(), dir: "main/apriel_hybrid_ssm", version: "0.4.0"},
+		{mapping: "apriel_hybrid_ssm", arch: aprielBiased(6), dir: "main/apriel_hybrid_ssm_biased", version: "0.4.0"},
+		{mapping: "apriel_hybrid_ssm", arch: aprielGDN(), dir: "main/apriel_hybrid_ssm_gdn", version: "0.4.0"},
 		// Gemma 4: Fast-LLM's own test model (its hf_config.json is what
 		// Fast-LLM's exporter writes: none of transformers' other keys), and
 		// two synth models (README: "Gemma 4").
@@ -776,4 +779,30 @@ func rewriteF32(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestAprielPeriodicPattern: where hybrid_block_layout repeats itself,
+// Fast-LLM's converter takes the whole list as the decoder's pattern
+// ([t, m2, t, m2]) and mapper's cycle rule its period ([t, m2]). Both build
+// block i from pattern[i mod len(pattern)], so the model is the same; this
+// is the only difference in config.base_model, and Fast-LLM's own
+// checkpoint of it exports as every other (checkRealExport).
+func TestAprielPeriodicPattern(t *testing.T) {
+	rc := realCase{mapping: "apriel_hybrid_ssm", arch: aprielLayout("t", "m2", "t", "m2"), dir: "main/apriel_hybrid_ssm_periodic", version: "0.4.0"}
+	hf0 := generate(t, rc.arch, synth.Options{NoSideFiles: true})
+	var got, want map[string]any
+	if json.Unmarshal(readFile(t, filepath.Join(hf0, "config.json")), &got) != nil || json.Unmarshal(readFile(t, rc.path("hf_config.json")), &want) != nil ||
+		!reflect.DeepEqual(got, want) {
+		t.Fatalf("synth's config.json is not the reference's hf_config.json")
+	}
+	fl, _ := convert(t, load(t, rc.mapping), hf0, engine.PlanOptions{})
+	ref, err := fastllm.ParseMetadata(readFile(t, rc.path("fresh", fastllm.MetadataFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffs := diffValues("", parseMetadata(t, fl).Config, ref.Config, nil, map[string]bool{})
+	if w := []string{`decoder.pattern: []interface {}{"t", "m2"}, want []interface {}{"t", "m2", "t", "m2"}`}; !slices.Equal(diffs, w) {
+		t.Errorf("config.base_model differs from Fast-LLM's in\n  %s\nwant only in\n  %s", strings.Join(diffs, "\n  "), w[0])
+	}
+	checkRealExport(t, rc, "fresh", "")
 }

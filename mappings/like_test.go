@@ -66,6 +66,8 @@ func TestExportFastLLMLike(t *testing.T) {
 					"/config.json agrees with it on every key the mapping maps (",
 					"side files copied from " + hf0 + " (--like), which " + real + " lacks: generation_config.json, tokenizer.json",
 				}
+				// An apriel_hybrid_ssm config, or Gemma 4's test model's, as
+				// Fast-LLM exports it has no key without a Fast-LLM place.
 				if len(imp.Carried.Kept) > 0 {
 					want = append(want, "config keys restored from "+hf0+"/config.json: kept by "+rc.mapping+": ")
 				}
@@ -103,8 +105,11 @@ func TestExportFastLLMLikeRefused(t *testing.T) {
 			other.Hidden, other.Heads = 2*other.Hidden, 2*other.Heads
 			like := generate(t, other, synth.Options{})
 			heads := "decoder.block.mixer.heads"
-			if rc.mapping == "gpt_oss" || rc.mapping == "gemma4" {
+			switch rc.mapping {
+			case "gpt_oss", "gemma4":
 				heads = "decoder.blocks.*.mixer.heads"
+			case "apriel_hybrid_ssm":
+				heads = "decoder.blocks.t.mixer.heads"
 			}
 			refused(t, rc.mapping, real, engine.PlanOptions{Like: like},
 				fmt.Sprintf("%s/config.json: hidden_size: is %d, but %s/metadata.yaml config.base_model gives %d (from hidden_size)", like, other.Hidden, real, rc.arch.Hidden),

@@ -150,6 +150,12 @@ func withOverrides(a synth.Arch, kv ...any) synth.Arch {
 	return a
 }
 
+// withRemoved is a with the top-level config keys left out.
+func withRemoved(a synth.Arch, keys ...string) synth.Arch {
+	a.Remove = keys
+	return a
+}
+
 // TestRefusedHF lists the HF checkpoints the seed mappings refuse on
 // import, each with what the message must name.
 func TestRefusedHF(t *testing.T) {
@@ -378,6 +384,28 @@ func TestRefusedHF(t *testing.T) {
 			name: "dream_other_auto_map", mapping: "dream",
 			arch: withOverrides(synth.TinyDream(), "auto_map", map[string]any{"AutoModel": "modeling_qwen2.Qwen2Model"}),
 			want: []string{`config.json: auto_map: is {"AutoModel": "modeling_qwen2.Qwen2Model"}; the mapping requires {"AutoConfig": "configuration_dream.DreamConfig", "AutoModel": "modeling_dream.DreamModel"}`},
+		},
+		{
+			// The HF model's discrete Mamba, which Fast-LLM does not convert.
+			name: "apriel_discrete_mamba_layer", mapping: "apriel_hybrid_ssm",
+			arch: withOverrides(synth.TinyAprielHybridSSM(), "hybrid_block_layout", []any{"t", "m2d"}),
+			want: []string{`hybrid_block_layout[1]: value "m2d" has no counterpart`},
+		},
+		{
+			name: "apriel_d_conv", mapping: "apriel_hybrid_ssm",
+			arch: withOverrides(synth.TinyAprielHybridSSM(), "ssm_cfg", map[string]any{"d_conv": int64(3), "d_inner": int64(512),
+				"d_state": int64(8), "d_xb": int64(256), "dt_rank": int64(16), "bias": false, "conv_bias": false, "dt_proj_bias": false}),
+			want: []string{"ssm_cfg.d_conv: is 3; the mapping requires 4"},
+		},
+		{
+			name: "apriel_dt_rank_auto", mapping: "apriel_hybrid_ssm", arch: aprielBiased(0),
+			want: []string{`ssm_cfg.dt_rank is "auto"`},
+		},
+		{
+			// The layout says Mamba where the checkpoint has attention.
+			name: "apriel_layout_disagrees", mapping: "apriel_hybrid_ssm",
+			arch: withOverrides(synth.TinyAprielHybridSSM(), "hybrid_block_layout", []any{"m2", "m2"}),
+			want: []string{"tensor model.layers.0.mixer.in_proj.weight", "tensor model.layers.0.self_attn.q_proj.weight", "not claimed by any rule"},
 		},
 		{
 			name: "mistral_wrong_architecture", mapping: "mistral",

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mapper-dev/mapper/engine"
@@ -398,4 +399,125 @@ func TestReferenceMTPLlama(t *testing.T) {
 		t.Error("a third extra head for prediction_heads 3")
 	}
 	checkAgainst(t, fl, want)
+}
+
+// refAprielHybridSSM computes every Fast-LLM tensor of an
+// apriel_hybrid_ssm checkpoint as Fast-LLM main's converter does
+// (fast_llm/models/gpt/conversion/apriel.py on mistral.py and llama.py),
+// written from that source, not from the mapping: the decoder is a
+// DispatchBlockSequenceWeightConverter over model.layers, each layer by its
+// mixer (hybrid_block_layout[l]). An attention layer ("t") is
+// MistralBlockConverter's: query = q_proj, key_value =
+// KeyValueWeightConverter (cat[k, v]), dense = o_proj, no biases
+// (Mistral's constant add_linear_biases false). A Mamba layer ("m2") is
+// AprielMambaBlockConverter's, whose mixer (hf_mixer_name "mixer") is
+// AprielMambaConverter: in_proj, dt_in_proj, dt_proj, convolution <-
+// conv1d, A_log, D and out_proj, each a plain WeightConverter (a copy)
+// under the same name but the convolution's; the biases of in_proj,
+// dt_in_proj and out_proj follow add_linear_biases (ssm_cfg.bias),
+// dt_proj's dt_layer (ssm_cfg.dt_proj_bias), the convolution's
+// convolution_layer (ssm_cfg.conv_bias). A gated DeltaNet layer ("gdn")
+// is AprielGatedDeltaNetBlockConverter's, its mixer GatedDeltaNetConverter:
+// in_proj_qkvz, in_proj_ba, convolution, out_proj, A_log, dt_bias and norm
+// copied under their own names, never a bias (bias_fn=False). All kinds
+// share Llama's MLP
+// (layer_1 = SplitWeightConverter, cat[gate, up]; layer_2 =
+// TransposeSplitWeightConverter, down transposed) and norms (norm_1 =
+// input_layernorm, norm_2 = post_attention_layernorm). Around them:
+// embeddings.word_embeddings_weight = model.embed_tokens.weight,
+// head.final_norm.weight = model.norm.weight, head.output_weights =
+// lm_head.weight unless the embeddings are tied. The HF shapes are
+// modeling_apriel_hybrid_ssm.py's (Mamba2: in_proj [2 d_xb + 2 d_inner,
+// H], conv1d [C, 1, 4], ...); the GDN's are apriel2's
+// Apriel2GatedDeltaNet's, which has Fast-LLM's names.
+func refAprielHybridSSM(hf *checkpoint, a synth.Arch) map[string]expected {
+	H, I, V := a.Hidden, a.Intermediate, a.Vocab
+	q, kv := a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
+	m := a.Mamba
+	xb := m.XB
+	if xb == 0 { // Mamba2: d_xb = d_model when the config has none
+		xb = H
+	}
+	dt := m.DTRank
+	if dt == 0 { // "auto": math.ceil(d_model / 16)
+		dt = int(math.Ceil(float64(H) / 16))
+	}
+	conv := m.Inner
+	if m.ConvOnXB { // repeat_kv_before_conv false
+		conv = xb
+	}
+	out := map[string]expected{
+		"embeddings.word_embeddings_weight": {[]int{V, H}, hf.bf16("model.embed_tokens.weight", V, H)},
+		"head.final_norm.weight":            {[]int{H}, hf.bf16("model.norm.weight", H)},
+	}
+	if !a.TieEmbeddings {
+		out["head.output_weights"] = expected{[]int{V, H}, hf.bf16("lm_head.weight", V, H)}
+	}
+	same := func(d, p string, shape ...int) { out[d] = expected{shape, hf.bf16(p, shape...)} }
+	for l, kind := range a.Layout {
+		p, d := fmt.Sprintf("model.layers.%d.", l), fmt.Sprintf("decoder.%d.", l)
+		switch kind {
+		case "t":
+			same(d+"mixer.query.weight", p+"self_attn.q_proj.weight", q, H)
+			out[d+"mixer.key_value.weight"] = expected{[]int{2 * kv, H},
+				append(hf.bf16(p+"self_attn.k_proj.weight", kv, H), hf.bf16(p+"self_attn.v_proj.weight", kv, H)...)}
+			same(d+"mixer.dense.weight", p+"self_attn.o_proj.weight", H, q)
+		case "m2":
+			x, y := p+"mixer.", d+"mixer."
+			same(y+"in_proj.weight", x+"in_proj.weight", 2*xb+2*m.Inner, H)
+			same(y+"dt_in_proj.weight", x+"dt_in_proj.weight", dt, H)
+			same(y+"dt_proj.weight", x+"dt_proj.weight", m.Inner, dt)
+			same(y+"convolution.weight", x+"conv1d.weight", conv, 1, 4)
+			same(y+"A_log", x+"A_log", m.Inner, m.State)
+			same(y+"D", x+"D", m.Inner)
+			same(y+"out_proj.weight", x+"out_proj.weight", H, m.Inner)
+			if m.Bias {
+				same(y+"in_proj.bias", x+"in_proj.bias", 2*xb+2*m.Inner)
+				same(y+"dt_in_proj.bias", x+"dt_in_proj.bias", dt)
+				same(y+"out_proj.bias", x+"out_proj.bias", H)
+			}
+			if m.DTProjBias {
+				same(y+"dt_proj.bias", x+"dt_proj.bias", m.Inner)
+			}
+			if m.ConvBias {
+				same(y+"convolution.bias", x+"conv1d.bias", conv)
+			}
+		case "gdn":
+			g := a.GDN
+			key, value := g.KeyHeads*g.KeyHeadDim, g.ValueHeads*g.ValueHeadDim
+			x, y := p+"mixer.", d+"mixer."
+			same(y+"in_proj_qkvz.weight", x+"in_proj_qkvz.weight", 2*key+2*value, H)
+			same(y+"in_proj_ba.weight", x+"in_proj_ba.weight", 2*g.ValueHeads, H)
+			same(y+"convolution.weight", x+"convolution.weight", 2*key+value, 1, g.Kernel)
+			same(y+"out_proj.weight", x+"out_proj.weight", H, value)
+			same(y+"A_log", x+"A_log", g.ValueHeads)
+			same(y+"dt_bias", x+"dt_bias", g.ValueHeads)
+			same(y+"norm.weight", x+"norm.weight", g.ValueHeadDim)
+		default:
+			panic("layout entry " + kind)
+		}
+		out[d+"mlp.layer_1.weight"] = expected{[]int{2 * I, H},
+			append(hf.bf16(p+"mlp.gate_proj.weight", I, H), hf.bf16(p+"mlp.up_proj.weight", I, H)...)}
+		out[d+"mlp.layer_2.weight"] = expected{[]int{I, H}, transposed(hf.bf16(p+"mlp.down_proj.weight", H, I), H, I)}
+		same(d+"norm_1.weight", p+"input_layernorm.weight", H)
+		same(d+"norm_2.weight", p+"post_attention_layernorm.weight", H)
+	}
+	return out
+}
+
+func TestReferenceAprielHybridSSM(t *testing.T) {
+	t.Parallel()
+	for _, a := range []synth.Arch{synth.TinyAprielHybridSSM(), aprielBiased(6), aprielGDN(), aprielLayout("m2", "t", "t", "m2")} {
+		hfDir := generate(t, a, synth.Options{})
+		out, _ := convert(t, load(t, "apriel_hybrid_ssm"), hfDir, engine.PlanOptions{})
+		hf, fl := openHF(t, hfDir), openFastLLM(t, out)
+		want := refAprielHybridSSM(hf, a)
+		checkAgainst(t, fl, want)
+		// Nothing besides: Fast-LLM's converters make no other tensor.
+		for _, n := range fl.ck.Names() {
+			if _, ok := want[strings.TrimSuffix(n, "/weights")]; !ok {
+				t.Errorf("%v: mapper writes %s, Fast-LLM's converter does not", a.Layout, n)
+			}
+		}
+	}
 }

@@ -86,6 +86,9 @@ func TestRopeForms(t *testing.T) {
 		// Phi-3 publishes the default rotary and longrope, which Fast-LLM
 		// has none of (TestRopeRefused).
 		{"phi3", synth.TinyPhi3(), 10000.0, []synth.Rope{{}, {V5: true}}},
+		// Fast-LLM's apriel converter imports Mistral's, into the
+		// attention block.
+		{"apriel_hybrid_ssm", synth.TinyAprielHybridSSM(), 10000.0, nil},
 	}
 	for _, fam := range families {
 		forms := fam.forms
@@ -105,7 +108,7 @@ func TestRopeForms(t *testing.T) {
 				if r.Type == "yarn" && !r.V5 && !strings.Contains(strings.Join(p.Notes, "\n"), "rope_scaling.beta_fast is absent: its default 32.0 is used") {
 					t.Errorf("notes %q do not name the yarn defaults", p.Notes)
 				}
-				got, _ := lookup(md.Config, "decoder.block.mixer.rotary")
+				got, _ := lookup(md.Config, rotaryPath(fam.mapping))
 				if want := rotaryWant(r, fam.theta); !reflect.DeepEqual(got, want) {
 					t.Errorf("rotary:\n got %v\nwant %v", got, want)
 				}
@@ -177,6 +180,8 @@ func TestRopeRefused(t *testing.T) {
 		// The copies refuse as their sources do.
 		{"dynamic_dream", "dream", withOverrides(synth.TinyDream(), "rope_scaling", map[string]any{"factor": 2.0, "rope_type": "dynamic"}),
 			[]string{"rope_scaling.rope_type", `value "dynamic" has no counterpart (known: "llama3", "yarn")`}},
+		{"dynamic_apriel", "apriel_hybrid_ssm", withOverrides(synth.TinyAprielHybridSSM(), "rope_scaling", map[string]any{"factor": 2.0, "rope_type": "dynamic"}),
+			[]string{"rope_scaling.rope_type", `value "dynamic" has no counterpart (known: "llama3", "yarn")`}},
 		{"linear_v5_qwen3", "qwen3", v5(synth.TinyQwen3(), map[string]any{"rope_theta": int64(1000000), "rope_type": "linear", "factor": 2.0}),
 			[]string{"rope_parameters.rope_type", `value "linear" has no counterpart (known: "default", "llama3", "yarn")`}},
 		// Phi-3's longrope in v5's spelling (the 128k model's fields moved
@@ -223,12 +228,24 @@ func TestRopeExportWithoutRecord(t *testing.T) {
 	}
 }
 
+// rotaryPath is where a mapping writes the rotary embedding: its one
+// block's, or apriel_hybrid_ssm's attention block's.
+func rotaryPath(mapping string) string {
+	if mapping == "apriel_hybrid_ssm" {
+		return apriels + ".mixer.rotary"
+	}
+	return "decoder.block.mixer.rotary"
+}
+
+// apriels is apriel_hybrid_ssm's attention block.
+const apriels = "decoder.blocks.t"
+
 // ropeFamily are the mappings whose rope rules are llama.map's, written
 // out in each file (the language has no include), with the rope_theta
 // default of each model's transformers config class.
 var ropeFamily = map[string]float64{
 	"llama": 1e4, "mistral": 1e4, "mixtral": 1e6, "qwen2": 1e4, "mtp_llama": 1e4,
-	"diffusion_llama": 1e4, "dream": 1e4, "qwen3": 1e4, "qwen3_moe": 1e4,
+	"diffusion_llama": 1e4, "dream": 1e4, "qwen3": 1e4, "qwen3_moe": 1e4, "apriel_hybrid_ssm": 1e4,
 }
 
 // TestRopeRulesAgree fails when the copies drift: every config rule of
@@ -272,13 +289,23 @@ func firstDiff(a, b []string) int {
 // isRope reports whether a config path is the rope's: a left rope key or
 // the right rotary.
 func isRope(segs []string) bool {
-	p := strings.Join(segs, ".")
+	p := ropePath(segs)
 	for _, pre := range []string{"rope_theta", "rope_scaling", "rope_parameters", "decoder.block.mixer.rotary"} {
 		if p == pre || strings.HasPrefix(p, pre+".") {
 			return true
 		}
 	}
 	return false
+}
+
+// ropePath is a config path as text, apriel_hybrid_ssm's attention block
+// written as the others' one block, so that its rules compare with theirs.
+func ropePath(segs []string) string {
+	p := strings.Join(segs, ".")
+	if rest, ok := strings.CutPrefix(p, apriels+"."); ok {
+		return "decoder.block." + rest
+	}
+	return p
 }
 
 // ropeRules renders a mapping's rope rules and recorded rope branches as
@@ -301,7 +328,7 @@ func ropeRules(t *testing.T, name string) []string {
 			fmt.Fprintf(&b, " default %s", ir.Format(r.LeftDefault))
 		}
 		for _, p := range r.Right {
-			fmt.Fprintf(&b, " -> %s", strings.Join(p.Segs, "."))
+			fmt.Fprintf(&b, " -> %s", ropePath(p.Segs))
 		}
 		if r.RightDefault != nil {
 			fmt.Fprintf(&b, " default %s", ir.Format(r.RightDefault))

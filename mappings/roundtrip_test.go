@@ -57,6 +57,20 @@ func roundTripCases() []roundTripCase {
 	mtp3 := synth.TinyMTPLlama()
 	mtp3.PredictionHeads, mtp3.AttentionBias, mtp3.MLPBias = 3, true, true
 	return []roundTripCase{
+		{name: "apriel_hybrid_ssm", mapping: "apriel_hybrid_ssm", arch: synth.TinyAprielHybridSSM()},
+		{name: "apriel_hybrid_ssm_biased", mapping: "apriel_hybrid_ssm", arch: aprielBiased(6)},
+		{name: "apriel_hybrid_ssm_gdn", mapping: "apriel_hybrid_ssm", arch: aprielGDN()},
+		{name: "apriel_hybrid_ssm_mamba_only", mapping: "apriel_hybrid_ssm", arch: aprielLayout("m2", "m2")},
+		{name: "apriel_hybrid_ssm_attention_only", mapping: "apriel_hybrid_ssm", arch: aprielLayout("t", "t", "t")},
+		// As AprielHybridSSMConfig saves it: ssm_cfg completed with its
+		// defaults, layer_types and linear_attn_config added.
+		{name: "apriel_hybrid_ssm_saved", mapping: "apriel_hybrid_ssm", arch: aprielSaved()},
+		// No Mamba layer, no ssm_cfg; and a Mamba with dt_rank left out
+		// (ceil(hidden_size / 16)) and no bias keys (the HF defaults).
+		{name: "apriel_hybrid_ssm_no_ssm_cfg", mapping: "apriel_hybrid_ssm", arch: withRemoved(aprielLayout("t", "t"), "ssm_cfg")},
+		{name: "apriel_hybrid_ssm_ssm_defaults", mapping: "apriel_hybrid_ssm", arch: withOverrides(synth.TinyAprielHybridSSM(), "ssm_cfg",
+			map[string]any{"d_state": int64(8), "d_inner": int64(512), "d_xb": int64(256), "conv_bias": false, "dt_proj_bias": false})},
+		{name: "apriel_hybrid_ssm_periodic", mapping: "apriel_hybrid_ssm", arch: aprielLayout("t", "m2", "t", "m2")},
 		{name: "gpt_oss_mxfp4_byte_exact", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4"},
 		{name: "gpt_oss_mxfp4", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), variant: "mxfp4", valuesOnly: true},
 		{name: "gpt_oss_dense", mapping: "gpt_oss", arch: synth.TinyGPTOSSDense(), variant: "dense"},
@@ -583,4 +597,58 @@ func TestChangedConfigKeepsOrder(t *testing.T) {
 	if got := readFile(t, filepath.Join(hf1, "config.json")); !bytes.Equal(got, append(want, '\n')) {
 		t.Errorf("config.json:\n%s\nwant:\n%s", got, want)
 	}
+}
+
+// aprielBiased is the reference data's apriel_hybrid_ssm_biased model:
+// layout [m2, t, t], every Mamba bias, the convolution over d_xb (left out
+// of the config: the hidden size), d_inner with expand, tied embeddings;
+// dtRank 0 writes "auto".
+func aprielBiased(dtRank int) synth.Arch {
+	a := synth.TinyAprielHybridSSM()
+	a.Layers, a.Layout, a.Hidden = 3, []string{"m2", "t", "t"}, 96
+	a.Heads, a.HeadDim, a.KVHeads, a.Intermediate, a.Vocab, a.TieEmbeddings = 4, 24, 2, 160, 128, true
+	a.Mamba = synth.Mamba{State: 16, Inner: 192, Expand: 2, DTRank: dtRank, Bias: true, ConvBias: true, DTProjBias: true, ConvOnXB: true}
+	return a
+}
+
+// aprielGDN is the reference data's apriel_hybrid_ssm_gdn model: layout
+// [t, m2, gdn], the GDN sizes in linear_attn_config.
+func aprielGDN() synth.Arch {
+	a := synth.TinyAprielHybridSSM()
+	a.Layers, a.Layout, a.Hidden, a.Intermediate, a.Vocab = 3, []string{"t", "m2", "gdn"}, 64, 128, 128
+	a.Heads, a.HeadDim, a.KVHeads = 4, 16, 2
+	a.Mamba = synth.Mamba{State: 8, Inner: 128, XB: 64, DTRank: 4, ConvBias: true, DTProjBias: true}
+	a.GDN = synth.GDN{ValueHeads: 4, KeyHeads: 2, KeyHeadDim: 8, ValueHeadDim: 16, Kernel: 4}
+	return a
+}
+
+// aprielLayout is the tiny apriel_hybrid_ssm with another layout.
+func aprielLayout(layout ...string) synth.Arch {
+	a := synth.TinyAprielHybridSSM()
+	a.Layers, a.Layout = len(layout), layout
+	return a
+}
+
+// aprielSaved is the tiny apriel_hybrid_ssm with the config
+// AprielHybridSSMConfig.save_pretrained writes (transformers 4.53): every
+// key of its ssm_config_default, layer_types and linear_attn_config, and
+// MistralConfig's own keys.
+func aprielSaved() synth.Arch {
+	a := synth.TinyAprielHybridSSM()
+	a.Overrides = map[string]any{
+		"ssm_cfg": map[string]any{"activation": "identity", "bias": false, "chunk_size": int64(128), "conv_bias": false,
+			"d_conv": int64(4), "d_inner": int64(512), "d_state": int64(8), "d_xb": int64(256), "dt_init": "random",
+			"dt_init_floor": 0.0001, "dt_max": 0.1, "dt_min": 0.001, "dt_proj_bias": false, "dt_rank": int64(16),
+			"dt_scale": 1.0, "expand": int64(1), "n_qk_heads": int64(32), "n_v_heads": int64(32), "repeat_kv_before_conv": true},
+		"layer_types":             []any{"full_attention", "mamba2"},
+		"linear_attn_config":      map[string]any{"head_dim": int64(128), "num_heads": int64(32), "short_conv_kernel_size": int64(4)},
+		"bos_token_id":            int64(1),
+		"eos_token_id":            int64(2),
+		"initializer_range":       0.02,
+		"max_position_embeddings": int64(131072),
+		"torch_dtype":             "bfloat16",
+		"transformers_version":    "4.53.2",
+		"use_cache":               true,
+	}
+	return a
 }

@@ -49,6 +49,15 @@
 //   - diffusion_llama ([TinyDiffusionLlama]) and dream ([TinyDream]):
 //     llama's and qwen2's checkpoints under DiffusionLlamaModel and
 //     DreamModel, as in Fast-LLM's reference data.
+//   - apriel_hybrid_ssm ([TinyAprielHybridSSM]): Apriel's hybrid of
+//     Mistral attention layers ("t") and Mamba 2 layers ("m2") by
+//     Arch.Layout (or gated DeltaNet layers, "gdn", which Fast-LLM's
+//     converter reads and the HF model does not have, sized by Arch.GDN),
+//     with the Mamba sizes of Arch.Mamba: hidden 256, 2 layers
+//     [t, m2], 8 heads of 32, 4 key/value heads, d_state 8, d_inner 512,
+//     dt_rank 16, no biases. Its config.json is the one Fast-LLM's
+//     reference data was converted from (Fast-LLM's exporter's keys only:
+//     no token ids, no transformers_version).
 //   - gemma4 ([TinyGemma4]): Gemma4ForCausalLM, the text model of Gemma 4,
 //     with the widths of Fast-LLM's gemma4 test model (hidden 256, dense
 //     MLP 1024, 2 layers, 8 heads of 32, 4 key/value heads, 4 experts of
@@ -99,8 +108,14 @@ const (
 	MTPLlama       Family = "mtp_llama"
 	DiffusionLlama Family = "diffusion_llama"
 	Dream          Family = "dream"
-	Gemma4         Family = "gemma4"
+	// AprielHybridSSM is Apriel's hybrid of attention and Mamba 2 layers.
+	AprielHybridSSM Family = "apriel_hybrid_ssm"
+	Gemma4          Family = "gemma4"
 )
+
+// allFamilies lists every Family.
+var allFamilies = []Family{GPTOSS, Llama, Mistral, Mixtral, Qwen2, Qwen3, Qwen3MoE, Phi3, MTPLlama, DiffusionLlama, Dream,
+	AprielHybridSSM, Gemma4}
 
 // Arch describes a synthetic model: its family and every size.
 type Arch struct {
@@ -147,10 +162,70 @@ type Arch struct {
 	// F32 buffer older transformers saved with a Llama (Llama-2's published
 	// checkpoints hold them); llama only.
 	RotaryBuffers bool
+	// Layout is apriel_hybrid_ssm's hybrid_block_layout: per layer "t"
+	// (attention), "m2" (Mamba 2) or "gdn" (gated DeltaNet); one entry per
+	// layer.
+	Layout []string
+	// Mamba sizes apriel_hybrid_ssm's Mamba 2 layers (its ssm_cfg).
+	Mamba Mamba
+	// GDN sizes its gated DeltaNet layers (linear_attn_config's gdn_ keys,
+	// written when set).
+	GDN GDN
 	// Overrides replaces top-level config.json keys after generation (a nil
 	// value writes null); Remove deletes keys.
 	Overrides map[string]any
 	Remove    []string
+}
+
+// Mamba is the ssm_cfg of an apriel_hybrid_ssm config: the sizes and
+// biases of its Mamba 2 mixers (modeling_apriel_hybrid_ssm.py's Mamba2).
+type Mamba struct {
+	State int // d_state
+	Inner int // d_inner
+	// XB is d_xb, the width of x and B before they are repeated over the
+	// heads; 0 leaves the key out (the hidden size).
+	XB int
+	// DTRank is dt_rank; 0 writes "auto" (ceil(hidden / 16)).
+	DTRank int
+	// Expand is ssm_cfg.expand; 0 leaves the key out.
+	Expand int
+	// Bias is ssm_cfg.bias (in_proj, dt_in_proj and out_proj biases);
+	// ConvBias conv_bias, DTProjBias dt_proj_bias.
+	Bias, ConvBias, DTProjBias bool
+	// ConvOnXB is repeat_kv_before_conv false: the convolution runs over
+	// the d_xb channels of x before they are repeated (else over d_inner).
+	ConvOnXB bool
+}
+
+// GDN is the gated DeltaNet of an apriel_hybrid_ssm config
+// (linear_attn_config's gdn_num_value_heads, gdn_num_key_heads,
+// gdn_key_head_dim, gdn_value_head_dim, gdn_linear_conv_kernel_size).
+type GDN struct {
+	ValueHeads, KeyHeads, KeyHeadDim, ValueHeadDim, Kernel int
+}
+
+// xb is d_xb as the model takes it.
+func (a Arch) xb() int {
+	if a.Mamba.XB == 0 {
+		return a.Hidden
+	}
+	return a.Mamba.XB
+}
+
+// dtRank is dt_rank as the model takes it: "auto" is ceil(hidden / 16).
+func (a Arch) dtRank() int {
+	if a.Mamba.DTRank == 0 {
+		return (a.Hidden + 15) / 16
+	}
+	return a.Mamba.DTRank
+}
+
+// convChannels is the width of the Mamba convolution.
+func (a Arch) convChannels() int {
+	if a.Mamba.ConvOnXB {
+		return a.xb()
+	}
+	return a.Mamba.Inner
 }
 
 // Rope is the rotary embedding a config states, in the forms published
@@ -283,6 +358,14 @@ func TinyDream() Arch {
 	return a
 }
 
+// TinyAprielHybridSSM is Fast-LLM's reference apriel_hybrid_ssm model:
+// its `llama` test model's widths with a Mamba layer after the attention
+// one (the Mamba block of its `apriel2_mamba` test model).
+func TinyAprielHybridSSM() Arch {
+	return Arch{Family: AprielHybridSSM, Hidden: 256, Intermediate: 1024, Layers: 2, Heads: 8, KVHeads: 4, HeadDim: 32,
+		Vocab: 384, Layout: []string{"t", "m2"}, Mamba: Mamba{State: 8, Inner: 512, XB: 256, DTRank: 16}}
+}
+
 // TinyGemma4 is a small Gemma 4 text model with a mixture of experts
 // beside the dense MLP, as Fast-LLM's gemma4 test model.
 func TinyGemma4() Arch {
@@ -303,19 +386,20 @@ func Gemma4_26B_A4B(layers, vocab int) Arch {
 }
 
 var named = map[string]func() Arch{
-	"gpt_oss":         TinyGPTOSS,
-	"gpt_oss_dense":   TinyGPTOSSDense,
-	"llama":           TinyLlama,
-	"mistral":         TinyMistral,
-	"mixtral":         TinyMixtral,
-	"qwen2":           TinyQwen2,
-	"qwen3":           TinyQwen3,
-	"qwen3_moe":       TinyQwen3MoE,
-	"phi3":            TinyPhi3,
-	"mtp_llama":       TinyMTPLlama,
-	"diffusion_llama": TinyDiffusionLlama,
-	"dream":           TinyDream,
-	"gemma4":          TinyGemma4,
+	"gpt_oss":           TinyGPTOSS,
+	"gpt_oss_dense":     TinyGPTOSSDense,
+	"llama":             TinyLlama,
+	"mistral":           TinyMistral,
+	"mixtral":           TinyMixtral,
+	"qwen2":             TinyQwen2,
+	"qwen3":             TinyQwen3,
+	"qwen3_moe":         TinyQwen3MoE,
+	"phi3":              TinyPhi3,
+	"mtp_llama":         TinyMTPLlama,
+	"diffusion_llama":   TinyDiffusionLlama,
+	"dream":             TinyDream,
+	"apriel_hybrid_ssm": TinyAprielHybridSSM,
+	"gemma4":            TinyGemma4,
 }
 
 // real gives the families with published widths their real sizes, for a
@@ -406,7 +490,7 @@ func (a Arch) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("synth: %s: %s", a.Family, fmt.Sprintf(format, args...))
 	}
-	if _, ok := named[string(a.Family)]; !ok || a.Family == "gpt_oss_dense" {
+	if !slices.Contains(allFamilies, a.Family) {
 		return fmt.Errorf("synth: unknown family %q", a.Family)
 	}
 	for _, s := range []struct {
@@ -468,11 +552,50 @@ func (a Arch) Validate() error {
 	if a.Family != MTPLlama && a.PredictionHeads != 0 {
 		return bad("only mtp_llama has prediction heads")
 	}
+	if err := a.validateHybrid(); err != nil {
+		return bad("%v", err)
+	}
 	if err := a.validateGemma4(); err != nil {
 		return bad("%v", err)
 	}
 	if slices.Contains(a.Remove, "") {
 		return bad("empty key in Remove")
+	}
+	return nil
+}
+
+// validateHybrid checks apriel_hybrid_ssm's layout and Mamba sizes, and
+// that no other family has them.
+func (a Arch) validateHybrid() error {
+	if a.Family != AprielHybridSSM {
+		if a.Layout != nil || a.Mamba != (Mamba{}) || a.GDN != (GDN{}) {
+			return fmt.Errorf("only apriel_hybrid_ssm has a hybrid layout and Mamba layers")
+		}
+		return nil
+	}
+	if len(a.Layout) != a.Layers {
+		return fmt.Errorf("a layout of %d entries for %d layers", len(a.Layout), a.Layers)
+	}
+	for i, k := range a.Layout {
+		if k != "t" && k != "m2" && k != "gdn" {
+			return fmt.Errorf("layer %d is %q, want t, m2 or gdn", i, k)
+		}
+	}
+	if g := a.GDN; slices.Contains(a.Layout, "gdn") || g != (GDN{}) {
+		if g.ValueHeads <= 0 || g.KeyHeads <= 0 || g.KeyHeadDim <= 0 || g.ValueHeadDim <= 0 || g.Kernel <= 0 {
+			return fmt.Errorf("GDN sizes %+v: all must be positive", g)
+		}
+		if g.ValueHeads%g.KeyHeads != 0 {
+			return fmt.Errorf("%d GDN value heads are not a multiple of %d key heads", g.ValueHeads, g.KeyHeads)
+		}
+	}
+	m := a.Mamba
+	if m.State <= 0 || m.Inner <= 0 || m.XB < 0 || m.DTRank < 0 || m.Expand < 0 {
+		return fmt.Errorf("Mamba sizes %+v: d_state and d_inner must be positive, the others not negative", m)
+	}
+	// Mamba2 runs d_inner / d_state heads in d_xb / d_state groups.
+	if m.Inner%m.State != 0 || a.xb()%m.State != 0 || (m.Inner/m.State)%(a.xb()/m.State) != 0 {
+		return fmt.Errorf("d_inner %d and d_xb %d must be multiples of d_state %d, with a whole number of heads per group", m.Inner, a.xb(), m.State)
 	}
 	return nil
 }

@@ -46,6 +46,37 @@ func window(v int) any {
 	return int64(v)
 }
 
+func layout(l []string) []any {
+	out := make([]any, len(l))
+	for i, k := range l {
+		out[i] = k
+	}
+	return out
+}
+
+// ssmConfig is an apriel_hybrid_ssm config's ssm_cfg.
+func ssmConfig(m Mamba) map[string]any {
+	c := map[string]any{
+		"bias":                  m.Bias,
+		"conv_bias":             m.ConvBias,
+		"d_inner":               i64(m.Inner),
+		"d_state":               i64(m.State),
+		"dt_proj_bias":          m.DTProjBias,
+		"dt_rank":               "auto",
+		"repeat_kv_before_conv": !m.ConvOnXB,
+	}
+	if m.XB != 0 {
+		c["d_xb"] = i64(m.XB)
+	}
+	if m.DTRank != 0 {
+		c["dt_rank"] = i64(m.DTRank)
+	}
+	if m.Expand != 0 {
+		c["expand"] = i64(m.Expand)
+	}
+	return c
+}
+
 // Config is the config.json content of a (numbers as int64 and float64,
 // as pyjson decodes them).
 func Config(a Arch) (map[string]any, error) {
@@ -277,6 +308,35 @@ func Config(a Arch) (map[string]any, error) {
 			"use_cache":                        true,
 			"vocab_size":                       i64(a.Vocab),
 		}
+	case AprielHybridSSM: // what Fast-LLM's exporter writes (its reference data's hf_config.json)
+		c = map[string]any{
+			"architectures":     []any{"AprielHybridSSMForCausalLM"},
+			"attention_dropout": 0.0,
+			"auto_map": map[string]any{
+				"AutoConfig":           "configuration_apriel_hybrid_ssm.AprielHybridSSMConfig",
+				"AutoModel":            "modeling_apriel_hybrid_ssm.AprielHybridSSMModel",
+				"AutoModelForCausalLM": "modeling_apriel_hybrid_ssm.AprielHybridSSMForCausalLM",
+			},
+			"head_dim":            i64(a.HeadDim),
+			"hidden_act":          "silu",
+			"hidden_size":         i64(a.Hidden),
+			"hybrid_block_layout": layout(a.Layout),
+			"intermediate_size":   i64(a.Intermediate),
+			"model_type":          "apriel_hybrid_ssm",
+			"num_attention_heads": i64(a.Heads),
+			"num_hidden_layers":   i64(a.Layers),
+			"num_key_value_heads": i64(a.KVHeads),
+			"rms_norm_eps":        1e-05,
+			"rope_theta":          10000.0,
+			"sliding_window":      window(a.SlidingWindow),
+			"ssm_cfg":             ssmConfig(a.Mamba),
+			"tie_word_embeddings": a.TieEmbeddings,
+			"vocab_size":          i64(a.Vocab),
+		}
+		if g := a.GDN; g != (GDN{}) {
+			c["linear_attn_config"] = map[string]any{"gdn_num_value_heads": i64(g.ValueHeads), "gdn_num_key_heads": i64(g.KeyHeads),
+				"gdn_key_head_dim": i64(g.KeyHeadDim), "gdn_value_head_dim": i64(g.ValueHeadDim), "gdn_linear_conv_kernel_size": i64(g.Kernel)}
+		}
 	}
 	if a.Family == Gemma4 {
 		c = gemma4Config(a)
@@ -309,6 +369,9 @@ func GenerationConfig(a Arch) map[string]any {
 		g["bos_token_id"] = c["bos_token_id"]
 		g["eos_token_id"] = c["eos_token_id"]
 	}
+	// What the config does not state (apriel_hybrid_ssm's has no token ids
+	// and no transformers_version), the generation config does not either.
+	maps.DeleteFunc(g, func(_ string, v any) bool { return v == nil })
 	return g
 }
 

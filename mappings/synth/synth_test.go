@@ -526,6 +526,126 @@ func TestRealWidthsArePublished(t *testing.T) {
 	}
 }
 
+// TestAprielHybridSSM: the layers follow the layout, with the names and
+// shapes of modeling_apriel_hybrid_ssm.py (MistralDecoderLayer for "t";
+// for "m2", Mamba2's conv1d [C, 1, d_conv 4], in_proj [2 d_xb + 2 d_inner,
+// H], dt_in_proj [dt_rank, H], dt_proj [d_inner, dt_rank], A_log [d_inner,
+// d_state], D [d_inner], out_proj [H, d_inner], biases by ssm_cfg), and the
+// config states the Mamba sizes as ssm_cfg.
+func TestAprielHybridSSM(t *testing.T) {
+	biased := TinyAprielHybridSSM()
+	biased.Layers, biased.Layout, biased.Hidden = 3, []string{"m2", "t", "t"}, 96
+	biased.Heads, biased.HeadDim, biased.KVHeads, biased.Intermediate, biased.Vocab = 4, 24, 2, 160, 128
+	biased.TieEmbeddings = true
+	biased.Mamba = Mamba{State: 16, Inner: 192, Expand: 2, Bias: true, ConvBias: true, DTProjBias: true, ConvOnXB: true}
+	gdn := TinyAprielHybridSSM()
+	gdn.Layers, gdn.Layout, gdn.Hidden, gdn.Intermediate, gdn.Vocab = 3, []string{"t", "m2", "gdn"}, 64, 128, 128
+	gdn.Heads, gdn.HeadDim, gdn.KVHeads = 4, 16, 2
+	gdn.Mamba = Mamba{State: 8, Inner: 128, XB: 64, DTRank: 4, ConvBias: true, DTProjBias: true}
+	gdn.GDN = GDN{ValueHeads: 4, KeyHeads: 2, KeyHeadDim: 8, ValueHeadDim: 16, Kernel: 4}
+	for _, c := range []struct {
+		name    string
+		a       Arch
+		tensors int
+		shapes  map[string]tensor.Shape
+		lacks   []string
+		ssm     map[string]any
+	}{
+		{"tiny", TinyAprielHybridSSM(), 1 + 9 + (7 + 5) + 2,
+			map[string]tensor.Shape{
+				"model.layers.0.self_attn.k_proj.weight": {128, 256}, "model.layers.1.mixer.conv1d.weight": {512, 1, 4},
+				"model.layers.1.mixer.in_proj.weight": {1536, 256}, "model.layers.1.mixer.dt_in_proj.weight": {16, 256},
+				"model.layers.1.mixer.dt_proj.weight": {512, 16}, "model.layers.1.mixer.A_log": {512, 8},
+				"model.layers.1.mixer.D": {512}, "model.layers.1.mixer.out_proj.weight": {256, 512},
+				"model.layers.1.mlp.down_proj.weight": {256, 1024}, "model.layers.1.post_attention_layernorm.weight": {256},
+			},
+			[]string{"model.layers.1.self_attn.q_proj.weight", "model.layers.0.mixer.D", "model.layers.1.mixer.conv1d.bias",
+				"model.layers.1.mixer.dt_proj.bias", "model.layers.1.mixer.in_proj.bias"},
+			map[string]any{"bias": false, "conv_bias": false, "d_inner": int64(512), "d_state": int64(8), "d_xb": int64(256),
+				"dt_proj_bias": false, "dt_rank": int64(16), "repeat_kv_before_conv": true}},
+		// d_xb left out (the hidden size), dt_rank "auto" (ceil(96 / 16)),
+		// every bias, the convolution over d_xb.
+		{"biased", biased, 1 + (12 + 5) + 2*9 + 1,
+			map[string]tensor.Shape{
+				"model.layers.0.mixer.conv1d.weight": {96, 1, 4}, "model.layers.0.mixer.conv1d.bias": {96},
+				"model.layers.0.mixer.in_proj.weight": {576, 96}, "model.layers.0.mixer.in_proj.bias": {576},
+				"model.layers.0.mixer.dt_in_proj.bias": {6}, "model.layers.0.mixer.dt_proj.weight": {192, 6},
+				"model.layers.0.mixer.dt_proj.bias": {192}, "model.layers.0.mixer.out_proj.bias": {96},
+				"model.layers.1.self_attn.q_proj.weight": {96, 96},
+			},
+			[]string{"lm_head.weight", "model.layers.1.mixer.A_log"},
+			map[string]any{"bias": true, "conv_bias": true, "d_inner": int64(192), "d_state": int64(16), "dt_proj_bias": true,
+				"dt_rank": "auto", "expand": int64(2), "repeat_kv_before_conv": false}},
+		// A gated DeltaNet layer (Apriel2GatedDeltaNet's names and shapes):
+		// keys 2 heads of 8, values 4 heads of 16.
+		{"gdn", gdn, 1 + 9 + (9 + 5) + (7 + 5) + 2,
+			map[string]tensor.Shape{
+				"model.layers.2.mixer.in_proj_qkvz.weight": {160, 64}, "model.layers.2.mixer.in_proj_ba.weight": {8, 64},
+				"model.layers.2.mixer.out_proj.weight": {64, 64}, "model.layers.2.mixer.convolution.weight": {96, 1, 4},
+				"model.layers.2.mixer.dt_bias": {4}, "model.layers.2.mixer.A_log": {4}, "model.layers.2.mixer.norm.weight": {16},
+				"model.layers.2.mlp.up_proj.weight": {128, 64},
+			},
+			[]string{"model.layers.2.self_attn.q_proj.weight", "model.layers.2.mixer.D"},
+			map[string]any{"bias": false, "conv_bias": true, "d_inner": int64(128), "d_state": int64(8), "d_xb": int64(64),
+				"dt_proj_bias": true, "dt_rank": int64(4), "repeat_kv_before_conv": true}},
+	} {
+		if err := c.a.Validate(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		src := open(t, generate(t, c.a, 1, Options{}))
+		if len(src.Tensors) != c.tensors {
+			t.Errorf("%s: %d tensors, want %d", c.name, len(src.Tensors), c.tensors)
+		}
+		for n, want := range c.shapes {
+			if e, ok := src.Lookup(n); !ok || !e.Shape.Equal(want) {
+				t.Errorf("%s: %s %v (present %v), want %v", c.name, n, e.Shape, ok, want)
+			}
+		}
+		for _, n := range c.lacks {
+			if _, ok := src.Lookup(n); ok {
+				t.Errorf("%s: unexpected %s", c.name, n)
+			}
+		}
+		if !reflect.DeepEqual(src.Config["ssm_cfg"], c.ssm) {
+			t.Errorf("%s: ssm_cfg %#v, want %#v", c.name, src.Config["ssm_cfg"], c.ssm)
+		}
+		if g := c.a.GDN; g != (GDN{}) {
+			want := map[string]any{"gdn_num_value_heads": int64(g.ValueHeads), "gdn_num_key_heads": int64(g.KeyHeads),
+				"gdn_key_head_dim": int64(g.KeyHeadDim), "gdn_value_head_dim": int64(g.ValueHeadDim), "gdn_linear_conv_kernel_size": int64(g.Kernel)}
+			if got := src.Config["linear_attn_config"]; !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: linear_attn_config %#v, want %#v", c.name, got, want)
+			}
+		} else if _, ok := src.Config["linear_attn_config"]; ok {
+			t.Errorf("%s: a linear_attn_config without GDN sizes", c.name)
+		}
+		if got, want := src.Config["hybrid_block_layout"], layout(c.a.Layout); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: hybrid_block_layout %v, want %v", c.name, got, want)
+		}
+	}
+	for name, f := range map[string]func(*Arch){
+		"short layout":     func(a *Arch) { a.Layout = []string{"t"} },
+		"unknown mixer":    func(a *Arch) { a.Layout = []string{"t", "m2d"} },
+		"no d_state":       func(a *Arch) { a.Mamba.State = 0 },
+		"groups":           func(a *Arch) { a.Mamba.XB = 192 }, // 64 heads in 24 groups
+		"inner not states": func(a *Arch) { a.Mamba.Inner = 500 },
+		"gdn unsized":      func(a *Arch) { a.Layout = []string{"t", "gdn"} },
+		"gdn groups": func(a *Arch) {
+			a.Layout, a.GDN = []string{"t", "gdn"}, GDN{ValueHeads: 3, KeyHeads: 2, KeyHeadDim: 8, ValueHeadDim: 8, Kernel: 4}
+		},
+	} {
+		a := TinyAprielHybridSSM()
+		f(&a)
+		if a.Validate() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	l := TinyLlama()
+	l.Layout = []string{"t", "t"}
+	if l.Validate() == nil {
+		t.Error("a llama with a hybrid layout accepted")
+	}
+}
+
 // TestGemma4: a full-attention layer has heads of global_head_dim and,
 // when keys are values, the global key/value heads and no v_proj; a dense
 // model has no router, experts or extra norms and null MoE keys; the

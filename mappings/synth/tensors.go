@@ -50,11 +50,16 @@ func Tensors(a Arch) ([]Tensor, error) {
 		invFreq = a.invFreq()
 	}
 	for l := 0; l < a.Layers; l++ {
-		if a.Family == Gemma4 {
+		switch {
+		case a.Family == Gemma4:
 			a.gemma4Layer(fmt.Sprintf("model.layers.%d.", l), Gemma4LayerTypes(a.Layers)[l] == "full_attention", add)
-			continue
+		case a.Family == AprielHybridSSM && a.Layout[l] == "m2":
+			a.mambaLayer(fmt.Sprintf("model.layers.%d.", l), add)
+		case a.Family == AprielHybridSSM && a.Layout[l] == "gdn":
+			a.gdnLayer(fmt.Sprintf("model.layers.%d.", l), add)
+		default:
+			a.layer(fmt.Sprintf("model.layers.%d.", l), add)
 		}
-		a.layer(fmt.Sprintf("model.layers.%d.", l), add)
 		if a.RotaryBuffers {
 			out = append(out, Tensor{Entry: safetensors.Entry{Name: fmt.Sprintf("model.layers.%d.self_attn.rotary_emb.inv_freq", l),
 				DType: tensor.F32, Shape: tensor.Shape{a.HeadDim / 2}}, Kind: InvFreq, Data: invFreq})
@@ -150,21 +155,84 @@ func (a Arch) layer(p string, add func(kind Kind, dt tensor.DType, name string, 
 		w(p+"mlp.gate_up_proj.weight", 2*I, H)
 		w(p+"mlp.down_proj.weight", H, I)
 	default:
-		w(p+"mlp.gate_proj.weight", I, H)
-		if a.MLPBias {
-			w(p+"mlp.gate_proj.bias", I)
-		}
-		w(p+"mlp.up_proj.weight", I, H)
-		if a.MLPBias {
-			w(p+"mlp.up_proj.bias", I)
-		}
-		w(p+"mlp.down_proj.weight", H, I)
-		if a.MLPBias {
-			w(p+"mlp.down_proj.bias", H)
-		}
+		a.mlp(p, add)
 	}
-	add(Norm, a.float(), p+"input_layernorm.weight", H)
-	add(Norm, a.float(), p+"post_attention_layernorm.weight", H)
+	a.norms(p, add)
+}
+
+// mambaLayer adds an apriel_hybrid_ssm Mamba 2 layer (AprielSSMM2DecoderLayer)
+// under prefix p: the mixer's tensors in Mamba2's order, then Mistral's
+// MLP and norms.
+func (a Arch) mambaLayer(p string, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	w := func(name string, shape ...int) { add(Weight, a.float(), p+"mixer."+name, shape...) }
+	m, H := a.Mamba, a.Hidden
+	conv, xb, dt := a.convChannels(), a.xb(), a.dtRank()
+	w("conv1d.weight", conv, 1, 4)
+	if m.ConvBias {
+		w("conv1d.bias", conv)
+	}
+	w("in_proj.weight", 2*xb+2*m.Inner, H)
+	if m.Bias {
+		w("in_proj.bias", 2*xb+2*m.Inner)
+	}
+	w("dt_in_proj.weight", dt, H)
+	if m.Bias {
+		w("dt_in_proj.bias", dt)
+	}
+	w("dt_proj.weight", m.Inner, dt)
+	if m.DTProjBias {
+		w("dt_proj.bias", m.Inner)
+	}
+	w("A_log", m.Inner, m.State)
+	add(Norm, a.float(), p+"mixer.D", m.Inner)
+	w("out_proj.weight", H, m.Inner)
+	if m.Bias {
+		w("out_proj.bias", H)
+	}
+	a.mlp(p, add)
+	a.norms(p, add)
+}
+
+// gdnLayer adds a gated DeltaNet layer under prefix p: the mixer's
+// tensors under the names Fast-LLM's apriel converter gives them (those of
+// apriel2's Apriel2GatedDeltaNet), then Mistral's MLP and norms.
+func (a Arch) gdnLayer(p string, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	w := func(name string, shape ...int) { add(Weight, a.float(), p+"mixer."+name, shape...) }
+	g, H := a.GDN, a.Hidden
+	key, value := g.KeyHeads*g.KeyHeadDim, g.ValueHeads*g.ValueHeadDim
+	w("in_proj_qkvz.weight", 2*key+2*value, H)
+	w("in_proj_ba.weight", 2*g.ValueHeads, H)
+	w("out_proj.weight", H, value)
+	w("convolution.weight", 2*key+value, 1, g.Kernel)
+	w("dt_bias", g.ValueHeads)
+	w("A_log", g.ValueHeads)
+	add(Norm, a.float(), p+"mixer.norm.weight", g.ValueHeadDim)
+	a.mlp(p, add)
+	a.norms(p, add)
+}
+
+// norms adds a decoder layer's two norms under prefix p.
+func (a Arch) norms(p string, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	add(Norm, a.float(), p+"input_layernorm.weight", a.Hidden)
+	add(Norm, a.float(), p+"post_attention_layernorm.weight", a.Hidden)
+}
+
+// mlp adds Llama's MLP (biases when MLPBias) under prefix p.
+func (a Arch) mlp(p string, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	w := func(name string, shape ...int) { add(Weight, a.float(), name, shape...) }
+	H, I := a.Hidden, a.Intermediate
+	w(p+"mlp.gate_proj.weight", I, H)
+	if a.MLPBias {
+		w(p+"mlp.gate_proj.bias", I)
+	}
+	w(p+"mlp.up_proj.weight", I, H)
+	if a.MLPBias {
+		w(p+"mlp.up_proj.bias", I)
+	}
+	w(p+"mlp.down_proj.weight", H, I)
+	if a.MLPBias {
+		w(p+"mlp.down_proj.bias", H)
+	}
 }
 
 // gemma4Layer adds one Gemma4TextDecoderLayer's state under prefix p, in

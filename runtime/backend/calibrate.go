@@ -20,7 +20,21 @@ type CalibrateOptions struct {
 	Runs int
 	// Now is the clock (default time.Now); tests pass a fake one.
 	Now func() time.Time
+	// Margin is how many times faster than the other choices a kind must
+	// run alone on the large backend to be placed there (default
+	// DefaultMargin).
+	Margin float64
 }
+
+// DefaultMargin is the speedup a kind must show on the large backend (a
+// GPU), timed alone, to be placed there. A conversion runs several chunks
+// at once, and their reads and writes overlap the CPU's work, while a GPU
+// takes the chunks one at a time and moves every byte over PCIe twice: on
+// an H200 beside 16 cores (docs/performance.md), transposes and MXFP4
+// encoding timed 1.0-1.9x faster alone, yet a whole GPT-OSS export with them
+// on the GPU took 1.7x as long as on the CPU (with 2 workers, once 1.2x
+// faster and once 1.2x slower).
+const DefaultMargin = 1.5
 
 // sampleCols is the width of the transposed samples' matrices.
 const sampleCols = 1024
@@ -42,7 +56,10 @@ func Calibrate(large, small Backend, opt CalibrateOptions) (Routes, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	var r Routes
+	if opt.Margin <= 0 {
+		opt.Margin = DefaultMargin
+	}
+	r := Routes{Margin: opt.Margin}
 	var t [NumKinds][2]time.Duration // [kind][OnSmall, OnLarge]; 0: not available
 	s := newSamples(opt.Elements)
 	for k := range NumKinds {
@@ -64,7 +81,7 @@ func Calibrate(large, small Backend, opt CalibrateOptions) (Routes, error) {
 			t[k][OnLarge] = tl
 		}
 		if !k.Fused() {
-			r.Place[k], r.Speedup[k] = faster(t[k][OnSmall], t[k][OnLarge])
+			r.Place[k], r.Speedup[k] = faster(t[k][OnSmall], t[k][OnLarge], opt.Margin)
 			continue
 		}
 		// Split: the steps, each where it was placed (the kinds a fused
@@ -76,15 +93,16 @@ func Calibrate(large, small Backend, opt CalibrateOptions) (Routes, error) {
 		if k == MXFP4EncodeParts {
 			split += s.gatherTime(opt)
 		}
-		r.Place[k], r.Speedup[k] = fastest(t[k][OnSmall], t[k][OnLarge], split)
+		r.Place[k], r.Speedup[k] = fastest(t[k][OnSmall], t[k][OnLarge], split, opt.Margin)
 	}
 	return r, nil
 }
 
-// faster places a kind on the faster of two backends (0: not available);
-// a tie stays on small.
-func faster(small, large time.Duration) (Place, float64) {
-	if large > 0 && large < small {
+// faster places a kind on large when it is at least margin times faster
+// there (0: not available), else on small. The speedup is how much faster
+// the chosen backend was.
+func faster(small, large time.Duration, margin float64) (Place, float64) {
+	if large > 0 && float64(large)*margin <= float64(small) {
 		return OnLarge, float64(small) / float64(large)
 	}
 	if large > 0 && small > 0 {
@@ -94,26 +112,39 @@ func faster(small, large time.Duration) (Place, float64) {
 }
 
 // fastest places a fused kind: fused on small, fused on large (0: not
-// available) or split.
-func fastest(small, large, split time.Duration) (Place, float64) {
-	best, place, second := split, Split, time.Duration(0)
-	for _, c := range []struct {
-		d time.Duration
-		p Place
-	}{{small, OnSmall}, {large, OnLarge}} {
-		if c.d <= 0 {
-			continue
+// available; it must be margin times faster than the best other choice)
+// or split. The speedup is the chosen choice's over the next best.
+func fastest(small, large, split time.Duration, margin float64) (Place, float64) {
+	type choice struct {
+		d    time.Duration
+		cost float64 // d, weighed by the margin on large
+		p    Place
+	}
+	var cs []choice
+	for _, c := range []choice{{split, float64(split), Split}, {small, float64(small), OnSmall}, {large, float64(large) * margin, OnLarge}} {
+		if c.d > 0 {
+			cs = append(cs, c)
 		}
-		if c.d < best {
-			best, place, second = c.d, c.p, best
-		} else if second == 0 || c.d < second {
+	}
+	if len(cs) == 0 {
+		return Split, 0
+	}
+	best := 0
+	for i, c := range cs {
+		if c.cost < cs[best].cost {
+			best = i
+		}
+	}
+	var second time.Duration
+	for i, c := range cs {
+		if i != best && (second == 0 || c.d < second) {
 			second = c.d
 		}
 	}
-	if second == 0 || best == 0 {
-		return place, 0
+	if second == 0 {
+		return cs[best].p, 0
 	}
-	return place, float64(second) / float64(best)
+	return cs[best].p, float64(second) / float64(cs[best].d)
 }
 
 // probe runs one kind on a backend, writing its output to a fresh buffer;

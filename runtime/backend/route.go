@@ -86,8 +86,11 @@ type Routes struct {
 	Place [NumKinds]Place
 	// Speedup[k] is how many times faster the chosen place ran kind k
 	// than the other backend (or, for a fused kind, than its best
-	// alternative) in the calibration; 0 when not measured.
+	// alternative) in the calibration; 0 when not measured. Below 1, the
+	// large backend was faster alone, by 1/Speedup, but not by Margin.
 	Speedup [NumKinds]float64
+	// Margin is the speedup the large backend needed (CalibrateOptions).
+	Margin float64
 	// Problems are calibration failures of the large backend (an error,
 	// bytes other than the small backend's), each of which placed its kind
 	// on the small backend.
@@ -121,12 +124,17 @@ func (r Routes) Describe(large, small string) string {
 			s = k.String() + " as separate steps"
 		case k.Fused() && r.Speedup[k] > 0:
 			s = k.String() + " fused on " + small
+		case r.Speedup[k] > 0 && r.Speedup[k] < 1:
+			s = k.String() + " on " + small
 		default:
 			rest++
 			continue
 		}
-		if r.Speedup[k] > 0 {
-			s += fmt.Sprintf(" (%.2gx)", r.Speedup[k])
+		switch sp := r.Speedup[k]; {
+		case sp >= 1:
+			s += fmt.Sprintf(" (%.2gx)", sp)
+		case sp > 0:
+			s += fmt.Sprintf(" (%s %.2gx alone, under the %.2gx margin)", large, 1/sp, r.Margin)
 		}
 		on = append(on, s)
 	}

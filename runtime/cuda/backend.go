@@ -22,11 +22,12 @@ var kernelSource string
 // correct for every size, zero included.
 const MinBytes = 1 << 20
 
-// Startup is about what opening the backend costs before it does any work:
-// New took 2.2 s on the first GPU run (an H200: driver initialisation,
-// context, NVRTC compiling kernels.cu), and a calibration
-// (backend.Calibrate) about a quarter second more.
-const Startup = 2500 * time.Millisecond
+// Startup is about what opening the backend costs before it does any work,
+// rounded up: in mapper apply on an H200 New took 0.4 s (driver
+// initialisation, context, NVRTC compiling kernels.cu) and a calibration
+// (backend.Calibrate) 0.3 s; a test binary's first New, with a cold
+// driver, took up to 2.2 s.
+const Startup = 1000 * time.Millisecond
 
 // chunkBytes is the capacity of each staging buffer (pinned host and device,
 // input and output, per slot). A chunk never exceeds it, except for a
@@ -45,8 +46,10 @@ type Backend struct {
 	mu     sync.RWMutex
 	closed bool
 
-	// compile turns kernels.cu into PTX for the device; NVRTC in New.
-	compile func(major, minor int) (ptx []byte, arch int, err error)
+	// compile turns kernels.cu into PTX for the device (compileKernels in
+	// New: NVRTC, else the embedded PTX) and says which it used.
+	compile func(major, minor int) (ptx []byte, arch int, from string, err error)
+	kernelsFrom string
 
 	devName string
 	ccMajor int
@@ -138,10 +141,10 @@ func DriverPresent() bool {
 }
 
 // Available reports whether the CUDA backend can run here: it loads the
-// driver and NVRTC and queries device 0, without creating a context or
-// compiling anything. On success it describes the device, e.g.
-// "NVIDIA H100 80GB HBM3 (compute 9.0, driver 12.8, nvrtc 12.6)"; otherwise
-// the error says what is missing.
+// driver and NVRTC (or checks the embedded PTX) and queries device 0,
+// without creating a context or compiling anything. On success it
+// describes the device, e.g. "NVIDIA H100 80GB HBM3 (compute 9.0, driver
+// 12.8, nvrtc 12.6)"; otherwise the error says what is missing.
 func Available() (string, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -153,45 +156,76 @@ func Available() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	n, err := getNVRTC()
-	if err != nil {
-		return "", err
-	}
 	var dv int32
 	_ = d.cuDriverGetVersion(&dv)
-	var nmaj, nmin int32
-	_ = n.version(&nmaj, &nmin)
-	return fmt.Sprintf("%s (compute %d.%d, driver %d.%d, nvrtc %d.%d)", name, major, minor, dv/1000, dv%1000/10, nmaj, nmin), nil
+	kernels := ""
+	if n, err := getNVRTC(); err == nil {
+		var nmaj, nmin int32
+		_ = n.version(&nmaj, &nmin)
+		kernels = fmt.Sprintf("nvrtc %d.%d", nmaj, nmin)
+	} else {
+		p, perr := embeddedKernels(d, major, minor)
+		if perr != nil {
+			return "", fmt.Errorf("%w; and %v", err, perr)
+		}
+		kernels = p.description
+	}
+	return fmt.Sprintf("%s (compute %d.%d, driver %d.%d, %s)", name, major, minor, dv/1000, dv%1000/10, kernels), nil
 }
 
 // New opens device 0: it loads the driver, creates a context, compiles the
-// kernels with NVRTC and allocates the staging buffers. The error says which
+// kernels with NVRTC (or loads the embedded PTX) and allocates the staging
+// buffers. The error says which
 // library is missing or which call failed.
 func New() (*Backend, error) {
 	d, err := getDriver()
 	if err != nil {
 		return nil, err
 	}
-	return start(d, compileNVRTC)
+	return start(d, func(major, minor int) ([]byte, int, string, error) { return compileKernels(d, major, minor) })
 }
 
-// compileNVRTC compiles kernels.cu for the device's architecture (or the
-// newest older one NVRTC knows).
-func compileNVRTC(major, minor int) ([]byte, int, error) {
+// compileKernels compiles kernels.cu with NVRTC for the device's
+// architecture (or the newest older one NVRTC knows); without NVRTC it
+// takes the embedded PTX, when the device and the driver can run it.
+func compileKernels(d *driver, major, minor int) ([]byte, int, string, error) {
 	nv, err := getNVRTC()
 	if err != nil {
-		return nil, 0, err
+		p, perr := embeddedKernels(d, major, minor)
+		if perr != nil {
+			return nil, 0, "", fmt.Errorf("%w; and %v", err, perr)
+		}
+		return p.ptx, p.arch, p.description, nil
 	}
 	arch := nv.pickArch(major, minor)
 	ptx, err := nv.compile(kernelSource, "kernels.cu", arch)
 	if err != nil {
-		return nil, arch, fmt.Errorf("cuda: compiling kernels.cu for compute_%d (device compute %d.%d): %w", arch, major, minor, err)
+		return nil, arch, "", fmt.Errorf("cuda: compiling kernels.cu for compute_%d (device compute %d.%d): %w", arch, major, minor, err)
 	}
-	return ptx, arch, nil
+	var nmaj, nmin int32
+	_ = nv.version(&nmaj, &nmin)
+	return ptx, arch, fmt.Sprintf("nvrtc %d.%d, compute_%d", nmaj, nmin, arch), nil
+}
+
+// embeddedKernels is the embedded PTX if it can run on the device under
+// driver d.
+func embeddedKernels(d *driver, major, minor int) (*prebuiltPTX, error) {
+	p, err := parsePTX(embeddedPTXFile, kernelSource)
+	if err != nil {
+		return nil, err
+	}
+	var dv int32
+	if err := d.check(d.cuDriverGetVersion(&dv), "cuDriverGetVersion"); err != nil {
+		return nil, err
+	}
+	if err := p.usableOn(major, minor, dv); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // start creates a backend on driver d and waits for its worker to set up.
-func start(d *driver, compile func(major, minor int) ([]byte, int, error)) (*Backend, error) {
+func start(d *driver, compile func(major, minor int) ([]byte, int, string, error)) (*Backend, error) {
 	b := &Backend{
 		reqs:    make(chan func()),
 		done:    make(chan struct{}),
@@ -236,11 +270,11 @@ func (b *Backend) init() error {
 	b.dev, b.devName, b.ccMajor, b.ccMinor = dev, name, major, minor
 	// Compile before creating the context: a missing NVRTC is the most
 	// likely failure and needs no cleanup.
-	ptx, arch, err := b.compile(major, minor)
+	ptx, arch, from, err := b.compile(major, minor)
 	if err != nil {
 		return err
 	}
-	b.arch = arch
+	b.arch, b.kernelsFrom = arch, from
 	if d.primaryCtx {
 		if err := d.check(d.cuDevicePrimaryCtxRetain(&b.ctx, dev), "cuDevicePrimaryCtxRetain"); err != nil {
 			return err
@@ -409,6 +443,10 @@ func (b *Backend) Name() string { return "cuda" }
 func (b *Backend) DeviceName() string {
 	return fmt.Sprintf("%s (compute %d.%d)", b.devName, b.ccMajor, b.ccMinor)
 }
+
+// Kernels says where the kernels came from: "nvrtc 13.0, compute_90" or
+// "embedded PTX (compute_75, from nvrtc 13.0)".
+func (b *Backend) Kernels() string { return b.kernelsFrom }
 
 // Close waits for calls in progress, then frees the buffers, streams, module
 // and context. Later calls return an error. Close is idempotent.

@@ -6,10 +6,13 @@
 // Nothing is linked at build time: the CUDA driver (libcuda.so.1) is opened
 // at run time with purego, and the kernels (kernels.cu, embedded) are
 // compiled to PTX at run time with NVRTC (libnvrtc.so.*, from a CUDA toolkit
-// or the nvidia-cuda-nvrtc wheel; $MAPPER_NVRTC may name it). The package
-// therefore builds with CGO_ENABLED=0 and no toolkit, and New returns an
-// error naming what is missing on machines without a GPU, a driver or NVRTC.
-// No precompiled PTX is shipped: without NVRTC the backend is unavailable.
+// or the nvidia-cuda-nvrtc wheel; $MAPPER_NVRTC may name it) for the
+// device's own architecture. Without NVRTC, the embedded kernels.ptx
+// (compute_75, from NVRTC 13.0: a driver of CUDA 13.0 or later) is loaded
+// instead; see ptx.go. The package therefore builds with CGO_ENABLED=0 and
+// no toolkit, and New returns an error naming what is missing on machines
+// without a GPU or a driver, or with neither NVRTC nor a driver new enough
+// for the embedded PTX.
 //
 // Every driver call happens on one goroutine locked to its OS thread that
 // serves the Backend's methods in turn, so a Backend is safe for concurrent

@@ -267,7 +267,7 @@ func withEmulated(t *testing.T, chunk int, f func(b *Backend)) {
 	defer func() {
 		chunkBytes, maxBlocks, threadsPerBlock, tileBytes, minRun = oldChunk, oldBlocks, oldThreads, oldTile, oldRun
 	}()
-	b, err := start(newFakeDriver(t, g), func(int, int) ([]byte, int, error) { return []byte("fake PTX\x00"), 90, nil })
+	b, err := start(newFakeDriver(t, g), func(int, int) ([]byte, int, string, error) { return []byte("fake PTX\x00"), 90, "fake", nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func TestNVRTCMissingError(t *testing.T) {
 	if err == nil {
 		t.Fatal("loadNVRTC without NVRTC: no error")
 	}
-	for _, want := range []string{"NVRTC not found", "libnvrtc.so.12", "libnvrtc.so.13", "/nonexistent/libnvrtc-mapper.so", "the cuda backend needs libnvrtc"} {
+	for _, want := range []string{"NVRTC not found", "libnvrtc.so.12", "libnvrtc.so.13", "/nonexistent/libnvrtc-mapper.so", "the cuda backend compiles its kernels with libnvrtc"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

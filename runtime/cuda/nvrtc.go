@@ -88,7 +88,7 @@ func loadNVRTC() (*nvrtc, error) {
 	cands := nvrtcCandidates()
 	h, lib, err := openLibrary(cands...)
 	if err != nil {
-		return nil, fmt.Errorf("NVRTC not found (tried %s); the cuda backend needs libnvrtc (CUDA toolkit or the nvidia-cuda-nvrtc wheel; set %s to its path): %w",
+		return nil, fmt.Errorf("NVRTC not found (tried %s); the cuda backend compiles its kernels with libnvrtc (CUDA toolkit or the nvidia-cuda-nvrtc wheel; set %s to its path) or else loads its embedded PTX: %w",
 			strings.Join(cands, ", "), EnvNVRTC, err)
 	}
 	n := &nvrtc{handle: h, lib: lib}

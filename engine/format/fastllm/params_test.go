@@ -50,8 +50,8 @@ func realTensors(t *testing.T, path string) map[string]tensor.Shape {
 // own code wrote (testdata/real/TARGET/ARCH/{fresh,trained}/metadata.yaml)
 // and compares the parameters it declares with the ones Fast-LLM saved
 // (tensors.txt): the same names, the same shapes, nothing more or less.
-// The architectures without a tensors.txt (apriel_hybrid_ssm, apriel2_text)
-// could not be sized by Fast-LLM's code without torch; see the README there.
+// The architecture without a tensors.txt (apriel2_text) could not be
+// sized by Fast-LLM's code without torch; see the README there.
 func TestSchemaReal(t *testing.T) {
 	lists, err := filepath.Glob(filepath.Join("testdata", "real", "*", "*", "*", "tensors.txt"))
 	if err != nil {
@@ -106,7 +106,8 @@ func TestSchemaReal(t *testing.T) {
 		})
 	}
 	for _, want := range []string{"main/llama", "main/mistral", "main/mixtral", "main/qwen2", "pr374/gpt_oss",
-		"main/mtp_llama", "main/dream", "main/diffusion_llama", "main/gemma4", "main/gemma4_dense", "main/gemma4_kv"} {
+		"main/mtp_llama", "main/dream", "main/diffusion_llama", "main/apriel_hybrid_ssm", "main/apriel_hybrid_ssm_biased",
+		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn", "main/gemma4", "main/gemma4_dense", "main/gemma4_kv"} {
 		if !checked[want] {
 			t.Errorf("%s was not checked against Fast-LLM's tensors", want)
 		}
@@ -229,6 +230,55 @@ func TestTargetOf(t *testing.T) {
 	} {
 		if got := TargetOf(&c.m); got != c.want {
 			t.Errorf("%+v: %s, want %s", c.m, got, c.want)
+		}
+	}
+}
+
+// TestSchemaSSM: main's schema sizes a Mamba block from its keys, with
+// Fast-LLM's defaults for the absent ones, and refuses the sizes Fast-LLM's
+// Mamba and GDN cannot build (heads that do not split into groups) and the
+// mixers it does not describe.
+func TestSchemaSSM(t *testing.T) {
+	s, err := Schema(Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := func(mixer map[string]any) configView {
+		return configView{"hidden_size": int64(64), "tied_embedding_weight": true, "embeddings": map[string]any{"vocab_size": int64(32)},
+			"decoder": map[string]any{"num_blocks": int64(1), "block": map[string]any{"mixer": mixer}}}
+	}
+	decl, err := s.Expand(config(map[string]any{"type": "mamba"}), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]tensor.Shape{}
+	for _, d := range decl {
+		got[d.Name] = d.Shape
+	}
+	// MambaConfig's defaults: state_size 16, d_inner 2048, d_xb 1024,
+	// dt_rank 64, add_linear_biases and repeat_kv_before_conv true, kernel 4.
+	for name, want := range map[string]tensor.Shape{
+		"decoder.0.mixer.in_proj.weight": {6144, 64}, "decoder.0.mixer.in_proj.bias": {6144},
+		"decoder.0.mixer.convolution.weight": {2048, 1, 4}, "decoder.0.mixer.convolution.bias": {2048},
+		"decoder.0.mixer.dt_in_proj.weight": {64, 64}, "decoder.0.mixer.dt_proj.weight": {2048, 64},
+		"decoder.0.mixer.dt_proj.bias": {2048}, "decoder.0.mixer.A_log": {2048, 16}, "decoder.0.mixer.D": {2048},
+		"decoder.0.mixer.out_proj.weight": {64, 2048}, "decoder.0.mixer.out_proj.bias": {64},
+	} {
+		if !got[name].Equal(want) {
+			t.Errorf("%s: %v, want %v", name, got[name], want)
+		}
+	}
+	for _, c := range []struct {
+		mixer map[string]any
+		want  string
+	}{
+		{map[string]any{"type": "mamba", "state_size": int64(16), "d_inner": int64(100)}, "requires inner % state == 0"},
+		{map[string]any{"type": "mamba", "state_size": int64(16), "d_inner": int64(64), "d_xb": int64(48)}, "requires inner % state == 0"},
+		{map[string]any{"type": "gdn", "value_heads": int64(6), "key_heads": int64(4)}, "requires value_heads % key_heads == 0"},
+		{map[string]any{"type": "kda"}, `requires mixer_type == "attention" or mixer_type == "mamba" or mixer_type == "gdn"`},
+	} {
+		if _, err := s.Expand(config(c.mixer), 1000); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.mixer, err, c.want)
 		}
 	}
 }
