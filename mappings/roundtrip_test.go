@@ -105,6 +105,13 @@ func roundTripCases() []roundTripCase {
 		// One layer, full attention (transformers makes the last one full):
 		// a single block, which must keep the full layers' settings.
 		{name: "gemma4_one_full_layer", mapping: "gemma4", arch: gemma4OneLayer()},
+		// The keys whose absence says their default, left out: they stay out.
+		{name: "gemma4_dense_defaults_absent", mapping: "gemma4", arch: func() synth.Arch {
+			a := gemma4Archs()["dense"]
+			a.Remove = []string{"num_kv_shared_layers", "use_double_wide_mlp", "use_bidirectional_attention", "attention_k_eq_v",
+				"enable_moe_block", "final_logit_softcapping", "num_global_key_value_heads"}
+			return a
+		}()},
 		// Sharded inputs with an index (save_pretrained naming, and GPT-OSS's
 		// published 0-based naming).
 		{name: "gpt_oss_mxfp4_sharded", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true, ShardBytes: 48 << 10}, variant: "mxfp4"},
