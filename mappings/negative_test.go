@@ -1,9 +1,9 @@
 package mappings_test
 
 import (
-	"maps"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
