@@ -177,6 +177,18 @@ func checkAgainst(t *testing.T, fl *checkpoint, want map[string]expected) {
 	}
 }
 
+// checkExactly is checkAgainst, and that the output holds nothing besides:
+// Fast-LLM's converters make no other tensor.
+func checkExactly(t *testing.T, label string, fl *checkpoint, want map[string]expected) {
+	t.Helper()
+	checkAgainst(t, fl, want)
+	for _, n := range fl.ck.Names() {
+		if _, ok := want[strings.TrimSuffix(n, "/weights")]; !ok {
+			t.Errorf("%s: mapper writes %s, Fast-LLM's converter does not", label, n)
+		}
+	}
+}
+
 func TestReferenceGPTOSS(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -511,14 +523,7 @@ func TestReferenceAprielHybridSSM(t *testing.T) {
 		hfDir := generate(t, a, synth.Options{})
 		out, _ := convert(t, load(t, "apriel_hybrid_ssm"), hfDir, engine.PlanOptions{})
 		hf, fl := openHF(t, hfDir), openFastLLM(t, out)
-		want := refAprielHybridSSM(hf, a)
-		checkAgainst(t, fl, want)
-		// Nothing besides: Fast-LLM's converters make no other tensor.
-		for _, n := range fl.ck.Names() {
-			if _, ok := want[strings.TrimSuffix(n, "/weights")]; !ok {
-				t.Errorf("%v: mapper writes %s, Fast-LLM's converter does not", a.Layout, n)
-			}
-		}
+		checkExactly(t, fmt.Sprint(a.Layout), fl, refAprielHybridSSM(hf, a))
 	}
 }
 
@@ -581,15 +586,6 @@ func TestReferenceLlava(t *testing.T) {
 		hfDir := generate(t, a, synth.Options{})
 		out, _ := convert(t, load(t, "llava"), hfDir, engine.PlanOptions{})
 		hf, fl := openHF(t, hfDir), openFastLLM(t, out)
-		want := refLlava(hf, a)
-		checkAgainst(t, fl, want)
-		for _, n := range fl.ck.Names() {
-			if _, ok := want[strings.TrimSuffix(n, "/weights")]; !ok {
-				t.Errorf("%+v: mapper writes %s, Fast-LLM's converter does not", a.Vision, n)
-			}
-		}
-		if len(fl.ck.Names()) != len(want) {
-			t.Errorf("%+v: mapper writes %d tensors, Fast-LLM's converter %d", a.Vision, len(fl.ck.Names()), len(want))
-		}
+		checkExactly(t, fmt.Sprintf("%+v", a.Vision), fl, refLlava(hf, a))
 	}
 }
