@@ -111,12 +111,12 @@ func TestExportFastLLMLikeRefused(t *testing.T) {
 			case "apriel_hybrid_ssm":
 				heads = "decoder.blocks.t.mixer.heads"
 			}
-			text, hiddenFrom := "", "hidden_size" // where the text model's keys are, what hidden_size gives
+			text := "" // where the text model's keys are
 			if rc.mapping == "llava" {
-				text, hiddenFrom = "text_config.", "hidden_size, vision_encoder.adapter.intermediate_size"
+				text = "text_config."
 			}
 			refused(t, rc.mapping, real, engine.PlanOptions{Like: like},
-				fmt.Sprintf("%s/config.json: %shidden_size: is %d, but %s/metadata.yaml config.base_model gives %d (from %s)", like, text, other.Hidden, real, rc.arch.Hidden, hiddenFrom),
+				fmt.Sprintf("%s/config.json: %shidden_size: is %d, but %s/metadata.yaml config.base_model gives %d (from hidden_size)", like, text, other.Hidden, real, rc.arch.Hidden),
 				fmt.Sprintf("%s/config.json: %snum_attention_heads: is %d, but %s/metadata.yaml config.base_model gives %d (from %s)", like, text, other.Heads, real, rc.arch.Heads, heads),
 				"--like "+like+" does not describe the model of "+real+": 2 config keys differ (above); --like must name the hf checkpoint "+real+" was converted or trained from")
 			if rc.mapping != "llama" {

@@ -76,6 +76,9 @@ func roundTripCases() []roundTripCase {
 		// multimodal_projector_bias (transformers' default: biased).
 		{name: "llava_gelu_tanh", mapping: "llava", arch: withOverrides(synth.TinyLlava(), "projector_hidden_act", "gelu_pytorch_tanh")},
 		{name: "llava_no_projector_bias_key", mapping: "llava", arch: withRemoved(synth.TinyLlava(), "multimodal_projector_bias")},
+		// pixtral-12b's vision_config states head_dim, which Fast-LLM
+		// ignores: kept.
+		{name: "llava_vision_head_dim", mapping: "llava", arch: withOverrides(synth.TinyLlava(), "vision_config", llavaSub("vision_config", "head_dim", int64(16)))},
 		{name: "gpt_oss_mxfp4_byte_exact", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4"},
 		{name: "gpt_oss_mxfp4", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), variant: "mxfp4", valuesOnly: true},
 		{name: "gpt_oss_dense", mapping: "gpt_oss", arch: synth.TinyGPTOSSDense(), variant: "dense"},

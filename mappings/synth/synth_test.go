@@ -726,3 +726,71 @@ func TestGemma4(t *testing.T) {
 		t.Error("a llama with SharedKV accepted")
 	}
 }
+
+// TestLlava: the text model is Mistral's under language_model., the vision
+// tower and projector have pixtral-12b's names with Arch.Vision's shapes,
+// the config nests text_config and vision_config, and the sizes only a
+// valid Llava has are enforced.
+func TestLlava(t *testing.T) {
+	a := TinyLlava()
+	ts, err := Tensors(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]int{}
+	for _, x := range ts {
+		shape := make([]int, len(x.Shape))
+		for i, d := range x.Shape {
+			shape[i] = int(d)
+		}
+		got[x.Name] = shape
+	}
+	for name, want := range map[string][]int{
+		"language_model.model.embed_tokens.weight":                        {128, 64},
+		"language_model.lm_head.weight":                                   {128, 64},
+		"language_model.model.layers.1.self_attn.k_proj.weight":           {32, 64},
+		"vision_tower.patch_conv.weight":                                  {32, 3, 4, 4},
+		"vision_tower.ln_pre.weight":                                      {32},
+		"vision_tower.transformer.layers.1.attention.q_proj.weight":       {32, 32},
+		"vision_tower.transformer.layers.0.feed_forward.down_proj.weight": {32, 64},
+		"multi_modal_projector.linear_1.weight":                           {64, 32},
+		"multi_modal_projector.linear_2.bias":                             {64},
+	} {
+		if !slices.Equal(got[name], want) {
+			t.Errorf("%s: %v, want %v", name, got[name], want)
+		}
+	}
+	// 2 + 2*9 + 1 text, 2 + 2*9 vision, 4 projector.
+	if len(ts) != 21+20+4 {
+		t.Errorf("%d tensors, want 45", len(ts))
+	}
+	c, err := Config(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc := c["text_config"].(map[string]any); tc["model_type"] != "mistral" || tc["hidden_size"] != int64(64) {
+		t.Errorf("text_config %v", tc)
+	}
+	if vc := c["vision_config"].(map[string]any); vc["model_type"] != "pixtral" || vc["patch_size"] != int64(4) {
+		t.Errorf("vision_config %v", vc)
+	}
+	for _, bad := range []struct {
+		edit func(*Arch)
+		want string
+	}{
+		{func(a *Arch) { a.Vision.Heads = 3 }, "vision hidden size 32 is not a multiple of 3 heads"},
+		{func(a *Arch) { a.Vision.PatchSize = 0 }, "want all > 0"},
+		{func(a *Arch) { a.TieEmbeddings = true }, "its embeddings are not tied"},
+	} {
+		b := TinyLlava()
+		bad.edit(&b)
+		if err := b.Validate(); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%+v: %v, want %q", b.Vision, err, bad.want)
+		}
+	}
+	m := TinyMistral()
+	m.Vision = a.Vision
+	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "only llava has a vision tower") {
+		t.Errorf("mistral with a vision tower: %v", err)
+	}
+}
