@@ -446,7 +446,9 @@ func (p *errParser) itemStart(kind bodyKind, o, k int) int {
 	for i := o + 2; i < k; i++ {
 		depth += p.bracketDelta(p.toks[i-1])
 		switch t := p.toks[i]; {
-		case depth != 0 || !canStartItem(kind, t):
+		// A name right after ":" is a dtype or an each's left prefix, never
+		// an item's start (`w:` alone is a complete reference).
+		case depth != 0 || !canStartItem(kind, t) || p.toks[i-1].Type == tokPunct && p.toks[i-1].Value == ":":
 		case t.Pos.Line > p.toks[i-1].Pos.Line:
 			lineStarts = append(lineStarts, i)
 		default:
@@ -520,7 +522,7 @@ var phrases = []phrase{
 // tier a name, a list or a rule. A tier is not named when anything outside it may come instead.
 var continuations = [][]string{
 	{"or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "[", "("},
-	{":", "|", ",", "[", "default", "map", "cycle", "else", "oneway"},
+	{":", "|", ",", "[", "default", "for", "map", "cycle", "verbatim", "else", "oneway"},
 	{keyEOF},
 }
 
