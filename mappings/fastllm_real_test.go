@@ -46,6 +46,13 @@ type realCase struct {
 	// needs the per-target schema (another change); listed here so that the
 	// test fails when it is no longer needed.
 	floatInts []string
+	// noExportConfig says why Fast-LLM wrote no export_config.json (its
+	// exporter fails on the model).
+	noExportConfig string
+	// recorded are HF keys a recorded when consumed (not kept): without
+	// metadata.mapper the export takes the branch of an absent key and
+	// writes the value given here instead of the original's.
+	recorded map[string]any
 }
 
 func realCases() []realCase {
@@ -70,8 +77,38 @@ func realCases() []realCase {
 		// dt_rank "auto": imported as ceil(hidden_size / 16), exported
 		// without a record as that number, as Fast-LLM's converter does.
 		{mapping: "apriel_hybrid_ssm", arch: aprielBiased(0), dir: "main/apriel_hybrid_ssm_auto", version: "0.4.0"},
+		// Gemma 4: Fast-LLM's own test model (its hf_config.json is what
+		// Fast-LLM's exporter writes: none of transformers' other keys), and
+		// two synth models (README: "Gemma 4").
+		{mapping: "gemma4", arch: gemma4FastLLMTest(), dir: "main/gemma4", version: "0.4.0"},
+		{mapping: "gemma4", arch: gemma4Archs()["dense"], dir: "main/gemma4_dense", version: "0.4.0",
+			noExportConfig: "Fast-LLM main's Gemma4BlockConverter.export_config fails on a dense block (AttributeError: _unknown_fields)",
+			recorded:       map[string]any{"use_bidirectional_attention": nil}},
+		{mapping: "gemma4", arch: gemma4Archs()["kv"], dir: "main/gemma4_kv", version: "0.4.0",
+			recorded: map[string]any{"use_bidirectional_attention": nil}},
 	}
 }
+
+// gemma4FastLLMTest is synth's tiny Gemma 4 with the config Fast-LLM's
+// exporter wrote for its gemma4 test model: the keys it writes, its
+// epsilon and rotary thetas, no softcapping.
+func gemma4FastLLMTest() synth.Arch {
+	a := synth.TinyGemma4()
+	a.Remove = []string{"bos_token_id", "dtype", "eos_token_id", "final_logit_softcapping", "initializer_range",
+		"max_position_embeddings", "pad_token_id", "transformers_version", "use_cache", "vocab_size_per_layer_input"}
+	a.Overrides = map[string]any{
+		"rms_norm_eps":                1e-05,
+		"use_bidirectional_attention": nil,
+		"rope_parameters": map[string]any{
+			"full_attention":    map[string]any{"partial_rotary_factor": 0.25, "rope_theta": 10000.0, "rope_type": "proportional"},
+			"sliding_attention": map[string]any{"rope_theta": 10000.0, "rope_type": "default"},
+		},
+	}
+	return a
+}
+
+// name is the case's test name: its reference directory's.
+func (rc realCase) name() string { return filepath.Base(rc.dir) }
 
 func (rc realCase) path(parts ...string) string {
 	return filepath.Join(append([]string{realData, rc.dir}, parts...)...)
@@ -218,7 +255,7 @@ func checkFloatIntsUsed(t *testing.T, allowed []string, used map[string]bool, sc
 // (Fast-LLM converts to F32, mapper keeps the HF dtype).
 func TestImportIsWhatFastLLMWrites(t *testing.T) {
 	for _, rc := range realCases() {
-		t.Run(rc.mapping, func(t *testing.T) {
+		t.Run(rc.name(), func(t *testing.T) {
 			t.Parallel()
 			hf0 := generate(t, rc.arch, synth.Options{NoSideFiles: true})
 			// The reference data was converted from this very config.
@@ -459,7 +496,7 @@ func TestExportFastLLMCheckpoints(t *testing.T) {
 				continue // converted by Fast-LLM, not trained: no such data
 			}
 			for _, variant := range variants {
-				name := rc.mapping + "_" + stage
+				name := rc.name() + "_" + stage
 				if variant != "" {
 					name += "_" + variant
 				}
@@ -543,19 +580,23 @@ func checkRealExport(t *testing.T, rc realCase, stage, variant string) {
 		return false
 	}
 	used := map[string]bool{}
-	flExport := jsonLeaves(t, rc.path("export_config.json"))
 	for _, k := range slices.Sorted(mapsKeys(keySet(wantCfg))) {
 		g, ok := gotCfg[k]
+		rv, recorded := rc.recorded[k]
 		switch {
 		case slices.Contains(imp.Carried.ForDefault, k):
 			// Only metadata.mapper could write the value standing for the
 			// default ("auto") again: the default, as Fast-LLM's exporter.
-			for _, d := range diffValues(k, g, flExport[k], rc.floatInts, used) {
+			for _, d := range diffValues(k, g, jsonLeaves(t, rc.path("export_config.json"))[k], rc.floatInts, used) {
 				t.Errorf("config.json: %s (Fast-LLM's export_config.json)", d)
 			}
 		case kept(k):
 			if ok {
 				t.Errorf("config.json: %s is there; only metadata.mapper (absent here) could give it back", k)
+			}
+		case recorded:
+			if !ok || !reflect.DeepEqual(g, rv) {
+				t.Errorf("config.json: %s = %#v, want %#v: without the record, the branch of an absent key", k, g, rv)
 			}
 		case !ok:
 			t.Errorf("config.json: %s missing, want %v", k, wantCfg[k])
@@ -694,7 +735,7 @@ func TestRefusedFastLLMValues(t *testing.T) {
 // included; the plan says the casts are lossy.
 func TestExportDTypeRecorded(t *testing.T) {
 	for _, rc := range realCases() {
-		t.Run(rc.mapping, func(t *testing.T) {
+		t.Run(rc.name(), func(t *testing.T) {
 			t.Parallel()
 			m := load(t, rc.mapping)
 			hf0 := generate(t, rc.arch, synth.Options{ByteExactMXFP4: true})

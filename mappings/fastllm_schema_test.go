@@ -210,6 +210,7 @@ func TestOutputParsesUnderFastLLMSchema(t *testing.T) {
 		"qwen2": synth.TinyQwen2(), "qwen3": synth.TinyQwen3(), "qwen3_moe": synth.TinyQwen3MoE(),
 		"phi3": synth.TinyPhi3(), "mtp_llama": synth.TinyMTPLlama(), "diffusion_llama": synth.TinyDiffusionLlama(),
 		"dream": synth.TinyDream(), "gpt_oss": synth.TinyGPTOSS(), "apriel_hybrid_ssm": synth.TinyAprielHybridSSM(),
+		"gemma4": synth.TinyGemma4(),
 	}
 	for _, f := range mappings.Builtin() {
 		if _, ok := cases[f.Name]; !ok {

@@ -46,7 +46,7 @@ func TestExportFastLLMLike(t *testing.T) {
 			if _, err := os.Stat(rc.path(stage)); errors.Is(err, fs.ErrNotExist) && stage == "trained" {
 				continue
 			}
-			t.Run(rc.mapping+"_"+stage, func(t *testing.T) {
+			t.Run(rc.name()+"_"+stage, func(t *testing.T) {
 				t.Parallel()
 				m := load(t, rc.mapping)
 				hf0 := generate(t, rc.arch, likeOptions(rc))
@@ -66,8 +66,8 @@ func TestExportFastLLMLike(t *testing.T) {
 					"/config.json agrees with it on every key the mapping maps (",
 					"side files copied from " + hf0 + " (--like), which " + real + " lacks: generation_config.json, tokenizer.json",
 				}
-				// An apriel_hybrid_ssm config as Fast-LLM exports it has no
-				// key without a Fast-LLM place.
+				// An apriel_hybrid_ssm config, or Gemma 4's test model's, as
+				// Fast-LLM exports it has no key without a Fast-LLM place.
 				if len(imp.Carried.Kept) > 0 {
 					want = append(want, "config keys restored from "+hf0+"/config.json: kept by "+rc.mapping+": ")
 				}
@@ -96,7 +96,7 @@ func TestExportFastLLMLike(t *testing.T) {
 // --like with a checkpoint that has its own record, and on import.
 func TestExportFastLLMLikeRefused(t *testing.T) {
 	for _, rc := range realCases() {
-		t.Run(rc.mapping, func(t *testing.T) {
+		t.Run(rc.name(), func(t *testing.T) {
 			t.Parallel()
 			m := load(t, rc.mapping)
 			fl0, _ := convert(t, m, generate(t, rc.arch, synth.Options{NoSideFiles: true}), engine.PlanOptions{})
@@ -106,7 +106,7 @@ func TestExportFastLLMLikeRefused(t *testing.T) {
 			like := generate(t, other, synth.Options{})
 			heads := "decoder.block.mixer.heads"
 			switch rc.mapping {
-			case "gpt_oss":
+			case "gpt_oss", "gemma4":
 				heads = "decoder.blocks.*.mixer.heads"
 			case "apriel_hybrid_ssm":
 				heads = "decoder.blocks.t.mixer.heads"

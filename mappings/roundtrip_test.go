@@ -96,6 +96,23 @@ func roundTripCases() []roundTripCase {
 		{name: "mtp_llama_three_heads_biases", mapping: "mtp_llama", arch: mtp3},
 		{name: "diffusion_llama", mapping: "diffusion_llama", arch: synth.TinyDiffusionLlama()},
 		{name: "dream", mapping: "dream", arch: synth.TinyDream()},
+		// Gemma 4: experts beside the dense MLP; dense; full layers whose
+		// keys are the values, with other head sizes; every width distinct.
+		{name: "gemma4", mapping: "gemma4", arch: synth.TinyGemma4()},
+		{name: "gemma4_dense", mapping: "gemma4", arch: gemma4Archs()["dense"]},
+		{name: "gemma4_kv", mapping: "gemma4", arch: gemma4Archs()["kv"]},
+		{name: "gemma4_rect", mapping: "gemma4", arch: gemma4Archs()["rect"]},
+		{name: "gemma4_fast_llm_test", mapping: "gemma4", arch: gemma4FastLLMTest()},
+		// One layer, full attention (transformers makes the last one full):
+		// a single block, which must keep the full layers' settings.
+		{name: "gemma4_one_full_layer", mapping: "gemma4", arch: gemma4OneLayer()},
+		// The keys whose absence says their default, left out: they stay out.
+		{name: "gemma4_dense_defaults_absent", mapping: "gemma4", arch: func() synth.Arch {
+			a := gemma4Archs()["dense"]
+			a.Remove = []string{"num_kv_shared_layers", "use_double_wide_mlp", "use_bidirectional_attention", "attention_k_eq_v",
+				"enable_moe_block", "final_logit_softcapping", "num_global_key_value_heads"}
+			return a
+		}()},
 		// Sharded inputs with an index (save_pretrained naming, and GPT-OSS's
 		// published 0-based naming).
 		{name: "gpt_oss_mxfp4_sharded", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true, ShardBytes: 48 << 10}, variant: "mxfp4"},
@@ -107,6 +124,7 @@ func roundTripCases() []roundTripCase {
 		{name: "llama_sharded", mapping: "llama", arch: synth.TinyLlama(), opts: synth.Options{ShardBytes: 24 << 10}},
 		{name: "qwen3_moe_sharded", mapping: "qwen3_moe", arch: synth.TinyQwen3MoE(), opts: synth.Options{ShardBytes: 24 << 10}},
 		{name: "mtp_llama_sharded", mapping: "mtp_llama", arch: mtp3, opts: synth.Options{ShardBytes: 24 << 10}},
+		{name: "gemma4_kv_sharded", mapping: "gemma4", arch: gemma4Archs()["kv"], opts: synth.Options{ShardBytes: 512 << 10}},
 		// Originals not in save_pretrained form come back byte for byte.
 		{name: "gpt_oss_rope_scaling_unsorted", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4",
 			edit: rewriteConfig(func(o pyjson.Object) (any, int, string) {

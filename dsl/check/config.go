@@ -63,8 +63,13 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 			}
 			c.addConfig(it, r, ctx, it.Keys, nil)
 		case *syntax.ConstItem:
-			v, _ := c.constValue(it.Value, false)
-			r := &ir.ConfigRule{Kind: ir.ConfigLeftConst, Pos: it.Pos, Value: v, Optional: it.Optional}
+			r := &ir.ConfigRule{Kind: ir.ConfigLeftConst, Pos: it.Pos, Optional: it.Optional}
+			if it.Right && !isLiteral(it.Value) {
+				// A value the left config determines (sqrt(hidden_size)).
+				r.ValueExpr = c.expr(it.Value, top)
+			} else {
+				r.Value, _ = c.constValue(it.Value, false)
+			}
 			if it.Right && it.Optional {
 				c.errorf(it.Span, "write right "+it.Key.String()+" = ...: an export already accepts a right config that lacks the key",
 					"only a left constant may be absent (left P default V)")
@@ -259,10 +264,10 @@ func (c *checker) rightConflict(a, b *cruleInfo, done map[*syntax.Name]bool) {
 			ca, cb := a.rule.Kind == ir.ConfigRightConst, b.rule.Kind == ir.ConfigRightConst
 			switch {
 			case ca && cb:
-				if !ir.ValuesEqual(a.rule.Value, b.rule.Value) {
+				if va, vb := constText(a.rule), constText(b.rule); va != vb {
 					done[nb] = true
 					c.errorf(nb.Span, "", "conflicting constants for right path %s: %s here, %s at line %d (%s)",
-						nb, ir.FormatValue(b.rule.Value), ir.FormatValue(a.rule.Value), na.Pos.Line, na)
+						nb, vb, va, na.Pos.Line, na)
 				}
 			case ca || cb:
 				done[nb] = true
@@ -341,4 +346,13 @@ func (c *checker) condKeys(x ir.Expr, seen map[string]bool) [][]string {
 		}
 	}
 	return out
+}
+
+// constText spells a right constant's value, or the expression that
+// computes it: two constants agree when they spell the same.
+func constText(r *ir.ConfigRule) string {
+	if r.ValueExpr != nil {
+		return ir.Format(r.ValueExpr)
+	}
+	return ir.FormatValue(r.Value)
 }

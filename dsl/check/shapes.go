@@ -178,6 +178,16 @@ func (r *sampleRun) run() {
 		}
 		r.env.lets[l.ir.Name] = v
 	}
+	// The right values the sample's config computes (sqrt(hidden_size)).
+	for _, cr := range c.crules {
+		if cr.rule.ValueExpr == nil || !r.applies(cr.ctx) || c.constFailed(cr.rule.ValueExpr) {
+			continue
+		}
+		r.env.hit = false
+		if _, err := ir.Eval(cr.rule.ValueExpr, r.env); err != nil {
+			r.fail(r.span(cr.rule.ValueExpr), err)
+		}
+	}
 	for _, t := range c.trules {
 		if t.broken || (t.ctx.variant != "" && t.ctx.variant != r.active) {
 			continue

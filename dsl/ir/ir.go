@@ -127,7 +127,8 @@ const (
 	// import. With Optional the key may also be absent on import, and the
 	// export then leaves it out again.
 	ConfigLeftConst
-	// ConfigRightConst: the right key has Value: written on import, checked on export.
+	// ConfigRightConst: the right key has Value (or, computed, the value of
+	// ValueExpr on the left config): written on import, checked on export.
 	ConfigRightConst
 	// ConfigKeep: left keys with no right counterpart, carried through unchanged.
 	ConfigKeep
@@ -158,6 +159,7 @@ type ConfigRule struct {
 	RightDefault Expr   // rename: value used when the right key is absent (export)
 	ValueMap     []ValuePair
 	Value        any    // constants
+	ValueExpr    Expr   // right constant computed from the left config (Value unused)
 	Optional     bool   // left constant: may be absent (`left P default V`)
 	Length       Expr   // cycle: the full list length (an expression on the left config)
 	Single       string // cycle: block name when the right side holds a single plain block and nothing tells which

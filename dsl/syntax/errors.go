@@ -446,9 +446,10 @@ func (p *errParser) itemStart(kind bodyKind, o, k int) int {
 	for i := o + 2; i < k; i++ {
 		depth += p.bracketDelta(p.toks[i-1])
 		switch t := p.toks[i]; {
-		// A name right after ":" is a dtype or an each's left prefix, never
-		// an item's start (`w:` alone is a complete reference).
-		case depth != 0 || !canStartItem(kind, t) || p.toks[i-1].Type == tokPunct && p.toks[i-1].Value == ":":
+		// After ":" a name is a reference's dtype (x: BF16[...]), never an
+		// item: a reference may end at its ":", so the tokens before would
+		// pass for complete items and the dtype for the next one.
+		case depth != 0 || !canStartItem(kind, t) || p.toks[i-1].Value == ":":
 		case t.Pos.Line > p.toks[i-1].Pos.Line:
 			lineStarts = append(lineStarts, i)
 		default:

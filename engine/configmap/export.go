@@ -58,6 +58,9 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	if err := ex.refused(); err != nil {
 		return nil, err
 	}
+	if err := ex.computed(); err != nil {
+		return nil, err
+	}
 	if carried == nil {
 		ex.noteUncarried(asked, t.extras.Generic.What)
 	}
@@ -74,6 +77,40 @@ func (ex *exporter) refused() error {
 		}
 		if ok, err := ir.EvalAll(r.When, ex.res.Env); err == nil && ok {
 			ex.fail(r, "", "the left config this makes would be refused: %v", r.Value)
+		}
+	}
+	return errors.Join(ex.errs...)
+}
+
+// computed checks the right values the mapping computes from the left
+// config (right P = sqrt(hidden_size)), once the left config is rebuilt:
+// the right config must hold what an import of that config would write.
+// Unlike a literal constant, which is mostly the right side's own default,
+// an absent key is refused: the right side's default is not what the left
+// config computes.
+func (ex *exporter) computed() error {
+	for _, r := range ex.m.Config {
+		if r.Kind != ir.ConfigRightConst || r.ValueExpr == nil || !ex.applied[r] {
+			continue
+		}
+		paths, ok := ex.rs.resolve(r.Right[0].Segs)
+		if !ok {
+			continue
+		}
+		want, err := ir.Eval(r.ValueExpr, ex.res.Env)
+		if err != nil {
+			ex.fail(r, pathString(r.Right[0]), "%v", err)
+			continue
+		}
+		for _, p := range paths {
+			ps := strings.Join(p, ".")
+			switch v, ok := ir.LookupPath(ex.right, p); {
+			case !ok:
+				ex.fail(r, ps, "missing; the mapping requires %s = %s", ir.Format(r.ValueExpr), pyValue(want))
+			case !ir.ValuesEqual(v, want):
+				ex.fail(r, ps, "is %s; the mapping requires %s = %s (%s has no way to say another value)",
+					pyValue(v), ir.Format(r.ValueExpr), pyValue(want), ex.m.Left)
+			}
 		}
 	}
 	return errors.Join(ex.errs...)
@@ -266,6 +303,9 @@ func (ex *exporter) rightConst(r *ir.ConfigRule) {
 	for _, p := range paths {
 		ps := strings.Join(p, ".")
 		ex.claims = append(ex.claims, ps)
+		if r.ValueExpr != nil {
+			continue // checked on the rebuilt left config (computed)
+		}
 		if v, ok := ir.LookupPath(ex.right, p); ok && !ir.ValuesEqual(v, r.Value) {
 			ex.fail(r, ps, "is %s; the mapping requires %s (%s has no way to say another value)", ir.FormatValue(v), ir.FormatValue(r.Value), ex.m.Left)
 		}

@@ -240,14 +240,23 @@ func (im *importer) leftConst(r *ir.ConfigRule) {
 	}
 }
 
-// rightConst writes the constant wherever its path leads.
+// rightConst writes the constant, or the value it computes from the left
+// config, wherever its path leads.
 func (im *importer) rightConst(r *ir.ConfigRule) {
 	paths, ok := im.rs.resolve(r.Right[0].Segs)
 	if !ok {
 		return // a block this config does not have
 	}
+	v := r.Value
+	if r.ValueExpr != nil {
+		var err error
+		if v, err = ir.Eval(r.ValueExpr, im.res.Env); err != nil {
+			im.fail(r, pathString(r.Right[0]), "%v", err)
+			return
+		}
+	}
 	for _, p := range paths {
-		im.write(r, p, r.Value)
+		im.write(r, p, v)
 	}
 }
 
@@ -268,6 +277,14 @@ func (im *importer) rename(r *ir.ConfigRule) {
 		}
 		im.fail(r, key, "value %s%s has no counterpart (known: %s)", ir.FormatValue(v), from, knownValues(r.ValueMap, true))
 		return
+	}
+	if r.RightDefault != nil {
+		// The right side's default: its absence says it, as the right
+		// side's own program leaves out what it did not set; the export
+		// reads the default back.
+		if d, err := ir.Eval(r.RightDefault, im.res.Env); err == nil && ir.ValuesEqual(d, mv) {
+			return
+		}
 	}
 	placed := false
 	for _, rp := range r.Right {

@@ -50,8 +50,8 @@ func realTensors(t *testing.T, path string) map[string]tensor.Shape {
 // own code wrote (testdata/real/TARGET/ARCH/{fresh,trained}/metadata.yaml)
 // and compares the parameters it declares with the ones Fast-LLM saved
 // (tensors.txt): the same names, the same shapes, nothing more or less.
-// The architectures without a tensors.txt (apriel2_text, gemma4) could not
-// be sized by Fast-LLM's code without torch; see the README there.
+// The architecture without a tensors.txt (apriel2_text) could not be
+// sized by Fast-LLM's code without torch; see the README there.
 func TestSchemaReal(t *testing.T) {
 	lists, err := filepath.Glob(filepath.Join("testdata", "real", "*", "*", "*", "tensors.txt"))
 	if err != nil {
@@ -107,7 +107,7 @@ func TestSchemaReal(t *testing.T) {
 	}
 	for _, want := range []string{"main/llama", "main/mistral", "main/mixtral", "main/qwen2", "pr374/gpt_oss",
 		"main/mtp_llama", "main/dream", "main/diffusion_llama", "main/apriel_hybrid_ssm", "main/apriel_hybrid_ssm_biased",
-		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn", "main/apriel_hybrid_ssm_auto"} {
+		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn", "main/apriel_hybrid_ssm_auto", "main/gemma4", "main/gemma4_dense", "main/gemma4_kv"} {
 		if !checked[want] {
 			t.Errorf("%s was not checked against Fast-LLM's tensors", want)
 		}
@@ -137,6 +137,46 @@ func TestSchemaFiles(t *testing.T) {
 	}
 	if _, err := Schema("9.9.9"); err == nil || !strings.Contains(err.Error(), `no parameter schema for Fast-LLM target "9.9.9"`) {
 		t.Errorf("unknown target: %v", err)
+	}
+}
+
+// TestSchemaHybridMoE: a hybrid_moe MLP whose routed branch does not say it
+// is a moe is refused, not sized as a dense MLP; without the branch's own
+// norms it has none.
+func TestSchemaHybridMoE(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "real", "main", "gemma4", "fresh", MetadataFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Schema(Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func() (map[string]any, map[string]any) {
+		md, err := ParseMetadata(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := md.Config["decoder"].(map[string]any)["blocks"].(map[string]any)
+		return md.Config, blocks["full_attention"].(map[string]any)["mlp"].(map[string]any)
+	}
+	cfg, mlp := parse()
+	delete(mlp["routed"].(map[string]any), "type")
+	if _, err := s.Expand(ConfigView(cfg), 10000); err == nil || !strings.Contains(err.Error(), `requires m.routed.type == "moe"`) {
+		t.Errorf("a routed branch without its type: %v", err)
+	}
+	cfg, mlp = parse()
+	delete(mlp["dense"].(map[string]any), "post_norm")
+	decl, err := s.Expand(ConfigView(cfg), 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range decl {
+		names = append(names, d.Name)
+	}
+	if !slices.Contains(names, "decoder.0.mlp.dense.post_norm.weight") || slices.Contains(names, "decoder.1.mlp.dense.post_norm.weight") {
+		t.Errorf("dense post_norm only in the sliding block (layer 0): %v", names)
 	}
 }
 
