@@ -63,6 +63,12 @@ func TestDetectRefuses(t *testing.T) {
 		{"unknown_architecture", func(t *testing.T) string {
 			return generate(t, withOverrides(synth.TinyLlama(), "architectures", []any{"GemmaForCausalLM"}, "model_type", "gemma"), synth.Options{})
 		}, `config.json: architectures ["GemmaForCausalLM"], model_type "gemma", which no mapping declares; name the mapping`},
+		{"original_llava_layout", func(t *testing.T) string {
+			// liuhaotian/llava-v1.5-7b says model_type llava too, but its
+			// architecture is the original LLaVA's, which llava.map does
+			// not declare (and no tool can convert: see docs/mappings.md).
+			return generate(t, withOverrides(synth.TinyLlava(), "architectures", []any{"LlavaLlamaForCausalLM"}), synth.Options{})
+		}, `architectures ["LlavaLlamaForCausalLM"], model_type "llava", which no mapping declares`},
 		{"architectures_and_model_type_disagree", func(t *testing.T) string {
 			return generate(t, withOverrides(synth.TinyLlama(), "model_type", "qwen2"), synth.Options{})
 		}, `architectures ["LlamaForCausalLM"], model_type "qwen2", which no mapping declares`},

@@ -136,6 +136,19 @@ func (s *fastLLMSchema) check(path string, typ any, v any) []string {
 				probs = append(probs, s.check(fmt.Sprintf("%s[%d]", path, i), typ["list"], e)...)
 			}
 			return probs
+		case typ["tuple"] != nil:
+			// A fixed-length tuple (YAML writes it as a list), one type
+			// per element: the image normalization's mean and std.
+			l, ok := v.([]any)
+			elems := typ["tuple"].([]any)
+			if !ok || len(l) != len(elems) {
+				return bad("%#v, want a list of %d", v, len(elems))
+			}
+			var probs []string
+			for i, e := range l {
+				probs = append(probs, s.check(fmt.Sprintf("%s[%d]", path, i), elems[i], e)...)
+			}
+			return probs
 		case typ["dict"] != nil:
 			d, ok := v.(map[string]any)
 			if !ok {
@@ -210,6 +223,8 @@ func TestOutputParsesUnderFastLLMSchema(t *testing.T) {
 		"qwen2": synth.TinyQwen2(), "qwen3": synth.TinyQwen3(), "qwen3_moe": synth.TinyQwen3MoE(),
 		"phi3": synth.TinyPhi3(), "mtp_llama": synth.TinyMTPLlama(), "diffusion_llama": synth.TinyDiffusionLlama(),
 		"dream": synth.TinyDream(), "gpt_oss": synth.TinyGPTOSS(), "apriel_hybrid_ssm": synth.TinyAprielHybridSSM(),
+		"llava":        synth.TinyLlava(),
+		"gemma4":       synth.TinyGemma4(),
 		"apriel2_text": synth.TinyApriel2Text(),
 	}
 	for _, f := range mappings.Builtin() {

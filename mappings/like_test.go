@@ -46,7 +46,7 @@ func TestExportFastLLMLike(t *testing.T) {
 			if _, err := os.Stat(rc.path(stage)); errors.Is(err, fs.ErrNotExist) && stage == "trained" {
 				continue
 			}
-			t.Run(rc.mapping+"_"+stage, func(t *testing.T) {
+			t.Run(rc.name()+"_"+stage, func(t *testing.T) {
 				t.Parallel()
 				m := load(t, rc.mapping)
 				hf0 := generate(t, rc.arch, likeOptions(rc))
@@ -66,8 +66,8 @@ func TestExportFastLLMLike(t *testing.T) {
 					"/config.json agrees with it on every key the mapping maps (",
 					"side files copied from " + hf0 + " (--like), which " + real + " lacks: generation_config.json, tokenizer.json",
 				}
-				// An apriel_hybrid_ssm config as Fast-LLM exports it has no
-				// key without a Fast-LLM place.
+				// An apriel_hybrid_ssm config, or Gemma 4's test model's, as
+				// Fast-LLM exports it has no key without a Fast-LLM place.
 				if len(imp.Carried.Kept) > 0 {
 					want = append(want, "config keys restored from "+hf0+"/config.json: kept by "+rc.mapping+": ")
 				}
@@ -96,7 +96,7 @@ func TestExportFastLLMLike(t *testing.T) {
 // --like with a checkpoint that has its own record, and on import.
 func TestExportFastLLMLikeRefused(t *testing.T) {
 	for _, rc := range realCases() {
-		t.Run(rc.mapping, func(t *testing.T) {
+		t.Run(rc.name(), func(t *testing.T) {
 			t.Parallel()
 			m := load(t, rc.mapping)
 			fl0, _ := convert(t, m, generate(t, rc.arch, synth.Options{NoSideFiles: true}), engine.PlanOptions{})
@@ -105,7 +105,7 @@ func TestExportFastLLMLikeRefused(t *testing.T) {
 			other.Hidden, other.Heads = 2*other.Hidden, 2*other.Heads
 			hfHeads, heads, wantHeads := "num_attention_heads", "decoder.block.mixer.heads", rc.arch.Heads
 			switch rc.mapping {
-			case "gpt_oss":
+			case "gpt_oss", "gemma4":
 				heads = "decoder.blocks.*.mixer.heads"
 			case "apriel_hybrid_ssm":
 				heads = "decoder.blocks.t.mixer.heads"
@@ -125,9 +125,13 @@ func TestExportFastLLMLikeRefused(t *testing.T) {
 			if heads == hfHeads {
 				from = ""
 			}
+			text := "" // where the text model's keys are
+			if rc.mapping == "llava" {
+				text = "text_config."
+			}
 			refused(t, rc.mapping, real, engine.PlanOptions{Like: like},
-				fmt.Sprintf("%s/config.json: hidden_size: is %d, but %s/metadata.yaml config.base_model gives %d (from hidden_size)", like, other.Hidden, real, rc.arch.Hidden),
-				fmt.Sprintf("%s/config.json: %s: is %d, but %s/metadata.yaml config.base_model gives %d%s", like, hfHeads, other.Heads, real, wantHeads, from),
+				fmt.Sprintf("%s/config.json: %shidden_size: is %d, but %s/metadata.yaml config.base_model gives %d (from hidden_size)", like, text, other.Hidden, real, rc.arch.Hidden),
+				fmt.Sprintf("%s/config.json: %s%s: is %d, but %s/metadata.yaml config.base_model gives %d%s", like, text, hfHeads, other.Heads, real, wantHeads, from),
 				"--like "+like+" does not describe the model of "+real+": 2 config keys differ (above); --like must name the hf checkpoint "+real+" was converted or trained from")
 			if rc.mapping != "llama" {
 				return

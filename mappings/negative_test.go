@@ -3,6 +3,7 @@ package mappings_test
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -156,6 +157,18 @@ func apriel2Mixer(block string, mixer map[string]any) synth.Arch {
 	a := synth.TinyApriel2Text()
 	a.Apriel2.Blocks[block]["mixer"] = mixer
 	return a
+}
+
+// llavaSub is the tiny llava's sub-config sub (text_config,
+// vision_config) with key set to v.
+func llavaSub(sub, key string, v any) map[string]any {
+	c, err := synth.Config(synth.TinyLlava())
+	if err != nil {
+		panic(err) // the tiny llava is valid: TestLlava (synth) says so
+	}
+	m := maps.Clone(c[sub].(map[string]any))
+	m[key] = v
+	return m
 }
 
 // withRemoved is a with the top-level config keys left out.
@@ -406,10 +419,6 @@ func TestRefusedHF(t *testing.T) {
 			want: []string{"ssm_cfg.d_conv: is 3; the mapping requires 4"},
 		},
 		{
-			name: "apriel_dt_rank_auto", mapping: "apriel_hybrid_ssm", arch: aprielBiased(0),
-			want: []string{`ssm_cfg.dt_rank is "auto"`},
-		},
-		{
 			// The layout says Mamba where the checkpoint has attention.
 			name: "apriel_layout_disagrees", mapping: "apriel_hybrid_ssm",
 			arch: withOverrides(synth.TinyAprielHybridSSM(), "hybrid_block_layout", []any{"m2", "m2"}),
@@ -462,6 +471,18 @@ func TestRefusedHF(t *testing.T) {
 				return a
 			}(),
 			want: []string{"a gated MLP with biases: Apriel2's gated MLP (transformers' MistralMLP) has none"},
+		},
+		{
+			// Llava saves lm_head all the same; Fast-LLM's tied model has
+			// no head.output_weights for it.
+			name: "llava_tied", mapping: "llava",
+			arch: withOverrides(synth.TinyLlava(), "text_config", llavaSub("text_config", "tie_word_embeddings", true)),
+			want: []string{"text_config.tie_word_embeddings is true: Llava saves language_model.lm_head.weight all the same"},
+		},
+		{
+			name: "llava_other_vision_tower", mapping: "llava",
+			arch: withOverrides(synth.TinyLlava(), "vision_config", llavaSub("vision_config", "model_type", "siglip_vision_model")),
+			want: []string{`config.json: vision_config.model_type: is "siglip_vision_model"; the mapping requires "pixtral"`},
 		},
 		{
 			name: "mistral_wrong_architecture", mapping: "mistral",

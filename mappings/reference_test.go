@@ -177,6 +177,18 @@ func checkAgainst(t *testing.T, fl *checkpoint, want map[string]expected) {
 	}
 }
 
+// checkExactly is checkAgainst, and that the output holds nothing besides:
+// Fast-LLM's converters make no other tensor.
+func checkExactly(t *testing.T, label string, fl *checkpoint, want map[string]expected) {
+	t.Helper()
+	checkAgainst(t, fl, want)
+	for _, n := range fl.ck.Names() {
+		if _, ok := want[strings.TrimSuffix(n, "/weights")]; !ok {
+			t.Errorf("%s: mapper writes %s, Fast-LLM's converter does not", label, n)
+		}
+	}
+}
+
 func TestReferenceGPTOSS(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -511,13 +523,69 @@ func TestReferenceAprielHybridSSM(t *testing.T) {
 		hfDir := generate(t, a, synth.Options{})
 		out, _ := convert(t, load(t, "apriel_hybrid_ssm"), hfDir, engine.PlanOptions{})
 		hf, fl := openHF(t, hfDir), openFastLLM(t, out)
-		want := refAprielHybridSSM(hf, a)
-		checkAgainst(t, fl, want)
-		// Nothing besides: Fast-LLM's converters make no other tensor.
-		for _, n := range fl.ck.Names() {
-			if _, ok := want[strings.TrimSuffix(n, "/weights")]; !ok {
-				t.Errorf("%v: mapper writes %s, Fast-LLM's converter does not", a.Layout, n)
-			}
-		}
+		checkExactly(t, fmt.Sprint(a.Layout), fl, refAprielHybridSSM(hf, a))
+	}
+}
+
+// refLlava computes every Fast-LLM tensor of a llava checkpoint, written
+// from Fast-LLM's llava converter (main, models/multimodal/conversion/
+// llava.py, and the Llama/Mistral converters it builds on): the text model
+// under language_model. as Llama's (k and v concatenated, gate and up
+// concatenated, down transposed; Llava's lm_head always kept); the vision
+// tower's blocks the same under Pixtral's names (attention, feed_forward,
+// attention_norm, ffn_norm); the patch convolution's [out, channels, h, w]
+// kernel viewed as [out, channels * h * w] (PatchEmbeddingWeightConverter),
+// ln_pre the embeddings' norm; the projector's linear_1 as it is, linear_2
+// transposed (TransposeSplitWeightConverter), its biases as they are.
+func refLlava(hf *checkpoint, a synth.Arch) map[string]expected {
+	out := map[string]expected{}
+	same := func(fl, name string, shape ...int) { out[fl] = expected{shape, hf.bf16(name, shape...)} }
+	block := func(hfp, flp, attn, mlp, norm1, norm2 string, H, I, q, kv int) {
+		same(flp+"norm_1.weight", hfp+norm1, H)
+		same(flp+"norm_2.weight", hfp+norm2, H)
+		same(flp+"mixer.query.weight", hfp+attn+"q_proj.weight", q, H)
+		out[flp+"mixer.key_value.weight"] = expected{[]int{2 * kv, H},
+			append(hf.bf16(hfp+attn+"k_proj.weight", kv, H), hf.bf16(hfp+attn+"v_proj.weight", kv, H)...)}
+		same(flp+"mixer.dense.weight", hfp+attn+"o_proj.weight", H, q)
+		out[flp+"mlp.layer_1.weight"] = expected{[]int{2 * I, H},
+			append(hf.bf16(hfp+mlp+"gate_proj.weight", I, H), hf.bf16(hfp+mlp+"up_proj.weight", I, H)...)}
+		out[flp+"mlp.layer_2.weight"] = expected{[]int{I, H}, transposed(hf.bf16(hfp+mlp+"down_proj.weight", H, I), H, I)}
+	}
+	H, V := a.Hidden, a.Vocab
+	same("embeddings.word_embeddings_weight", "language_model.model.embed_tokens.weight", V, H)
+	same("head.final_norm.weight", "language_model.model.norm.weight", H)
+	same("head.output_weights", "language_model.lm_head.weight", V, H)
+	for l := range a.Layers {
+		block(fmt.Sprintf("language_model.model.layers.%d.", l), fmt.Sprintf("decoder.%d.", l), "self_attn.", "mlp.",
+			"input_layernorm.weight", "post_attention_layernorm.weight", H, a.Intermediate, a.Heads*a.HeadDim, a.KVHeads*a.HeadDim)
+	}
+	v := a.Vision
+	P := v.PatchSize
+	out["vision_encoder.embeddings.patch_embeddings.weight"] = expected{[]int{v.Hidden, 3 * P * P},
+		hf.bf16("vision_tower.patch_conv.weight", v.Hidden, 3, P, P)}
+	same("vision_encoder.embeddings.normalization.weight", "vision_tower.ln_pre.weight", v.Hidden)
+	for l := range v.Layers {
+		block(fmt.Sprintf("vision_tower.transformer.layers.%d.", l), fmt.Sprintf("vision_encoder.encoder.%d.", l), "attention.",
+			"feed_forward.", "attention_norm.weight", "ffn_norm.weight", v.Hidden, v.Intermediate, v.Hidden, v.Hidden)
+	}
+	same("vision_encoder.adapter.layer_1.weight", "multi_modal_projector.linear_1.weight", H, v.Hidden)
+	same("vision_encoder.adapter.layer_1.bias", "multi_modal_projector.linear_1.bias", H)
+	out["vision_encoder.adapter.layer_2.weight"] = expected{[]int{H, H}, transposed(hf.bf16("multi_modal_projector.linear_2.weight", H, H), H, H)}
+	same("vision_encoder.adapter.layer_2.bias", "multi_modal_projector.linear_2.bias", H)
+	return out
+}
+
+func TestReferenceLlava(t *testing.T) {
+	t.Parallel()
+	// The tiny model, and one whose vision tower has more heads, a wider
+	// MLP and another patch size: a width taken from the wrong tower
+	// cannot hide.
+	other := synth.TinyLlava()
+	other.Vision = synth.Vision{Hidden: 48, Intermediate: 80, Layers: 3, Heads: 4, PatchSize: 2}
+	for _, a := range []synth.Arch{synth.TinyLlava(), other} {
+		hfDir := generate(t, a, synth.Options{})
+		out, _ := convert(t, load(t, "llava"), hfDir, engine.PlanOptions{})
+		hf, fl := openHF(t, hfDir), openFastLLM(t, out)
+		checkExactly(t, fmt.Sprintf("%+v", a.Vision), fl, refLlava(hf, a))
 	}
 }

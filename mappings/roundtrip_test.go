@@ -63,6 +63,7 @@ func roundTripCases() []roundTripCase {
 		{name: "apriel2_text_biased", mapping: "apriel2_text", arch: apriel2Biased()},
 		{name: "apriel2_text_yarn_defaults", mapping: "apriel2_text", arch: apriel2Defaults()},
 		{name: "apriel_hybrid_ssm_biased", mapping: "apriel_hybrid_ssm", arch: aprielBiased(6)},
+		{name: "apriel_hybrid_ssm_dt_rank_auto", mapping: "apriel_hybrid_ssm", arch: aprielBiased(0)},
 		{name: "apriel_hybrid_ssm_gdn", mapping: "apriel_hybrid_ssm", arch: aprielGDN()},
 		{name: "apriel_hybrid_ssm_mamba_only", mapping: "apriel_hybrid_ssm", arch: aprielLayout("m2", "m2")},
 		{name: "apriel_hybrid_ssm_attention_only", mapping: "apriel_hybrid_ssm", arch: aprielLayout("t", "t", "t")},
@@ -75,6 +76,14 @@ func roundTripCases() []roundTripCase {
 		{name: "apriel_hybrid_ssm_ssm_defaults", mapping: "apriel_hybrid_ssm", arch: withOverrides(synth.TinyAprielHybridSSM(), "ssm_cfg",
 			map[string]any{"d_state": int64(8), "d_inner": int64(512), "d_xb": int64(256), "conv_bias": false, "dt_proj_bias": false})},
 		{name: "apriel_hybrid_ssm_periodic", mapping: "apriel_hybrid_ssm", arch: aprielLayout("t", "m2", "t", "m2")},
+		{name: "llava", mapping: "llava", arch: synth.TinyLlava()},
+		// Fast-LLM's own spelling of its gelu, and a config without
+		// multimodal_projector_bias (transformers' default: biased).
+		{name: "llava_gelu_tanh", mapping: "llava", arch: withOverrides(synth.TinyLlava(), "projector_hidden_act", "gelu_pytorch_tanh")},
+		{name: "llava_no_projector_bias_key", mapping: "llava", arch: withRemoved(synth.TinyLlava(), "multimodal_projector_bias")},
+		// pixtral-12b's vision_config states head_dim, which Fast-LLM
+		// ignores: kept.
+		{name: "llava_vision_head_dim", mapping: "llava", arch: withOverrides(synth.TinyLlava(), "vision_config", llavaSub("vision_config", "head_dim", int64(16)))},
 		{name: "gpt_oss_mxfp4_byte_exact", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4"},
 		{name: "gpt_oss_mxfp4", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), variant: "mxfp4", valuesOnly: true},
 		{name: "gpt_oss_dense", mapping: "gpt_oss", arch: synth.TinyGPTOSSDense(), variant: "dense"},
@@ -99,6 +108,23 @@ func roundTripCases() []roundTripCase {
 		{name: "mtp_llama_three_heads_biases", mapping: "mtp_llama", arch: mtp3},
 		{name: "diffusion_llama", mapping: "diffusion_llama", arch: synth.TinyDiffusionLlama()},
 		{name: "dream", mapping: "dream", arch: synth.TinyDream()},
+		// Gemma 4: experts beside the dense MLP; dense; full layers whose
+		// keys are the values, with other head sizes; every width distinct.
+		{name: "gemma4", mapping: "gemma4", arch: synth.TinyGemma4()},
+		{name: "gemma4_dense", mapping: "gemma4", arch: gemma4Archs()["dense"]},
+		{name: "gemma4_kv", mapping: "gemma4", arch: gemma4Archs()["kv"]},
+		{name: "gemma4_rect", mapping: "gemma4", arch: gemma4Archs()["rect"]},
+		{name: "gemma4_fast_llm_test", mapping: "gemma4", arch: gemma4FastLLMTest()},
+		// One layer, full attention (transformers makes the last one full):
+		// a single block, which must keep the full layers' settings.
+		{name: "gemma4_one_full_layer", mapping: "gemma4", arch: gemma4OneLayer()},
+		// The keys whose absence says their default, left out: they stay out.
+		{name: "gemma4_dense_defaults_absent", mapping: "gemma4", arch: func() synth.Arch {
+			a := gemma4Archs()["dense"]
+			a.Remove = []string{"num_kv_shared_layers", "use_double_wide_mlp", "use_bidirectional_attention", "attention_k_eq_v",
+				"enable_moe_block", "final_logit_softcapping", "num_global_key_value_heads"}
+			return a
+		}()},
 		// Sharded inputs with an index (save_pretrained naming, and GPT-OSS's
 		// published 0-based naming).
 		{name: "gpt_oss_mxfp4_sharded", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true, ShardBytes: 48 << 10}, variant: "mxfp4"},
@@ -110,6 +136,7 @@ func roundTripCases() []roundTripCase {
 		{name: "llama_sharded", mapping: "llama", arch: synth.TinyLlama(), opts: synth.Options{ShardBytes: 24 << 10}},
 		{name: "qwen3_moe_sharded", mapping: "qwen3_moe", arch: synth.TinyQwen3MoE(), opts: synth.Options{ShardBytes: 24 << 10}},
 		{name: "mtp_llama_sharded", mapping: "mtp_llama", arch: mtp3, opts: synth.Options{ShardBytes: 24 << 10}},
+		{name: "gemma4_kv_sharded", mapping: "gemma4", arch: gemma4Archs()["kv"], opts: synth.Options{ShardBytes: 512 << 10}},
 		// Originals not in save_pretrained form come back byte for byte.
 		{name: "gpt_oss_rope_scaling_unsorted", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4",
 			edit: rewriteConfig(func(o pyjson.Object) (any, int, string) {

@@ -16,7 +16,7 @@ func runSynth(args []string, stdout, stderr io.Writer) int {
 	fs.Var(countFlag{&layers, 1}, "layers", "layers (default: the architecture's)")
 	fs.Var(countFlag{&vocab, 1}, "vocab", "vocabulary size (default: the architecture's)")
 	var width string
-	fs.Var(newChoice(&width, "tiny", "tiny", "real"), "width", "sizes: tiny, or real (the published widths: gpt-oss-20b, Llama-3-8B, Qwen3-8B, Qwen3-30B-A3B, Phi-3-mini; "+strings.Join(synth.RealNames(), ", ")+" only)")
+	fs.Var(newChoice(&width, "tiny", "tiny", "real"), "width", "sizes: tiny, or real (the published widths: gpt-oss-20b, Llama-3-8B, Qwen3-8B, Qwen3-30B-A3B, Phi-3-mini, gemma-4-26B-A4B; "+strings.Join(synth.RealNames(), ", ")+" only)")
 	seed := fs.Int64("seed", 1, "random seed")
 	byteExact := fs.Bool("byte-exact-mxfp4", false, "put a magnitude-6 code in every MXFP4 group, so re-encoding reproduces the bytes")
 	var shard int64

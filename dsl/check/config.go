@@ -117,8 +117,13 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 			}
 			c.addConfig(it, r, ctx, it.Keys, nil)
 		case *syntax.ConstItem:
-			v, _ := c.constValue(it.Value, false)
-			r := &ir.ConfigRule{Kind: ir.ConfigLeftConst, Pos: it.Pos, Value: v, Optional: it.Optional}
+			r := &ir.ConfigRule{Kind: ir.ConfigLeftConst, Pos: it.Pos, Optional: it.Optional}
+			if it.Right && !isLiteral(it.Value) {
+				// A value the left config determines (sqrt(hidden_size)).
+				r.ValueExpr = c.expr(it.Value, top)
+			} else {
+				r.Value, _ = c.constValue(it.Value, false)
+			}
 			if it.Right && it.Optional {
 				c.errorf(it.Span, "write right "+it.Key.String()+" = ...: an export already accepts a right config that lacks the key",
 					"only a left constant may be absent (left P default V)")
@@ -148,6 +153,15 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 			if it.LeftDefault != nil {
 				r.LeftDefault = c.expr(it.LeftDefault, top)
 			}
+			if it.LeftFor != nil {
+				r.LeftFor, r.HasLeftFor = c.constValue(it.LeftFor, false)
+				// A default that is that very value would make the key
+				// read as itself: for says nothing then.
+				if lit, ok := r.LeftDefault.(*ir.Literal); ok && r.HasLeftFor && ir.ValuesEqual(lit.Value, r.LeftFor) {
+					c.errorf(it.LeftFor.Range(), "leave `for "+ir.FormatValue(r.LeftFor)+"` out, or give the default it stands for",
+						"%s is the default itself: for names another value that stands for the default", ir.FormatValue(r.LeftFor))
+				}
+			}
 			if it.RightDefault != nil {
 				r.RightDefault = c.expr(it.RightDefault, top)
 			}
@@ -160,7 +174,7 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 				c.errorf(it.Span, "a per-layer list has one place; write the cycle outside the each",
 					"a cycle rule cannot sit under each %s", ctx.each.ir.Var)
 			}
-			r := &ir.ConfigRule{Kind: ir.ConfigCycle, Pos: it.Pos}
+			r := &ir.ConfigRule{Kind: ir.ConfigCycle, Pos: it.Pos, Verbatim: it.Verbatim}
 			r.Left, _ = c.leftPath(it.Left, "config key")
 			r.Right = []ir.Path{c.rightPath(it.Right)}
 			r.Length = c.expr(it.Length, top)
@@ -353,10 +367,10 @@ func (c *checker) rightConflict(a, b *cruleInfo, done map[*syntax.Name]bool) {
 			ca, cb := a.rule.Kind == ir.ConfigRightConst, b.rule.Kind == ir.ConfigRightConst
 			switch {
 			case ca && cb:
-				if !ir.ValuesEqual(a.rule.Value, b.rule.Value) {
+				if va, vb := constText(a.rule), constText(b.rule); va != vb {
 					done[nb] = true
 					c.errorf(nb.Span, "", "conflicting constants for right path %s: %s here, %s at line %d (%s)",
-						nb, ir.FormatValue(b.rule.Value), ir.FormatValue(a.rule.Value), na.Pos.Line, na)
+						nb, vb, va, na.Pos.Line, na)
 				}
 			case ca || cb:
 				done[nb] = true
@@ -441,4 +455,13 @@ func (c *checker) condKeys(x ir.Expr, seen map[string]bool) [][]string {
 		}
 	}
 	return out
+}
+
+// constText spells a right constant's value, or the expression that
+// computes it: two constants agree when they spell the same.
+func constText(r *ir.ConfigRule) string {
+	if r.ValueExpr != nil {
+		return ir.Format(r.ValueExpr)
+	}
+	return ir.FormatValue(r.Value)
 }

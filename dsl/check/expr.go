@@ -250,6 +250,33 @@ func (c *checker) constValue(e syntax.Expr, bareStrings bool) (any, bool) {
 	return nil, false
 }
 
+// isLiteral says whether e is what constValue accepts without bare
+// strings: a literal, a negative number, or a list or object of them.
+func isLiteral(e syntax.Expr) bool {
+	switch e := e.(type) {
+	case *syntax.IntLit, *syntax.FloatLit, *syntax.StringLit, *syntax.BoolLit, *syntax.NullLit:
+		return true
+	case *syntax.ListExpr:
+		for _, x := range e.Elems {
+			if !isLiteral(x) {
+				return false
+			}
+		}
+		return true
+	case *syntax.ObjectExpr:
+		for _, en := range e.Entries {
+			if !isLiteral(en.Value) {
+				return false
+			}
+		}
+		return true
+	case *syntax.UnaryExpr:
+		_, ok := constNumber(e)
+		return ok
+	}
+	return false
+}
+
 // claim is a left config path some config rule claims.
 type claim struct {
 	segs []string

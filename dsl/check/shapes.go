@@ -155,8 +155,15 @@ func (r *sampleRun) run() {
 			if !r.applies(&ctxInfo{variant: cr.ctx.variant, when: rule.When}) {
 				continue
 			}
-			if _, ok := ir.LookupPath(r.env.cfg, rule.Left.Segs); ok {
-				continue
+			// A value standing for the default (`for "auto"`) is replaced
+			// like an absent key.
+			segs := rule.Left.Segs
+			if v, ok := ir.LookupPath(r.env.cfg, segs); ok {
+				if !rule.HasLeftFor || !ir.ValuesEqual(v, rule.LeftFor) {
+					continue
+				}
+				parent, _ := ir.LookupPath(r.env.cfg, segs[:len(segs)-1])
+				delete(parent.(map[string]any), segs[len(segs)-1])
 			}
 			r.env.hit = false
 			v, err := ir.Eval(rule.LeftDefault, r.env)
@@ -164,7 +171,7 @@ func (r *sampleRun) run() {
 				r.fail(r.span(cr.rule.LeftDefault), err)
 				continue
 			}
-			_ = setPath(r.env.cfg, rule.Left.Segs, v)
+			_ = setPath(r.env.cfg, segs, v)
 		}
 	}
 	for _, l := range c.letOrder {
@@ -180,6 +187,16 @@ func (r *sampleRun) run() {
 			continue
 		}
 		r.env.lets[l.ir.Name] = v
+	}
+	// The right values the sample's config computes (sqrt(hidden_size)).
+	for _, cr := range c.crules {
+		if cr.rule.ValueExpr == nil || !r.applies(cr.ctx) || c.constFailed(cr.rule.ValueExpr) {
+			continue
+		}
+		r.env.hit = false
+		if _, err := ir.Eval(cr.rule.ValueExpr, r.env); err != nil {
+			r.fail(r.span(cr.rule.ValueExpr), err)
+		}
 	}
 	for _, t := range c.trules {
 		if t.broken || (t.ctx.variant != "" && t.ctx.variant != r.active) {

@@ -111,6 +111,7 @@ func (e *ConfigEach) Bind(r *ConfigRule, n Node) *ConfigRule {
 	}
 	out.LeftDefault = e.BindExpr(r.LeftDefault, n.Left)
 	out.RightDefault = e.BindExpr(r.RightDefault, n.Left)
+	out.ValueExpr = e.BindExpr(r.ValueExpr, n.Left)
 	out.When = nil
 	for _, w := range r.When {
 		out.When = append(out.When, e.BindExpr(w, n.Left))

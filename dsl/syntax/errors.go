@@ -446,10 +446,10 @@ func (p *errParser) itemStart(kind bodyKind, o, k int) int {
 	for i := o + 2; i < k; i++ {
 		depth += p.bracketDelta(p.toks[i-1])
 		switch t := p.toks[i]; {
-		case depth != 0 || !canStartItem(kind, t):
-		case t.Type == tokIdent && p.toks[i-1].Type == tokPunct && p.toks[i-1].Value == ":":
-			// A tensor reference's dtype (x: BF16): the parser takes an
-			// identifier after ":" as one, never as the next item.
+		// After ":" a name is a reference's dtype (x: BF16[...]), never an
+		// item: a reference may end at its ":", so the tokens before would
+		// pass for complete items and the dtype for the next one.
+		case depth != 0 || !canStartItem(kind, t) || p.toks[i-1].Value == ":":
 		case t.Pos.Line > p.toks[i-1].Pos.Line:
 			lineStarts = append(lineStarts, i)
 		default:
@@ -523,7 +523,7 @@ var phrases = []phrase{
 // tier a name, a list or a rule. A tier is not named when anything outside it may come instead.
 var continuations = [][]string{
 	{"or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "[", "("},
-	{":", "|", ",", "[", "default", "map", "cycle", "else", "oneway"},
+	{":", "|", ",", "[", "default", "for", "map", "cycle", "verbatim", "else", "oneway"},
 	{keyEOF},
 }
 

@@ -87,3 +87,25 @@ func values(toks []lexer.Token) []string {
 	}
 	return out
 }
+
+// TestSpineDType: a dtype is not the start of an item, though the tokens
+// before it parse as one (a reference may end at its ":"): an error after
+// the dtype of a body's first rule is probed in the whole rule.
+func TestSpineDType(t *testing.T) {
+	src := []byte("mapping m\nleft hf\nright fast_llm\n\ntensors {\n  each l < n: a.{l} <-> b.{l} {\n    x: BF16[4] | cast(F32) <-> y: F32 = 3\n  }\n}\n")
+	toks, _ := tokenize("m.map", src)
+	p := &errParser{src: src, lines: newLineTable("m.map", src), toks: toks, bad: map[int]*ScanError{}}
+	_, err := parseTokens(theParser, toks)
+	if err == nil {
+		t.Fatal("the file parses")
+	}
+	k := p.errIndex(err, 0)
+	if toks[k].Value != "=" {
+		t.Fatalf("the error is at %q", toks[k].Value)
+	}
+	start, _ := p.declStart(0, k)
+	full := p.expectedAfter(toks[start:k], false, k)
+	if got := p.expectedAt(start, false, k); !maps.Equal(got, full) || !got["["] {
+		t.Errorf("spine %q gives %v, the declaration %v", values(p.spine(start, k)), got, full)
+	}
+}

@@ -37,6 +37,7 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 			out[k] = ir.DeepCopy(v)
 		}
 		ex.absent = carried.Absent
+		ex.stood = carried.ForDefault
 		ex.branches = carried.Branches
 	}
 	ex.readBlocks()
@@ -48,7 +49,7 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	if err := errors.Join(ex.errs...); err != nil {
 		return nil, err
 	}
-	full, _, err := completeLeft(m, out, ex.decide)
+	full, _, _, err := completeLeft(m, out, ex.decide)
 	if err != nil {
 		return nil, inDoc(doc, err)
 	}
@@ -56,6 +57,9 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 		return nil, inDoc(doc, err)
 	}
 	if err := ex.refused(); err != nil {
+		return nil, err
+	}
+	if err := ex.computed(); err != nil {
 		return nil, err
 	}
 	if carried == nil {
@@ -79,6 +83,40 @@ func (ex *exporter) refused() error {
 	return errors.Join(ex.errs...)
 }
 
+// computed checks the right values the mapping computes from the left
+// config (right P = sqrt(hidden_size)), once the left config is rebuilt:
+// the right config must hold what an import of that config would write.
+// Unlike a literal constant, which is mostly the right side's own default,
+// an absent key is refused: the right side's default is not what the left
+// config computes.
+func (ex *exporter) computed() error {
+	for _, r := range ex.m.Config {
+		if r.Kind != ir.ConfigRightConst || r.ValueExpr == nil || !ex.applied[r] {
+			continue
+		}
+		paths, ok := ex.rs.resolve(r.Right[0].Segs)
+		if !ok {
+			continue
+		}
+		want, err := ir.Eval(r.ValueExpr, ex.res.Env)
+		if err != nil {
+			ex.fail(r, pathString(r.Right[0]), "%v", err)
+			continue
+		}
+		for _, p := range paths {
+			ps := strings.Join(p, ".")
+			switch v, ok := ir.LookupPath(ex.right, p); {
+			case !ok:
+				ex.fail(r, ps, "missing; the mapping requires %s = %s", ir.Format(r.ValueExpr), pyValue(want))
+			case !ir.ValuesEqual(v, want):
+				ex.fail(r, ps, "is %s; the mapping requires %s = %s (%s has no way to say another value)",
+					pyValue(v), ir.Format(r.ValueExpr), pyValue(want), ex.m.Left)
+			}
+		}
+	}
+	return errors.Join(ex.errs...)
+}
+
 // exporter is one export in progress.
 type exporter struct {
 	m       *ir.Mapping
@@ -87,6 +125,7 @@ type exporter struct {
 	right   map[string]any
 	variant string
 	absent  []string // left keys absent on the way in
+	stood   []string // left keys that held their rule's for value on the way in
 	// branches are the recorded whens' outcomes on the way in (ir.Branch).
 	branches map[string]bool
 	maxList  int     // the longest per-layer list a cycle may rebuild
@@ -171,7 +210,7 @@ func (ex *exporter) applyAll() {
 // completed with its defaults (a condition may read a key that is absent
 // because it holds its default).
 func (ex *exporter) holds(when []ir.Expr) bool {
-	full, _, err := completeLeft(ex.m, ex.res.Out, ex.decide)
+	full, _, _, err := completeLeft(ex.m, ex.res.Out, ex.decide)
 	if err != nil {
 		return false // the final completion reports it
 	}
@@ -265,6 +304,9 @@ func (ex *exporter) rightConst(r *ir.ConfigRule) {
 	for _, p := range paths {
 		ps := strings.Join(p, ".")
 		ex.claims = append(ex.claims, ps)
+		if r.ValueExpr != nil {
+			continue // checked on the rebuilt left config (computed)
+		}
 		if v, ok := ir.LookupPath(ex.right, p); ok && !ir.ValuesEqual(v, r.Value) {
 			ex.fail(r, ps, "is %s; the mapping requires %s (%s has no way to say another value)", ir.FormatValue(v), ir.FormatValue(r.Value), ex.m.Left)
 		}
@@ -296,6 +338,13 @@ func (ex *exporter) rename(r *ir.ConfigRule) {
 	if slices.Contains(ex.absent, key) && r.LeftDefault != nil {
 		if d, err := ir.Eval(r.LeftDefault, ex.env); err == nil && ir.ValuesEqual(d, lv) {
 			return
+		}
+	}
+	// The key said the value that stands for its default: it says so
+	// again while the default is what the right side holds.
+	if slices.Contains(ex.stood, key) && r.HasLeftFor && r.LeftDefault != nil {
+		if d, err := ir.Eval(r.LeftDefault, ex.env); err == nil && ir.ValuesEqual(d, lv) {
+			lv = r.LeftFor
 		}
 	}
 	ex.setLeft(r, r.Left.Segs, lv)
@@ -342,7 +391,7 @@ func (ex *exporter) cycle(r *ir.ConfigRule) {
 // decided on the rebuilt config, which may not be how the original spelled
 // its keys, and the variant is the default one unless one was asked for.
 func (ex *exporter) noteUncarried(askedVariant bool, generic string) {
-	var kept, defaulted []string
+	var kept, defaulted, stood []string
 	for _, r := range ex.m.Config {
 		if !ex.applied[r] {
 			continue
@@ -355,6 +404,9 @@ func (ex *exporter) noteUncarried(askedVariant bool, generic string) {
 		case r.Kind == ir.ConfigRename && r.LeftDefault != nil, r.Kind == ir.ConfigLeftConst && r.Optional:
 			if _, ok := ir.LookupPath(ex.res.Out, r.Left.Segs); ok {
 				defaulted = append(defaulted, pathString(r.Left))
+				if r.HasLeftFor {
+					stood = append(stood, fmt.Sprintf("%s rather than %s", pathString(r.Left), ir.FormatValue(r.LeftFor)))
+				}
 			}
 		}
 	}
@@ -367,6 +419,9 @@ func (ex *exporter) noteUncarried(askedVariant bool, generic string) {
 	}
 	if len(defaulted) > 0 {
 		parts = append(parts, fmt.Sprintf("the keys with a default are written whether or not the original had them (%s)", strings.Join(defaulted, ", ")))
+	}
+	if len(stood) > 0 {
+		parts = append(parts, fmt.Sprintf("the keys whose rule names a value that stands for their default are written as the value (%s)", strings.Join(stood, ", ")))
 	}
 	if decided := ex.decidedBranches(); len(decided) > 0 {
 		parts = append(parts, fmt.Sprintf("the recorded whens are decided on the rebuilt config, not as the original's were (%s), so keys the original spelled another way come back in this branch's spelling", strings.Join(decided, ", ")))

@@ -71,7 +71,7 @@ type importer struct {
 // start completes the left config, evaluates the lets and selects the
 // variant.
 func (im *importer) start() error {
-	full, absent, err := completeLeft(im.m, im.left, evalAll)
+	full, absent, stood, err := completeLeft(im.m, im.left, evalAll)
 	if err != nil {
 		return err
 	}
@@ -85,11 +85,16 @@ func (im *importer) start() error {
 	}
 	im.full, im.absent = full, absent
 	im.res = &Result{Out: map[string]any{}, Variant: variant, Env: e,
-		Carried: &format.Carried{Mapping: im.m.Name, From: im.m.Left, Variant: variant, Absent: absent}}
+		Carried: &format.Carried{Mapping: im.m.Name, From: im.m.Left, Variant: variant, Absent: absent, ForDefault: stood}}
 	im.rs = &resolver{doc: im.res.Out, schema: im.blocks}
 	for _, k := range absent {
 		v, _ := ir.LookupPath(full, split(k))
 		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s is absent: its default %s is used, and the metadata records it as absent so that the way back leaves it out", k, pyValue(v)))
+	}
+	for _, k := range stood {
+		v, _ := ir.LookupPath(full, split(k))
+		was, _ := ir.LookupPath(im.left, split(k))
+		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s is %s, which stands for its default: %s is used, and the metadata records it so that the way back writes %s again", k, pyValue(was), pyValue(v), pyValue(was)))
 	}
 	return nil
 }
@@ -157,7 +162,10 @@ func (im *importer) cycle(r *ir.ConfigRule) {
 		im.fail(r, pathString(r.Right[0]), "cannot be written: a parent key holds a value")
 		return
 	}
-	l := im.blocks.WriteBlocks(node, shortestCycle(names))
+	if !r.Verbatim {
+		names = shortestCycle(names)
+	}
+	l := im.blocks.WriteBlocks(node, names)
 	im.rs.blocks = append(im.rs.blocks, &blockNode{rule: r, path: path, layout: l})
 }
 
@@ -232,14 +240,23 @@ func (im *importer) leftConst(r *ir.ConfigRule) {
 	}
 }
 
-// rightConst writes the constant wherever its path leads.
+// rightConst writes the constant, or the value it computes from the left
+// config, wherever its path leads.
 func (im *importer) rightConst(r *ir.ConfigRule) {
 	paths, ok := im.rs.resolve(r.Right[0].Segs)
 	if !ok {
 		return // a block this config does not have
 	}
+	v := r.Value
+	if r.ValueExpr != nil {
+		var err error
+		if v, err = ir.Eval(r.ValueExpr, im.res.Env); err != nil {
+			im.fail(r, pathString(r.Right[0]), "%v", err)
+			return
+		}
+	}
 	for _, p := range paths {
-		im.write(r, p, r.Value)
+		im.write(r, p, v)
 	}
 }
 
@@ -260,6 +277,14 @@ func (im *importer) rename(r *ir.ConfigRule) {
 		}
 		im.fail(r, key, "value %s%s has no counterpart (known: %s)", ir.FormatValue(v), from, knownValues(r.ValueMap, true))
 		return
+	}
+	if r.RightDefault != nil {
+		// The right side's default: its absence says it, as the right
+		// side's own program leaves out what it did not set; the export
+		// reads the default back.
+		if d, err := ir.Eval(r.RightDefault, im.res.Env); err == nil && ir.ValuesEqual(d, mv) {
+			return
+		}
 	}
 	placed := false
 	for _, rp := range r.Right {

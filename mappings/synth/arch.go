@@ -66,6 +66,23 @@
 //     The tiny one is Fast-LLM's reference model: hidden 256, 4 layers
 //     [attn_full, attn_swa, gdn, kda], vocab 384, tied; its config.json is
 //     the one the reference data was converted from.
+//   - llava ([TinyLlava]): LlavaForConditionalGeneration with Mistral's
+//     text model (its sizes; rope_theta 1000000.0, sliding_window null, as
+//     mistral-community/pixtral-12b) under text_config and language_model.,
+//     and a Pixtral vision tower under vision_config and vision_tower. sized
+//     by Arch.Vision (hidden 32, intermediate 64, 2 layers, 2 heads, patch
+//     4), with a biased projector (multi_modal_projector). Its config.json
+//     is the one Fast-LLM's reference data was converted from.
+//   - gemma4 ([TinyGemma4]): Gemma4ForCausalLM, the text model of Gemma 4,
+//     with the widths of Fast-LLM's gemma4 test model (hidden 256, dense
+//     MLP 1024, 2 layers, 8 heads of 32, 4 key/value heads, 4 experts of
+//     width 256, top 2, vocab 384, tied embeddings) and the keys of
+//     google/gemma-4-26B-A4B's text_config (transformers 5.5): layer_types
+//     as transformers fills them in (every sixth layer and the last one
+//     full_attention), rope_parameters per layer type, MoE keys null for a
+//     dense model (Experts 0). Full-attention layers have heads of
+//     GlobalHeadDim and, with SharedKV (attention_k_eq_v), GlobalKVHeads
+//     key heads and no v_proj. [Gemma4_26B_A4B] gives that model's widths.
 //
 // Data comes from a PCG generator seeded per tensor from (seed, tensor
 // name), so tensors are generated in parallel and still reproducibly.
@@ -110,11 +127,14 @@ const (
 	AprielHybridSSM Family = "apriel_hybrid_ssm"
 	// Apriel2Text is Apriel2's text model: Fast-LLM's block tree.
 	Apriel2Text Family = "apriel2_text"
+	// Llava is Llava with a Pixtral vision tower and a Mistral text model.
+	Llava  Family = "llava"
+	Gemma4 Family = "gemma4"
 )
 
 // allFamilies lists every Family.
 var allFamilies = []Family{GPTOSS, Llama, Mistral, Mixtral, Qwen2, Qwen3, Qwen3MoE, Phi3, MTPLlama, DiffusionLlama, Dream,
-	AprielHybridSSM, Apriel2Text}
+	AprielHybridSSM, Llava, Gemma4, Apriel2Text}
 
 // Arch describes a synthetic model: its family and every size.
 type Arch struct {
@@ -140,6 +160,15 @@ type Arch struct {
 	// PredictionHeads is MTP-Llama's prediction_heads (1: the model's own
 	// head only).
 	PredictionHeads int
+	// Gemma 4: the full-attention layers' head_dim (global_head_dim) and,
+	// with SharedKV (attention_k_eq_v: keys are the values), their
+	// key/value heads (num_global_key_value_heads; 0 writes null); the
+	// experts' width (moe_intermediate_size; Intermediate is the dense
+	// MLP's, which every layer has).
+	GlobalHeadDim      int
+	GlobalKVHeads      int
+	SharedKV           bool
+	ExpertIntermediate int
 	// SlidingWindow is the config's sliding_window (gpt_oss, mistral,
 	// mixtral, qwen2); 0 writes null.
 	SlidingWindow int
@@ -164,6 +193,8 @@ type Arch struct {
 	// Apriel2 is apriel2_text's decoder, which sizes its layers (the
 	// Heads, Intermediate, ... fields are unused there).
 	Apriel2 *Apriel2
+	// Vision sizes llava's vision tower.
+	Vision Vision
 	// Overrides replaces top-level config.json keys after generation (a nil
 	// value writes null); Remove deletes keys.
 	Overrides map[string]any
@@ -195,6 +226,14 @@ type Mamba struct {
 // gdn_key_head_dim, gdn_value_head_dim, gdn_linear_conv_kernel_size).
 type GDN struct {
 	ValueHeads, KeyHeads, KeyHeadDim, ValueHeadDim, Kernel int
+}
+
+// Vision is the vision tower of a llava model (its vision_config): a
+// Pixtral encoder of Layers blocks of width Hidden, Heads heads of
+// Hidden / Heads, an MLP of width Intermediate, and square patches of
+// PatchSize pixels over 3 channels.
+type Vision struct {
+	Hidden, Intermediate, Layers, Heads, PatchSize int
 }
 
 // xb is d_xb as the model takes it.
@@ -359,7 +398,36 @@ func TinyAprielHybridSSM() Arch {
 		Vocab: 384, Layout: []string{"t", "m2"}, Mamba: Mamba{State: 8, Inner: 512, XB: 256, DTRank: 16}}
 }
 
+// TinyLlava is the llava model of Fast-LLM's reference data: Mistral's
+// small text model and a vision tower half its width.
+func TinyLlava() Arch {
+	a := TinyMistral()
+	a.Family, a.SlidingWindow = Llava, 0
+	a.Vision = Vision{Hidden: 32, Intermediate: 64, Layers: 2, Heads: 2, PatchSize: 4}
+	return a
+}
+
+// TinyGemma4 is a small Gemma 4 text model with a mixture of experts
+// beside the dense MLP, as Fast-LLM's gemma4 test model.
+func TinyGemma4() Arch {
+	return Arch{Family: Gemma4, Hidden: 256, Intermediate: 1024, Layers: 2, Heads: 8, KVHeads: 4, HeadDim: 32,
+		GlobalHeadDim: 32, Vocab: 384, Experts: 4, ExpertsPerTok: 2, ExpertIntermediate: 256, TieEmbeddings: true,
+		SlidingWindow: 128}
+}
+
+// Gemma4_26B_A4B has the widths of google/gemma-4-26B-A4B's text model
+// with the given layer count and vocabulary (30 and 262144 for the real
+// model): 128 experts of width 704, top 8, beside a dense MLP of 2112;
+// sliding layers with 8 key/value heads of 256, full ones with 2 heads of
+// 512 whose keys are the values.
+func Gemma4_26B_A4B(layers, vocab int) Arch {
+	return Arch{Family: Gemma4, Hidden: 2816, Intermediate: 2112, Layers: layers, Heads: 16, KVHeads: 8, HeadDim: 256,
+		GlobalHeadDim: 512, GlobalKVHeads: 2, SharedKV: true, Vocab: vocab, Experts: 128, ExpertsPerTok: 8,
+		ExpertIntermediate: 704, TieEmbeddings: true, SlidingWindow: 1024}
+}
+
 var named = map[string]func() Arch{
+	"llava":             TinyLlava,
 	"gpt_oss":           TinyGPTOSS,
 	"gpt_oss_dense":     TinyGPTOSSDense,
 	"llama":             TinyLlama,
@@ -374,6 +442,7 @@ var named = map[string]func() Arch{
 	"dream":             TinyDream,
 	"apriel_hybrid_ssm": TinyAprielHybridSSM,
 	"apriel2_text":      TinyApriel2Text,
+	"gemma4":            TinyGemma4,
 }
 
 // real gives the families with published widths their real sizes, for a
@@ -384,6 +453,7 @@ var realSizes = map[string]func(layers, vocab int) Arch{
 	"qwen3":     Qwen3_8B,
 	"qwen3_moe": Qwen3_30B_A3B,
 	"phi3":      Phi3Mini,
+	"gemma4":    Gemma4_26B_A4B,
 }
 
 // realDefaults are the published layer counts and vocabularies.
@@ -393,11 +463,12 @@ var realDefaults = map[string][2]int{
 	"qwen3":     {36, 151936},
 	"qwen3_moe": {48, 151936},
 	"phi3":      {32, 32064},
+	"gemma4":    {30, 262144},
 }
 
 // RealWidths returns the published model's sizes for an architecture name
 // ByName knows ("gpt_oss", "gpt_oss_dense", "llama", "qwen3", "qwen3_moe",
-// "phi3"), and false for the names without one.
+// "phi3", "gemma4"), and false for the names without one.
 func RealWidths(name string) (Arch, bool) {
 	base := strings.TrimSuffix(name, "_dense")
 	f, ok := realSizes[base]
@@ -442,7 +513,9 @@ func ByName(name string) (Arch, error) {
 	return f(), nil
 }
 
-func (a Arch) moe() bool { return a.Family == GPTOSS || a.Family == Mixtral || a.Family == Qwen3MoE }
+func (a Arch) moe() bool {
+	return a.Family == GPTOSS || a.Family == Mixtral || a.Family == Qwen3MoE || a.Family == Gemma4 && a.Experts > 0
+}
 
 // llamaLike families write Llama's config and layers.
 func (a Arch) llamaLike() bool {
@@ -534,11 +607,39 @@ func (a Arch) Validate() error {
 	if a.Family != MTPLlama && a.PredictionHeads != 0 {
 		return bad("only mtp_llama has prediction heads")
 	}
+	if err := a.validateVision(); err != nil {
+		return bad("%v", err)
+	}
 	if err := a.validateHybrid(); err != nil {
+		return bad("%v", err)
+	}
+	if err := a.validateGemma4(); err != nil {
 		return bad("%v", err)
 	}
 	if slices.Contains(a.Remove, "") {
 		return bad("empty key in Remove")
+	}
+	return nil
+}
+
+// validateVision checks llava's vision tower, and that no other family has
+// one.
+func (a Arch) validateVision() error {
+	v := a.Vision
+	if a.Family != Llava {
+		if v != (Vision{}) {
+			return fmt.Errorf("only llava has a vision tower")
+		}
+		return nil
+	}
+	if v.Hidden <= 0 || v.Intermediate <= 0 || v.Layers <= 0 || v.Heads <= 0 || v.PatchSize <= 0 {
+		return fmt.Errorf("vision sizes %+v, want all > 0", v)
+	}
+	if v.Hidden%v.Heads != 0 {
+		return fmt.Errorf("vision hidden size %d is not a multiple of %d heads", v.Hidden, v.Heads)
+	}
+	if a.TieEmbeddings {
+		return fmt.Errorf("llava saves language_model.lm_head.weight: its embeddings are not tied")
 	}
 	return nil
 }
@@ -575,6 +676,33 @@ func (a Arch) validateHybrid() error {
 	// Mamba2 runs d_inner / d_state heads in d_xb / d_state groups.
 	if m.Inner%m.State != 0 || a.xb()%m.State != 0 || (m.Inner/m.State)%(a.xb()/m.State) != 0 {
 		return fmt.Errorf("d_inner %d and d_xb %d must be multiples of d_state %d, with a whole number of heads per group", m.Inner, a.xb(), m.State)
+	}
+	return nil
+}
+
+// validateGemma4 checks the sizes only Gemma 4 has.
+func (a Arch) validateGemma4() error {
+	if a.Family != Gemma4 {
+		if a.GlobalHeadDim != 0 || a.GlobalKVHeads != 0 || a.SharedKV || a.ExpertIntermediate != 0 {
+			return fmt.Errorf("GlobalHeadDim, GlobalKVHeads, SharedKV and ExpertIntermediate are Gemma 4's")
+		}
+		return nil
+	}
+	switch {
+	case a.GlobalHeadDim <= 0:
+		return fmt.Errorf("GlobalHeadDim is %d, want > 0", a.GlobalHeadDim)
+	case a.Rope != Rope{}:
+		return fmt.Errorf("rope_parameters are per layer type in Gemma 4, not a Rope")
+	case a.Experts > 0 && a.ExpertIntermediate <= 0:
+		return fmt.Errorf("ExpertIntermediate is %d for %d experts", a.ExpertIntermediate, a.Experts)
+	case a.Experts == 0 && a.ExpertIntermediate != 0:
+		return fmt.Errorf("ExpertIntermediate %d without experts", a.ExpertIntermediate)
+	case a.SharedKV && (a.GlobalKVHeads <= 0 || a.Heads%a.GlobalKVHeads != 0):
+		return fmt.Errorf("%d heads are not a multiple of %d global key/value heads", a.Heads, a.GlobalKVHeads)
+	case !a.SharedKV && a.GlobalKVHeads != 0:
+		// transformers reads num_global_key_value_heads only with
+		// attention_k_eq_v; Fast-LLM's converter reads it always.
+		return fmt.Errorf("GlobalKVHeads without SharedKV: transformers ignores it, Fast-LLM does not")
 	}
 	return nil
 }

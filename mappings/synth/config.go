@@ -15,7 +15,29 @@ func LayerTypes(n int) []any {
 	return out
 }
 
+// Gemma4LayerTypes is the layer_types transformers' Gemma4TextConfig fills
+// in for n layers: every sixth layer full_attention, the others
+// sliding_attention, and the last one full_attention always.
+func Gemma4LayerTypes(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = "sliding_attention"
+		if (i+1)%6 == 0 || i == n-1 {
+			out[i] = "full_attention"
+		}
+	}
+	return out
+}
+
 func i64(v int) int64 { return int64(v) }
+
+// orNull is v, or null when it is 0 (a size the config does not state).
+func orNull(v int) any {
+	if v == 0 {
+		return nil
+	}
+	return int64(v)
+}
 
 func window(v int) any {
 	if v == 0 {
@@ -143,7 +165,7 @@ func Config(a Arch) (map[string]any, error) {
 			c["architectures"] = []any{"DiffusionLlamaModel"}
 			c["model_type"] = "diffusion_llama"
 		}
-	case Mistral, Mixtral:
+	case Mistral, Mixtral, Llava:
 		c = map[string]any{
 			"architectures":           []any{"MistralForCausalLM"},
 			"attention_dropout":       0.0,
@@ -318,6 +340,12 @@ func Config(a Arch) (map[string]any, error) {
 				"gdn_key_head_dim": i64(g.KeyHeadDim), "gdn_value_head_dim": i64(g.ValueHeadDim), "gdn_linear_conv_kernel_size": i64(g.Kernel)}
 		}
 	}
+	if a.Family == Llava {
+		c = llavaConfig(a, c)
+	}
+	if a.Family == Gemma4 {
+		c = gemma4Config(a)
+	}
 	rope(c, a.Rope)
 	maps.Copy(c, a.Overrides)
 	for _, k := range a.Remove {
@@ -382,4 +410,97 @@ func rope(c map[string]any, r Rope) {
 		delete(c, "torch_dtype")
 	}
 	c["transformers_version"] = "5.0.0"
+}
+
+// llavaConfig is the config.json of a llava model whose text model's
+// config is text (Mistral's): the keys Fast-LLM's llava exporter writes,
+// with the text config's model_type and max_position_embeddings, which
+// transformers needs and Fast-LLM's exporter leaves out.
+func llavaConfig(a Arch, text map[string]any) map[string]any {
+	tc := map[string]any{}
+	for _, k := range []string{"attention_dropout", "head_dim", "hidden_act", "hidden_size", "intermediate_size",
+		"max_position_embeddings", "model_type", "num_attention_heads", "num_hidden_layers", "num_key_value_heads",
+		"rms_norm_eps", "rope_theta", "sliding_window", "tie_word_embeddings", "vocab_size"} {
+		tc[k] = text[k]
+	}
+	tc["rope_theta"], tc["max_position_embeddings"] = 1000000.0, int64(4096)
+	v := a.Vision
+	return map[string]any{
+		"architectures":             []any{"LlavaForConditionalGeneration"},
+		"image_token_index":         int64(10),
+		"model_type":                "llava",
+		"multimodal_projector_bias": true,
+		"projector_hidden_act":      "gelu",
+		"text_config":               tc,
+		"vision_config": map[string]any{
+			"attention_dropout":   0.0,
+			"hidden_act":          "silu",
+			"hidden_size":         i64(v.Hidden),
+			"intermediate_size":   i64(v.Intermediate),
+			"model_type":          "pixtral",
+			"num_attention_heads": i64(v.Heads),
+			"num_channels":        int64(3),
+			"num_hidden_layers":   i64(v.Layers),
+			"patch_size":          i64(v.PatchSize),
+			"rope_theta":          10000.0,
+		},
+		"vision_feature_layer":           int64(-1),
+		"vision_feature_select_strategy": "full",
+	}
+}
+
+// gemma4Config is the config.json of a Gemma4ForCausalLM: the keys and
+// constants of google/gemma-4-26B-A4B's text_config (transformers
+// 5.5.0.dev0; testdata/hub), which is what Gemma4TextConfig saves, with
+// the sizes of a and its architecture. The MoE keys are null for a dense
+// model, as Gemma4TextConfig's defaults.
+func gemma4Config(a Arch) map[string]any {
+	moe := a.Experts > 0
+	c := map[string]any{
+		"architectures":               []any{"Gemma4ForCausalLM"},
+		"attention_bias":              false,
+		"attention_dropout":           0.0,
+		"attention_k_eq_v":            a.SharedKV,
+		"bos_token_id":                int64(2),
+		"dtype":                       "bfloat16",
+		"enable_moe_block":            moe,
+		"eos_token_id":                int64(1),
+		"final_logit_softcapping":     30.0,
+		"global_head_dim":             i64(a.GlobalHeadDim),
+		"head_dim":                    i64(a.HeadDim),
+		"hidden_activation":           "gelu_pytorch_tanh",
+		"hidden_size":                 i64(a.Hidden),
+		"hidden_size_per_layer_input": int64(0),
+		"initializer_range":           0.02,
+		"intermediate_size":           i64(a.Intermediate),
+		"layer_types":                 Gemma4LayerTypes(a.Layers),
+		"max_position_embeddings":     int64(262144),
+		"model_type":                  "gemma4_text",
+		"moe_intermediate_size":       orNull(a.ExpertIntermediate),
+		"num_attention_heads":         i64(a.Heads),
+		"num_experts":                 orNull(a.Experts),
+		"num_global_key_value_heads":  orNull(a.GlobalKVHeads),
+		"num_hidden_layers":           i64(a.Layers),
+		"num_key_value_heads":         i64(a.KVHeads),
+		"num_kv_shared_layers":        int64(0),
+		"pad_token_id":                int64(0),
+		"rms_norm_eps":                1e-06,
+		"rope_parameters": map[string]any{
+			"full_attention":    map[string]any{"partial_rotary_factor": 0.25, "rope_theta": 1000000.0, "rope_type": "proportional"},
+			"sliding_attention": map[string]any{"rope_theta": 10000.0, "rope_type": "default"},
+		},
+		"sliding_window":              window(a.SlidingWindow),
+		"tie_word_embeddings":         a.TieEmbeddings,
+		"top_k_experts":               nil,
+		"transformers_version":        "5.5.0.dev0",
+		"use_bidirectional_attention": "vision",
+		"use_cache":                   true,
+		"use_double_wide_mlp":         false,
+		"vocab_size":                  i64(a.Vocab),
+		"vocab_size_per_layer_input":  int64(262144),
+	}
+	if moe {
+		c["top_k_experts"] = i64(a.ExpertsPerTok)
+	}
+	return c
 }

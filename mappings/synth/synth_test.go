@@ -480,6 +480,7 @@ func TestRealWidthsArePublished(t *testing.T) {
 		"qwen3":     "Qwen--Qwen3-8B",
 		"qwen3_moe": "Qwen--Qwen3-30B-A3B",
 		"phi3":      "microsoft--Phi-3-mini-4k-instruct",
+		"gemma4":    "google--gemma-4-26B-A4B",
 	} {
 		a, ok := RealWidths(name)
 		if !ok {
@@ -493,18 +494,28 @@ func TestRealWidthsArePublished(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := pyjson.Decode(raw)
+		v, err := pyjson.Decode(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
+		want := v.(map[string]any)
+		if name == "gemma4" {
+			// Published as Gemma4ForConditionalGeneration: the text model's
+			// config is its text_config, saved alone by Gemma4ForCausalLM
+			// under that architecture and the file's transformers version.
+			text := want["text_config"].(map[string]any)
+			text["architectures"] = []any{"Gemma4ForCausalLM"}
+			text["transformers_version"] = want["transformers_version"]
+			want = text
+		}
 		if !reflect.DeepEqual(got, want) {
-			for k, v := range want.(map[string]any) {
+			for k, v := range want {
 				if !reflect.DeepEqual(got[k], v) {
 					t.Errorf("%s: %s = %#v, %s has %#v", name, k, got[k], hub, v)
 				}
 			}
 			for k := range got {
-				if _, ok := want.(map[string]any)[k]; !ok {
+				if _, ok := want[k]; !ok {
 					t.Errorf("%s: %s is not in %s", name, k, hub)
 				}
 			}
@@ -632,5 +643,154 @@ func TestAprielHybridSSM(t *testing.T) {
 	l.Layout = []string{"t", "t"}
 	if l.Validate() == nil {
 		t.Error("a llama with a hybrid layout accepted")
+	}
+}
+
+// TestGemma4: a full-attention layer has heads of global_head_dim and,
+// when keys are values, the global key/value heads and no v_proj; a dense
+// model has no router, experts or extra norms and null MoE keys; the
+// layer types are transformers' (every sixth and the last full).
+func TestGemma4(t *testing.T) {
+	kv := TinyGemma4()
+	kv.Layers, kv.HeadDim, kv.GlobalHeadDim, kv.SharedKV, kv.GlobalKVHeads = 7, 16, 64, true, 2
+	dense := TinyGemma4()
+	dense.Experts, dense.ExpertsPerTok, dense.ExpertIntermediate, dense.TieEmbeddings = 0, 0, 0, false
+	shape := func(src *format.Source, name string) tensor.Shape {
+		ti, ok := src.Lookup(name)
+		if !ok {
+			t.Fatalf("no %s", name)
+		}
+		return ti.Shape
+	}
+	src := open(t, generate(t, kv, 3, Options{}))
+	if len(src.Tensors) != 1+7*22-2+1 { // layers 5 and 6 (full) have no v_proj
+		t.Errorf("%d tensors", len(src.Tensors))
+	}
+	want := []any{"sliding_attention", "sliding_attention", "sliding_attention", "sliding_attention", "sliding_attention",
+		"full_attention", "full_attention"}
+	if !reflect.DeepEqual(src.Config["layer_types"], want) {
+		t.Errorf("layer_types %v", src.Config["layer_types"])
+	}
+	for _, c := range []struct {
+		name string
+		want tensor.Shape
+	}{
+		{"model.layers.0.self_attn.q_proj.weight", tensor.Shape{8 * 16, 256}},
+		{"model.layers.0.self_attn.v_proj.weight", tensor.Shape{4 * 16, 256}},
+		{"model.layers.0.self_attn.k_norm.weight", tensor.Shape{16}},
+		{"model.layers.5.self_attn.q_proj.weight", tensor.Shape{8 * 64, 256}},
+		{"model.layers.5.self_attn.k_proj.weight", tensor.Shape{2 * 64, 256}},
+		{"model.layers.6.self_attn.o_proj.weight", tensor.Shape{256, 8 * 64}},
+		{"model.layers.6.experts.gate_up_proj", tensor.Shape{4, 2 * 256, 256}},
+		{"model.layers.6.experts.down_proj", tensor.Shape{4, 256, 256}},
+		{"model.layers.6.layer_scalar", tensor.Shape{1}},
+	} {
+		if got := shape(src, c.name); !got.Equal(c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	if _, ok := src.Lookup("model.layers.5.self_attn.v_proj.weight"); ok {
+		t.Error("a full layer whose keys are the values has a v_proj")
+	}
+	src = open(t, generate(t, dense, 3, Options{}))
+	if len(src.Tensors) != 1+2*14+1+1 { // embeddings, layers, norm, lm_head
+		t.Errorf("dense: %d tensors", len(src.Tensors))
+	}
+	for _, n := range []string{"model.layers.0.router.proj.weight", "model.layers.1.experts.down_proj", "model.layers.0.pre_feedforward_layernorm_2.weight"} {
+		if _, ok := src.Lookup(n); ok {
+			t.Errorf("dense: %s", n)
+		}
+	}
+	for _, k := range []string{"num_experts", "top_k_experts", "moe_intermediate_size", "num_global_key_value_heads"} {
+		if v, ok := src.Config[k]; !ok || v != nil {
+			t.Errorf("dense: %s = %v, want null", k, v)
+		}
+	}
+	if src.Config["enable_moe_block"] != false {
+		t.Errorf("dense: enable_moe_block %v", src.Config["enable_moe_block"])
+	}
+	for i, f := range []func(*Arch){
+		func(a *Arch) { a.GlobalHeadDim = 0 },
+		func(a *Arch) { a.GlobalKVHeads = 2 }, // without SharedKV
+		func(a *Arch) { a.SharedKV = true },   // without GlobalKVHeads
+		func(a *Arch) { a.ExpertIntermediate = 0 },
+		func(a *Arch) { a.Rope.V5 = true },
+	} {
+		a := TinyGemma4()
+		f(&a)
+		if a.Validate() == nil {
+			t.Errorf("case %d: accepted", i)
+		}
+	}
+	if l := TinyLlama(); func() bool { l.SharedKV = true; return l.Validate() == nil }() {
+		t.Error("a llama with SharedKV accepted")
+	}
+}
+
+// TestLlava: the text model is Mistral's under language_model., the vision
+// tower and projector have pixtral-12b's names with Arch.Vision's shapes,
+// the config nests text_config and vision_config, and the sizes only a
+// valid Llava has are enforced.
+func TestLlava(t *testing.T) {
+	a := TinyLlava()
+	ts, err := Tensors(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]int{}
+	for _, x := range ts {
+		shape := make([]int, len(x.Shape))
+		for i, d := range x.Shape {
+			shape[i] = int(d)
+		}
+		got[x.Name] = shape
+	}
+	for name, want := range map[string][]int{
+		"language_model.model.embed_tokens.weight":                        {128, 64},
+		"language_model.lm_head.weight":                                   {128, 64},
+		"language_model.model.layers.1.self_attn.k_proj.weight":           {32, 64},
+		"vision_tower.patch_conv.weight":                                  {32, 3, 4, 4},
+		"vision_tower.ln_pre.weight":                                      {32},
+		"vision_tower.transformer.layers.1.attention.q_proj.weight":       {32, 32},
+		"vision_tower.transformer.layers.0.feed_forward.down_proj.weight": {32, 64},
+		"multi_modal_projector.linear_1.weight":                           {64, 32},
+		"multi_modal_projector.linear_2.bias":                             {64},
+	} {
+		if !slices.Equal(got[name], want) {
+			t.Errorf("%s: %v, want %v", name, got[name], want)
+		}
+	}
+	// 2 + 2*9 + 1 text, 2 + 2*9 vision, 4 projector.
+	if len(ts) != 21+20+4 {
+		t.Errorf("%d tensors, want 45", len(ts))
+	}
+	c, err := Config(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc := c["text_config"].(map[string]any); tc["model_type"] != "mistral" || tc["hidden_size"] != int64(64) {
+		t.Errorf("text_config %v", tc)
+	}
+	if vc := c["vision_config"].(map[string]any); vc["model_type"] != "pixtral" || vc["patch_size"] != int64(4) {
+		t.Errorf("vision_config %v", vc)
+	}
+	for _, bad := range []struct {
+		edit func(*Arch)
+		want string
+	}{
+		{func(a *Arch) { a.Vision.Heads = 3 }, "vision hidden size 32 is not a multiple of 3 heads"},
+		{func(a *Arch) { a.Vision.PatchSize = 0 }, "want all > 0"},
+		{func(a *Arch) { a.TieEmbeddings = true }, "its embeddings are not tied"},
+	} {
+		b := TinyLlava()
+		bad.edit(&b)
+		if err := b.Validate(); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%+v: %v, want %q", b.Vision, err, bad.want)
+		}
+	}
+	m := TinyMistral()
+	m.Vision = a.Vision
+	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "only llava has a vision tower") {
+		t.Errorf("mistral with a vision tower: %v", err)
 	}
 }

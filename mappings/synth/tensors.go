@@ -53,6 +53,8 @@ func Tensors(a Arch) ([]Tensor, error) {
 		switch {
 		case a.Family == Apriel2Text:
 			a.apriel2Layer(l, fmt.Sprintf("model.decoder.blocks.%d.", l), add)
+		case a.Family == Gemma4:
+			a.gemma4Layer(fmt.Sprintf("model.layers.%d.", l), Gemma4LayerTypes(a.Layers)[l] == "full_attention", add)
 		case a.Family == AprielHybridSSM && a.Layout[l] == "m2":
 			a.mambaLayer(fmt.Sprintf("model.layers.%d.", l), add)
 		case a.Family == AprielHybridSSM && a.Layout[l] == "gdn":
@@ -80,7 +82,38 @@ func Tensors(a Arch) ([]Tensor, error) {
 	if !a.TieEmbeddings {
 		w("lm_head.weight", V, H)
 	}
+	if a.Family == Llava {
+		for i := range out {
+			out[i].Name = "language_model." + out[i].Name
+		}
+		a.visionTower(add)
+	}
 	return out, nil
+}
+
+// visionTower adds llava's Pixtral vision tower and its projector, under
+// the names of mistral-community/pixtral-12b.
+func (a Arch) visionTower(add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	w := func(name string, shape ...int) { add(Weight, a.float(), name, shape...) }
+	n := func(name string, shape ...int) { add(Norm, a.float(), name, shape...) }
+	v, H := a.Vision, a.Hidden
+	w("vision_tower.patch_conv.weight", v.Hidden, 3, v.PatchSize, v.PatchSize)
+	n("vision_tower.ln_pre.weight", v.Hidden)
+	for l := 0; l < v.Layers; l++ {
+		p := fmt.Sprintf("vision_tower.transformer.layers.%d.", l)
+		n(p+"attention_norm.weight", v.Hidden)
+		n(p+"ffn_norm.weight", v.Hidden)
+		for _, proj := range []string{"q_proj", "k_proj", "v_proj", "o_proj"} {
+			w(p+"attention."+proj+".weight", v.Hidden, v.Hidden)
+		}
+		w(p+"feed_forward.gate_proj.weight", v.Intermediate, v.Hidden)
+		w(p+"feed_forward.up_proj.weight", v.Intermediate, v.Hidden)
+		w(p+"feed_forward.down_proj.weight", v.Hidden, v.Intermediate)
+	}
+	w("multi_modal_projector.linear_1.weight", H, v.Hidden)
+	w("multi_modal_projector.linear_1.bias", H)
+	w("multi_modal_projector.linear_2.weight", H, H)
+	w("multi_modal_projector.linear_2.bias", H)
 }
 
 // layer adds one decoder layer's tensors under prefix p.
@@ -232,6 +265,52 @@ func (a Arch) mlp(p string, add func(kind Kind, dt tensor.DType, name string, sh
 	w(p+"mlp.down_proj.weight", H, I)
 	if a.MLPBias {
 		w(p+"mlp.down_proj.bias", H)
+	}
+}
+
+// gemma4Layer adds one Gemma4TextDecoderLayer's state under prefix p, in
+// the order of its state dict (transformers' modeling_gemma4.py): the
+// layer_scalar buffer, attention (q_proj, q_norm, k_norm, k_proj, v_proj
+// unless keys are values, o_proj; v_norm has no weight), the dense MLP,
+// the four norms around attention and MLP, and with experts the router
+// (its norm has no weight), the experts ([E, 2I, H] gate and up stacked,
+// [E, H, I] down) and three more norms.
+func (a Arch) gemma4Layer(p string, full bool, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	w := func(name string, shape ...int) { add(Weight, a.float(), name, shape...) }
+	norm := func(name string, n int) { add(Norm, a.float(), name, n) }
+	H, I, E, EI := a.Hidden, a.Intermediate, a.Experts, a.ExpertIntermediate
+	hd, kvHeads, shared := a.HeadDim, a.KVHeads, false
+	if full {
+		hd = a.GlobalHeadDim
+		if a.SharedKV {
+			kvHeads, shared = a.GlobalKVHeads, true
+		}
+	}
+	norm(p+"layer_scalar", 1)
+	w(p+"self_attn.q_proj.weight", a.Heads*hd, H)
+	norm(p+"self_attn.q_norm.weight", hd)
+	norm(p+"self_attn.k_norm.weight", hd)
+	w(p+"self_attn.k_proj.weight", kvHeads*hd, H)
+	if !shared {
+		w(p+"self_attn.v_proj.weight", kvHeads*hd, H)
+	}
+	w(p+"self_attn.o_proj.weight", H, a.Heads*hd)
+	w(p+"mlp.gate_proj.weight", I, H)
+	w(p+"mlp.up_proj.weight", I, H)
+	w(p+"mlp.down_proj.weight", H, I)
+	for _, n := range []string{"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"} {
+		norm(p+n+".weight", H)
+	}
+	if E == 0 {
+		return
+	}
+	w(p+"router.proj.weight", E, H)
+	norm(p+"router.scale", H)
+	norm(p+"router.per_expert_scale", E)
+	w(p+"experts.gate_up_proj", E, 2*EI, H)
+	w(p+"experts.down_proj", E, H, EI)
+	for _, n := range []string{"post_feedforward_layernorm_1", "post_feedforward_layernorm_2", "pre_feedforward_layernorm_2"} {
+		norm(p+n+".weight", H)
 	}
 }
 

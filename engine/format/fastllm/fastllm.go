@@ -2,16 +2,20 @@
 // files): a directory with metadata.yaml and model_0.safetensors,
 // model_1.safetensors, ..., whose tensor keys are "<parameter>/weights".
 //
-// metadata.yaml holds fast_llm_version, model: gpt, format: fast_llm,
-// config: {type: gpt, base_model: ...}, shards: [weights] and metadata:
+// metadata.yaml holds fast_llm_version, model: M, format: fast_llm,
+// config: {type: M, base_model: ...}, shards: [weights] and metadata:
 // {state_index: {key: file}}. mapper adds metadata.mapper: what an import
 // recorded for the way back (format.Carried). The config the .map rules
 // address is config.base_model; the logical tensor names drop the
 // "/weights" suffix. The version written is the mapping's target (Targets).
+// The model type M is the base_model's (ModelOf): Fast-LLM's multimodal
+// model is its gpt model with a vision encoder, and a base_model config
+// holds vision_encoder exactly when it is a multimodal one.
 //
 // Reading is strict: the file must be a mapping with only the keys
 // Fast-LLM's checkpoint metadata has, format fast_llm, model and config.type
-// gpt when present, a config.base_model mapping and "weights" among the
+// (when present) the base_model's model type (ModelOf), a config.base_model
+// mapping and "weights" among the
 // shards; every state_index entry must be in the file it names and every
 // tensor of those files in the state_index; file names are checked by
 // safetensors.OpenFiles, so none can reach outside the directory. What
@@ -76,6 +80,32 @@ func (Side) Targets() []format.Target {
 		{Name: Main, Default: true, About: "Fast-LLM main at 7d61a1ba2047 (2026-07-20)"},
 		{Name: PR374, About: "Fast-LLM refs/pull/374/head at 93dbfc8b9a83 (2025-10-24), the Fast-LLM with GPT-OSS"},
 	}
+}
+
+// Models are the Fast-LLM model types mapper reads and writes: gpt (the
+// language models) and multimodal (a gpt model with a vision encoder and an
+// adapter, fast_llm/models/multimodal).
+var Models = []string{"gpt", "multimodal"}
+
+// ModelOf is the model type of a config.base_model: multimodal when it has
+// a vision_encoder (MultiModalBaseModelConfig's field, which
+// GPTBaseModelConfig lacks, so Fast-LLM refuses it in a gpt model), else
+// gpt. A mapping chooses the model it writes by its config rules: the
+// llava mapping writes vision_encoder.*, and its output is a multimodal
+// checkpoint, as Fast-LLM's llava converter writes.
+func ModelOf(config map[string]any) string {
+	if _, ok := config["vision_encoder"]; ok {
+		return "multimodal"
+	}
+	return "gpt"
+}
+
+// modelWhy says what makes a base_model the given model type's.
+func modelWhy(model string) string {
+	if model == "multimodal" {
+		return "it has a vision_encoder"
+	}
+	return "it has no vision_encoder"
 }
 
 // OKFile is the empty file that marks a complete Fast-LLM save (Fast-LLM's
@@ -153,11 +183,6 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 	if f, _ := top["format"].(string); f != "fast_llm" {
 		return nil, fmt.Errorf("format is %s, want fast_llm", describe(top["format"]))
 	}
-	// A checkpoint of another model type (multimodal, ...) has another
-	// base_model: the gpt mappings must not read it.
-	if m, present := top["model"]; present && m != "gpt" {
-		return nil, fmt.Errorf("model is %s; mapper reads gpt checkpoints", describe(m))
-	}
 	if v, present := top["fast_llm_version"]; present {
 		var ok bool
 		if md.Version, ok = v.(string); !ok {
@@ -169,8 +194,22 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 	if !ok {
 		return nil, fmt.Errorf("config.base_model is %s, want a mapping", describe(cfg["base_model"]))
 	}
-	if t, present := cfg["type"]; present && t != "gpt" {
-		return nil, fmt.Errorf("config.type is %s; mapper reads gpt checkpoints", describe(t))
+	// The model type must be the one the base_model describes: a gpt
+	// mapping must not read a multimodal model's base_model as its own (nor
+	// another model type's), and Fast-LLM would not load one that says
+	// otherwise.
+	want := ModelOf(base)
+	for _, k := range []string{"model", "config.type"} {
+		v, present := top["model"]
+		if k == "config.type" {
+			v, present = cfg["type"]
+		}
+		if present && v != want {
+			if name, _ := v.(string); !slices.Contains(Models, name) {
+				return nil, fmt.Errorf("%s is %s; mapper reads %s checkpoints", k, describe(v), strings.Join(Models, " and "))
+			}
+			return nil, fmt.Errorf("%s is %s, but config.base_model is a %s model's (%s)", k, describe(v), want, modelWhy(want))
+		}
 	}
 	md.Config = base
 	for _, k := range slices.Sorted(maps.Keys(cfg)) {
@@ -247,6 +286,7 @@ func parseCarried(v any) (*format.Carried, error) {
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		val := m[k]
 		var ok bool
+		var err error
 		switch k {
 		case "mapping":
 			c.Mapping, ok = val.(string)
@@ -313,24 +353,33 @@ func parseCarried(v any) (*format.Carried, error) {
 			}
 			c.DTypes, ok = dm, true
 		case "absent":
-			var list []any
-			if list, ok = val.([]any); ok {
-				for _, e := range list {
-					s, isStr := e.(string)
-					if !isStr {
-						return nil, fmt.Errorf("absent holds %s, want strings", describe(e))
-					}
-					c.Absent = append(c.Absent, s)
-				}
-			}
+			c.Absent, ok, err = stringList(val, k)
+		case "for_default":
+			c.ForDefault, ok, err = stringList(val, k)
 		default:
 			return nil, fmt.Errorf("unknown key %q", k)
+		}
+		if err != nil {
+			return nil, err
 		}
 		if !ok {
 			return nil, fmt.Errorf("%s is %s", k, describe(val))
 		}
 	}
 	return c, nil
+}
+
+// stringList reads a list of strings; ok is false when v is not a list.
+func stringList(v any, what string) (out []string, ok bool, err error) {
+	list, ok := v.([]any)
+	for _, e := range list {
+		s, isStr := e.(string)
+		if !isStr {
+			return nil, true, fmt.Errorf("%s holds %s, want strings", what, describe(e))
+		}
+		out = append(out, s)
+	}
+	return out, ok, nil
 }
 
 // stringMap reads a mapping of strings to strings; with nullable, null
@@ -373,11 +422,10 @@ func carriedValue(c *format.Carried) map[string]any {
 		m["branches"] = anyValues(c.Branches)
 	}
 	if len(c.Absent) > 0 {
-		a := make([]any, len(c.Absent))
-		for i, s := range c.Absent {
-			a[i] = s
-		}
-		m["absent"] = a
+		m["absent"] = anyList(c.Absent)
+	}
+	if len(c.ForDefault) > 0 {
+		m["for_default"] = anyList(c.ForDefault)
 	}
 	if len(c.Files) > 0 {
 		m["files"] = anyValues(c.Files)
@@ -442,9 +490,9 @@ func EncodeMetadata(version string, config map[string]any, stateIndex map[string
 	}
 	doc := map[string]any{
 		"fast_llm_version": version,
-		"model":            "gpt",
+		"model":            ModelOf(config),
 		"format":           "fast_llm",
-		"config":           map[string]any{"base_model": config, "type": "gpt"},
+		"config":           map[string]any{"base_model": config, "type": ModelOf(config)},
 		"shards":           []any{WeightsShard},
 		"metadata":         meta,
 	}
@@ -486,9 +534,9 @@ func FileMetadata(version string, config map[string]any) (map[string]string, err
 	if version == "" {
 		version = Main
 	}
-	md := map[string]string{"fast_llm_version": version, "model": "gpt", "format": "fast_llm"}
+	md := map[string]string{"fast_llm_version": version, "model": ModelOf(config), "format": "fast_llm"}
 	for k, v := range map[string]any{
-		"config":   map[string]any{"base_model": config, "type": "gpt"},
+		"config":   map[string]any{"base_model": config, "type": ModelOf(config)},
 		"shards":   []any{WeightsShard},
 		"metadata": map[string]any{},
 	} {
@@ -809,4 +857,13 @@ func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) err
 		return fmt.Errorf("fast_llm: %w", err)
 	}
 	return nil
+}
+
+// anyList is a list of strings as a document holds it.
+func anyList(list []string) []any {
+	out := make([]any, len(list))
+	for i, s := range list {
+		out[i] = s
+	}
+	return out
 }

@@ -386,12 +386,18 @@ func TestOpenRejects(t *testing.T) {
 			m = strings.Replace(m, "  - weights\n", "  - weights\n  - exp_avgs\n", 1)
 			return strings.Replace(m, "  state_index:\n", "  state_index:\n    a/exp_avgs: model_0.safetensors\n", 1)
 		}, `tensor "a/exp_avgs" is listed`},
-		{"another model", func(_, m string) string {
+		{"a multimodal model without a vision encoder", func(_, m string) string {
 			return strings.Replace(m, "model: gpt\n", "model: multimodal\n", 1)
-		}, `model is "multimodal"; mapper reads gpt checkpoints`},
+		}, `model is "multimodal", but config.base_model is a gpt model's (it has no vision_encoder)`},
+		{"a gpt model with a vision encoder", func(_, m string) string {
+			return strings.Replace(m, "base_model:\n", "base_model:\n    vision_encoder: {hidden_size: 8}\n", 1)
+		}, `model is "gpt", but config.base_model is a multimodal model's (it has a vision_encoder)`},
 		{"another config type", func(_, m string) string {
 			return strings.Replace(m, "  type: gpt\n", "  type: multimodal\n", 1)
-		}, `config.type is "multimodal"; mapper reads gpt checkpoints`},
+		}, `config.type is "multimodal", but config.base_model is a gpt model's`},
+		{"an unknown model", func(_, m string) string {
+			return strings.Replace(m, "model: gpt\n", "model: diffusion\n", 1)
+		}, `model is "diffusion"; mapper reads gpt and multimodal checkpoints`},
 		{"unknown top-level key", func(_, m string) string { return m + "extra: 1\n" }, `unknown key "extra" at the top level`},
 		{"not yaml", func(_, m string) string { return "{" }, MetadataFile},
 	}

@@ -88,42 +88,45 @@ func (Side) Params(m *ir.Mapping, config map[string]any, limit int) (*format.Par
 }
 
 // ConfigView is the config a parameter schema reads: config.base_model,
-// where decoder.N (N a number) is block N's config as Fast-LLM resolves it
-// (BlockSequenceConfig): decoder.block of a fixed decoder (an absent block
-// has every default), decoder.blocks.<pattern[N mod len(pattern)]> of a
-// pattern decoder (decoder.type: pattern).
+// where S.N (N a number) is block N's config of the block sequence S
+// (decoder, vision_encoder.encoder) as Fast-LLM resolves it
+// (BlockSequenceConfig): S.block of a fixed sequence (an absent block, or
+// an absent S, has every default), S.blocks.<pattern[N mod len(pattern)]>
+// of a pattern sequence (S.type: pattern). Fast-LLM's configs have no
+// numeric keys, so a number always addresses a block.
 func ConfigView(config map[string]any) ir.Env { return configView(config) }
 
 type configView map[string]any
 
 func (v configView) Lookup(p []string) (any, bool) {
 	var node any = map[string]any(v)
-	if len(p) >= 2 && p[0] == "decoder" {
-		if n, err := strconv.ParseUint(p[1], 10, 63); err == nil {
-			b, ok := blockAt(v["decoder"], int64(n))
+	present := true
+	for i, seg := range p {
+		if n, err := strconv.ParseUint(seg, 10, 63); err == nil && i > 0 {
+			b, ok := blockAt(node, int64(n)) // node is nil when absent
 			if !ok {
 				return nil, false
 			}
-			node, p = b, p[2:]
+			node, present = b, true
+			continue
 		}
-	}
-	for _, seg := range p {
+		if !present {
+			continue // under an absent key: absent, or a block with every default
+		}
 		m, ok := node.(map[string]any)
 		if !ok {
 			return nil, false
 		}
-		if node, ok = m[seg]; !ok {
-			return nil, false
-		}
+		node, present = m[seg]
 	}
-	return node, true
+	return node, present
 }
 
-// blockAt is block n's config of a decoder node.
-func blockAt(decoder any, n int64) (any, bool) {
-	d, ok := decoder.(map[string]any)
+// blockAt is block n's config of a block sequence node.
+func blockAt(seq any, n int64) (any, bool) {
+	d, ok := seq.(map[string]any)
 	if !ok {
-		return map[string]any{}, decoder == nil // an absent decoder has every default
+		return map[string]any{}, seq == nil // an absent sequence has every default
 	}
 	if d["type"] != "pattern" {
 		b, ok := d["block"]

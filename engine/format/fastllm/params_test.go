@@ -50,8 +50,8 @@ func realTensors(t *testing.T, path string) map[string]tensor.Shape {
 // own code wrote (testdata/real/TARGET/ARCH/{fresh,trained}/metadata.yaml)
 // and compares the parameters it declares with the ones Fast-LLM saved
 // (tensors.txt): the same names, the same shapes, nothing more or less.
-// The architectures without a tensors.txt (apriel2_text, gemma4) could not
-// be sized by Fast-LLM's code without torch; see the README there.
+// The architecture without a tensors.txt (apriel2_text) could not be
+// sized by Fast-LLM's code without torch; see the README there.
 func TestSchemaReal(t *testing.T) {
 	lists, err := filepath.Glob(filepath.Join("testdata", "real", "*", "*", "*", "tensors.txt"))
 	if err != nil {
@@ -107,7 +107,7 @@ func TestSchemaReal(t *testing.T) {
 	}
 	for _, want := range []string{"main/llama", "main/mistral", "main/mixtral", "main/qwen2", "pr374/gpt_oss",
 		"main/mtp_llama", "main/dream", "main/diffusion_llama", "main/apriel_hybrid_ssm", "main/apriel_hybrid_ssm_biased",
-		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn"} {
+		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn", "main/apriel_hybrid_ssm_auto", "main/gemma4", "main/gemma4_dense", "main/gemma4_kv", "main/llava"} {
 		if !checked[want] {
 			t.Errorf("%s was not checked against Fast-LLM's tensors", want)
 		}
@@ -140,7 +140,48 @@ func TestSchemaFiles(t *testing.T) {
 	}
 }
 
-// TestConfigView: decoder.N is block N as Fast-LLM resolves it.
+// TestSchemaHybridMoE: a hybrid_moe MLP whose routed branch does not say it
+// is a moe is refused, not sized as a dense MLP; without the branch's own
+// norms it has none.
+func TestSchemaHybridMoE(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "real", "main", "gemma4", "fresh", MetadataFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Schema(Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func() (map[string]any, map[string]any) {
+		md, err := ParseMetadata(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := md.Config["decoder"].(map[string]any)["blocks"].(map[string]any)
+		return md.Config, blocks["full_attention"].(map[string]any)["mlp"].(map[string]any)
+	}
+	cfg, mlp := parse()
+	delete(mlp["routed"].(map[string]any), "type")
+	if _, err := s.Expand(ConfigView(cfg), 10000); err == nil || !strings.Contains(err.Error(), `requires m.routed.type == "moe"`) {
+		t.Errorf("a routed branch without its type: %v", err)
+	}
+	cfg, mlp = parse()
+	delete(mlp["dense"].(map[string]any), "post_norm")
+	decl, err := s.Expand(ConfigView(cfg), 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range decl {
+		names = append(names, d.Name)
+	}
+	if !slices.Contains(names, "decoder.0.mlp.dense.post_norm.weight") || slices.Contains(names, "decoder.1.mlp.dense.post_norm.weight") {
+		t.Errorf("dense post_norm only in the sliding block (layer 0): %v", names)
+	}
+}
+
+// TestConfigView: decoder.N (and any block sequence's S.N) is block N as
+// Fast-LLM resolves it.
 func TestConfigView(t *testing.T) {
 	sliding := map[string]any{"mixer": map[string]any{"window_size": int64(128)}}
 	full := map[string]any{"mixer": map[string]any{}}
@@ -170,6 +211,18 @@ func TestConfigView(t *testing.T) {
 	// block it lacks has none.
 	if v, ok := (configView{"decoder": map[string]any{}}).Lookup([]string{"decoder", "0"}); !ok || len(v.(map[string]any)) != 0 {
 		t.Errorf("default block = %v, %v", v, ok)
+	}
+	// Any block sequence resolves so: the vision encoder's of a multimodal
+	// model too.
+	vision := configView{"vision_encoder": map[string]any{"encoder": map[string]any{"block": sliding, "num_blocks": int64(2)}}}
+	if v, ok := vision.Lookup([]string{"vision_encoder", "encoder", "1", "mixer", "window_size"}); !ok || v != int64(128) {
+		t.Errorf("vision_encoder.encoder.1.mixer.window_size = %v, %v", v, ok)
+	}
+	if v, ok := (configView{}).Lookup([]string{"vision_encoder", "encoder", "0"}); !ok || len(v.(map[string]any)) != 0 {
+		t.Errorf("absent sequence's block = %v, %v", v, ok)
+	}
+	if _, ok := vision.Lookup([]string{"vision_encoder", "hidden_size"}); ok {
+		t.Errorf("an absent key resolved")
 	}
 	broken := configView{"decoder": map[string]any{"type": "pattern", "pattern": []any{"x"}, "blocks": map[string]any{}}}
 	if _, ok := broken.Lookup([]string{"decoder", "0", "mixer"}); ok {

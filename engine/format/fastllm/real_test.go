@@ -66,12 +66,12 @@ func TestRealMetadata(t *testing.T) {
 				}
 			}
 			top := parseYAML(t, data)
-			if top["model"] != "gpt" {
-				t.Errorf("model is %v, want gpt", top["model"])
+			if want := ModelOf(md.Config); top["model"] != want {
+				t.Errorf("model is %v, want %s", top["model"], want)
 			}
 			cfg := top["config"].(map[string]any)
-			if cfg["type"] != "gpt" {
-				t.Errorf("config.type is %v, want gpt", cfg["type"])
+			if want := ModelOf(md.Config); cfg["type"] != want {
+				t.Errorf("config.type is %v, want %s", cfg["type"], want)
 			}
 			if _, ok := cfg["distributed"].(map[string]any); !ok {
 				t.Errorf("config.distributed is missing")
@@ -143,7 +143,7 @@ func TestRealMetadata(t *testing.T) {
 			if err := json.Unmarshal(raw, &st); err != nil {
 				t.Fatal(err)
 			}
-			if st["format"] != "fast_llm" || st["model"] != "gpt" || st["fast_llm_version"] != md.Version {
+			if st["format"] != "fast_llm" || st["model"] != ModelOf(md.Config) || st["fast_llm_version"] != md.Version {
 				t.Errorf("safetensors metadata scalars: %v", st)
 			}
 			if got := parseYAML(t, []byte(st["config"])); !reflect.DeepEqual(got, cfg) {
