@@ -454,11 +454,6 @@ func TestRefusedHF(t *testing.T) {
 			want: []string{"decoder.blocks.attn_full.mixer.causal: not claimed by any config rule of apriel2_text"},
 		},
 		{
-			name: "apriel2_mamba_dt_rank_auto", mapping: "apriel2_text",
-			arch: apriel2Mixer("gdn", map[string]any{"type": "mamba", "d_inner": int64(512), "dt_rank": "auto", "conv_bias": true, "dt_proj_bias": true}),
-			want: []string{`a mamba mixer's dt_rank is "auto"`},
-		},
-		{
 			name: "apriel2_mamba_conv_on_xb", mapping: "apriel2_text",
 			arch: apriel2Mixer("gdn", map[string]any{"type": "mamba", "d_inner": int64(512), "repeat_kv_before_conv": false, "conv_bias": true, "dt_proj_bias": true}),
 			want: []string{"decoder.blocks.gdn.mixer.repeat_kv_before_conv: is false; the mapping requires true"},

@@ -62,6 +62,9 @@ func roundTripCases() []roundTripCase {
 		{name: "apriel2_text_fixed_mamba", mapping: "apriel2_text", arch: apriel2Fixed()},
 		{name: "apriel2_text_biased", mapping: "apriel2_text", arch: apriel2Biased()},
 		{name: "apriel2_text_yarn_defaults", mapping: "apriel2_text", arch: apriel2Defaults()},
+		// dt_rank "auto": imported as ceil(hidden_size / 16), exported as "auto".
+		{name: "apriel2_text_dt_rank_auto", mapping: "apriel2_text", arch: apriel2Mixer("gdn", map[string]any{"type": "mamba", "d_inner": int64(512),
+			"dt_rank": "auto", "conv_bias": true, "dt_proj_bias": true})},
 		{name: "apriel_hybrid_ssm_biased", mapping: "apriel_hybrid_ssm", arch: aprielBiased(6)},
 		{name: "apriel_hybrid_ssm_dt_rank_auto", mapping: "apriel_hybrid_ssm", arch: aprielBiased(0)},
 		{name: "apriel_hybrid_ssm_gdn", mapping: "apriel_hybrid_ssm", arch: aprielGDN()},
