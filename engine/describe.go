@@ -226,6 +226,9 @@ func carriedText(c any) ([]byte, error) {
 	if len(fc.Absent) > 0 {
 		o = append(o, pyjson.Member{Key: "absent", Value: fc.Absent})
 	}
+	if len(fc.ForDefault) > 0 {
+		o = append(o, pyjson.Member{Key: "for_default", Value: fc.ForDefault})
+	}
 	if len(fc.Branches) > 0 {
 		b := make(map[string]any, len(fc.Branches))
 		for cond, held := range fc.Branches {

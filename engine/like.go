@@ -271,6 +271,9 @@ func (p *Plan) likeNotes(m *ir.Mapping, cfg *configmap.Result, compared int) []s
 	if len(c.Absent) > 0 {
 		notes = append(notes, fmt.Sprintf("config keys left out as %s has none (their defaults hold): %s", quote.Name(lk.doc), strings.Join(c.Absent, ", ")))
 	}
+	if len(c.ForDefault) > 0 {
+		notes = append(notes, fmt.Sprintf("config keys written as %s spells their default (a rule's for value): %s", quote.Name(lk.doc), strings.Join(c.ForDefault, ", ")))
+	}
 	if len(c.Branches) > 0 {
 		notes = append(notes, fmt.Sprintf("recorded whens decided as %s decides them (%s)", quote.Name(lk.doc), branchList(c.Branches)))
 	}

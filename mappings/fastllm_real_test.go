@@ -71,6 +71,12 @@ func realCases() []realCase {
 		{mapping: "apriel_hybrid_ssm", arch: synth.TinyAprielHybridSSM(), dir: "main/apriel_hybrid_ssm", version: "0.4.0"},
 		{mapping: "apriel_hybrid_ssm", arch: aprielBiased(6), dir: "main/apriel_hybrid_ssm_biased", version: "0.4.0"},
 		{mapping: "apriel_hybrid_ssm", arch: aprielGDN(), dir: "main/apriel_hybrid_ssm_gdn", version: "0.4.0"},
+		// A repeating layout: Fast-LLM's pattern is the layout as written
+		// (the cycle rule's verbatim), not its period.
+		{mapping: "apriel_hybrid_ssm", arch: aprielLayout("t", "m2", "t", "m2"), dir: "main/apriel_hybrid_ssm_periodic", version: "0.4.0"},
+		// dt_rank "auto": imported as ceil(hidden_size / 16), exported
+		// without a record as that number, as Fast-LLM's converter does.
+		{mapping: "apriel_hybrid_ssm", arch: aprielBiased(0), dir: "main/apriel_hybrid_ssm_auto", version: "0.4.0"},
 		// Gemma 4: Fast-LLM's own test model (its hf_config.json is what
 		// Fast-LLM's exporter writes: none of transformers' other keys), and
 		// two synth models (README: "Gemma 4").
@@ -578,6 +584,12 @@ func checkRealExport(t *testing.T, rc realCase, stage, variant string) {
 		g, ok := gotCfg[k]
 		rv, recorded := rc.recorded[k]
 		switch {
+		case slices.Contains(imp.Carried.ForDefault, k):
+			// Only metadata.mapper could write the value standing for the
+			// default ("auto") again: the default, as Fast-LLM's exporter.
+			for _, d := range diffValues(k, g, jsonLeaves(t, rc.path("export_config.json"))[k], rc.floatInts, used) {
+				t.Errorf("config.json: %s (Fast-LLM's export_config.json)", d)
+			}
 		case kept(k):
 			if ok {
 				t.Errorf("config.json: %s is there; only metadata.mapper (absent here) could give it back", k)
@@ -622,6 +634,9 @@ func checkRealExport(t *testing.T, rc realCase, stage, variant string) {
 		"the recorded whens are decided on the rebuilt config, not as the original's were (",
 		"--like DIR, naming the hf checkpoint "+real+" was converted or trained from, restores all of it")
 	wantNotes = append(wantNotes, imp.Carried.Absent...) // written with their defaults
+	for _, k := range imp.Carried.ForDefault {
+		wantNotes = append(wantNotes, k+" rather than ")
+	}
 	if exp.Variant == "mxfp4" {
 		wantNotes = append(wantNotes, "variant mxfp4 quantizes to MXFP4 values that did not come from MXFP4")
 	}
@@ -779,30 +794,4 @@ func rewriteF32(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// TestAprielPeriodicPattern: where hybrid_block_layout repeats itself,
-// Fast-LLM's converter takes the whole list as the decoder's pattern
-// ([t, m2, t, m2]) and mapper's cycle rule its period ([t, m2]). Both build
-// block i from pattern[i mod len(pattern)], so the model is the same; this
-// is the only difference in config.base_model, and Fast-LLM's own
-// checkpoint of it exports as every other (checkRealExport).
-func TestAprielPeriodicPattern(t *testing.T) {
-	rc := realCase{mapping: "apriel_hybrid_ssm", arch: aprielLayout("t", "m2", "t", "m2"), dir: "main/apriel_hybrid_ssm_periodic", version: "0.4.0"}
-	hf0 := generate(t, rc.arch, synth.Options{NoSideFiles: true})
-	var got, want map[string]any
-	if json.Unmarshal(readFile(t, filepath.Join(hf0, "config.json")), &got) != nil || json.Unmarshal(readFile(t, rc.path("hf_config.json")), &want) != nil ||
-		!reflect.DeepEqual(got, want) {
-		t.Fatalf("synth's config.json is not the reference's hf_config.json")
-	}
-	fl, _ := convert(t, load(t, rc.mapping), hf0, engine.PlanOptions{})
-	ref, err := fastllm.ParseMetadata(readFile(t, rc.path("fresh", fastllm.MetadataFile)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	diffs := diffValues("", parseMetadata(t, fl).Config, ref.Config, nil, map[string]bool{})
-	if w := []string{`decoder.pattern: []interface {}{"t", "m2"}, want []interface {}{"t", "m2", "t", "m2"}`}; !slices.Equal(diffs, w) {
-		t.Errorf("config.base_model differs from Fast-LLM's in\n  %s\nwant only in\n  %s", strings.Join(diffs, "\n  "), w[0])
-	}
-	checkRealExport(t, rc, "fresh", "")
 }

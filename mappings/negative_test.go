@@ -398,10 +398,6 @@ func TestRefusedHF(t *testing.T) {
 			want: []string{"ssm_cfg.d_conv: is 3; the mapping requires 4"},
 		},
 		{
-			name: "apriel_dt_rank_auto", mapping: "apriel_hybrid_ssm", arch: aprielBiased(0),
-			want: []string{`ssm_cfg.dt_rank is "auto"`},
-		},
-		{
 			// The layout says Mamba where the checkpoint has attention.
 			name: "apriel_layout_disagrees", mapping: "apriel_hybrid_ssm",
 			arch: withOverrides(synth.TinyAprielHybridSSM(), "hybrid_block_layout", []any{"m2", "m2"}),

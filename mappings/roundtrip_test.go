@@ -59,6 +59,7 @@ func roundTripCases() []roundTripCase {
 	return []roundTripCase{
 		{name: "apriel_hybrid_ssm", mapping: "apriel_hybrid_ssm", arch: synth.TinyAprielHybridSSM()},
 		{name: "apriel_hybrid_ssm_biased", mapping: "apriel_hybrid_ssm", arch: aprielBiased(6)},
+		{name: "apriel_hybrid_ssm_dt_rank_auto", mapping: "apriel_hybrid_ssm", arch: aprielBiased(0)},
 		{name: "apriel_hybrid_ssm_gdn", mapping: "apriel_hybrid_ssm", arch: aprielGDN()},
 		{name: "apriel_hybrid_ssm_mamba_only", mapping: "apriel_hybrid_ssm", arch: aprielLayout("m2", "m2")},
 		{name: "apriel_hybrid_ssm_attention_only", mapping: "apriel_hybrid_ssm", arch: aprielLayout("t", "t", "t")},

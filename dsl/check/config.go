@@ -99,6 +99,15 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 			if it.LeftDefault != nil {
 				r.LeftDefault = c.expr(it.LeftDefault, top)
 			}
+			if it.LeftFor != nil {
+				r.LeftFor, r.HasLeftFor = c.constValue(it.LeftFor, false)
+				// A default that is that very value would make the key
+				// read as itself: for says nothing then.
+				if lit, ok := r.LeftDefault.(*ir.Literal); ok && r.HasLeftFor && ir.ValuesEqual(lit.Value, r.LeftFor) {
+					c.errorf(it.LeftFor.Range(), "leave `for "+ir.FormatValue(r.LeftFor)+"` out, or give the default it stands for",
+						"%s is the default itself: for names another value that stands for the default", ir.FormatValue(r.LeftFor))
+				}
+			}
 			if it.RightDefault != nil {
 				r.RightDefault = c.expr(it.RightDefault, top)
 			}
@@ -107,7 +116,7 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 			}
 			c.addConfig(it, r, ctx, []*syntax.Name{it.Left}, it.Right)
 		case *syntax.CycleItem:
-			r := &ir.ConfigRule{Kind: ir.ConfigCycle, Pos: it.Pos}
+			r := &ir.ConfigRule{Kind: ir.ConfigCycle, Pos: it.Pos, Verbatim: it.Verbatim}
 			r.Left, _ = c.leftPath(it.Left, "config key")
 			r.Right = []ir.Path{c.rightPath(it.Right)}
 			r.Length = c.expr(it.Length, top)

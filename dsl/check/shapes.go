@@ -146,8 +146,15 @@ func (r *sampleRun) run() {
 		if cr.rule.Kind != ir.ConfigRename || cr.rule.LeftDefault == nil || !r.applies(cr.ctx) {
 			continue
 		}
-		if _, ok := ir.LookupPath(r.env.cfg, cr.rule.Left.Segs); ok {
-			continue
+		// A value standing for the default (`for "auto"`) is replaced like an
+		// absent key.
+		segs := cr.rule.Left.Segs
+		if v, ok := ir.LookupPath(r.env.cfg, segs); ok {
+			if !cr.rule.HasLeftFor || !ir.ValuesEqual(v, cr.rule.LeftFor) {
+				continue
+			}
+			parent, _ := ir.LookupPath(r.env.cfg, segs[:len(segs)-1])
+			delete(parent.(map[string]any), segs[len(segs)-1])
 		}
 		r.env.hit = false
 		v, err := ir.Eval(cr.rule.LeftDefault, r.env)

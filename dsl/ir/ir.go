@@ -135,7 +135,8 @@ const (
 	// ConfigIgnore: left keys dropped on purpose.
 	ConfigIgnore
 	// ConfigCycle: a per-layer left list <-> the shortest repeating pattern of
-	// block names on the right node Right[0] (see docs/language.md).
+	// block names on the right node Right[0], or with Verbatim the list as
+	// written (see docs/language.md).
 	ConfigCycle
 	// ConfigRefuse: where it is active, the config is refused with the
 	// message Value (a string), on import and on export.
@@ -148,8 +149,12 @@ type ConfigRule struct {
 	Pos  Pos
 	End  Pos // one past the rule's last byte, so that errors can mark it
 
-	Left         Path   // rename, left const, cycle
-	LeftDefault  Expr   // rename: value used when the left key is absent (import)
+	Left        Path // rename, left const, cycle
+	LeftDefault Expr // rename: value used when the left key is absent (import)
+	// LeftFor (rename with LeftDefault, when HasLeftFor): a left value that
+	// stands for the default, as an absent key does (`default E for "auto"`).
+	LeftFor      any
+	HasLeftFor   bool
 	Right        []Path // rename (fan-out), right const (one), cycle (one: the decoder node)
 	RightDefault Expr   // rename: value used when the right key is absent (export)
 	ValueMap     []ValuePair
@@ -158,6 +163,7 @@ type ConfigRule struct {
 	Optional     bool   // left constant: may be absent (`left P default V`)
 	Length       Expr   // cycle: the full list length (an expression on the left config)
 	Single       string // cycle: block name when the right side holds a single plain block and nothing tells which
+	Verbatim     bool   // cycle: the right pattern is the list as written, not its shortest repeating prefix
 	Keys         []Path // keep, ignore
 
 	When    []Expr // conjunction of enclosing when conditions (on the left config)

@@ -223,23 +223,29 @@ type RefuseItem struct {
 	Message string
 }
 
-// RenameItem is `L [default e] <-> R1, R2 [default e] [map { a = b }]`.
+// RenameItem is `L [default e [for v]] <-> R1, R2 [default e] [map { a = b }]`.
 type RenameItem struct {
 	Span
-	Left         *Name
-	LeftDefault  Expr
+	Left        *Name
+	LeftDefault Expr
+	// LeftFor is the value that stands for the left default when the key
+	// holds it (`default ceil_div(hidden_size, 16) for "auto"`); nil: none.
+	LeftFor      Expr
 	Right        []*Name
 	RightDefault Expr
 	Map          *ValueTable
 }
 
-// CycleItem is `L <-> R cycle(length) { a = b, ... }`.
+// CycleItem is `L <-> R cycle(length) [verbatim] { a = b, ... }`.
 type CycleItem struct {
 	Span
 	Left   *Name
 	Right  *Name
 	Length Expr
-	Table  *ValueTable
+	// Verbatim: the right pattern is the list as written, not its shortest
+	// repeating prefix.
+	Verbatim bool
+	Table    *ValueTable
 }
 
 // ValueTable is `{ a = b, c = d }` of a value map or a cycle.

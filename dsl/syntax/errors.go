@@ -523,7 +523,7 @@ var phrases = []phrase{
 // tier a name, a list or a rule. A tier is not named when anything outside it may come instead.
 var continuations = [][]string{
 	{"or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "[", "("},
-	{":", "|", ",", "[", "default", "map", "cycle", "else", "oneway"},
+	{":", "|", ",", "[", "default", "for", "map", "cycle", "verbatim", "else", "oneway"},
 	{keyEOF},
 }
 

@@ -288,6 +288,9 @@ func (p *printer) configItems(items []ConfigItem) {
 			if it.LeftDefault != nil {
 				s += " default " + exprString(it.LeftDefault, 0)
 			}
+			if it.LeftFor != nil {
+				s += " for " + exprString(it.LeftFor, 0)
+			}
 			s += " <-> " + names(it.Right)
 			if it.RightDefault != nil {
 				s += " default " + exprString(it.RightDefault, 0)
@@ -297,7 +300,11 @@ func (p *printer) configItems(items []ConfigItem) {
 			}
 			p.elem(it.Span, s, blankKeep)
 		case *CycleItem:
-			s := it.Left.String() + " <-> " + it.Right.String() + " cycle(" + exprString(it.Length, 0) + ") " + tableString(it.Table)
+			s := it.Left.String() + " <-> " + it.Right.String() + " cycle(" + exprString(it.Length, 0) + ") "
+			if it.Verbatim {
+				s += "verbatim "
+			}
+			s += tableString(it.Table)
 			p.elem(it.Span, s, blankKeep)
 		}
 	}

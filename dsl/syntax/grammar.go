@@ -122,7 +122,8 @@ type gConst struct {
 
 type gCRule struct {
 	Left         *gName   `parser:"@@"`
-	LeftDefault  *gExpr   `parser:"( \"default\" @@ )?"`
+	LeftDefault  *gExpr   `parser:"( \"default\" @@"`
+	LeftFor      *gExpr   `parser:"  ( \"for\" @@ )? )?"`
 	Arrow        tok      `parser:"@\"<->\""`
 	Right        []*gName `parser:"@@ ( \",\" @@ )*"`
 	Cycle        *gCycle  `parser:"@@?"`
@@ -131,9 +132,10 @@ type gCRule struct {
 }
 
 type gCycle struct {
-	Kw     tok     `parser:"@\"cycle\" \"(\""`
-	Length *gExpr  `parser:"@@ \")\""`
-	Table  *gTable `parser:"@@"`
+	Kw       tok     `parser:"@\"cycle\" \"(\""`
+	Length   *gExpr  `parser:"@@ \")\""`
+	Verbatim *tok    `parser:"@\"verbatim\"?"`
+	Table    *gTable `parser:"@@"`
 }
 
 type gTable struct {

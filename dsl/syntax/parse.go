@@ -249,10 +249,11 @@ func (c *converter) crule(g *gCRule) ConfigItem {
 	}
 	if g.Cycle != nil {
 		cy := &CycleItem{
-			Left:   left,
-			Right:  right[0],
-			Length: c.expr(g.Cycle.Length),
-			Table:  c.table(g.Cycle.Table),
+			Left:     left,
+			Right:    right[0],
+			Length:   c.expr(g.Cycle.Length),
+			Verbatim: g.Cycle.Verbatim != nil,
+			Table:    c.table(g.Cycle.Table),
 		}
 		cy.Span = join(left.Span, cy.Table.Span)
 		if g.LeftDefault != nil {
@@ -273,6 +274,9 @@ func (c *converter) crule(g *gCRule) ConfigItem {
 	r.Span = join(left.Span, right[len(right)-1].Span)
 	if g.LeftDefault != nil {
 		r.LeftDefault = c.expr(g.LeftDefault)
+	}
+	if g.LeftFor != nil {
+		r.LeftFor = c.expr(g.LeftFor)
 	}
 	if g.RightDefault != nil {
 		r.RightDefault = c.expr(g.RightDefault)

@@ -255,12 +255,14 @@ func TestExtrasYieldToRules(t *testing.T) {
 	}
 }
 
-// TestCarriedEncoding: branches and extras survive metadata.yaml, keys
+// TestCarriedEncoding: branches, extras and the keys' records survive metadata.yaml, keys
 // with dots and spaces included.
 func TestCarriedEncoding(t *testing.T) {
 	c := &format.Carried{Mapping: "m", From: "hf",
-		Extra:    map[string]any{"transformers.js_config": map[string]any{"a": int64(1)}, "_name_or_path": "x"},
-		Branches: map[string]bool{`rope_parameters != null`: true, `x.kind == "a: b"`: false}}
+		Extra:      map[string]any{"transformers.js_config": map[string]any{"a": int64(1)}, "_name_or_path": "x"},
+		Branches:   map[string]bool{`rope_parameters != null`: true, `x.kind == "a: b"`: false},
+		Absent:     []string{"head_dim"},
+		ForDefault: []string{"ssm_cfg.dt_rank", "a key"}}
 	b, err := fastllm.EncodeMetadata("", map[string]any{}, map[string]string{}, c)
 	if err != nil {
 		t.Fatal(err)

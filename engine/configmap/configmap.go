@@ -147,14 +147,14 @@ func newEnv(m *ir.Mapping, left map[string]any) (*Env, error) {
 	return e, nil
 }
 
-// completeLeft fills in left defaults for absent keys and returns the
-// completed config and the absent keys. A default applies only where its
-// rule's conditions hold (holds decides them on the config completed so
-// far): the default of a spelling the config does not use must not create
-// that spelling.
-func completeLeft(m *ir.Mapping, left map[string]any, holds func([]ir.Expr, ir.Env) bool) (map[string]any, []string, error) {
-	full := ir.DeepCopy(left).(map[string]any)
-	var absent []string
+// completeLeft fills in left defaults for absent keys, and for keys that
+// hold their rule's `for` value (which stands for the default), and returns
+// the completed config, the absent keys and those that stood for their
+// default. A default applies only where its rule's conditions hold (holds
+// decides them on the config completed so far): the default of a spelling
+// the config does not use must not create that spelling.
+func completeLeft(m *ir.Mapping, left map[string]any, holds func([]ir.Expr, ir.Env) bool) (full map[string]any, absent, stood []string, err error) {
+	full = ir.DeepCopy(left).(map[string]any)
 	e := &Env{Left: full} // a default may read the keys completed before it
 	for _, r := range m.Config {
 		if r.Kind == ir.ConfigLeftConst && r.Optional {
@@ -168,17 +168,23 @@ func completeLeft(m *ir.Mapping, left map[string]any, holds func([]ir.Expr, ir.E
 		if r.Kind != ir.ConfigRename || r.LeftDefault == nil {
 			continue
 		}
-		if _, ok := ir.LookupPath(left, r.Left.Segs); ok || !holds(r.When, e) {
+		lv, present := ir.LookupPath(left, r.Left.Segs)
+		standsFor := present && r.HasLeftFor && ir.ValuesEqual(lv, r.LeftFor)
+		if present && !standsFor || !holds(r.When, e) {
 			continue
 		}
 		v, err := ir.Eval(r.LeftDefault, e)
 		if err != nil {
-			return nil, nil, ruleError(r.Pos, r.End, err, "default of "+pathString(r.Left))
+			return nil, nil, nil, ruleError(r.Pos, r.End, err, "default of "+pathString(r.Left))
 		}
 		setPath(full, r.Left.Segs, v)
-		absent = append(absent, pathString(r.Left))
+		if standsFor {
+			stood = append(stood, pathString(r.Left))
+		} else {
+			absent = append(absent, pathString(r.Left))
+		}
 	}
-	return full, absent, nil
+	return full, absent, stood, nil
 }
 
 // evalAll decides conditions by evaluating them, as the import does.

@@ -2,6 +2,7 @@ package configmap
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"slices"
@@ -513,6 +514,119 @@ func TestShortestCycle(t *testing.T) {
 			t.Errorf("shortestCycle(%s) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestCycleVerbatim: a verbatim cycle writes the list as written (one
+// entry: a plain block), a plain one its shortest repeating pattern; the
+// export expands either back to the length.
+func TestCycleVerbatim(t *testing.T) {
+	const src = `mapping cy
+left hf
+right fast_llm
+
+config {
+  n <-> decoder.num_blocks
+  kinds <-> decoder cycle(n) %s{ t = attn, m = mamba }
+  heads <-> decoder.blocks.attn.mixer.heads
+}
+`
+	for _, tc := range []struct {
+		kinds, verbatim, shortest string
+	}{
+		{`["t", "m", "t", "m"]`,
+			`{"type": "pattern", "pattern": ["attn", "mamba", "attn", "mamba"], "blocks": {"attn": {"mixer": {"heads": 2}}, "mamba": {}}, "num_blocks": 4}`,
+			`{"type": "pattern", "pattern": ["attn", "mamba"], "blocks": {"attn": {"mixer": {"heads": 2}}, "mamba": {}}, "num_blocks": 4}`},
+		{`["t", "t"]`,
+			`{"type": "pattern", "pattern": ["attn", "attn"], "blocks": {"attn": {"mixer": {"heads": 2}}}, "num_blocks": 2}`,
+			`{"type": "fixed", "block": {"mixer": {"heads": 2}}, "num_blocks": 2}`},
+		{`["t"]`,
+			`{"type": "fixed", "block": {"mixer": {"heads": 2}}, "num_blocks": 1}`,
+			`{"type": "fixed", "block": {"mixer": {"heads": 2}}, "num_blocks": 1}`},
+	} {
+		for _, verbatim := range []bool{true, false} {
+			kw, want := "", tc.shortest
+			if verbatim {
+				kw, want = "verbatim ", tc.verbatim
+			}
+			m := loadMapping(t, "cy.map", []byte(fmt.Sprintf(src, kw)))
+			left := fmt.Sprintf(`{"n": %d, "kinds": %s, "heads": 2}`, strings.Count(tc.kinds, ",")+1, tc.kinds)
+			imp, err := importConfig(m, doc(t, left))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertDoc(t, kw+tc.kinds+" import", imp.Out, `{"decoder": `+want+`}`)
+			exp, err := exportConfig(m, imp.Out, imp.Carried, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertDoc(t, kw+tc.kinds+" export", exp.Out, left)
+		}
+	}
+}
+
+// TestLeftFor: a key holding its rule's for value reads as the default,
+// which the import writes, and the export writes the value again while the
+// right side still holds the default; without a record, or where the right
+// value differs, the export writes the number.
+func TestLeftFor(t *testing.T) {
+	m := loadMapping(t, "for.map", []byte(`mapping stands_for
+left hf
+right fast_llm
+
+let rank = ssm.dt_rank
+
+config {
+  hidden_size <-> hidden_size
+  ssm.dt_rank default ceil_div(hidden_size, 16) for "auto" <-> mixer.dt_rank
+}
+`))
+	for _, tc := range []struct {
+		name, left, right string
+		stood             bool
+	}{
+		{"auto", `{"hidden_size": 96, "ssm": {"dt_rank": "auto"}}`, `{"hidden_size": 96, "mixer": {"dt_rank": 6}}`, true},
+		{"stated", `{"hidden_size": 96, "ssm": {"dt_rank": 6}}`, `{"hidden_size": 96, "mixer": {"dt_rank": 6}}`, false},
+		{"absent", `{"hidden_size": 96}`, `{"hidden_size": 96, "mixer": {"dt_rank": 6}}`, false},
+		{"other", `{"hidden_size": 96, "ssm": {"dt_rank": 8}}`, `{"hidden_size": 96, "mixer": {"dt_rank": 8}}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			imp, err := importConfig(m, doc(t, tc.left))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertDoc(t, "import", imp.Out, tc.right)
+			if got := slices.Contains(imp.Carried.ForDefault, "ssm.dt_rank"); got != tc.stood {
+				t.Errorf("ForDefault %v records ssm.dt_rank: %v", imp.Carried.ForDefault, got)
+			}
+			if v, _ := imp.Env.Lookup([]string{"rank"}); v == "auto" {
+				t.Errorf("let rank is %v, not the default", v)
+			}
+			exp, err := exportConfig(m, imp.Out, imp.Carried, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertDoc(t, "export", exp.Out, tc.left)
+			if v, _ := exp.Env.Lookup([]string{"rank"}); v == "auto" {
+				t.Errorf("export: let rank is %v, not the default", v)
+			}
+		})
+	}
+	// No record: the number, as Fast-LLM's exporter writes it.
+	exp, err := exportConfig(m, doc(t, `{"hidden_size": 96, "mixer": {"dt_rank": 6}}`), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertDoc(t, "export without a record", exp.Out, `{"hidden_size": 96, "ssm": {"dt_rank": 6}}`)
+	// The record, but the right value is no longer the default: the number.
+	imp, err := importConfig(m, doc(t, `{"hidden_size": 96, "ssm": {"dt_rank": "auto"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err = exportConfig(m, doc(t, `{"hidden_size": 96, "mixer": {"dt_rank": 7}}`), imp.Carried, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertDoc(t, "export of a changed value", exp.Out, `{"hidden_size": 96, "ssm": {"dt_rank": 7}}`)
 }
 
 // TestEnvLetDefs: the Env a translation returns knows how each let is

@@ -36,6 +36,7 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 			out[k] = ir.DeepCopy(v)
 		}
 		ex.absent = carried.Absent
+		ex.stood = carried.ForDefault
 		ex.branches = carried.Branches
 	}
 	ex.readBlocks()
@@ -47,7 +48,7 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	if err := errors.Join(ex.errs...); err != nil {
 		return nil, err
 	}
-	full, _, err := completeLeft(t.m, out, ex.decide)
+	full, _, _, err := completeLeft(t.m, out, ex.decide)
 	if err != nil {
 		return nil, inDoc(doc, err)
 	}
@@ -123,6 +124,7 @@ type exporter struct {
 	right   map[string]any
 	variant string
 	absent  []string // left keys absent on the way in
+	stood   []string // left keys that held their rule's for value on the way in
 	// branches are the recorded whens' outcomes on the way in (ir.Branch).
 	branches map[string]bool
 	maxList  int     // the longest per-layer list a cycle may rebuild
@@ -207,7 +209,7 @@ func (ex *exporter) applyAll() {
 // completed with its defaults (a condition may read a key that is absent
 // because it holds its default).
 func (ex *exporter) holds(when []ir.Expr) bool {
-	full, _, err := completeLeft(ex.m, ex.res.Out, ex.decide)
+	full, _, _, err := completeLeft(ex.m, ex.res.Out, ex.decide)
 	if err != nil {
 		return false // the final completion reports it
 	}
@@ -337,6 +339,13 @@ func (ex *exporter) rename(r *ir.ConfigRule) {
 			return
 		}
 	}
+	// The key said the value that stands for its default: it says so
+	// again while the default is what the right side holds.
+	if slices.Contains(ex.stood, key) && r.HasLeftFor && r.LeftDefault != nil {
+		if d, err := ir.Eval(r.LeftDefault, ex.env); err == nil && ir.ValuesEqual(d, lv) {
+			lv = r.LeftFor
+		}
+	}
 	ex.setLeft(r, r.Left.Segs, lv)
 }
 
@@ -381,7 +390,7 @@ func (ex *exporter) cycle(r *ir.ConfigRule) {
 // decided on the rebuilt config, which may not be how the original spelled
 // its keys, and the variant is the default one unless one was asked for.
 func (ex *exporter) noteUncarried(askedVariant bool, generic string) {
-	var kept, defaulted []string
+	var kept, defaulted, stood []string
 	for _, r := range ex.m.Config {
 		if !ex.applied[r] {
 			continue
@@ -394,6 +403,9 @@ func (ex *exporter) noteUncarried(askedVariant bool, generic string) {
 		case r.Kind == ir.ConfigRename && r.LeftDefault != nil, r.Kind == ir.ConfigLeftConst && r.Optional:
 			if _, ok := ir.LookupPath(ex.res.Out, r.Left.Segs); ok {
 				defaulted = append(defaulted, pathString(r.Left))
+				if r.HasLeftFor {
+					stood = append(stood, fmt.Sprintf("%s rather than %s", pathString(r.Left), ir.FormatValue(r.LeftFor)))
+				}
 			}
 		}
 	}
@@ -406,6 +418,9 @@ func (ex *exporter) noteUncarried(askedVariant bool, generic string) {
 	}
 	if len(defaulted) > 0 {
 		parts = append(parts, fmt.Sprintf("the keys with a default are written whether or not the original had them (%s)", strings.Join(defaulted, ", ")))
+	}
+	if len(stood) > 0 {
+		parts = append(parts, fmt.Sprintf("the keys whose rule names a value that stands for their default are written as the value (%s)", strings.Join(stood, ", ")))
 	}
 	if decided := ex.decidedBranches(); len(decided) > 0 {
 		parts = append(parts, fmt.Sprintf("the recorded whens are decided on the rebuilt config, not as the original's were (%s), so keys the original spelled another way come back in this branch's spelling", strings.Join(decided, ", ")))

@@ -71,7 +71,7 @@ type importer struct {
 // start completes the left config, evaluates the lets and selects the
 // variant.
 func (im *importer) start() error {
-	full, absent, err := completeLeft(im.m, im.left, evalAll)
+	full, absent, stood, err := completeLeft(im.m, im.left, evalAll)
 	if err != nil {
 		return err
 	}
@@ -85,11 +85,16 @@ func (im *importer) start() error {
 	}
 	im.full, im.absent = full, absent
 	im.res = &Result{Out: map[string]any{}, Variant: variant, Env: e,
-		Carried: &format.Carried{Mapping: im.m.Name, From: im.m.Left, Variant: variant, Absent: absent}}
+		Carried: &format.Carried{Mapping: im.m.Name, From: im.m.Left, Variant: variant, Absent: absent, ForDefault: stood}}
 	im.rs = &resolver{doc: im.res.Out, schema: im.blocks}
 	for _, k := range absent {
 		v, _ := ir.LookupPath(full, split(k))
 		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s is absent: its default %s is used, and the metadata records it as absent so that the way back leaves it out", k, pyValue(v)))
+	}
+	for _, k := range stood {
+		v, _ := ir.LookupPath(full, split(k))
+		was, _ := ir.LookupPath(im.left, split(k))
+		im.res.Notes = append(im.res.Notes, fmt.Sprintf("config key %s is %s, which stands for its default: %s is used, and the metadata records it so that the way back writes %s again", k, pyValue(was), pyValue(v), pyValue(was)))
 	}
 	return nil
 }
@@ -157,7 +162,10 @@ func (im *importer) cycle(r *ir.ConfigRule) {
 		im.fail(r, pathString(r.Right[0]), "cannot be written: a parent key holds a value")
 		return
 	}
-	l := im.blocks.WriteBlocks(node, shortestCycle(names))
+	if !r.Verbatim {
+		names = shortestCycle(names)
+	}
+	l := im.blocks.WriteBlocks(node, names)
 	im.rs.blocks = append(im.rs.blocks, &blockNode{rule: r, path: path, layout: l})
 }
 

@@ -203,6 +203,10 @@ type Carried struct {
 	Variant     string         `json:"variant,omitempty"`
 	Kept        map[string]any `json:"kept,omitempty"`   // dotted left path -> value
 	Absent      []string       `json:"absent,omitempty"` // dotted left paths
+	// ForDefault lists the left keys (dotted) that held the value their
+	// rule names with `for`, which stands for the default: the way back
+	// writes that value again where the default still holds.
+	ForDefault []string `json:"for_default,omitempty"`
 	// Extra are top-level left keys no rule claims that travel anyway: the
 	// left side's generic keys (GenericConfig) and those the user named
 	// with --keep. Names are literal: a dot is part of the name

@@ -247,6 +247,7 @@ func parseCarried(v any) (*format.Carried, error) {
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		val := m[k]
 		var ok bool
+		var err error
 		switch k {
 		case "mapping":
 			c.Mapping, ok = val.(string)
@@ -313,24 +314,33 @@ func parseCarried(v any) (*format.Carried, error) {
 			}
 			c.DTypes, ok = dm, true
 		case "absent":
-			var list []any
-			if list, ok = val.([]any); ok {
-				for _, e := range list {
-					s, isStr := e.(string)
-					if !isStr {
-						return nil, fmt.Errorf("absent holds %s, want strings", describe(e))
-					}
-					c.Absent = append(c.Absent, s)
-				}
-			}
+			c.Absent, ok, err = stringList(val, k)
+		case "for_default":
+			c.ForDefault, ok, err = stringList(val, k)
 		default:
 			return nil, fmt.Errorf("unknown key %q", k)
+		}
+		if err != nil {
+			return nil, err
 		}
 		if !ok {
 			return nil, fmt.Errorf("%s is %s", k, describe(val))
 		}
 	}
 	return c, nil
+}
+
+// stringList reads a list of strings; ok is false when v is not a list.
+func stringList(v any, what string) (out []string, ok bool, err error) {
+	list, ok := v.([]any)
+	for _, e := range list {
+		s, isStr := e.(string)
+		if !isStr {
+			return nil, true, fmt.Errorf("%s holds %s, want strings", what, describe(e))
+		}
+		out = append(out, s)
+	}
+	return out, ok, nil
 }
 
 // stringMap reads a mapping of strings to strings; with nullable, null
@@ -373,11 +383,10 @@ func carriedValue(c *format.Carried) map[string]any {
 		m["branches"] = anyValues(c.Branches)
 	}
 	if len(c.Absent) > 0 {
-		a := make([]any, len(c.Absent))
-		for i, s := range c.Absent {
-			a[i] = s
-		}
-		m["absent"] = a
+		m["absent"] = anyList(c.Absent)
+	}
+	if len(c.ForDefault) > 0 {
+		m["for_default"] = anyList(c.ForDefault)
 	}
 	if len(c.Files) > 0 {
 		m["files"] = anyValues(c.Files)
@@ -809,4 +818,13 @@ func (Side) WriteMeta(dir string, out *format.Output, shards []format.Shard) err
 		return fmt.Errorf("fast_llm: %w", err)
 	}
 	return nil
+}
+
+// anyList is a list of strings as a document holds it.
+func anyList(list []string) []any {
+	out := make([]any, len(list))
+	for i, s := range list {
+		out[i] = s
+	}
+	return out
 }
