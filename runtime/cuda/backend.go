@@ -48,7 +48,7 @@ type Backend struct {
 
 	// compile turns kernels.cu into PTX for the device (compileKernels in
 	// New: NVRTC, else the embedded PTX) and says which it used.
-	compile func(major, minor int) (ptx []byte, arch int, from string, err error)
+	compile     func(major, minor int) (ptx []byte, arch int, from string, err error)
 	kernelsFrom string
 
 	devName string
