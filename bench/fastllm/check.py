@@ -226,6 +226,34 @@ def apriel_attention_only(hf_dir: Path) -> str:
 PREPARE = {"apriel_attention_only": apriel_attention_only}
 
 
+def fit_token_ids(hf_dir: Path) -> str:
+    """Moves token ids that synth's tiny vocabulary does not hold (gpt-oss's published pad 199999, Phi-3's
+    32000) onto its last id, in config.json and generation_config.json: transformers cannot build a model
+    whose padding_idx is outside its embedding table. Every later step sees the edited checkpoint."""
+    notes = []
+    for name in ("config.json", "generation_config.json"):
+        path = hf_dir / name
+        if not path.exists():
+            continue
+        cfg = json.loads(path.read_text())
+        vocab = json.loads((hf_dir / "config.json").read_text()).get("vocab_size")
+        if not isinstance(vocab, int):
+            continue
+        changed = []
+        for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            v = cfg.get(key)
+            if isinstance(v, int) and v >= vocab:
+                cfg[key] = vocab - 1
+                changed.append(f"{key} {v}")
+            elif isinstance(v, list) and any(isinstance(x, int) and x >= vocab for x in v):
+                cfg[key] = [vocab - 1 if isinstance(x, int) and x >= vocab else x for x in v]
+                changed.append(f"{key} {v}")
+        if changed:
+            path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+            notes.append(f"{name}: {', '.join(changed)} -> {vocab - 1} (outside the vocabulary of {vocab})")
+    return "; ".join(notes)
+
+
 def make_inputs(vocab: int) -> dict[str, list[list[int]]]:
     rng = random.Random(INPUT_SEED)
     return {name: [[rng.randrange(vocab) for _ in range(s)] for _ in range(b)] for name, b, s in INPUTS}
@@ -524,6 +552,17 @@ class TorchBackend:
 
     def fl_load(self, case: Case, path: Path, fmt: str | None):
         fmt_cls = self.FastLLMCheckpointFormat if fmt is None else self.GPTModelConfig.get_checkpoint_format(fmt)
+        if fmt is not None:
+            # Fast-LLM's HF import reads config.json through the installed transformers' config class
+            # (`_load_config`: from_pretrained(...).to_dict()), which under transformers 5 drops or respells
+            # keys its converters read (gemma4's global_head_dim, gpt-oss's rope_theta). The control is
+            # Fast-LLM's converter on the file as written, as the reference data was made.
+            handler = fmt_cls.get_handler_class()
+
+            def _load_config(cls, directory):
+                return json.loads((Path(directory) / "config.json").read_text())
+
+            handler._load_config = classmethod(_load_config)
         load = self.CheckpointLoadConfig(path=Path(path), format=fmt_cls, load_config=self.ModelConfigType.model)
         updates = {("distributed", "compute_dtype"): "float32"}
         if self.tree == MAIN:
@@ -778,6 +817,8 @@ def run_case(case: Case, backend, mapper: Mapper, work: Path, log) -> dict:
         _, text = mapper("synth", *case.synth_args, case.synth, str(hf))
         if case.prepare:
             text += "\n" + PREPARE[case.prepare](hf)
+        if note := fit_token_ids(hf):
+            text += "\n" + note
         return text
 
     r.stage("synth", synth)
