@@ -26,6 +26,9 @@ package dsl
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/mapper-dev/mapper/dsl/check"
 	"github.com/mapper-dev/mapper/dsl/diag"
@@ -37,20 +40,58 @@ import (
 // error; otherwise it is returned even when the list holds errors (the
 // engine must not run it then: use diags.HasErrors or diags.Err).
 // Warnings never make a mapping unusable. The mapping's Hash is rulesHash's.
+// The fragment files it includes are read from the file's directory, and
+// may not lie outside it (os.Root: no .., no link leading out).
 func Load(filename string, src []byte) (*ir.Mapping, diag.List) {
+	return LoadUser(filename, src, nil, "")
+}
+
+// LoadUser is Load for a user's file, with mapper's own fragment files as
+// a fallback: an include whose file the directory does not hold is read
+// from builtin, a directory named builtinDir in diagnostics, so that a
+// copy of a built-in mapping works wherever it is put (a fragment file of
+// the same path beside it wins). builtin nil: no fallback.
+func LoadUser(filename string, src []byte, builtin fs.FS, builtinDir string) (*ir.Mapping, diag.List) {
+	var root *os.Root
+	defer func() {
+		if root != nil {
+			root.Close()
+		}
+	}()
+	return load(filename, src, func() (fs.FS, error) {
+		r, err := os.OpenRoot(filepath.Dir(filename))
+		if err != nil {
+			return nil, err
+		}
+		root = r
+		return r.FS(), nil
+	}, builtin, builtinDir)
+}
+
+// LoadFS is Load with the fragment files read from dir, the directory that
+// holds the file (the built-in mappings': mappings.Load).
+func LoadFS(dir fs.FS, filename string, src []byte) (*ir.Mapping, diag.List) {
+	return load(filename, src, func() (fs.FS, error) { return dir, nil }, nil, "")
+}
+
+func load(filename string, src []byte, dir func() (fs.FS, error), builtin fs.FS, builtinDir string) (*ir.Mapping, diag.List) {
 	f, diags := syntax.Parse(filename, src)
 	if f == nil {
 		return nil, diags
 	}
+	f, sources, x := expand(f, dir, filepath.Dir(filename), builtin, builtinDir)
 	m, more := check.Check(f)
+	more = append(more, x.diags...)
+	x.via(more)
 	if m != nil {
 		m.Hash = rulesHash(f)
+		m.Fragments = sources
 	}
 	return m, append(diags, more...).Sort()
 }
 
 // rulesHash is the sha256 of the file's canonical form without its
-// comments: it changes with the rules, not with a comment, the layout or
+// comments, its fragments in place (see expand): it changes with the rules, not with a comment, the layout or
 // `mapper fmt`, so that an export refuses only a mapping that may really lay
 // tensors out otherwise than the one the import recorded.
 func rulesHash(f *syntax.File) string {
@@ -60,10 +101,18 @@ func rulesHash(f *syntax.File) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Format returns the canonical form of a .map file (see syntax.Format). It
+// Format returns the canonical form of a .map file (see syntax.Format), a
+// fragment file's too. It
 // fails, with the diagnostics as the error (diag.AsList recovers them), when
 // the file does not parse.
 func Format(filename string, src []byte) ([]byte, error) {
+	if syntax.IsFragmentFile(src) {
+		ff, diags := syntax.ParseFragments(filename, src)
+		if err := diags.Err(); err != nil {
+			return nil, err
+		}
+		return syntax.FormatFragments(ff), nil
+	}
 	f, diags := syntax.Parse(filename, src)
 	if err := diags.Err(); err != nil {
 		return nil, err

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/mappings"
 	"github.com/mapper-dev/mapper/runtime/pyjson"
 	"github.com/mapper-dev/mapper/runtime/safetensors"
 	"github.com/mapper-dev/mapper/runtime/tensor"
@@ -23,10 +23,11 @@ import (
 	_ "github.com/mapper-dev/mapper/engine/format/hf"
 )
 
-// loadMapping checks a .map source and fails the test on any error.
+// loadMapping checks a .map source and fails the test on any error. Its
+// includes are the built-in fragment files (a copy of a built-in mapping).
 func loadMapping(t testing.TB, name string, src []byte) *ir.Mapping {
 	t.Helper()
-	m, diags := dsl.Load(name, src)
+	m, diags := mappings.LoadFile(name, src)
 	if diags.HasErrors() || m == nil {
 		t.Fatalf("%s does not check:\n%v", name, diags)
 	}

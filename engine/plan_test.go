@@ -29,7 +29,11 @@ func builtin(t testing.TB, name string) *ir.Mapping {
 	if !ok {
 		t.Fatalf("no built-in mapping %s", name)
 	}
-	return loadMapping(t, f.Path, f.Source)
+	m, diags := f.Load()
+	if diags.HasErrors() || m == nil {
+		t.Fatalf("%s does not check:\n%v", f.Path, diags)
+	}
+	return m
 }
 
 // checkGolden compares got with testdata/plan/name, or rewrites it with

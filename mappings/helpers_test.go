@@ -12,7 +12,6 @@ import (
 
 	nlp "github.com/nlpodyssey/safetensors"
 
-	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine"
 	_ "github.com/mapper-dev/mapper/engine/format/fastllm"
@@ -30,7 +29,7 @@ func load(t testing.TB, name string) *ir.Mapping {
 	if !ok {
 		t.Fatalf("no built-in mapping %q", name)
 	}
-	m, diags := dsl.Load(f.Path, f.Source)
+	m, diags := f.Load()
 	if diags.HasErrors() {
 		t.Fatalf("%s does not check: %v", f.Path, diags.Err())
 	}

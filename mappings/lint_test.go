@@ -1,6 +1,7 @@
 package mappings_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/mapper-dev/mapper/dsl"
@@ -18,7 +19,7 @@ func TestBuiltinLintClean(t *testing.T) {
 		}
 	}
 	for _, f := range files {
-		m, diags := dsl.Load(f.Path, f.Source)
+		m, diags := f.Load()
 		for _, d := range diags {
 			t.Errorf("%v", d)
 		}
@@ -26,12 +27,21 @@ func TestBuiltinLintClean(t *testing.T) {
 			t.Errorf("%s declares mapping %s", f.Path, m.Name)
 		}
 	}
+	frags := mappings.Fragments()
+	if len(frags) == 0 {
+		t.Error("no built-in fragment files")
+	}
+	for _, f := range frags {
+		for _, d := range dsl.LintFragments(f.Path, f.Source) {
+			t.Errorf("%v", d)
+		}
+	}
 }
 
 // TestBuiltinFormatted requires every built-in mapping to be in the
 // canonical form `mapper fmt` writes.
 func TestBuiltinFormatted(t *testing.T) {
-	for _, f := range mappings.Builtin() {
+	for _, f := range slices.Concat(mappings.Builtin(), mappings.Fragments()) {
 		got, err := dsl.Format(f.Path, f.Source)
 		if err != nil {
 			t.Errorf("%s: %v", f.Path, err)

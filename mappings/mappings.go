@@ -7,9 +7,16 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/mapper-dev/mapper/dsl"
+	"github.com/mapper-dev/mapper/dsl/diag"
+	"github.com/mapper-dev/mapper/dsl/ir"
 )
 
-//go:embed *.map
+// files holds the mappings and, under fragments/, the fragment files they
+// include (docs/language.md, Fragments).
+//
+//go:embed *.map fragments/*.map
 var files embed.FS
 
 // File is one built-in mapping.
@@ -24,6 +31,9 @@ func Builtin() []File {
 	ents, _ := files.ReadDir(".") // embedded: cannot fail
 	var out []File
 	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
 		src, _ := files.ReadFile(e.Name())
 		out = append(out, File{Name: strings.TrimSuffix(e.Name(), ".map"), Path: path.Join("mappings", e.Name()), Source: src})
 	}
@@ -39,4 +49,29 @@ func Lookup(name string) (File, bool) {
 		}
 	}
 	return File{}, false
+}
+
+// Load parses and checks the mapping, its fragments read from the
+// embedded files (dsl.LoadFS).
+func (f File) Load() (*ir.Mapping, diag.List) {
+	return dsl.LoadFS(files, f.Path, f.Source)
+}
+
+// LoadFile parses and checks a user's .map file (dsl.LoadUser): an include
+// its directory does not hold is read from the built-in fragment files,
+// so that a copy of a built-in mapping works wherever it is put.
+func LoadFile(filename string, src []byte) (*ir.Mapping, diag.List) {
+	return dsl.LoadUser(filename, src, files, "mappings")
+}
+
+// Fragments returns the built-in fragment files, sorted by path, for
+// `mapper lint` and `mapper fmt`.
+func Fragments() []File {
+	ents, _ := files.ReadDir("fragments") // embedded: cannot fail
+	var out []File
+	for _, e := range ents {
+		src, _ := files.ReadFile("fragments/" + e.Name())
+		out = append(out, File{Name: strings.TrimSuffix(e.Name(), ".map"), Path: path.Join("mappings", "fragments", e.Name()), Source: src})
+	}
+	return out
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine"
 	"github.com/mapper-dev/mapper/engine/format/fastllm"
@@ -15,10 +14,11 @@ import (
 	"github.com/mapper-dev/mapper/mappings/synth"
 )
 
-// loadSource checks a .map source given as text.
+// loadSource checks a .map source given as text, a user's copy of a
+// built-in mapping: its includes are the built-in fragment files.
 func loadSource(t *testing.T, path, src string) *ir.Mapping {
 	t.Helper()
-	m, diags := dsl.Load(path, []byte(src))
+	m, diags := mappings.LoadFile(path, []byte(src))
 	if diags.HasErrors() {
 		t.Fatalf("%s does not check: %v", path, diags.Err())
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/diag"
+	"github.com/mapper-dev/mapper/dsl/ir"
+	"github.com/mapper-dev/mapper/dsl/syntax"
 	"github.com/mapper-dev/mapper/mappings"
 )
 
@@ -20,6 +23,7 @@ import (
 type mapSource struct {
 	path string
 	src  []byte
+	load func() (*ir.Mapping, diag.List) // nil: mappings.LoadFile
 }
 
 // runLint implements `mapper lint [--format text|json|github] [FILES|DIRS]`:
@@ -43,7 +47,10 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 	var inputs []mapSource
 	if fl.NArg() == 0 {
 		for _, f := range mappings.Builtin() {
-			inputs = append(inputs, mapSource{f.Path, f.Source})
+			inputs = append(inputs, mapSource{f.Path, f.Source, f.Load})
+		}
+		for _, f := range mappings.Fragments() {
+			inputs = append(inputs, mapSource{path: f.Path, src: f.Source})
 		}
 	} else {
 		var ok bool
@@ -54,10 +61,23 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 	var all diag.List
 	sources := diag.Sources{}
 	for _, in := range inputs {
-		_, diags := dsl.Load(in.path, in.src)
-		all = append(all, diags...)
 		sources[in.path] = in.src
+		if syntax.IsFragmentFile(in.src) {
+			// On its own: its rules are checked in the mappings using it.
+			all = append(all, dsl.LintFragments(in.path, in.src)...)
+			continue
+		}
+		load := in.load
+		if load == nil {
+			load = func() (*ir.Mapping, diag.List) { return mappings.LoadFile(in.path, in.src) }
+		}
+		m, diags := load()
+		all = append(all, diags...)
+		if m != nil {
+			maps.Copy(sources, m.Fragments)
+		}
 	}
+	all = all.Sort()
 	err := writeDiagnostics(stdout, format, all, sources)
 	if format == "text" && len(all) > 0 {
 		fmt.Fprintf(stderr, "%s, %s in %s\n", plural(all.Count(diag.Error), "error"),
@@ -135,7 +155,7 @@ func readMapFiles(args []string, stderr io.Writer) ([]mapSource, bool) {
 			ok = false
 			continue
 		}
-		out = append(out, mapSource{p, src})
+		out = append(out, mapSource{path: p, src: src})
 	}
 	return out, ok
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine"
@@ -21,21 +20,27 @@ import (
 func loadMapping(arg string) (*ir.Mapping, diag.Sources, error) {
 	var name string
 	var src []byte
+	var m *ir.Mapping
+	var diags diag.List
 	if strings.HasSuffix(arg, ".map") || strings.ContainsRune(arg, os.PathSeparator) {
 		b, err := os.ReadFile(arg)
 		if err != nil {
 			return nil, nil, err
 		}
 		name, src = arg, b
+		m, diags = mappings.LoadFile(name, src)
 	} else {
 		f, ok := mappings.Lookup(arg)
 		if !ok {
 			return nil, nil, fmt.Errorf("no built-in mapping %q (built in: %s); give a .map file path for your own", arg, strings.Join(builtinNames(), ", "))
 		}
 		name, src = f.Path, f.Source
+		m, diags = f.Load()
 	}
 	sources := diag.Sources{name: src}
-	m, diags := dsl.Load(name, src)
+	if m != nil {
+		maps.Copy(sources, m.Fragments)
+	}
 	if err := diags.Err(); err != nil {
 		return nil, sources, err
 	}

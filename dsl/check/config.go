@@ -95,6 +95,12 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 	top := scope{letLimit: -1}
 	for _, it := range items {
 		switch it := it.(type) {
+		case *syntax.UseItem:
+			// dsl.Load puts a fragment's items in the use's place.
+			if it.Expanded == nil {
+				c.errorf(it.Span, "", "use %s: a fragment is put in place by dsl.Load, not by the check alone", it.Name.Name)
+			}
+			c.configItems(it.Expanded, ctx)
 		case *syntax.ConfigEach:
 			c.configEach(it, ctx)
 		case *syntax.ConfigWhen:
@@ -341,19 +347,19 @@ func (c *checker) leftConflict(a, b *cruleInfo, done map[*syntax.Name]bool) {
 					continue // the same constant twice says nothing new
 				}
 				done[nb] = true
-				c.errorf(nb.Span, "", "conflicting constants for left key %s: %s here, %s at line %d",
-					nb, ir.FormatValue(b.rule.Value), ir.FormatValue(a.rule.Value), na.Pos.Line)
+				c.errorf(nb.Span, "", "conflicting constants for left key %s: %s here, %s at %s",
+					nb, ir.FormatValue(b.rule.Value), ir.FormatValue(a.rule.Value), lineOf(na.Pos, nb.Pos))
 				continue
 			}
 			if (a.rule.Kind == ir.ConfigLeftConst) != (b.rule.Kind == ir.ConfigLeftConst) && len(pa) == len(pb) {
 				done[nb] = true
 				c.errorf(nb.Span, "a key is either a constant or renamed, not both",
-					"left key %s is written by both a %s (line %d) and a %s", nb, a.what(), na.Pos.Line, b.what())
+					"left key %s is written by both a %s (%s) and a %s", nb, a.what(), lineOf(na.Pos, nb.Pos), b.what())
 				continue
 			}
 			done[nb] = true
 			c.errorf(nb.Span, "every left key must be claimed by exactly one rule (or the rules must sit in exclusive variants or when/else branches)",
-				"left key %s is already claimed by the %s at line %d (%s)", nb, a.what(), na.Pos.Line, na)
+				"left key %s is already claimed by the %s at %s (%s)", nb, a.what(), lineOf(na.Pos, nb.Pos), na)
 		}
 	}
 }
@@ -369,17 +375,17 @@ func (c *checker) rightConflict(a, b *cruleInfo, done map[*syntax.Name]bool) {
 			case ca && cb:
 				if va, vb := constText(a.rule), constText(b.rule); va != vb {
 					done[nb] = true
-					c.errorf(nb.Span, "", "conflicting constants for right path %s: %s here, %s at line %d (%s)",
-						nb, vb, va, na.Pos.Line, na)
+					c.errorf(nb.Span, "", "conflicting constants for right path %s: %s here, %s at %s (%s)",
+						nb, vb, va, lineOf(na.Pos, nb.Pos), na)
 				}
 			case ca || cb:
 				done[nb] = true
 				c.errorf(nb.Span, "a path is either a constant or the image of a rename, not both",
-					"right path %s is written by both a %s (line %d) and a %s", nb, a.what(), na.Pos.Line, b.what())
+					"right path %s is written by both a %s (%s) and a %s", nb, a.what(), lineOf(na.Pos, nb.Pos), b.what())
 			default:
 				done[nb] = true
 				c.errorf(nb.Span, "list several right paths in one rule (a fan-out) when one left key feeds them all",
-					"right path %s is already written by the %s at line %d (%s)", nb, a.what(), na.Pos.Line, na)
+					"right path %s is already written by the %s at %s (%s)", nb, a.what(), lineOf(na.Pos, nb.Pos), na)
 			}
 		}
 	}
@@ -464,4 +470,14 @@ func constText(r *ir.ConfigRule) string {
 		return ir.Format(r.ValueExpr)
 	}
 	return ir.FormatValue(r.Value)
+}
+
+// lineOf names the line of a rule that another one, at here, conflicts
+// with: "line N" in the same file, "file:N" where a fragment put one of
+// them in the mapping.
+func lineOf(p, here syntax.Pos) string {
+	if p.File == here.File {
+		return fmt.Sprintf("line %d", p.Line)
+	}
+	return p.FileLine()
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mapper-dev/mapper/dsl"
 	"github.com/mapper-dev/mapper/dsl/check"
 	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/syntax"
@@ -51,13 +52,37 @@ func parseWants(t *testing.T, name string, src []byte) []*want {
 	return out
 }
 
+// lintFile lints a file as mapper lint does: a fragment file on its own,
+// a mapping with the fragments it includes put in place.
 func lintFile(name string, src []byte) diag.List {
-	f, diags := syntax.Parse(name, src)
-	if f == nil {
-		return diags
+	if syntax.IsFragmentFile(src) {
+		return dsl.LintFragments(name, src)
 	}
-	_, more := check.Check(f)
-	return append(diags, more...).Sort()
+	if !strings.Contains(string(src), "include") {
+		// The check alone, as most files here need nothing else.
+		f, diags := syntax.Parse(name, src)
+		if f == nil {
+			return diags
+		}
+		_, more := check.Check(f)
+		return append(diags, more...).Sort()
+	}
+	_, diags := dsl.Load(name, src)
+	return diags
+}
+
+// onLine reports whether a diagnostic is on a line of file: at it, or
+// inside a fragment that a use on that line put there.
+func onLine(d diag.Diagnostic, file string, line int) bool {
+	if d.Pos.File == file && d.Pos.Line == line {
+		return true
+	}
+	for _, v := range d.Via {
+		if v.File == file && v.Line == line {
+			return true
+		}
+	}
+	return false
 }
 
 // TestLint runs every testdata/lint/*.map file: every diagnostic must be
@@ -79,7 +104,7 @@ func TestLint(t *testing.T) {
 				text := fmt.Sprintf("%s: %s", d.Severity, d.Message)
 				ok := false
 				for _, w := range wants {
-					if !w.matched && w.line == d.Pos.Line && w.re.MatchString(text) {
+					if !w.matched && onLine(d, file, w.line) && w.re.MatchString(text) {
 						w.matched, ok = true, true
 						break
 					}
@@ -94,7 +119,8 @@ func TestLint(t *testing.T) {
 				}
 			}
 			if t.Failed() {
-				t.Logf("all diagnostics:\n%s", diag.Text(diags, diag.Sources{file: src}))
+				lib, _ := os.ReadFile("testdata/lint/frag_lib.map")
+				t.Logf("all diagnostics:\n%s", diag.Text(diags, diag.Sources{file: src, "testdata/lint/frag_lib.map": lib}))
 			}
 		})
 	}

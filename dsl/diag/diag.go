@@ -58,6 +58,9 @@ type Diagnostic struct {
 	Subject  Subject // the checkpoint file, tensor or key it is about; zero for a .map problem
 	Message  string  // what is wrong, one line, no trailing period
 	Hint     string  // how to fix it; "" when there is nothing to suggest
+	// Via is where a problem inside a fragment comes from: the uses (or the
+	// include) that put it in the mapping, innermost first; nil elsewhere.
+	Via []Pos
 }
 
 // Subject names what a diagnostic is about outside the .map source: a file
@@ -132,7 +135,10 @@ func (l *List) Errorf(pos, end Pos, format string, args ...any) {
 // checkpoint's problems (keys no rule claims) that follow it.
 func (l List) Sort() List {
 	slices.SortStableFunc(l, compare)
-	return slices.CompactFunc(l, func(a, b Diagnostic) bool { return a == b })
+	return slices.CompactFunc(l, func(a, b Diagnostic) bool {
+		return a.Severity == b.Severity && a.Pos == b.Pos && a.End == b.End && a.Subject == b.Subject &&
+			a.Message == b.Message && a.Hint == b.Hint && slices.Equal(a.Via, b.Via)
+	})
 }
 
 func compare(a, b Diagnostic) int {

@@ -21,6 +21,11 @@ type Sources map[string][]byte
 //	        ^~~~~~~~
 //	    hint: did you mean "transpose"?
 //
+// A problem inside a fragment then shows each use that put it in the
+// mapping, innermost first, as HCL shows a module call:
+//
+//	from mappings/llama.map:64:3: use llama_rope(right = decoder.block.mixer.rotary, theta = 10000.0)
+//
 // The caret line marks the span (to the end of its first line when it spans
 // several); tabs in the source line are kept so that the caret lines up. The
 // first line is Diagnostic.Error: a diagnostic with no position has no
@@ -32,6 +37,10 @@ func WriteText(w io.Writer, l List, src Sources) error {
 		if line, ok := sourceLine(src[d.Pos.File], d.Pos); ok {
 			b.WriteString("    " + line + "\n")
 			b.WriteString("    " + caret(line, d) + "\n")
+		}
+		for _, v := range d.Via {
+			line, _ := sourceLine(src[v.File], v)
+			fmt.Fprintf(&b, "    from %s:%d:%d: %s\n", v.File, v.Line, v.Column, strings.TrimSpace(line))
 		}
 		if d.Hint != "" {
 			b.WriteString("    hint: " + d.Hint + "\n")
@@ -111,6 +120,14 @@ type jsonDiag struct {
 	Subject   *jsonSubject `json:"subject,omitempty"`
 	Message   string       `json:"message"`
 	Hint      string       `json:"hint,omitempty"`
+	Via       []jsonPos    `json:"via,omitempty"`
+}
+
+// jsonPos is one use a fragment's problem comes through.
+type jsonPos struct {
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Column int    `json:"column"`
 }
 
 type jsonSpan struct {
@@ -134,7 +151,8 @@ type jsonSubject struct {
 // end_line, end_column, offset, end_offset (all left out when there is no
 // source position), severity, subject (an object with the checkpoint's
 // file, tensor and key, each left out when empty; the whole left out when
-// none), message (without the subject) and hint.
+// none), message (without the subject), hint, and via (the file, line and
+// column of each use a problem inside a fragment comes through).
 func WriteJSON(w io.Writer, l List) error {
 	out := make([]jsonDiag, len(l))
 	for i, d := range l {
@@ -145,6 +163,9 @@ func WriteJSON(w io.Writer, l List) error {
 				EndLine: d.End.Line, EndColumn: d.End.Column,
 				Offset: d.Pos.Offset, EndOffset: d.End.Offset,
 			}
+		}
+		for _, v := range d.Via {
+			out[i].Via = append(out[i].Via, jsonPos{v.File, v.Line, v.Column})
 		}
 		if s := d.Subject; !s.IsZero() {
 			out[i].Subject = &jsonSubject{File: s.File, Tensor: s.Tensor, Key: s.Key}
@@ -175,6 +196,9 @@ func WriteGitHub(w io.Writer, l List) error {
 		}
 		if d.Hint != "" {
 			msg += " (hint: " + d.Hint + ")"
+		}
+		for _, v := range d.Via {
+			msg += fmt.Sprintf(" (from %s:%d:%d)", v.File, v.Line, v.Column)
 		}
 		b.WriteString("::" + kind)
 		if d.HasPos() {

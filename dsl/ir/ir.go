@@ -21,15 +21,18 @@ type Mapping struct {
 	// Hash is the hex sha256 of the rules, the .map file's canonical form
 	// less comments (set by dsl.Load): an import records it, so that an
 	// export with other rules, even under the same name, is caught.
-	Hash     string
-	Left     string // format of the left side, e.g. "hf"
-	Right    string // format of the right side, e.g. "fast_llm"
-	OneWay   bool   // declared import-only: ops without an inverse are allowed
-	Samples  []*Sample
-	Lets     []*Let
-	Variants []*Variant
-	Config   []*ConfigRule
-	Tensors  []*TensorRule
+	Hash string
+	// Fragments holds the text of the fragment files the mapping includes,
+	// by the name their positions carry, for diagnostics' source lines.
+	Fragments map[string][]byte
+	Left      string // format of the left side, e.g. "hf"
+	Right     string // format of the right side, e.g. "fast_llm"
+	OneWay    bool   // declared import-only: ops without an inverse are allowed
+	Samples   []*Sample
+	Lets      []*Let
+	Variants  []*Variant
+	Config    []*ConfigRule
+	Tensors   []*TensorRule
 	// Ignores are the left tensors an import drops on purpose (`ignore`
 	// in a tensors block).
 	Ignores []*IgnoreRule

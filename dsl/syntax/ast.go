@@ -117,8 +117,8 @@ func (n *Name) String() string {
 	return strings.Join(parts, ".")
 }
 
-// Decl is a top-level declaration: *SampleDecl, *LetDecl, *ConfigBlock,
-// *TensorBlock or *VariantDecl.
+// Decl is a top-level declaration: *IncludeDecl, *SampleDecl, *LetDecl,
+// *ConfigBlock, *TensorBlock or *VariantDecl.
 type Decl interface {
 	Node
 	declNode()
@@ -170,6 +170,37 @@ type VariantDecl struct {
 	Blocks         []Decl // *ConfigBlock or *TensorBlock
 }
 
+// IncludeDecl is `include "path"`: a fragment file, its path relative to
+// the including file, whose fragments `use` items may name.
+type IncludeDecl struct {
+	Span
+	Path *StringLit
+}
+
+// FragmentFile is one parsed fragment file: fragment declarations only.
+type FragmentFile struct {
+	Span
+	Filename string
+	Frags    []*FragmentDecl
+	Comments []*Comment
+	src      []byte
+}
+
+// Source returns the text the file was parsed from.
+func (f *FragmentFile) Source() []byte { return f.src }
+
+// FragmentDecl is `fragment NAME(p, ...) { config items }`: config rules
+// written once, used by `use` with paths under a left and a right prefix;
+// `{p}` in its expressions stands for the argument given for p.
+type FragmentDecl struct {
+	Span
+	Name           *Ident
+	Params         []*Ident
+	LBrace, RBrace Pos
+	Items          []ConfigItem
+}
+
+func (*IncludeDecl) declNode() {}
 func (*SampleDecl) declNode()  {}
 func (*LetDecl) declNode()     {}
 func (*ConfigBlock) declNode() {}
@@ -278,6 +309,27 @@ type TableEntry struct {
 	Left, Right Expr
 }
 
+// UseItem is `use NAME(left = PATH, right = PATH, p = e, ...)`: the
+// fragment's items in its place (see dsl.Load).
+type UseItem struct {
+	Span
+	Name *Ident
+	Args []*UseArg
+	// Expanded is set by dsl.Load: the fragment's items as they apply
+	// here, which the check and the rules hash see in the use's place (an
+	// empty list where the use is in error). Nil as parsed.
+	Expanded []ConfigItem
+}
+
+// UseArg is one `p = e` of a UseItem; Name is "left" or "right" for a
+// prefix, whose Value is then a *NameExpr.
+type UseArg struct {
+	Span
+	Name  *Ident
+	Value Expr
+}
+
+func (*UseItem) configItem()    {}
 func (*ConfigEach) configItem() {}
 func (*ConfigWhen) configItem() {}
 func (*KeepItem) configItem()   {}

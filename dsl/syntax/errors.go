@@ -32,7 +32,7 @@ const maxErrors = 10
 const tokBad = lexer.TokenType(-11)
 
 // declKeywords start the top-level declarations.
-var declKeywords = []string{"sample", "let", "config", "tensors", "variant"}
+var declKeywords = []string{"include", "sample", "let", "config", "tensors", "variant"}
 
 // tokenize scans the whole file. A lexical error becomes one tokBad token
 // (its ScanError kept in bad, by offset) and scanning resumes after the
@@ -209,7 +209,7 @@ func (p *errParser) resync(start, k int) int {
 		if t.EOF() {
 			return i
 		}
-		if i >= k && (isKeyword(t, "sample", "let", "variant") ||
+		if i >= k && (isKeyword(t, "include", "sample", "let", "variant") ||
 			isKeyword(t, "config", "tensors") && (!variant || depth < 0 || depth == 0 && opened)) {
 			return i
 		}
@@ -476,7 +476,7 @@ func canStartItem(kind bodyKind, t lexer.Token) bool {
 	case blockBody:
 		return isKeyword(t, "config", "tensors")
 	case configBody:
-		return name || isKeyword(t, "each", "when", "keep", "ignore", "left", "right", "refuse")
+		return name || isKeyword(t, "each", "use", "when", "keep", "ignore", "left", "right", "refuse")
 	case tensorsBody:
 		return name || isKeyword(t, "each", "when", "let", "ignore") || t.Type == tokPunct && t.Value == "("
 	}
@@ -510,8 +510,8 @@ type phrase struct {
 // again.
 var phrases = []phrase{
 	{`"mapping" (a file starts with its header)`, []string{"mapping"}, nil},
-	{"a declaration (sample, let, config, tensors or variant)", declKeywords, nil},
-	{"a config rule", []string{"each", "when", "keep", "ignore", "left", "right", "refuse", keyIdent, keyName}, nil},
+	{"a declaration (include, sample, let, config, tensors or variant)", declKeywords, nil},
+	{"a config rule", []string{"each", "when", "keep", "ignore", "left", "right", "refuse", keyIdent, keyName}, []string{"use"}},
 	{"a tensor rule", []string{"each", "when", "let", "ignore", "(", keyIdent, keyName}, nil},
 	// After a binary operator "not" is not allowed (it binds more loosely).
 	{"an expression", []string{"-", "(", "[", "{", "true", "false", "null", keyIdent, keyName, keyInt, keyFloat, keyString}, []string{"not"}},

@@ -95,8 +95,8 @@ tensors {
 } }
 `,
 			want: []string{
-				`6:3: syntax error: expected a declaration (sample, let, config, tensors or variant), found "}"`,
-				`9:3: syntax error: expected a declaration (sample, let, config, tensors or variant), found "}"`,
+				`6:3: syntax error: expected a declaration (include, sample, let, config, tensors or variant), found "}"`,
+				`9:3: syntax error: expected a declaration (include, sample, let, config, tensors or variant), found "}"`,
 			},
 		},
 		{
@@ -122,7 +122,7 @@ let y = 1 < 2 < 3
 `,
 			want: []string{
 				`6:3: syntax error: expected a config rule or "}", found keyword "tensors"`,
-				`8:15: syntax error: expected a declaration (sample, let, config, tensors or variant), found "<" | comparisons do not chain: write a < b and b < c`,
+				`8:15: syntax error: expected a declaration (include, sample, let, config, tensors or variant), found "<" | comparisons do not chain: write a < b and b < c`,
 			},
 		},
 		{
@@ -132,7 +132,7 @@ let x = 1 1
 `,
 			want: []string{
 				`1:19: syntax error: expected "right", found keyword "config"`,
-				`2:11: syntax error: expected a declaration (sample, let, config, tensors or variant), found number 1`,
+				`2:11: syntax error: expected a declaration (include, sample, let, config, tensors or variant), found number 1`,
 			},
 		},
 		{

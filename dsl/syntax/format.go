@@ -30,6 +30,22 @@ func Format(f *File) []byte {
 	return []byte(p.out.String())
 }
 
+// FormatFragments returns the canonical form of a fragment file: as a
+// mapping's, one blank line between its fragments.
+func FormatFragments(f *FragmentFile) []byte {
+	p := &printer{src: f.src, comments: f.Comments}
+	for _, fd := range f.Frags {
+		params := make([]string, len(fd.Params))
+		for i, x := range fd.Params {
+			params[i] = x.Name
+		}
+		head := "fragment " + fd.Name.Name + "(" + strings.Join(params, ", ") + ")"
+		p.block(fd.Pos, fd.LBrace, fd.RBrace, head, len(fd.Items), blankForce, func() { p.configItems(fd.Items) })
+	}
+	p.flush(len(p.src)+1, blankKeep)
+	return []byte(p.out.String())
+}
+
 // blank policies for an element.
 const (
 	blankKeep  = iota // as in the source (at most one)
@@ -43,8 +59,12 @@ type printer struct {
 	next     int // first comment not yet printed
 	out      strings.Builder
 	indent   int
-	lastLine int  // source line where the last printed element ended (0: none yet)
-	blockTop bool // the last line printed opened a block
+	lastLine int    // source line where the last printed element ended (0: none yet)
+	lastFile string // the file of lastLine: items a fragment put in a mapping (dsl.Load) come from another
+	// blankBefore is sourceBlank's answer for the first element from
+	// another file: an expanded use's own.
+	blankBefore bool
+	blockTop    bool // the last line printed opened a block
 }
 
 // emit writes one output line at the current indentation.
@@ -58,9 +78,20 @@ func (p *printer) emit(text string, blank bool) {
 	p.blockTop = false
 }
 
-// sourceBlank reports whether the source had a blank line before line.
-func (p *printer) sourceBlank(line int) bool {
-	return p.lastLine > 0 && line > p.lastLine+1
+// sourceBlank reports whether the source had a blank line before pos:
+// never between elements of two files, except where blankBefore says so.
+func (p *printer) sourceBlank(pos Pos) bool {
+	if pos.File != p.lastFile {
+		b := p.blankBefore
+		p.blankBefore = false
+		return b
+	}
+	return p.lastLine > 0 && pos.Line > p.lastLine+1
+}
+
+// mark records where the last printed element ended.
+func (p *printer) mark(end Pos) {
+	p.lastLine, p.lastFile = end.Line, end.File
 }
 
 // flush prints, each on its own line, the comments that start before off.
@@ -70,7 +101,7 @@ func (p *printer) flush(off int, policy int) bool {
 	for p.next < len(p.comments) && p.comments[p.next].Pos.Offset < off {
 		c := p.comments[p.next]
 		p.next++
-		blank := p.sourceBlank(c.Pos.Line)
+		blank := p.sourceBlank(c.Pos)
 		if !any && policy == blankForce {
 			blank = true
 		}
@@ -78,7 +109,7 @@ func (p *printer) flush(off int, policy int) bool {
 			blank = false
 		}
 		p.emit(c.Text, blank)
-		p.lastLine = c.Pos.Line
+		p.mark(c.Pos)
 		any = true
 	}
 	return any
@@ -102,7 +133,7 @@ func (p *printer) trailing(end Pos) string {
 // before and inside it, then its text with any trailing comment.
 func (p *printer) elem(span Span, text string, policy int) {
 	flushed := p.flush(span.End.Offset, policy)
-	blank := p.sourceBlank(span.Pos.Line)
+	blank := p.sourceBlank(span.Pos)
 	switch {
 	case policy == blankNever:
 		blank = false
@@ -110,7 +141,9 @@ func (p *printer) elem(span Span, text string, policy int) {
 		blank = true
 	}
 	p.emit(text+p.trailing(span.End), blank)
-	p.lastLine = max(p.lastLine, span.End.Line)
+	if span.End.File != p.lastFile || span.End.Line > p.lastLine {
+		p.mark(span.End)
+	}
 }
 
 // open prints a block header ending in `{`; lbrace is the brace's position.
@@ -137,7 +170,7 @@ func (p *printer) close(rbrace Pos, suffix string, next Pos) {
 	after.Offset++
 	after.Column++
 	p.emit("}"+suffix+p.trailing(after), false)
-	p.lastLine = end.Line
+	p.mark(end)
 	if suffix != "" {
 		p.indent++
 		p.blockTop = true
@@ -186,7 +219,10 @@ func (p *printer) file(f *File) {
 	for _, d := range f.Decls {
 		policy := blankForce
 		_, prevLet := prev.(*LetDecl)
-		if _, isLet := d.(*LetDecl); isLet && prevLet {
+		_, prevInc := prev.(*IncludeDecl)
+		_, isLet := d.(*LetDecl)
+		_, isInc := d.(*IncludeDecl)
+		if isLet && prevLet || isInc && prevInc {
 			policy = blankKeep
 		}
 		p.decl(d, policy)
@@ -215,6 +251,8 @@ func sideString(format *Ident, t *Target) string {
 
 func (p *printer) decl(d Decl, policy int) {
 	switch d := d.(type) {
+	case *IncludeDecl:
+		p.elem(d.Span, "include "+strconv.Quote(d.Path.Value), policy)
 	case *SampleDecl:
 		p.block(d.Pos, d.LBrace, d.RBrace, "sample "+d.Name.Name, len(d.Entries), policy, func() {
 			for _, e := range d.Entries {
@@ -257,6 +295,22 @@ func (p *printer) when(start, lbrace, rbrace Pos, cond Expr, n int, then func(),
 func (p *printer) configItems(items []ConfigItem) {
 	for _, it := range items {
 		switch it := it.(type) {
+		case *UseItem:
+			if it.Expanded != nil {
+				// As if the items were written here (the rules hash): the
+				// blank line before them is the use's.
+				if len(it.Expanded) > 0 {
+					p.blankBefore = p.sourceBlank(it.Pos)
+					p.configItems(it.Expanded)
+				}
+				p.mark(it.End)
+				continue
+			}
+			args := make([]string, len(it.Args))
+			for i, a := range it.Args {
+				args[i] = a.Name.Name + " = " + exprString(a.Value, 0)
+			}
+			p.elem(it.Span, "use "+it.Name.Name+"("+strings.Join(args, ", ")+")", blankKeep)
 		case *ConfigEach:
 			pairs := make([]string, len(it.Nodes))
 			for i, n := range it.Nodes {

@@ -32,11 +32,48 @@ type gTarget struct {
 }
 
 type gDecl struct {
-	Sample  *gSample  `parser:"  @@"`
+	Include *gInclude `parser:"  @@"`
+	Sample  *gSample  `parser:"| @@"`
 	Let     *gLet     `parser:"| @@"`
 	Config  *gConfig  `parser:"| @@"`
 	Tensors *gTensors `parser:"| @@"`
 	Variant *gVariant `parser:"| @@"`
+}
+
+// gInclude is `include "path"`: a fragment file whose fragments the
+// mapping's config blocks may use.
+type gInclude struct {
+	Kw   tok `parser:"@\"include\""`
+	Path tok `parser:"@String"`
+}
+
+// gFragFile is a fragment file: fragment declarations only.
+type gFragFile struct {
+	Frags []*gFragment `parser:"@@+"`
+}
+
+// gFragment is `fragment NAME(p, ...) { config items }`.
+type gFragment struct {
+	Kw     tok       `parser:"@\"fragment\""`
+	Name   tok       `parser:"@Ident \"(\""`
+	Params []*gIdent `parser:"( @@ ( \",\" @@ )* )? \")\""`
+	LBrace tok       `parser:"@\"{\""`
+	Items  []*gCItem `parser:"@@*"`
+	RBrace tok       `parser:"@\"}\""`
+}
+
+// gUse is `use NAME(left = PATH, right = PATH, p = e, ...)` in a config
+// block: a fragment's rules, its paths under those prefixes.
+type gUse struct {
+	Kw     tok        `parser:"@\"use\""`
+	Name   tok        `parser:"@Ident \"(\""`
+	Args   []*gUseArg `parser:"( @@ ( \",\" @@ )* )?"`
+	RParen tok        `parser:"@\")\""`
+}
+
+type gUseArg struct {
+	Name  tok    `parser:"@( \"left\" | \"right\" | Ident ) \"=\""`
+	Value *gExpr `parser:"@@"`
 }
 
 type gSample struct {
@@ -81,6 +118,7 @@ type gConfig struct {
 
 type gCItem struct {
 	Each   *gCEach  `parser:"  @@"`
+	Use    *gUse    `parser:"| @@"`
 	When   *gCWhen  `parser:"| @@"`
 	Keep   *gKeep   `parser:"| @@"`
 	Const  *gConst  `parser:"| @@"`
@@ -386,6 +424,12 @@ type gDecls struct {
 }
 
 var tailParser = participle.MustBuild[gDecls](parserOptions...)
+
+var fragParser = participle.MustBuild[gFragFile](parserOptions...)
+
+// FragmentGrammar returns participle's EBNF rendering of the fragment file
+// grammar, as Grammar does for mappings.
+func FragmentGrammar() string { return fragParser.String() }
 
 // Grammar returns participle's EBNF rendering of the grammar the parser
 // uses. docs/grammar.ebnf embeds it; a test keeps the two in step.

@@ -129,6 +129,10 @@ func (c *converter) file(g *gFile, src []byte) *File {
 	f.Span = Span{c.lines.pos(0), c.lines.pos(len(src))}
 	for _, d := range g.Decls {
 		switch {
+		case d.Include != nil:
+			v, _ := strconv.Unquote(d.Include.Path.Value) // the scanner checked it
+			lit := &StringLit{Span: c.tokSpan(d.Include.Path), Value: v}
+			f.Decls = append(f.Decls, &IncludeDecl{Span: Span{c.pos(d.Include.Kw.Pos), lit.End}, Path: lit})
 		case d.Sample != nil:
 			f.Decls = append(f.Decls, c.sample(d.Sample))
 		case d.Let != nil:
@@ -210,6 +214,13 @@ func (c *converter) citems(gs []*gCItem) []ConfigItem {
 				e.Nodes = append(e.Nodes, &NodePair{Span: join(l.Span, r.Span), Left: l, Right: r})
 			}
 			out = append(out, e)
+		case g.Use != nil:
+			u := &UseItem{Span: c.spanTo(c.pos(g.Use.Kw.Pos), g.Use.RParen), Name: c.ident(g.Use.Name)}
+			for _, a := range g.Use.Args {
+				v := c.expr(a.Value)
+				u.Args = append(u.Args, &UseArg{Span: join(c.tokSpan(a.Name), v.Range()), Name: c.ident(a.Name), Value: v})
+			}
+			out = append(out, u)
 		case g.When != nil:
 			w := &ConfigWhen{
 				Span:   c.spanTo(c.pos(g.When.Kw.Pos), g.When.RBrace),

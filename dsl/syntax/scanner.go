@@ -29,9 +29,9 @@ const (
 // Keywords lists the reserved words. A single-segment name can never be one
 // of them (a dotted name may contain them as segments: rope.default is fine).
 var Keywords = []string{
-	"and", "config", "cycle", "default", "each", "else", "false", "for", "ignore", "keep", "left", "let",
-	"map", "mapping", "not", "null", "oneway", "or", "refuse", "right", "sample", "target",
-	"tensors", "true", "variant", "verbatim", "when",
+	"and", "config", "cycle", "default", "each", "else", "false", "for", "fragment", "ignore", "include", "keep",
+	"left", "let", "map", "mapping", "not", "null", "oneway", "or", "refuse", "right", "sample", "target",
+	"tensors", "true", "use", "variant", "verbatim", "when",
 }
 
 var keywordSet = func() map[string]bool {

@@ -97,11 +97,11 @@ func TestFormat(t *testing.T) {
 				t.Fatal(err)
 			}
 			src, _ := section(a, "input.map")
-			f, ds := syntax.Parse("input.map", src)
+			f, ds := parseAny("input.map", src)
 			if f == nil {
 				t.Fatal(diag.Text(ds, diag.Sources{"input.map": src}))
 			}
-			got := syntax.Format(f)
+			got := f.format()
 			if *update {
 				out := &txtar.Archive{Comment: a.Comment, Files: []txtar.File{{Name: "input.map", Data: src}, {Name: "output.map", Data: got}}}
 				if err := os.WriteFile(file, txtar.Format(out), 0o644); err != nil {
@@ -121,7 +121,7 @@ func TestFormat(t *testing.T) {
 // input.map that parses.
 func roundTripInputs(t *testing.T) map[string][]byte {
 	out := map[string][]byte{}
-	for _, pat := range []string{"../testdata/*.map", "../check/testdata/lint/*.map", "../../mappings/*.map"} {
+	for _, pat := range []string{"../testdata/*.map", "../check/testdata/lint/*.map", "../../mappings/*.map", "../../mappings/fragments/*.map"} {
 		files, _ := filepath.Glob(pat)
 		for _, f := range files {
 			src, err := os.ReadFile(f)
@@ -146,9 +146,34 @@ func roundTripInputs(t *testing.T) map[string][]byte {
 	return out
 }
 
-func commentTexts(f *syntax.File) []string {
+// parsed is a parsed mapping or fragment file, as the format tests take
+// either.
+type parsed struct {
+	node     syntax.Node
+	format   func() []byte
+	comments []*syntax.Comment
+}
+
+// parseAny parses src as a fragment file when it is one, else as a
+// mapping; nil on a syntax error.
+func parseAny(name string, src []byte) (*parsed, diag.List) {
+	if syntax.IsFragmentFile(src) {
+		ff, ds := syntax.ParseFragments(name, src)
+		if ff == nil {
+			return nil, ds
+		}
+		return &parsed{ff, func() []byte { return syntax.FormatFragments(ff) }, ff.Comments}, ds
+	}
+	f, ds := syntax.Parse(name, src)
+	if f == nil {
+		return nil, ds
+	}
+	return &parsed{f, func() []byte { return syntax.Format(f) }, f.Comments}, ds
+}
+
+func commentTexts(f *parsed) []string {
 	var out []string
-	for _, c := range f.Comments {
+	for _, c := range f.comments {
 		out = append(out, c.Text)
 	}
 	return out
@@ -164,24 +189,24 @@ func TestFormatRoundTrip(t *testing.T) {
 	}
 	n := 0
 	for name, src := range inputs {
-		f, _ := syntax.Parse(name, src)
+		f, _ := parseAny(name, src)
 		if f == nil {
 			continue
 		}
 		n++
-		once := syntax.Format(f)
-		f2, ds := syntax.Parse(name, once)
+		once := f.format()
+		f2, ds := parseAny(name, once)
 		if f2 == nil {
 			t.Errorf("%s: formatted output does not parse:\n%s\n%s", name, diag.Text(ds, diag.Sources{name: once}), once)
 			continue
 		}
-		if a, b := syntax.Dump(f), syntax.Dump(f2); a != b {
+		if a, b := syntax.Dump(f.node), syntax.Dump(f2.node); a != b {
 			t.Errorf("%s: the AST changed when formatted:\n%s\nvs\n%s", name, a, b)
 		}
 		if a, b := commentTexts(f), commentTexts(f2); !slices.Equal(a, b) {
 			t.Errorf("%s: comments changed:\n%q\nvs\n%q", name, a, b)
 		}
-		twice := syntax.Format(f2)
+		twice := f2.format()
 		if !bytes.Equal(once, twice) {
 			t.Errorf("%s: not idempotent:\n%s\nvs\n%s", name, once, twice)
 		}

@@ -1,0 +1,56 @@
+package syntax
+
+import (
+	"fmt"
+
+	"github.com/mapper-dev/mapper/dsl/diag"
+)
+
+// A fragment file holds config rules written once for several mappings:
+// `fragment NAME(p, ...) { config items }` declarations, nothing else. A
+// mapping names the file with `include "path"` and a fragment with
+// `use NAME(...)` in a config block (dsl.Load puts the fragment's items
+// there). Like a schema file, a fragment file reports its first syntax
+// error only: fragments are short and few.
+
+// IsFragmentFile reports whether src is a fragment file: its first token
+// is the keyword fragment. A file that does not lex at its start is not.
+func IsFragmentFile(src []byte) bool {
+	s := &scanner{file: "", src: src, line: 1, col: 1}
+	t, err := s.Next()
+	return err == nil && t.Type == tokKeyword && t.Value == "fragment"
+}
+
+// ParseFragments parses one fragment file. As with ParseSchema, a syntax
+// error stops the parse and the file is nil; problems the grammar lets
+// through (an integer that overflows, ...) come with the file.
+func ParseFragments(filename string, src []byte) (f *FragmentFile, diags diag.List) {
+	lines := newLineTable(filename, src)
+	defer func() {
+		if r := recover(); r != nil {
+			f, diags = nil, diag.List{{Severity: diag.Error, Pos: lines.pos(0), End: lines.pos(0),
+				Message: fmt.Sprintf("internal error in the parser: %v", r)}}
+		}
+	}()
+	g, err := fragParser.ParseBytes(filename, src)
+	if err != nil {
+		return nil, diag.List{schemaSyntaxDiag(lines, src, err)}
+	}
+	c := &converter{lines: lines}
+	f = &FragmentFile{Span: Span{lines.pos(0), lines.pos(len(src))}, Filename: filename, src: src}
+	for _, gf := range g.Frags {
+		fd := &FragmentDecl{
+			Span:   c.spanTo(c.pos(gf.Kw.Pos), gf.RBrace),
+			Name:   c.ident(gf.Name),
+			LBrace: c.pos(gf.LBrace.Pos),
+			RBrace: c.pos(gf.RBrace.Pos),
+			Items:  c.citems(gf.Items),
+		}
+		for _, p := range gf.Params {
+			fd.Params = append(fd.Params, c.ident(p.Tok))
+		}
+		f.Frags = append(f.Frags, fd)
+	}
+	f.Comments = scanComments(filename, src, lines)
+	return f, c.diags.Sort()
+}
