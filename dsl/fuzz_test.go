@@ -27,6 +27,10 @@ func FuzzLoad(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
+		if syntax.IsFragmentFile(src) {
+			fuzzFragments(t, src)
+			return
+		}
 		m, diags := dsl.Load("fuzz.map", src)
 		if m == nil && len(diags) == 0 {
 			t.Fatal("no mapping and no diagnostics")
@@ -61,4 +65,30 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("formatting is not idempotent:\n%s\nvs\n%s", once, twice)
 		}
 	})
+}
+
+// fuzzFragments: a fragment file lints without a panic, its diagnostics
+// inside it, and one that parses formats to text that parses to the same
+// tree and formats to itself.
+func fuzzFragments(t *testing.T, src []byte) {
+	for _, d := range dsl.LintFragments("fuzz.map", src) {
+		if d.Pos.Offset < 0 || d.Pos.Offset > len(src) || d.End.Offset < d.Pos.Offset || d.End.Offset > len(src) || d.Pos.Line < 1 {
+			t.Fatalf("diagnostic outside the source: %+v", d)
+		}
+	}
+	ff, pd := syntax.ParseFragments("fuzz.map", src)
+	if ff == nil || pd.HasErrors() {
+		return
+	}
+	once := syntax.FormatFragments(ff)
+	ff2, pd2 := syntax.ParseFragments("fuzz.map", once)
+	if ff2 == nil || pd2.HasErrors() {
+		t.Fatalf("formatted output does not parse: %v\n%s", pd2.Err(), once)
+	}
+	if a, b := syntax.Dump(ff), syntax.Dump(ff2); a != b {
+		t.Fatalf("formatting changed the tree:\n%s\nvs\n%s", a, b)
+	}
+	if twice := syntax.FormatFragments(ff2); string(twice) != string(once) {
+		t.Fatalf("formatting is not idempotent:\n%s\nvs\n%s", once, twice)
+	}
 }
