@@ -67,6 +67,28 @@ func llavaHybridLayout(layout ...string) synth.Arch {
 	return a
 }
 
+// llavaHybridMamba has Mamba layers around an attention one, each with
+// every bias, the convolution over d_xb and dt_rank "auto".
+func llavaHybridMamba() synth.Arch {
+	a := llavaHybridLayout("m2", "t", "m2")
+	a.Mamba = synth.Mamba{State: 16, Inner: 128, XB: 32, Bias: true, ConvBias: true, DTProjBias: true, ConvOnXB: true}
+	return a
+}
+
+// llavaHybridGDN has the three kinds of layer.
+func llavaHybridGDN() synth.Arch {
+	a := llavaHybridLayout("t", "m2", "gdn")
+	a.GDN = synth.GDN{ValueHeads: 4, KeyHeads: 2, KeyHeadDim: 8, ValueHeadDim: 16, Kernel: 4}
+	return a
+}
+
+// llavaHybridTied has tied embeddings: no lm_head.weight.
+func llavaHybridTied() synth.Arch {
+	a := synth.TinyLlavaHybrid()
+	a.TieEmbeddings = true
+	return a
+}
+
 func realCases() []realCase {
 	return []realCase{
 		{mapping: "llama", arch: synth.TinyLlama(), dir: "main/llama", version: "0.4.0"},

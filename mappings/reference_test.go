@@ -612,9 +612,7 @@ func refLlavaHybrid(hf *checkpoint, a synth.Arch) map[string]expected {
 
 func TestReferenceLlavaHybrid(t *testing.T) {
 	t.Parallel()
-	tied := synth.TinyLlavaHybrid()
-	tied.TieEmbeddings = true
-	for _, a := range []synth.Arch{synth.TinyLlavaHybrid(), llavaHybridLayout("t", "t"), llavaHybridLayout("m2", "t", "m2"), tied} {
+	for _, a := range []synth.Arch{synth.TinyLlavaHybrid(), llavaHybridLayout("t", "t"), llavaHybridMamba(), llavaHybridGDN(), llavaHybridTied()} {
 		hfDir := generate(t, a, synth.Options{})
 		out, _ := convert(t, load(t, "llava_hybrid"), hfDir, engine.PlanOptions{})
 		hf, fl := openHF(t, hfDir), openFastLLM(t, out)
