@@ -396,10 +396,7 @@ func (e *env) expr(x *expander, ex syntax.Expr) syntax.Expr {
 		return &out
 	case *syntax.ListExpr:
 		out := *ex
-		out.Elems = nil
-		for _, el := range ex.Elems {
-			out.Elems = append(out.Elems, e.expr(x, el))
-		}
+		out.Elems = e.exprs(x, ex.Elems)
 		return &out
 	case *syntax.ObjectExpr:
 		out := *ex
@@ -416,10 +413,7 @@ func (e *env) expr(x *expander, ex syntax.Expr) syntax.Expr {
 		return &out
 	case *syntax.CallExpr:
 		out := *ex
-		out.Args = nil
-		for _, a := range ex.Args {
-			out.Args = append(out.Args, e.expr(x, a))
-		}
+		out.Args = e.exprs(x, ex.Args)
 		return &out
 	case *syntax.UnaryExpr:
 		out := *ex
@@ -431,6 +425,14 @@ func (e *env) expr(x *expander, ex syntax.Expr) syntax.Expr {
 		return &out
 	}
 	return ex // a literal
+}
+
+func (e *env) exprs(x *expander, list []syntax.Expr) []syntax.Expr {
+	var out []syntax.Expr
+	for _, a := range list {
+		out = append(out, e.expr(x, a))
+	}
+	return out
 }
 
 func (e *env) table(x *expander, t *syntax.ValueTable) *syntax.ValueTable {
@@ -571,32 +573,8 @@ func walkFragment(items []syntax.ConfigItem, nodes []string, name func(*syntax.N
 	if name == nil {
 		name = func(*syntax.Name, []string) {}
 	}
-	var expr func(syntax.Expr)
-	expr = func(e syntax.Expr) {
-		switch e := e.(type) {
-		case *syntax.NameExpr:
-			name(e.Name, nodes)
-		case *syntax.ListExpr:
-			for _, el := range e.Elems {
-				expr(el)
-			}
-		case *syntax.ObjectExpr:
-			for _, en := range e.Entries {
-				expr(en.Value)
-			}
-		case *syntax.IndexExpr:
-			expr(e.X)
-			expr(e.Index)
-		case *syntax.CallExpr:
-			for _, a := range e.Args {
-				expr(a)
-			}
-		case *syntax.UnaryExpr:
-			expr(e.X)
-		case *syntax.BinaryExpr:
-			expr(e.X)
-			expr(e.Y)
-		}
+	expr := func(e syntax.Expr) {
+		syntax.ExprNames(e, func(n *syntax.Name) { name(n, nodes) })
 	}
 	table := func(t *syntax.ValueTable) {
 		if t != nil {

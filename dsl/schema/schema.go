@@ -345,12 +345,11 @@ func (l *loader) expr(e syntax.Expr, fr frame) ir.Expr {
 }
 
 func (l *loader) names(e syntax.Expr, fr frame) {
-	switch e := e.(type) {
-	case *syntax.NameExpr:
-		for i, s := range e.Name.Segs {
+	syntax.ExprNames(e, func(n *syntax.Name) {
+		for i, s := range n.Segs {
 			switch {
 			case s.Kind == syntax.SegVar && !fr.has(s.Text):
-				l.errorf(s.Span, "a placeholder in an expression is a loop variable or a let in scope", "placeholder {%s} in %s is not bound", s.Text, e.Name)
+				l.errorf(s.Span, "a placeholder in an expression is a loop variable or a let in scope", "placeholder {%s} in %s is not bound", s.Text, n)
 			case i == 0 && s.Kind == syntax.SegIdent && !fr.has(s.Text):
 				if def, ok := l.lets[s.Text]; ok {
 					l.errorf(s.Span, "a let is visible after it in its block and the blocks inside",
@@ -358,27 +357,7 @@ func (l *loader) names(e syntax.Expr, fr frame) {
 				}
 			}
 		}
-	case *syntax.UnaryExpr:
-		l.names(e.X, fr)
-	case *syntax.BinaryExpr:
-		l.names(e.X, fr)
-		l.names(e.Y, fr)
-	case *syntax.IndexExpr:
-		l.names(e.X, fr)
-		l.names(e.Index, fr)
-	case *syntax.CallExpr:
-		for _, x := range e.Args {
-			l.names(x, fr)
-		}
-	case *syntax.ListExpr:
-		for _, x := range e.Elems {
-			l.names(x, fr)
-		}
-	case *syntax.ObjectExpr:
-		for _, en := range e.Entries {
-			l.names(en.Value, fr)
-		}
-	}
+	})
 }
 
 func evalMsg(err error) string {

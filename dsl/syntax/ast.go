@@ -519,3 +519,32 @@ func (*IndexExpr) exprNode()  {}
 func (*CallExpr) exprNode()   {}
 func (*UnaryExpr) exprNode()  {}
 func (*BinaryExpr) exprNode() {}
+
+// ExprNames calls visit for every name an expression reads, in source
+// order (not a builtin's name, nor an object's keys).
+func ExprNames(e Expr, visit func(*Name)) {
+	switch e := e.(type) {
+	case *NameExpr:
+		visit(e.Name)
+	case *UnaryExpr:
+		ExprNames(e.X, visit)
+	case *BinaryExpr:
+		ExprNames(e.X, visit)
+		ExprNames(e.Y, visit)
+	case *IndexExpr:
+		ExprNames(e.X, visit)
+		ExprNames(e.Index, visit)
+	case *CallExpr:
+		for _, x := range e.Args {
+			ExprNames(x, visit)
+		}
+	case *ListExpr:
+		for _, x := range e.Elems {
+			ExprNames(x, visit)
+		}
+	case *ObjectExpr:
+		for _, en := range e.Entries {
+			ExprNames(en.Value, visit)
+		}
+	}
+}

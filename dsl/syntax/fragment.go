@@ -1,8 +1,6 @@
 package syntax
 
 import (
-	"fmt"
-
 	"github.com/mapper-dev/mapper/dsl/diag"
 )
 
@@ -24,33 +22,23 @@ func IsFragmentFile(src []byte) bool {
 // ParseFragments parses one fragment file. As with ParseSchema, a syntax
 // error stops the parse and the file is nil; problems the grammar lets
 // through (an integer that overflows, ...) come with the file.
-func ParseFragments(filename string, src []byte) (f *FragmentFile, diags diag.List) {
-	lines := newLineTable(filename, src)
-	defer func() {
-		if r := recover(); r != nil {
-			f, diags = nil, diag.List{{Severity: diag.Error, Pos: lines.pos(0), End: lines.pos(0),
-				Message: fmt.Sprintf("internal error in the parser: %v", r)}}
+func ParseFragments(filename string, src []byte) (*FragmentFile, diag.List) {
+	return parseWhole(fragParser, filename, src, func(c *converter, g *gFragFile) *FragmentFile {
+		f := &FragmentFile{Span: Span{c.lines.pos(0), c.lines.pos(len(src))}, Filename: filename, src: src}
+		for _, gf := range g.Frags {
+			fd := &FragmentDecl{
+				Span:   c.spanTo(c.pos(gf.Kw.Pos), gf.RBrace),
+				Name:   c.ident(gf.Name),
+				LBrace: c.pos(gf.LBrace.Pos),
+				RBrace: c.pos(gf.RBrace.Pos),
+				Items:  c.citems(gf.Items),
+			}
+			for _, p := range gf.Params {
+				fd.Params = append(fd.Params, c.ident(p.Tok))
+			}
+			f.Frags = append(f.Frags, fd)
 		}
-	}()
-	g, err := fragParser.ParseBytes(filename, src)
-	if err != nil {
-		return nil, diag.List{schemaSyntaxDiag(lines, src, err)}
-	}
-	c := &converter{lines: lines}
-	f = &FragmentFile{Span: Span{lines.pos(0), lines.pos(len(src))}, Filename: filename, src: src}
-	for _, gf := range g.Frags {
-		fd := &FragmentDecl{
-			Span:   c.spanTo(c.pos(gf.Kw.Pos), gf.RBrace),
-			Name:   c.ident(gf.Name),
-			LBrace: c.pos(gf.LBrace.Pos),
-			RBrace: c.pos(gf.RBrace.Pos),
-			Items:  c.citems(gf.Items),
-		}
-		for _, p := range gf.Params {
-			fd.Params = append(fd.Params, c.ident(p.Tok))
-		}
-		f.Frags = append(f.Frags, fd)
-	}
-	f.Comments = scanComments(filename, src, lines)
-	return f, c.diags.Sort()
+		f.Comments = scanComments(filename, src, c.lines)
+		return f
+	})
 }

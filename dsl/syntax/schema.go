@@ -199,7 +199,41 @@ func (*Ref) schemaItem()        {}
 // ParseSchema parses one parameter schema file. As with Parse, a syntax
 // error stops the parse and the file is nil; problems the grammar lets
 // through (an integer that overflows, ...) come with the file.
-func ParseSchema(filename string, src []byte) (f *SchemaFile, diags diag.List) {
+func ParseSchema(filename string, src []byte) (*SchemaFile, diag.List) {
+	return parseWhole(schemaParser, filename, src, func(c *converter, g *gSchemaFile) *SchemaFile {
+		f := &SchemaFile{
+			Span:     Span{c.lines.pos(0), c.lines.pos(len(src))},
+			Filename: filename,
+			SchemaKw: c.pos(g.Kw.Pos),
+			Name:     c.ident(g.Name),
+			src:      src,
+		}
+		for _, t := range g.Items {
+			if t.Item != nil {
+				f.Items = append(f.Items, c.sitems([]*gSItem{t.Item})...)
+				continue
+			}
+			pd := &PartDecl{
+				Span:   c.spanTo(c.pos(t.Part.Kw.Pos), t.Part.RBrace),
+				Name:   c.ident(t.Part.Name),
+				LBrace: c.pos(t.Part.LBrace.Pos),
+				RBrace: c.pos(t.Part.RBrace.Pos),
+				Items:  c.sitems(t.Part.Items),
+			}
+			for _, p := range t.Part.Params {
+				pd.Params = append(pd.Params, c.ident(p.Tok))
+			}
+			f.Items = append(f.Items, pd)
+		}
+		f.Comments = scanComments(filename, src, c.lines)
+		return f
+	})
+}
+
+// parseWhole parses a schema or fragment file with participle alone: a
+// syntax error stops it, and the result is nil; build turns the grammar's
+// tree into the AST, reporting what the grammar lets through.
+func parseWhole[G, F any](p *participle.Parser[G], filename string, src []byte, build func(*converter, *G) *F) (f *F, diags diag.List) {
 	lines := newLineTable(filename, src)
 	defer func() {
 		if r := recover(); r != nil {
@@ -207,36 +241,12 @@ func ParseSchema(filename string, src []byte) (f *SchemaFile, diags diag.List) {
 				Message: fmt.Sprintf("internal error in the parser: %v", r)}}
 		}
 	}()
-	g, err := schemaParser.ParseBytes(filename, src)
+	g, err := p.ParseBytes(filename, src)
 	if err != nil {
 		return nil, diag.List{schemaSyntaxDiag(lines, src, err)}
 	}
 	c := &converter{lines: lines}
-	f = &SchemaFile{
-		Span:     Span{lines.pos(0), lines.pos(len(src))},
-		Filename: filename,
-		SchemaKw: c.pos(g.Kw.Pos),
-		Name:     c.ident(g.Name),
-		src:      src,
-	}
-	for _, t := range g.Items {
-		if t.Item != nil {
-			f.Items = append(f.Items, c.sitems([]*gSItem{t.Item})...)
-			continue
-		}
-		pd := &PartDecl{
-			Span:   c.spanTo(c.pos(t.Part.Kw.Pos), t.Part.RBrace),
-			Name:   c.ident(t.Part.Name),
-			LBrace: c.pos(t.Part.LBrace.Pos),
-			RBrace: c.pos(t.Part.RBrace.Pos),
-			Items:  c.sitems(t.Part.Items),
-		}
-		for _, p := range t.Part.Params {
-			pd.Params = append(pd.Params, c.ident(p.Tok))
-		}
-		f.Items = append(f.Items, pd)
-	}
-	f.Comments = scanComments(filename, src, lines)
+	f = build(c, g)
 	return f, c.diags.Sort()
 }
 
