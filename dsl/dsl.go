@@ -85,7 +85,7 @@ func load(filename string, src []byte, dir func() (fs.FS, error), builtin fs.FS,
 	x.via(more)
 	if m != nil {
 		m.Hash = rulesHash(f)
-		m.Fragments = sources
+		m.Fragments, m.Uses = sources, x.uses
 	}
 	return m, append(diags, more...).Sort()
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/diag"
+	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/dsl/syntax"
 	"github.com/mapper-dev/mapper/dsl/token"
 )
@@ -34,9 +35,9 @@ type expander struct {
 	frags      map[string]*fragment // by name, from every included file
 	sources    map[string][]byte    // the included files' text, by display name
 	diags      diag.List
-	// uses records, for each fragment put in place, the use chains (the
-	// use's position, then the uses around it), for diagnostics' Via.
-	uses map[*syntax.FragmentDecl][][]token.Pos
+	// uses records each fragment put in place, with its use chain, for
+	// diagnostics' Via.
+	uses []ir.FragmentUse
 }
 
 // fragment is one declared fragment and the file that declares it.
@@ -60,8 +61,7 @@ type env struct {
 // expand returns f with its includes read and its uses put in place, and
 // the included files' text. Nothing changes for a file without includes.
 func expand(f *syntax.File, dir func() (fs.FS, error), display string, builtin fs.FS, builtinDir string) (*syntax.File, map[string][]byte, *expander) {
-	x := &expander{display: display, builtin: builtin, builtinDir: builtinDir, lets: map[string]bool{}, frags: map[string]*fragment{}, sources: map[string][]byte{},
-		uses: map[*syntax.FragmentDecl][][]token.Pos{}}
+	x := &expander{display: display, builtin: builtin, builtinDir: builtinDir, lets: map[string]bool{}, frags: map[string]*fragment{}, sources: map[string][]byte{}}
 	var decls []syntax.Decl
 	for _, d := range f.Decls {
 		switch d := d.(type) {
@@ -280,7 +280,7 @@ func (x *expander) use(u *syntax.UseItem, e *env) []syntax.ConfigItem {
 	for p, a := range args {
 		inner.args[p] = e.expr(x, a)
 	}
-	x.uses[f.decl] = append(x.uses[f.decl], inner.via)
+	x.uses = append(x.uses, ir.FragmentUse{Pos: f.decl.Pos, End: f.decl.End, Chain: inner.via})
 	return x.items(f.decl.Items, inner)
 }
 
@@ -458,24 +458,12 @@ func (e *env) table(x *expander, t *syntax.ValueTable) *syntax.ValueTable {
 }
 
 // via sets the use chain of each diagnostic inside a fragment that was
-// put in place: the uses that put it there, innermost first (all of them
-// where the fragment is used more than once).
+// put in place (ir.Mapping.Via).
 func (x *expander) via(diags diag.List) {
+	m := &ir.Mapping{Uses: x.uses}
 	for i, d := range diags {
-		if d.Via != nil {
-			continue
-		}
-		for fd, chains := range x.uses {
-			if d.Pos.File != fd.Pos.File || d.Pos.Offset < fd.Pos.Offset || d.Pos.Offset >= fd.End.Offset {
-				continue
-			}
-			for _, c := range chains {
-				for _, p := range c {
-					if !slices.Contains(diags[i].Via, p) {
-						diags[i].Via = append(diags[i].Via, p)
-					}
-				}
-			}
+		if d.Via == nil {
+			diags[i].Via = m.Via(d.Pos)
 		}
 	}
 }

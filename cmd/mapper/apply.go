@@ -67,7 +67,7 @@ func (c *convFlags) resolveInputs(mapping, arg string, ref *inputRef, eo *errorO
 		return "", "", nil, false
 	}
 	m, src, picked, err := resolveMapping(mapping, in, like)
-	eo.src = src
+	eo.src, eo.m = src, m
 	if err != nil {
 		eo.report(err)
 		return "", "", nil, false

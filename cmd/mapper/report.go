@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mapper-dev/mapper/dsl/diag"
+	"github.com/mapper-dev/mapper/dsl/ir"
 	"github.com/mapper-dev/mapper/engine"
 )
 
@@ -43,6 +44,7 @@ func writeDiagnostics(w io.Writer, format string, l diag.List, src diag.Sources)
 type errorOut struct {
 	format string
 	src    diag.Sources
+	m      *ir.Mapping // once loaded: the uses a problem inside a fragment came through
 	stderr io.Writer
 }
 
@@ -52,6 +54,11 @@ func (o *errorOut) report(err error) {
 }
 
 func (o *errorOut) write(l diag.List) {
+	for i, d := range l {
+		if d.Via == nil && o.m != nil {
+			l[i].Via = o.m.Via(d.Pos)
+		}
+	}
 	if err := writeDiagnostics(o.stderr, o.format, l, o.src); err != nil {
 		fmt.Fprintf(o.stderr, "mapper: %v\n", err)
 	}

@@ -132,12 +132,15 @@ func (l *List) Errorf(pos, end Pos, format string, args ...any) {
 // Sort orders the list by file, position, subject, severity and message,
 // and drops exact duplicates. Diagnostics with no position come last: a
 // rule's refusal (the input is another architecture) usually explains the
-// checkpoint's problems (keys no rule claims) that follow it.
+// checkpoint's problems (keys no rule claims) that follow it. Of duplicates
+// that differ only in Via, the first stays.
 func (l List) Sort() List {
 	slices.SortStableFunc(l, compare)
+	// Via aside: a fragment's problem that lint finds through a mapping
+	// and in the fragment file itself is one problem.
 	return slices.CompactFunc(l, func(a, b Diagnostic) bool {
 		return a.Severity == b.Severity && a.Pos == b.Pos && a.End == b.End && a.Subject == b.Subject &&
-			a.Message == b.Message && a.Hint == b.Hint && slices.Equal(a.Via, b.Via)
+			a.Message == b.Message && a.Hint == b.Hint
 	})
 }
 

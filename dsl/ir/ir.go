@@ -4,7 +4,11 @@
 // checker (dsl/check) produces it; nothing here parses text.
 package ir
 
-import "github.com/mapper-dev/mapper/dsl/token"
+import (
+	"slices"
+
+	"github.com/mapper-dev/mapper/dsl/token"
+)
 
 // The IR is what the checker produces from the AST and the engine consumes. Everything in it is flattened: a rule carries the loops,
 // conditions and variant of every block that encloses it, so the engine never
@@ -25,14 +29,17 @@ type Mapping struct {
 	// Fragments holds the text of the fragment files the mapping includes,
 	// by the name their positions carry, for diagnostics' source lines.
 	Fragments map[string][]byte
-	Left      string // format of the left side, e.g. "hf"
-	Right     string // format of the right side, e.g. "fast_llm"
-	OneWay    bool   // declared import-only: ops without an inverse are allowed
-	Samples   []*Sample
-	Lets      []*Let
-	Variants  []*Variant
-	Config    []*ConfigRule
-	Tensors   []*TensorRule
+	// Uses are the fragments put in the mapping, with the uses that put
+	// them there (Via).
+	Uses     []FragmentUse
+	Left     string // format of the left side, e.g. "hf"
+	Right    string // format of the right side, e.g. "fast_llm"
+	OneWay   bool   // declared import-only: ops without an inverse are allowed
+	Samples  []*Sample
+	Lets     []*Let
+	Variants []*Variant
+	Config   []*ConfigRule
+	Tensors  []*TensorRule
 	// Ignores are the left tensors an import drops on purpose (`ignore`
 	// in a tensors block).
 	Ignores []*IgnoreRule
@@ -308,3 +315,29 @@ func (e *Unary) exprPos() Pos   { return e.At }
 
 // ExprPos returns where an expression starts.
 func ExprPos(e Expr) Pos { return e.exprPos() }
+
+// FragmentUse is one fragment put in a mapping: the span of its
+// declaration, and the use chain that put it there (the use, then the uses
+// around it, in fragments, innermost first).
+type FragmentUse struct {
+	Pos, End Pos
+	Chain    []Pos
+}
+
+// Via returns the uses through which a position inside a fragment came
+// into the mapping, innermost first (all of them, without repeats, where
+// the fragment is used more than once); nil outside fragments.
+func (m *Mapping) Via(p Pos) []Pos {
+	var out []Pos
+	for _, u := range m.Uses {
+		if p.File != u.Pos.File || p.Offset < u.Pos.Offset || p.Offset >= u.End.Offset {
+			continue
+		}
+		for _, c := range u.Chain {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
