@@ -220,3 +220,38 @@ func TestSubjectEscapes(t *testing.T) {
 		t.Errorf("plain subject %q", got)
 	}
 }
+
+// TestVia: a problem inside a fragment names the use that put it in the
+// mapping, in every format, with the use's source line in text; the same
+// problem reached once more (Via aside) is one.
+func TestVia(t *testing.T) {
+	use := diag.Pos{File: "m.map", Offset: 4, Line: 2, Column: 3}
+	d := diag.Diagnostic{Severity: diag.Error, Pos: pos(15, 2, 6), End: pos(23, 2, 14), Message: `unknown op "tranpose"`, Via: []diag.Pos{use}}
+	l := diag.List{d}
+	text := diag.Text(l, diag.Sources{"f.map": src, "m.map": []byte("x\n  use f(n = 1)\n")})
+	if !strings.Contains(text, "\n    from m.map:2:3: use f(n = 1)\n") {
+		t.Errorf("text:\n%s", text)
+	}
+	var b bytes.Buffer
+	if err := diag.WriteJSON(&b, l); err != nil {
+		t.Fatal(err)
+	}
+	var got []struct {
+		Via []struct {
+			File         string
+			Line, Column int
+		}
+	}
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil || len(got) != 1 || len(got[0].Via) != 1 || got[0].Via[0].File != "m.map" || got[0].Via[0].Line != 2 {
+		t.Errorf("json %s: %v", b.String(), err)
+	}
+	b.Reset()
+	if err := diag.WriteGitHub(&b, l); err != nil || !strings.HasSuffix(b.String(), " (from m.map:2:3)\n") {
+		t.Errorf("github %q: %v", b.String(), err)
+	}
+	bare := d
+	bare.Via = nil
+	if s := append(diag.List{bare}, d).Sort(); len(s) != 1 {
+		t.Errorf("the same problem twice: %v", s)
+	}
+}
