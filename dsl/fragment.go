@@ -58,8 +58,8 @@ type env struct {
 	lets        map[string]bool
 }
 
-// expand returns f with its includes read and its uses put in place, and
-// the included files' text. Nothing changes for a file without includes.
+// expand returns f with its includes read and its uses put in place (a
+// use of no included fragment is an error), and the included files' text.
 func expand(f *syntax.File, dir func() (fs.FS, error), display string, builtin fs.FS, builtinDir string) (*syntax.File, map[string][]byte, *expander) {
 	x := &expander{display: display, builtin: builtin, builtinDir: builtinDir, lets: map[string]bool{}, frags: map[string]*fragment{}, sources: map[string][]byte{}}
 	var decls []syntax.Decl
@@ -83,9 +83,6 @@ func expand(f *syntax.File, dir func() (fs.FS, error), display string, builtin f
 			continue
 		}
 		decls = append(decls, d)
-	}
-	if len(decls) == len(f.Decls) {
-		return f, nil, x
 	}
 	top := &env{lets: x.lets}
 	for i, d := range decls {
@@ -205,7 +202,7 @@ func (x *expander) items(items []syntax.ConfigItem, e *env) []syntax.ConfigItem 
 			c := *it
 			c.Nodes = nil
 			for _, n := range it.Nodes {
-				c.Nodes = append(c.Nodes, &syntax.NodePair{Span: n.Span, Left: e.path(x, n.Left, false), Right: e.path(x, n.Right, true)})
+				c.Nodes = append(c.Nodes, &syntax.NodePair{Span: n.Span, Left: e.path(n.Left, false), Right: e.path(n.Right, true)})
 			}
 			c.Items = x.items(it.Items, e)
 			out = append(out, &c)
@@ -213,27 +210,27 @@ func (x *expander) items(items []syntax.ConfigItem, e *env) []syntax.ConfigItem 
 			k := *it
 			k.Keys = nil
 			for _, n := range it.Keys {
-				k.Keys = append(k.Keys, e.path(x, n, false))
+				k.Keys = append(k.Keys, e.path(n, false))
 			}
 			out = append(out, &k)
 		case *syntax.ConstItem:
 			c := *it
-			c.Key = e.path(x, it.Key, it.Right)
+			c.Key = e.path(it.Key, it.Right)
 			c.Value = e.expr(x, it.Value)
 			out = append(out, &c)
 		case *syntax.RenameItem:
 			r := *it
-			r.Left = e.path(x, it.Left, false)
+			r.Left = e.path(it.Left, false)
 			r.LeftDefault, r.LeftFor, r.RightDefault = e.expr(x, it.LeftDefault), e.expr(x, it.LeftFor), e.expr(x, it.RightDefault)
 			r.Right = nil
 			for _, n := range it.Right {
-				r.Right = append(r.Right, e.path(x, n, true))
+				r.Right = append(r.Right, e.path(n, true))
 			}
 			r.Map = e.table(x, it.Map)
 			out = append(out, &r)
 		case *syntax.CycleItem:
 			c := *it
-			c.Left, c.Right = e.path(x, it.Left, false), e.path(x, it.Right, true)
+			c.Left, c.Right = e.path(it.Left, false), e.path(it.Right, true)
 			c.Length = e.expr(x, it.Length)
 			c.Table = e.table(x, it.Table)
 			out = append(out, &c)
@@ -275,8 +272,8 @@ func (x *expander) use(u *syntax.UseItem, e *env) []syntax.ConfigItem {
 		return nil
 	}
 	inner := &env{frag: f, args: map[string]syntax.Expr{}, via: append([]token.Pos{u.Pos}, e.via...), lets: e.lets}
-	inner.left = slices.Concat(e.left, e.segs(x, left, false))
-	inner.right = slices.Concat(e.right, e.segs(x, right, true))
+	inner.left = slices.Concat(e.left, e.segs(left, false))
+	inner.right = slices.Concat(e.right, e.segs(right, true))
 	for p, a := range args {
 		inner.args[p] = e.expr(x, a)
 	}
@@ -336,25 +333,22 @@ func orNone(s []string) string {
 
 // segs is a use's prefix with e applied (a use inside a fragment is under
 // the fragment's own prefixes).
-func (e *env) segs(x *expander, n *syntax.Name, right bool) []syntax.Seg {
+func (e *env) segs(n *syntax.Name, right bool) []syntax.Seg {
 	if n == nil {
 		return nil
 	}
-	return e.path(x, n, right).Segs
+	return e.path(n, right).Segs
 }
 
 // path puts a config path under e's prefix for its side. A path that
 // starts with a config each's node ({b}.x) stays: the node is already
-// under the prefix the each's patterns got.
-func (e *env) path(x *expander, n *syntax.Name, right bool) *syntax.Name {
+// under the prefix the each's patterns got. (A parameter is no path:
+// checkFragments has said so.)
+func (e *env) path(n *syntax.Name, right bool) *syntax.Name {
 	if e.frag == nil || n == nil {
 		return n
 	}
-	if s := n.Segs[0]; s.Kind == syntax.SegVar {
-		if _, ok := e.args[s.Text]; ok {
-			x.diags.Add(diag.Error, n.Pos, n.End, "write the path itself; the use's left = and right = put it under a prefix",
-				"{%s} is a parameter of fragment %s: it stands for a value, not a config path", s.Text, e.frag.decl.Name.Name)
-		}
+	if n.Segs[0].Kind == syntax.SegVar {
 		return n
 	}
 	pre := e.left
@@ -376,10 +370,7 @@ func (e *env) expr(x *expander, ex syntax.Expr) syntax.Expr {
 	case *syntax.NameExpr:
 		s := ex.Name.Segs[0]
 		if s.Kind == syntax.SegVar {
-			if a, ok := e.args[s.Text]; ok {
-				if len(ex.Name.Segs) > 1 || s.Off != 0 {
-					x.diags.Errorf(ex.Pos, ex.End, "{%s} is a parameter of fragment %s: it stands for a value, so it is written alone", s.Text, e.frag.decl.Name.Name)
-				}
+			if a, ok := e.args[s.Text]; ok && len(ex.Name.Segs) == 1 {
 				return a
 			}
 			return ex
@@ -491,13 +482,20 @@ func checkFragments(ff *syntax.FragmentFile) diag.List {
 			}
 			params[p.Name] = false
 		}
-		walkFragment(fd.Items, nil, func(n *syntax.Name, nodes []string) {
+		walkFragment(fd.Items, nil, func(n *syntax.Name, nodes []string, inExpr bool) {
 			s := n.Segs[0]
 			if s.Kind != syntax.SegVar {
 				return
 			}
 			if _, ok := params[s.Text]; ok {
 				params[s.Text] = true
+				switch {
+				case !inExpr:
+					diags.Add(diag.Error, n.Pos, n.End, "write the path itself: the use's left = and right = put it under a prefix",
+						"{%s} is a parameter of fragment %s: it stands for a value, not a config path", s.Text, fd.Name.Name)
+				case len(n.Segs) > 1 || s.Off != 0:
+					diags.Errorf(n.Pos, n.End, "{%s} is a parameter of fragment %s: it stands for a value, so it is written alone", s.Text, fd.Name.Name)
+				}
 			} else if !slices.Contains(nodes, s.Text) {
 				diags.Add(diag.Error, n.Pos, n.End, diag.DidYouMean(s.Text, slices.Sorted(maps.Keys(params))),
 					"{%s} is not a parameter of fragment %s (its parameters: %s)", s.Text, fd.Name.Name, orNone(paramNames(fd)))
@@ -554,15 +552,16 @@ func paramNames(fd *syntax.FragmentDecl) []string {
 	return out
 }
 
-// walkFragment calls name for every name in the items (config paths and
-// names in expressions, with the node variables of the config eaches
-// around it) and use for every use.
-func walkFragment(items []syntax.ConfigItem, nodes []string, name func(*syntax.Name, []string), use func(*syntax.UseItem)) {
+// walkFragment calls name for every name in the items (config paths, and
+// with inExpr names in expressions; with the node variables of the config
+// eaches around it) and use for every use.
+func walkFragment(items []syntax.ConfigItem, nodes []string, name func(n *syntax.Name, nodes []string, inExpr bool), use func(*syntax.UseItem)) {
 	if name == nil {
-		name = func(*syntax.Name, []string) {}
+		name = func(*syntax.Name, []string, bool) {}
 	}
+	path := func(n *syntax.Name) { name(n, nodes, false) }
 	expr := func(e syntax.Expr) {
-		syntax.ExprNames(e, func(n *syntax.Name) { name(n, nodes) })
+		syntax.ExprNames(e, func(n *syntax.Name) { name(n, nodes, true) })
 	}
 	table := func(t *syntax.ValueTable) {
 		if t != nil {
@@ -578,7 +577,7 @@ func walkFragment(items []syntax.ConfigItem, nodes []string, name func(*syntax.N
 			for _, a := range it.Args {
 				if a.Name.Name == "left" || a.Name.Name == "right" {
 					if ne, ok := a.Value.(*syntax.NameExpr); ok {
-						name(ne.Name, nodes)
+						path(ne.Name)
 					}
 					continue
 				}
@@ -593,29 +592,29 @@ func walkFragment(items []syntax.ConfigItem, nodes []string, name func(*syntax.N
 			}
 		case *syntax.ConfigEach:
 			for _, n := range it.Nodes {
-				name(n.Left, nodes)
-				name(n.Right, nodes)
+				path(n.Left)
+				path(n.Right)
 			}
 			walkFragment(it.Items, append(slices.Clone(nodes), it.Var.Name), name, use)
 		case *syntax.KeepItem:
 			for _, n := range it.Keys {
-				name(n, nodes)
+				path(n)
 			}
 		case *syntax.ConstItem:
-			name(it.Key, nodes)
+			path(it.Key)
 			expr(it.Value)
 		case *syntax.RenameItem:
-			name(it.Left, nodes)
+			path(it.Left)
 			for _, n := range it.Right {
-				name(n, nodes)
+				path(n)
 			}
 			for _, e := range []syntax.Expr{it.LeftDefault, it.LeftFor, it.RightDefault} {
 				expr(e)
 			}
 			table(it.Map)
 		case *syntax.CycleItem:
-			name(it.Left, nodes)
-			name(it.Right, nodes)
+			path(it.Left)
+			path(it.Right)
 			expr(it.Length)
 			table(it.Table)
 		}

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/mapper-dev/mapper/dsl"
-	"github.com/mapper-dev/mapper/dsl/check"
 	"github.com/mapper-dev/mapper/dsl/diag"
 	"github.com/mapper-dev/mapper/dsl/syntax"
 )
@@ -57,15 +56,6 @@ func parseWants(t *testing.T, name string, src []byte) []*want {
 func lintFile(name string, src []byte) diag.List {
 	if syntax.IsFragmentFile(src) {
 		return dsl.LintFragments(name, src)
-	}
-	if !strings.Contains(string(src), "include") {
-		// The check alone, as most files here need nothing else.
-		f, diags := syntax.Parse(name, src)
-		if f == nil {
-			return diags
-		}
-		_, more := check.Check(f)
-		return append(diags, more...).Sort()
 	}
 	_, diags := dsl.Load(name, src)
 	return diags
