@@ -107,7 +107,7 @@ func TestSchemaReal(t *testing.T) {
 	}
 	for _, want := range []string{"main/llama", "main/mistral", "main/mixtral", "main/qwen2", "pr374/gpt_oss",
 		"main/mtp_llama", "main/dream", "main/diffusion_llama", "main/apriel_hybrid_ssm", "main/apriel_hybrid_ssm_biased",
-		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn", "main/apriel_hybrid_ssm_auto", "main/gemma4", "main/gemma4_dense", "main/gemma4_kv", "main/llava"} {
+		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn", "main/apriel_hybrid_ssm_auto", "main/gemma4", "main/gemma4_dense", "main/gemma4_kv", "main/llava", "main/apriel2"} {
 		if !checked[want] {
 			t.Errorf("%s was not checked against Fast-LLM's tensors", want)
 		}
