@@ -226,6 +226,7 @@ func TestOutputParsesUnderFastLLMSchema(t *testing.T) {
 		"llava":        synth.TinyLlava(),
 		"gemma4":       synth.TinyGemma4(),
 		"apriel2_text": synth.TinyApriel2Text(),
+		"apriel2":      synth.TinyApriel2(),
 	}
 	for _, f := range mappings.Builtin() {
 		if _, ok := cases[f.Name]; !ok {
