@@ -53,6 +53,40 @@ type realCase struct {
 	// metadata.mapper the export takes the branch of an absent key and
 	// writes the value given here instead of the original's.
 	recorded map[string]any
+	// exportSaved are HF keys whose value in export_config.json (the dict
+	// Fast-LLM's exporter makes) transformers' config class replaces when
+	// Fast-LLM saves it (LlavaHybridConfig's own model_type): the value
+	// config.json has.
+	exportSaved map[string]any
+}
+
+// llavaHybridLayout is synth's tiny llava_hybrid with another layout.
+func llavaHybridLayout(layout ...string) synth.Arch {
+	a := synth.TinyLlavaHybrid()
+	a.Layout, a.Layers = layout, len(layout)
+	return a
+}
+
+// llavaHybridMamba has Mamba layers around an attention one, each with
+// every bias, the convolution over d_xb and dt_rank "auto".
+func llavaHybridMamba() synth.Arch {
+	a := llavaHybridLayout("m2", "t", "m2")
+	a.Mamba = synth.Mamba{State: 16, Inner: 128, XB: 32, Bias: true, ConvBias: true, DTProjBias: true, ConvOnXB: true}
+	return a
+}
+
+// llavaHybridGDN has the three kinds of layer.
+func llavaHybridGDN() synth.Arch {
+	a := llavaHybridLayout("t", "m2", "gdn")
+	a.GDN = synth.GDN{ValueHeads: 4, KeyHeads: 2, KeyHeadDim: 8, ValueHeadDim: 16, Kernel: 4}
+	return a
+}
+
+// llavaHybridTied has tied embeddings: no lm_head.weight.
+func llavaHybridTied() synth.Arch {
+	a := synth.TinyLlavaHybrid()
+	a.TieEmbeddings = true
+	return a
 }
 
 func realCases() []realCase {
@@ -78,6 +112,11 @@ func realCases() []realCase {
 		// without a record as that number, as Fast-LLM's converter does.
 		{mapping: "apriel_hybrid_ssm", arch: aprielBiased(0), dir: "main/apriel_hybrid_ssm_auto", version: "0.4.0"},
 		{mapping: "llava", arch: synth.TinyLlava(), dir: "main/llava", version: "0.4.0"},
+		// Attention layers only: Fast-LLM's llava_hybrid converter reads
+		// every layer's weights as Mistral's (a Mamba layer's mixer is left
+		// unread; the README says so).
+		{mapping: "llava_hybrid", arch: llavaHybridLayout("t", "t"), dir: "main/llava_hybrid", version: "0.4.0",
+			exportSaved: map[string]any{"model_type": "llava_hybrid"}},
 		// Gemma 4: Fast-LLM's own test model (its hf_config.json is what
 		// Fast-LLM's exporter writes: none of transformers' other keys), and
 		// two synth models (README: "Gemma 4").

@@ -224,6 +224,7 @@ func TestOutputParsesUnderFastLLMSchema(t *testing.T) {
 		"phi3": synth.TinyPhi3(), "mtp_llama": synth.TinyMTPLlama(), "diffusion_llama": synth.TinyDiffusionLlama(),
 		"dream": synth.TinyDream(), "gpt_oss": synth.TinyGPTOSS(), "apriel_hybrid_ssm": synth.TinyAprielHybridSSM(),
 		"llava":        synth.TinyLlava(),
+		"llava_hybrid": synth.TinyLlavaHybrid(),
 		"gemma4":       synth.TinyGemma4(),
 		"apriel2_text": synth.TinyApriel2Text(),
 		"apriel2":      synth.TinyApriel2(),

@@ -107,7 +107,7 @@ func TestExportFastLLMLikeRefused(t *testing.T) {
 			switch rc.mapping {
 			case "gpt_oss", "gemma4":
 				heads = "decoder.blocks.*.mixer.heads"
-			case "apriel_hybrid_ssm":
+			case "apriel_hybrid_ssm", "llava_hybrid":
 				heads = "decoder.blocks.t.mixer.heads"
 			case "apriel2_text", "apriel2":
 				// The heads are the attention block's own key: a pattern's
@@ -135,7 +135,7 @@ func TestExportFastLLMLikeRefused(t *testing.T) {
 				from = ""
 			}
 			text := "" // where the text model's keys are
-			if rc.mapping == "llava" {
+			if rc.mapping == "llava" || rc.mapping == "llava_hybrid" {
 				text = "text_config."
 			}
 			refused(t, rc.mapping, real, engine.PlanOptions{Like: like},

@@ -441,8 +441,10 @@ func TestReferenceMTPLlama(t *testing.T) {
 // lm_head.weight unless the embeddings are tied. The HF shapes are
 // modeling_apriel_hybrid_ssm.py's (Mamba2: in_proj [2 d_xb + 2 d_inner,
 // H], conv1d [C, 1, 4], ...); the GDN's are apriel2's
-// Apriel2GatedDeltaNet's, which has Fast-LLM's names.
-func refAprielHybridSSM(hf *checkpoint, a synth.Arch) map[string]expected {
+// Apriel2GatedDeltaNet's, which has Fast-LLM's names. lm prefixes the
+// embeddings' and the layers' HF names (llava_hybrid's language_model.),
+// not the head's.
+func refAprielHybridSSM(hf *checkpoint, a synth.Arch, lm string) map[string]expected {
 	H, I, V := a.Hidden, a.Intermediate, a.Vocab
 	q, kv := a.Heads*a.HeadDim, a.KVHeads*a.HeadDim
 	m := a.Mamba
@@ -459,7 +461,7 @@ func refAprielHybridSSM(hf *checkpoint, a synth.Arch) map[string]expected {
 		conv = xb
 	}
 	out := map[string]expected{
-		"embeddings.word_embeddings_weight": {[]int{V, H}, hf.bf16("model.embed_tokens.weight", V, H)},
+		"embeddings.word_embeddings_weight": {[]int{V, H}, hf.bf16(lm+"model.embed_tokens.weight", V, H)},
 		"head.final_norm.weight":            {[]int{H}, hf.bf16("model.norm.weight", H)},
 	}
 	if !a.TieEmbeddings {
@@ -467,7 +469,7 @@ func refAprielHybridSSM(hf *checkpoint, a synth.Arch) map[string]expected {
 	}
 	same := func(d, p string, shape ...int) { out[d] = expected{shape, hf.bf16(p, shape...)} }
 	for l, kind := range a.Layout {
-		p, d := fmt.Sprintf("model.layers.%d.", l), fmt.Sprintf("decoder.%d.", l)
+		p, d := fmt.Sprintf("%smodel.layers.%d.", lm, l), fmt.Sprintf("decoder.%d.", l)
 		switch kind {
 		case "t":
 			same(d+"mixer.query.weight", p+"self_attn.q_proj.weight", q, H)
@@ -523,7 +525,7 @@ func TestReferenceAprielHybridSSM(t *testing.T) {
 		hfDir := generate(t, a, synth.Options{})
 		out, _ := convert(t, load(t, "apriel_hybrid_ssm"), hfDir, engine.PlanOptions{})
 		hf, fl := openHF(t, hfDir), openFastLLM(t, out)
-		checkExactly(t, fmt.Sprint(a.Layout), fl, refAprielHybridSSM(hf, a))
+		checkExactly(t, fmt.Sprint(a.Layout), fl, refAprielHybridSSM(hf, a, ""))
 	}
 }
 
@@ -539,8 +541,25 @@ func TestReferenceAprielHybridSSM(t *testing.T) {
 // transposed (TransposeSplitWeightConverter), its biases as they are.
 func refLlava(hf *checkpoint, a synth.Arch) map[string]expected {
 	out := map[string]expected{}
-	same := func(fl, name string, shape ...int) { out[fl] = expected{shape, hf.bf16(name, shape...)} }
-	block := func(hfp, flp, attn, mlp, norm1, norm2 string, H, I, q, kv int) {
+	same, block := refLlavaHelpers(hf, out)
+	H, V := a.Hidden, a.Vocab
+	same("embeddings.word_embeddings_weight", "language_model.model.embed_tokens.weight", V, H)
+	same("head.final_norm.weight", "language_model.model.norm.weight", H)
+	same("head.output_weights", "language_model.lm_head.weight", V, H)
+	for l := range a.Layers {
+		block(fmt.Sprintf("language_model.model.layers.%d.", l), fmt.Sprintf("decoder.%d.", l), "self_attn.", "mlp.",
+			"input_layernorm.weight", "post_attention_layernorm.weight", H, a.Intermediate, a.Heads*a.HeadDim, a.KVHeads*a.HeadDim)
+	}
+	refPixtral(hf, a, out)
+	return out
+}
+
+// refLlavaHelpers gives refLlava's two helpers, which add to out: same (a
+// tensor as it is) and block (a Llama block under the given names).
+func refLlavaHelpers(hf *checkpoint, out map[string]expected) (same func(fl, name string, shape ...int),
+	block func(hfp, flp, attn, mlp, norm1, norm2 string, H, I, q, kv int)) {
+	same = func(fl, name string, shape ...int) { out[fl] = expected{shape, hf.bf16(name, shape...)} }
+	block = func(hfp, flp, attn, mlp, norm1, norm2 string, H, I, q, kv int) {
 		same(flp+"norm_1.weight", hfp+norm1, H)
 		same(flp+"norm_2.weight", hfp+norm2, H)
 		same(flp+"mixer.query.weight", hfp+attn+"q_proj.weight", q, H)
@@ -551,14 +570,14 @@ func refLlava(hf *checkpoint, a synth.Arch) map[string]expected {
 			append(hf.bf16(hfp+mlp+"gate_proj.weight", I, H), hf.bf16(hfp+mlp+"up_proj.weight", I, H)...)}
 		out[flp+"mlp.layer_2.weight"] = expected{[]int{I, H}, transposed(hf.bf16(hfp+mlp+"down_proj.weight", H, I), H, I)}
 	}
-	H, V := a.Hidden, a.Vocab
-	same("embeddings.word_embeddings_weight", "language_model.model.embed_tokens.weight", V, H)
-	same("head.final_norm.weight", "language_model.model.norm.weight", H)
-	same("head.output_weights", "language_model.lm_head.weight", V, H)
-	for l := range a.Layers {
-		block(fmt.Sprintf("language_model.model.layers.%d.", l), fmt.Sprintf("decoder.%d.", l), "self_attn.", "mlp.",
-			"input_layernorm.weight", "post_attention_layernorm.weight", H, a.Intermediate, a.Heads*a.HeadDim, a.KVHeads*a.HeadDim)
-	}
+	return same, block
+}
+
+// refPixtral adds llava's vision tower and projector (refLlava's comment)
+// to out.
+func refPixtral(hf *checkpoint, a synth.Arch, out map[string]expected) {
+	same, block := refLlavaHelpers(hf, out)
+	H := a.Hidden
 	v := a.Vision
 	P := v.PatchSize
 	out["vision_encoder.embeddings.patch_embeddings.weight"] = expected{[]int{v.Hidden, 3 * P * P},
@@ -572,7 +591,33 @@ func refLlava(hf *checkpoint, a synth.Arch) map[string]expected {
 	same("vision_encoder.adapter.layer_1.bias", "multi_modal_projector.linear_1.bias", H)
 	out["vision_encoder.adapter.layer_2.weight"] = expected{[]int{H, H}, transposed(hf.bf16("multi_modal_projector.linear_2.weight", H, H), H, H)}
 	same("vision_encoder.adapter.layer_2.bias", "multi_modal_projector.linear_2.bias", H)
+}
+
+// refLlavaHybrid computes every Fast-LLM tensor of a llava_hybrid
+// checkpoint as Fast-LLM main's llava_hybrid converter (llava_hybrid.py:
+// llava.py's LlavaBaseModelConverter with apriel.py's text model) does
+// where it converts the tensor: the embeddings under language_model.model
+// (the embeddings converter), the final norm and lm_head under their own
+// names model.norm and lm_head (the Apriel/Llama head converter under an
+// empty prefix, lm_head dropped when tied), the vision tower and projector
+// as llava's. Its decoder is llava.py's BlockSequenceWeightConverter with
+// the Apriel converter's block_converter_class, Mistral's, for every layer:
+// an attention layer as apriel's; a Mamba or GDN layer's mixer it does not
+// read, and those are apriel.py's dispatch (refAprielHybridSSM).
+func refLlavaHybrid(hf *checkpoint, a synth.Arch) map[string]expected {
+	out := refAprielHybridSSM(hf, a, "language_model.")
+	refPixtral(hf, a, out)
 	return out
+}
+
+func TestReferenceLlavaHybrid(t *testing.T) {
+	t.Parallel()
+	for _, a := range []synth.Arch{synth.TinyLlavaHybrid(), llavaHybridLayout("t", "t"), llavaHybridMamba(), llavaHybridGDN(), llavaHybridTied()} {
+		hfDir := generate(t, a, synth.Options{})
+		out, _ := convert(t, load(t, "llava_hybrid"), hfDir, engine.PlanOptions{})
+		hf, fl := openHF(t, hfDir), openFastLLM(t, out)
+		checkExactly(t, fmt.Sprintf("%v tied %v", a.Layout, a.TieEmbeddings), fl, refLlavaHybrid(hf, a))
+	}
 }
 
 func TestReferenceLlava(t *testing.T) {

@@ -91,6 +91,14 @@ func roundTripCases() []roundTripCase {
 		// pixtral-12b's vision_config states head_dim, which Fast-LLM
 		// ignores: kept.
 		{name: "llava_vision_head_dim", mapping: "llava", arch: withOverrides(synth.TinyLlava(), "vision_config", llavaSub("vision_config", "head_dim", int64(16)))},
+		{name: "llava_hybrid", mapping: "llava_hybrid", arch: synth.TinyLlavaHybrid()},
+		// Attention only; Mamba layers around one with every bias, the
+		// convolution over d_xb and dt_rank "auto"; a GDN layer; tied
+		// embeddings (no lm_head.weight, as Fast-LLM's converter drops it).
+		{name: "llava_hybrid_attention", mapping: "llava_hybrid", arch: llavaHybridLayout("t", "t")},
+		{name: "llava_hybrid_mamba", mapping: "llava_hybrid", arch: llavaHybridMamba()},
+		{name: "llava_hybrid_gdn", mapping: "llava_hybrid", arch: llavaHybridGDN()},
+		{name: "llava_hybrid_tied", mapping: "llava_hybrid", arch: llavaHybridTied()},
 		{name: "gpt_oss_mxfp4_byte_exact", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), opts: synth.Options{ByteExactMXFP4: true}, variant: "mxfp4"},
 		{name: "gpt_oss_mxfp4", mapping: "gpt_oss", arch: synth.TinyGPTOSS(), variant: "mxfp4", valuesOnly: true},
 		{name: "gpt_oss_dense", mapping: "gpt_oss", arch: synth.TinyGPTOSSDense(), variant: "dense"},

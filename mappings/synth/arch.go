@@ -83,6 +83,14 @@
 //     by Arch.Vision (hidden 32, intermediate 64, 2 layers, 2 heads, patch
 //     4), with a biased projector (multi_modal_projector). Its config.json
 //     is the one Fast-LLM's reference data was converted from.
+//   - llava_hybrid ([TinyLlavaHybrid]): llava with apriel_hybrid_ssm's text
+//     model (LlavaHybridForConditionalGeneration): its layers by Arch.Layout
+//     (tiny: [t, m2], Mamba d_state 16, d_inner 128, d_xb 32, dt_rank 4,
+//     biased convolution and dt_proj) at llava's text widths, under
+//     text_config (model_type apriel_ssm_thinker_hybrid) and
+//     language_model.model., except the final norm and lm_head, which are
+//     model.norm.weight and lm_head.weight: the names Fast-LLM's
+//     llava_hybrid converter reads (see mappings/llava_hybrid.map).
 //   - gemma4 ([TinyGemma4]): Gemma4ForCausalLM, the text model of Gemma 4,
 //     with the widths of Fast-LLM's gemma4 test model (hidden 256, dense
 //     MLP 1024, 2 layers, 8 heads of 32, 4 key/value heads, 4 experts of
@@ -141,13 +149,15 @@ const (
 	// a vision encoder.
 	Apriel2Multimodal Family = "apriel2"
 	// Llava is Llava with a Pixtral vision tower and a Mistral text model.
-	Llava  Family = "llava"
-	Gemma4 Family = "gemma4"
+	Llava Family = "llava"
+	// LlavaHybrid is Llava with apriel_hybrid_ssm's text model.
+	LlavaHybrid Family = "llava_hybrid"
+	Gemma4      Family = "gemma4"
 )
 
 // allFamilies lists every Family.
 var allFamilies = []Family{GPTOSS, Llama, Mistral, Mixtral, Qwen2, Qwen3, Qwen3MoE, Phi3, MTPLlama, DiffusionLlama, Dream,
-	AprielHybridSSM, Llava, Gemma4, Apriel2Text, Apriel2Multimodal}
+	AprielHybridSSM, Llava, LlavaHybrid, Gemma4, Apriel2Text, Apriel2Multimodal}
 
 // Arch describes a synthetic model: its family and every size.
 type Arch struct {
@@ -421,6 +431,15 @@ func TinyLlava() Arch {
 	return a
 }
 
+// TinyLlavaHybrid is TinyLlava with an attention and a Mamba 2 layer (a
+// small Mamba with both of its optional biases).
+func TinyLlavaHybrid() Arch {
+	a := TinyLlava()
+	a.Family, a.Layout = LlavaHybrid, []string{"t", "m2"}
+	a.Mamba = Mamba{State: 16, Inner: 128, XB: 32, DTRank: 4, ConvBias: true, DTProjBias: true}
+	return a
+}
+
 // TinyGemma4 is a small Gemma 4 text model with a mixture of experts
 // beside the dense MLP, as Fast-LLM's gemma4 test model.
 func TinyGemma4() Arch {
@@ -442,6 +461,7 @@ func Gemma4_26B_A4B(layers, vocab int) Arch {
 
 var named = map[string]func() Arch{
 	"llava":             TinyLlava,
+	"llava_hybrid":      TinyLlavaHybrid,
 	"gpt_oss":           TinyGPTOSS,
 	"gpt_oss_dense":     TinyGPTOSSDense,
 	"llama":             TinyLlama,
@@ -542,6 +562,9 @@ func (a Arch) apriel2Like() bool { return a.Family == Apriel2Text || a.Family ==
 
 // qwen2Like families write Qwen2's config and layers.
 func (a Arch) qwen2Like() bool { return a.Family == Qwen2 || a.Family == Dream }
+
+// hybrid families have apriel_hybrid_ssm's layers by Layout.
+func (a Arch) hybrid() bool { return a.Family == AprielHybridSSM || a.Family == LlavaHybrid }
 
 // qwen3Like families have Qwen3's attention.
 func (a Arch) qwen3Like() bool { return a.Family == Qwen3 || a.Family == Qwen3MoE }
@@ -648,13 +671,13 @@ func (a Arch) Validate() error {
 	return nil
 }
 
-// validateVision checks llava's vision tower, and that no other family has
-// one.
+// validateVision checks the vision tower of llava and llava_hybrid, and
+// that no other family has one.
 func (a Arch) validateVision() error {
 	v := a.Vision
-	if a.Family != Llava {
+	if a.Family != Llava && a.Family != LlavaHybrid {
 		if v != (Vision{}) {
-			return fmt.Errorf("only llava has a vision tower")
+			return fmt.Errorf("only llava and llava_hybrid have a vision tower")
 		}
 		return nil
 	}
@@ -664,18 +687,18 @@ func (a Arch) validateVision() error {
 	if v.Hidden%v.Heads != 0 {
 		return fmt.Errorf("vision hidden size %d is not a multiple of %d heads", v.Hidden, v.Heads)
 	}
-	if a.TieEmbeddings {
+	if a.TieEmbeddings && a.Family == Llava {
 		return fmt.Errorf("llava saves language_model.lm_head.weight: its embeddings are not tied")
 	}
 	return nil
 }
 
-// validateHybrid checks apriel_hybrid_ssm's layout and Mamba sizes, and
-// that no other family has them.
+// validateHybrid checks the layout and Mamba sizes of apriel_hybrid_ssm
+// and llava_hybrid, and that no other family has them.
 func (a Arch) validateHybrid() error {
-	if a.Family != AprielHybridSSM {
+	if a.Family != AprielHybridSSM && a.Family != LlavaHybrid {
 		if a.Layout != nil || a.Mamba != (Mamba{}) || a.GDN != (GDN{}) {
-			return fmt.Errorf("only apriel_hybrid_ssm has a hybrid layout and Mamba layers")
+			return fmt.Errorf("only apriel_hybrid_ssm and llava_hybrid have a hybrid layout and Mamba layers")
 		}
 		return nil
 	}

@@ -310,7 +310,7 @@ func Config(a Arch) (map[string]any, error) {
 		}
 	case Apriel2Text, Apriel2Multimodal:
 		c = apriel2Config(a)
-	case AprielHybridSSM: // what Fast-LLM's exporter writes (its reference data's hf_config.json)
+	case AprielHybridSSM, LlavaHybrid: // what Fast-LLM's exporter writes (its reference data's hf_config.json)
 		c = map[string]any{
 			"architectures":     []any{"AprielHybridSSMForCausalLM"},
 			"attention_dropout": 0.0,
@@ -342,6 +342,9 @@ func Config(a Arch) (map[string]any, error) {
 	}
 	if a.Family == Llava {
 		c = llavaConfig(a, c)
+	}
+	if a.Family == LlavaHybrid {
+		c = llavaHybridConfig(a, c)
 	}
 	if a.Family == Gemma4 {
 		c = gemma4Config(a)
@@ -447,6 +450,32 @@ func llavaConfig(a Arch, text map[string]any) map[string]any {
 		"vision_feature_layer":           int64(-1),
 		"vision_feature_select_strategy": "full",
 	}
+}
+
+// llavaHybridConfig is the config.json of a llava_hybrid model whose text
+// model's config is text (apriel_hybrid_ssm's): llava's, with the text
+// config LlavaHybridConfig reads as its hybrid one (model_type
+// apriel_ssm_thinker_hybrid) and the architecture, model_type and auto_map
+// LlavaHybridConfig saves.
+func llavaHybridConfig(a Arch, text map[string]any) map[string]any {
+	tc := maps.Clone(text)
+	for _, k := range []string{"architectures", "auto_map"} {
+		delete(tc, k)
+	}
+	tc["model_type"] = "apriel_ssm_thinker_hybrid"
+	tc["rope_theta"], tc["max_position_embeddings"] = 1000000.0, int64(4096)
+	c := llavaConfig(a, tc)
+	c["text_config"] = tc
+	c["architectures"] = []any{"LlavaHybridForConditionalGeneration"}
+	c["model_type"] = "llava_hybrid"
+	c["auto_map"] = map[string]any{
+		"AutoConfig":                  "configuration_llava_hybrid.LlavaHybridConfig",
+		"AutoModel":                   "modeling_llava_hybrid.LlavaHybridModel",
+		"AutoModelForCausalLM":        "modeling_llava_hybrid.LlavaHybridForConditionalGeneration",
+		"AutoModelForImageTextToText": "modeling_llava_hybrid.LlavaHybridForConditionalGeneration",
+		"AutoModelForVision2Seq":      "modeling_llava_hybrid.LlavaHybridForConditionalGeneration",
+	}
+	return c
 }
 
 // gemma4Config is the config.json of a Gemma4ForCausalLM: the keys and

@@ -790,7 +790,7 @@ func TestLlava(t *testing.T) {
 	}
 	m := TinyMistral()
 	m.Vision = a.Vision
-	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "only llava has a vision tower") {
+	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "only llava and llava_hybrid have a vision tower") {
 		t.Errorf("mistral with a vision tower: %v", err)
 	}
 }

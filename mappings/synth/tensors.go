@@ -55,9 +55,9 @@ func Tensors(a Arch) ([]Tensor, error) {
 			a.apriel2Layer(l, fmt.Sprintf("model.decoder.blocks.%d.", l), add)
 		case a.Family == Gemma4:
 			a.gemma4Layer(fmt.Sprintf("model.layers.%d.", l), Gemma4LayerTypes(a.Layers)[l] == "full_attention", add)
-		case a.Family == AprielHybridSSM && a.Layout[l] == "m2":
+		case a.hybrid() && a.Layout[l] == "m2":
 			a.mambaLayer(fmt.Sprintf("model.layers.%d.", l), add)
-		case a.Family == AprielHybridSSM && a.Layout[l] == "gdn":
+		case a.hybrid() && a.Layout[l] == "gdn":
 			a.gdnLayer(fmt.Sprintf("model.layers.%d.", l), add)
 		default:
 			a.layer(fmt.Sprintf("model.layers.%d.", l), add)
@@ -85,8 +85,13 @@ func Tensors(a Arch) ([]Tensor, error) {
 	if a.Family == Apriel2Multimodal {
 		a.apriel2Vision(add)
 	}
-	if a.Family == Llava {
+	if a.Family == Llava || a.Family == LlavaHybrid {
 		for i := range out {
+			// Fast-LLM's llava_hybrid converter reads the final norm and
+			// lm_head under their text model's own names.
+			if a.Family == LlavaHybrid && (out[i].Name == "model.norm.weight" || out[i].Name == "lm_head.weight") {
+				continue
+			}
 			out[i].Name = "language_model." + out[i].Name
 		}
 		a.visionTower(add)
