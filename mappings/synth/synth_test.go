@@ -727,12 +727,9 @@ func TestGemma4(t *testing.T) {
 	}
 }
 
-// TestLlava: the text model is Mistral's under language_model., the vision
-// tower and projector have pixtral-12b's names with Arch.Vision's shapes,
-// the config nests text_config and vision_config, and the sizes only a
-// valid Llava has are enforced.
-func TestLlava(t *testing.T) {
-	a := TinyLlava()
+// shapesOf is a's tensors and their shapes by name.
+func shapesOf(t *testing.T, a Arch) ([]Tensor, map[string][]int) {
+	t.Helper()
 	ts, err := Tensors(a)
 	if err != nil {
 		t.Fatal(err)
@@ -745,6 +742,16 @@ func TestLlava(t *testing.T) {
 		}
 		got[x.Name] = shape
 	}
+	return ts, got
+}
+
+// TestLlava: the text model is Mistral's under language_model., the vision
+// tower and projector have pixtral-12b's names with Arch.Vision's shapes,
+// the config nests text_config and vision_config, and the sizes only a
+// valid Llava has are enforced.
+func TestLlava(t *testing.T) {
+	a := TinyLlava()
+	ts, got := shapesOf(t, a)
 	for name, want := range map[string][]int{
 		"language_model.model.embed_tokens.weight":                        {128, 64},
 		"language_model.lm_head.weight":                                   {128, 64},
@@ -802,18 +809,7 @@ func TestLlava(t *testing.T) {
 // refused, and so is a vision encoder on apriel2_text.
 func TestApriel2(t *testing.T) {
 	a := TinyApriel2()
-	ts, err := Tensors(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string][]int{}
-	for _, x := range ts {
-		shape := make([]int, len(x.Shape))
-		for i, d := range x.Shape {
-			shape[i] = int(d)
-		}
-		got[x.Name] = shape
-	}
+	ts, got := shapesOf(t, a)
 	for name, want := range map[string][]int{
 		"model.embed_tokens.weight":                                             {386, 256},
 		"lm_head.weight":                                                        {386, 256},
