@@ -50,8 +50,6 @@ func realTensors(t *testing.T, path string) map[string]tensor.Shape {
 // own code wrote (testdata/real/TARGET/ARCH/{fresh,trained}/metadata.yaml)
 // and compares the parameters it declares with the ones Fast-LLM saved
 // (tensors.txt): the same names, the same shapes, nothing more or less.
-// The architecture without a tensors.txt (apriel2_text) could not be
-// sized by Fast-LLM's code without torch; see the README there.
 func TestSchemaReal(t *testing.T) {
 	lists, err := filepath.Glob(filepath.Join("testdata", "real", "*", "*", "*", "tensors.txt"))
 	if err != nil {
