@@ -98,7 +98,7 @@ func Detect(inDir string, candidates []*ir.Mapping) (*Detection, error) {
 func identifies(m *ir.Mapping, keys []string, cfg map[string]any) bool {
 	declared := false
 	for _, r := range m.Config {
-		if r.Kind != ir.ConfigLeftConst || len(r.When) > 0 || r.Variant != "" || len(r.Left.Segs) != 1 || !slices.Contains(keys, r.Left.Segs[0]) {
+		if r.Kind != ir.ConfigLeftConst || r.ValueExpr != nil || len(r.When) > 0 || r.Variant != "" || len(r.Left.Segs) != 1 || !slices.Contains(keys, r.Left.Segs[0]) {
 			continue
 		}
 		declared = true

@@ -127,6 +127,7 @@ func realCases() []realCase {
 		{mapping: "gemma4", arch: gemma4Archs()["kv"], dir: "main/gemma4_kv", version: "0.4.0",
 			recorded: map[string]any{"use_bidirectional_attention": nil}},
 		{mapping: "apriel2_text", arch: synth.TinyApriel2Text(), dir: "main/apriel2_text", version: "0.4.0"},
+		{mapping: "apriel2", arch: synth.TinyApriel2(), dir: "main/apriel2", version: "0.4.0"},
 	}
 }
 

@@ -227,6 +227,7 @@ func TestOutputParsesUnderFastLLMSchema(t *testing.T) {
 		"llava_hybrid": synth.TinyLlavaHybrid(),
 		"gemma4":       synth.TinyGemma4(),
 		"apriel2_text": synth.TinyApriel2Text(),
+		"apriel2":      synth.TinyApriel2(),
 	}
 	for _, f := range mappings.Builtin() {
 		if _, ok := cases[f.Name]; !ok {

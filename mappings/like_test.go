@@ -109,15 +109,24 @@ func TestExportFastLLMLikeRefused(t *testing.T) {
 				heads = "decoder.blocks.*.mixer.heads"
 			case "apriel_hybrid_ssm", "llava_hybrid":
 				heads = "decoder.blocks.t.mixer.heads"
-			case "apriel2_text":
-				// The heads are the attention block's own key.
+			case "apriel2_text", "apriel2":
+				// The heads are the attention block's own key: a pattern's
+				// block (apriel2_text) or the fixed decoder's (apriel2).
+				block := "attn_full"
 				other = synth.TinyApriel2Text()
+				if rc.mapping == "apriel2" {
+					other, block = synth.TinyApriel2(), "block"
+				}
 				other.Hidden = 2 * other.Hidden
-				mixer := other.Apriel2.Blocks["attn_full"]["mixer"].(map[string]any)
+				mixer := other.Apriel2.Blocks[block]["mixer"].(map[string]any)
 				wantHeads = int(mixer["heads"].(int64))
 				mixer["heads"] = int64(2 * wantHeads)
 				other.Heads = 2 * wantHeads
-				hfHeads, heads = "decoder.blocks.attn_full.mixer.heads", "decoder.blocks.attn_full.mixer.heads"
+				heads = "decoder.blocks." + block + ".mixer.heads"
+				if block == "block" {
+					heads = "decoder.block.mixer.heads"
+				}
+				hfHeads = heads
 			}
 			like := generate(t, other, synth.Options{})
 			// The message names the Fast-LLM key where it is not the HF one.

@@ -12,7 +12,7 @@ import (
 // single diagnostic, warnings included (what `mapper lint mappings/` says).
 func TestBuiltinLintClean(t *testing.T) {
 	files := mappings.Builtin()
-	for _, name := range []string{"apriel2_text", "apriel_hybrid_ssm", "diffusion_llama", "dream", "gemma4", "gpt_oss", "llama", "llava", "llava_hybrid", "mistral", "mixtral", "mtp_llama", "phi3",
+	for _, name := range []string{"apriel2", "apriel2_text", "apriel_hybrid_ssm", "diffusion_llama", "dream", "gemma4", "gpt_oss", "llama", "llava", "llava_hybrid", "mistral", "mixtral", "mtp_llama", "phi3",
 		"qwen2", "qwen3", "qwen3_moe"} {
 		if _, ok := mappings.Lookup(name); !ok {
 			t.Errorf("no built-in mapping %s", name)

@@ -159,6 +159,14 @@ func apriel2Mixer(block string, mixer map[string]any) synth.Arch {
 	return a
 }
 
+// apriel2Vision is the tiny apriel2 with its vision encoder's config
+// changed by edit (the tensors follow it, as the HF model builds them).
+func apriel2Vision(edit func(v map[string]any)) synth.Arch {
+	a := synth.TinyApriel2()
+	edit(a.Apriel2.Vision)
+	return a
+}
+
 // llavaSub is the tiny llava's sub-config sub (text_config,
 // vision_config) with key set to v.
 func llavaSub(sub, key string, v any) map[string]any {
@@ -478,6 +486,53 @@ func TestRefusedHF(t *testing.T) {
 			name: "llava_other_vision_tower", mapping: "llava",
 			arch: withOverrides(synth.TinyLlava(), "vision_config", llavaSub("vision_config", "model_type", "siglip_vision_model")),
 			want: []string{`config.json: vision_config.model_type: is "siglip_vision_model"; the mapping requires "pixtral"`},
+		},
+		{
+			// Fast-LLM's converter would make a multimodal model without a
+			// vision encoder, which a checkpoint cannot tell from a gpt one.
+			name: "apriel2_text_only", mapping: "apriel2",
+			arch: withRemoved(synth.TinyApriel2(), "vision_encoder"),
+			want: []string{"mappings/apriel2.map:", "config.json: no vision_encoder: a text-only Apriel2 (model_type apriel2)", "convert it as apriel2_text"},
+		},
+		{
+			// Fast-LLM's converter reads encoder.block only.
+			name: "apriel2_vision_pattern", mapping: "apriel2",
+			arch: apriel2Vision(func(v map[string]any) { v["encoder"].(map[string]any)["type"] = "pattern" }),
+			want: []string{`config.json: vision_encoder.encoder.type: is "pattern"; the mapping requires "fixed"`},
+		},
+		{
+			// A repeated key that disagrees with the one it repeats.
+			name: "apriel2_patch_size_disagrees", mapping: "apriel2",
+			arch: apriel2Vision(func(v map[string]any) { v["patch_size"] = int64(8) }),
+			want: []string{"config.json: vision_encoder.patch_size: is 8; the mapping requires vision_encoder.embeddings.patch_height = 4"},
+		},
+		{
+			name: "apriel2_rotary_grid", mapping: "apriel2",
+			arch: apriel2Vision(func(v map[string]any) {
+				v["encoder"].(map[string]any)["block"].(map[string]any)["mixer"].(map[string]any)["rotary"].(map[string]any)["max_image_size"] = int64(2048)
+			}),
+			want: []string{"vision_encoder.encoder.block.mixer.rotary.max_image_size: is 2048; the mapping requires 1024"},
+		},
+		{
+			// The HF projector always has biases, which Fast-LLM's adapter
+			// without them would not load.
+			name: "apriel2_adapter_without_biases", mapping: "apriel2",
+			arch: apriel2Vision(func(v map[string]any) { v["adapter"].(map[string]any)["add_linear_biases"] = false }),
+			want: []string{"vision_encoder.adapter.add_linear_biases: is false; the mapping requires true"},
+		},
+		{
+			name: "apriel2_adapter_activation_absent", mapping: "apriel2",
+			arch: apriel2Vision(func(v map[string]any) { delete(v["adapter"].(map[string]any), "activation") }),
+			want: []string{"vision_encoder.adapter.activation is absent: Fast-LLM's converter needs it"},
+		},
+		{
+			// Fast-LLM's converter reads an RMS norm (the HF model's
+			// default is a layer norm).
+			name: "apriel2_embeddings_layer_norm", mapping: "apriel2",
+			arch: apriel2Vision(func(v map[string]any) {
+				v["embeddings"].(map[string]any)["normalization"].(map[string]any)["type"] = "layer_norm"
+			}),
+			want: []string{`vision_encoder.embeddings.normalization.type: is "layer_norm"; the mapping requires "rms_norm"`},
 		},
 		{
 			name: "mistral_wrong_architecture", mapping: "mistral",

@@ -79,6 +79,10 @@ func roundTripCases() []roundTripCase {
 		{name: "apriel_hybrid_ssm_ssm_defaults", mapping: "apriel_hybrid_ssm", arch: withOverrides(synth.TinyAprielHybridSSM(), "ssm_cfg",
 			map[string]any{"d_state": int64(8), "d_inner": int64(512), "d_xb": int64(256), "conv_bias": false, "dt_proj_bias": false})},
 		{name: "apriel_hybrid_ssm_periodic", mapping: "apriel_hybrid_ssm", arch: aprielLayout("t", "m2", "t", "m2")},
+		{name: "apriel2", mapping: "apriel2", arch: synth.TinyApriel2()},
+		// The other branches, and a vision config without the keys Fast-LLM's
+		// exporter repeats: they stay out.
+		{name: "apriel2_varied", mapping: "apriel2", arch: apriel2Varied()},
 		{name: "llava", mapping: "llava", arch: synth.TinyLlava()},
 		// Fast-LLM's own spelling of its gelu, and a config without
 		// multimodal_projector_bias (transformers' default: biased).

@@ -124,8 +124,10 @@ func (c *checker) configItems(items []syntax.ConfigItem, ctx *ctxInfo) {
 			c.addConfig(it, r, ctx, it.Keys, nil)
 		case *syntax.ConstItem:
 			r := &ir.ConfigRule{Kind: ir.ConfigLeftConst, Pos: it.Pos, Optional: it.Optional}
-			if it.Right && !isLiteral(it.Value) {
-				// A value the left config determines (sqrt(hidden_size)).
+			if !isLiteral(it.Value) {
+				// A value the left config determines (sqrt(hidden_size)), on
+				// either side: a left one is a key the left config states
+				// twice (a mirror of another key).
 				r.ValueExpr = c.expr(it.Value, top)
 			} else {
 				r.Value, _ = c.constValue(it.Value, false)
@@ -343,12 +345,12 @@ func (c *checker) leftConflict(a, b *cruleInfo, done map[*syntax.Name]bool) {
 				continue
 			}
 			if a.rule.Kind == ir.ConfigLeftConst && b.rule.Kind == ir.ConfigLeftConst && len(pa) == len(pb) {
-				if ir.ValuesEqual(a.rule.Value, b.rule.Value) {
+				if constText(a.rule) == constText(b.rule) {
 					continue // the same constant twice says nothing new
 				}
 				done[nb] = true
 				c.errorf(nb.Span, "", "conflicting constants for left key %s: %s here, %s at %s",
-					nb, ir.FormatValue(b.rule.Value), ir.FormatValue(a.rule.Value), lineOf(na.Pos, nb.Pos))
+					nb, constText(b.rule), constText(a.rule), lineOf(na.Pos, nb.Pos))
 				continue
 			}
 			if (a.rule.Kind == ir.ConfigLeftConst) != (b.rule.Kind == ir.ConfigLeftConst) && len(pa) == len(pb) {
@@ -463,7 +465,7 @@ func (c *checker) condKeys(x ir.Expr, seen map[string]bool) [][]string {
 	return out
 }
 
-// constText spells a right constant's value, or the expression that
+// constText spells a constant's value, or the expression that
 // computes it: two constants agree when they spell the same.
 func constText(r *ir.ConfigRule) string {
 	if r.ValueExpr != nil {

@@ -194,8 +194,17 @@ func (r *sampleRun) run() {
 			continue
 		}
 		r.env.hit = false
-		if _, err := ir.Eval(cr.rule.ValueExpr, r.env); err != nil {
+		v, err := ir.Eval(cr.rule.ValueExpr, r.env)
+		if err != nil {
 			r.fail(r.span(cr.rule.ValueExpr), err)
+			continue
+		}
+		// A computed left value the sample states must be the one its
+		// other keys give, or its import would be refused.
+		if cr.rule.Kind == ir.ConfigLeftConst && cr.rule.Each == nil {
+			if have, ok := ir.LookupPath(r.env.cfg, cr.rule.Left.Segs); ok && !ir.ValuesEqual(have, v) {
+				r.fail(r.span(cr.rule.ValueExpr), fmt.Errorf("%s is %s, and %s = %s", strings.Join(cr.rule.Left.Segs, "."), ir.FormatValue(have), ir.Format(cr.rule.ValueExpr), ir.FormatValue(v)))
+			}
 		}
 	}
 	for _, t := range c.trules {

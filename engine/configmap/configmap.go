@@ -160,8 +160,18 @@ func completeLeft(m *ir.Mapping, left map[string]any, holds func([]ir.Expr, ir.E
 		if r.Kind == ir.ConfigLeftConst && r.Optional {
 			// left P default V: an absent key has the constant's value.
 			if _, ok := ir.LookupPath(full, r.Left.Segs); !ok && holds(r.When, e) {
-				setPath(full, r.Left.Segs, ir.DeepCopy(r.Value))
 				absent = append(absent, pathString(r.Left))
+				v := r.Value
+				if r.ValueExpr != nil {
+					// A computed one reads the keys completed so far; one
+					// it cannot compute stays absent, and a rule that reads
+					// it says so.
+					var ok bool
+					if v, ok = evalQuiet(r.ValueExpr, e); !ok {
+						continue
+					}
+				}
+				setPath(full, r.Left.Segs, ir.DeepCopy(v))
 			}
 			continue
 		}
@@ -191,4 +201,10 @@ func completeLeft(m *ir.Mapping, left map[string]any, holds func([]ir.Expr, ir.E
 func evalAll(when []ir.Expr, e ir.Env) bool {
 	ok, err := ir.EvalAll(when, e)
 	return err == nil && ok
+}
+
+// evalQuiet evaluates e, reporting only whether it could.
+func evalQuiet(e ir.Expr, env ir.Env) (any, bool) {
+	v, err := ir.Eval(e, env)
+	return v, err == nil
 }

@@ -62,6 +62,9 @@ func (t *Translator) Export(right map[string]any, carried *format.Carried, doc, 
 	if err := ex.computed(); err != nil {
 		return nil, err
 	}
+	if err := ex.leftComputed(); err != nil {
+		return nil, err
+	}
 	if carried == nil {
 		ex.noteUncarried(asked, t.extras.Generic.What)
 	}
@@ -113,6 +116,27 @@ func (ex *exporter) computed() error {
 					pyValue(v), ir.Format(r.ValueExpr), pyValue(want), ex.m.Left)
 			}
 		}
+	}
+	return errors.Join(ex.errs...)
+}
+
+// leftComputed writes the left values the mapping computes from the left
+// config's other keys (left patch_size = embeddings.patch_height), once
+// those are rebuilt; an optional one absent on the way in stays absent.
+func (ex *exporter) leftComputed() error {
+	for _, r := range ex.m.Config {
+		if r.Kind != ir.ConfigLeftConst || r.ValueExpr == nil || !ex.applied[r] {
+			continue
+		}
+		if r.Optional && slices.Contains(ex.absent, pathString(r.Left)) {
+			continue
+		}
+		v, err := ir.Eval(r.ValueExpr, ex.res.Env)
+		if err != nil {
+			ex.fail(r, pathString(r.Left), "%v", err)
+			continue
+		}
+		ex.setLeft(r, r.Left.Segs, v)
 	}
 	return errors.Join(ex.errs...)
 }
@@ -249,6 +273,9 @@ func (ex *exporter) apply(r *ir.ConfigRule) {
 	case ir.ConfigLeftConst:
 		if r.Optional && slices.Contains(ex.absent, pathString(r.Left)) {
 			return // absent on the way in: absent on the way back
+		}
+		if r.ValueExpr != nil {
+			return // computed on the rebuilt left config (leftComputed)
 		}
 		ex.setLeft(r, r.Left.Segs, r.Value)
 	case ir.ConfigRightConst:

@@ -90,6 +90,50 @@ config {
 	assertErr(t, err, "embeddings.embedding_scale: c.map:7:38: sqrt(hidden_size): hidden_size is -4; it must not be negative", "c.map:7")
 }
 
+// TestComputedLeftValue: a left key that mirrors others (left patch_size
+// default embeddings.patch_height) is checked on import against the value
+// its expression gives, and written on export from the left config
+// rebuilt; an optional one absent on the way in stays absent on the way
+// back, and one a config mapper did not import is written.
+func TestComputedLeftValue(t *testing.T) {
+	m := loadMapping(t, "c.map", []byte(`mapping c
+left hf
+right fast_llm
+config {
+  embeddings.patch_height <-> embeddings.patch_height
+  num_blocks <-> encoder.num_blocks
+  left patch_size default embeddings.patch_height
+  left num_hidden_layers = num_blocks
+}
+`))
+	for _, tc := range []struct{ name, in string }{
+		{"stated", `{"embeddings": {"patch_height": 16}, "num_blocks": 3, "num_hidden_layers": 3, "patch_size": 16}`},
+		{"optional_absent", `{"embeddings": {"patch_height": 16}, "num_blocks": 3, "num_hidden_layers": 3}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := importConfig(m, doc(t, tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertDoc(t, "import", res.Out, `{"embeddings": {"patch_height": 16}, "encoder": {"num_blocks": 3}}`)
+			back, err := exportConfig(m, res.Out, res.Carried, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertDoc(t, "round trip", back.Out, tc.in)
+		})
+	}
+	back, err := exportConfig(m, doc(t, `{"embeddings": {"patch_height": 14}, "encoder": {"num_blocks": 2}}`), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertDoc(t, "export without a record", back.Out, `{"embeddings": {"patch_height": 14}, "num_blocks": 2, "num_hidden_layers": 2, "patch_size": 14}`)
+	_, err = importConfig(m, doc(t, `{"embeddings": {"patch_height": 16}, "num_blocks": 3, "num_hidden_layers": 3, "patch_size": 14}`))
+	assertErr(t, err, "patch_size: is 14; the mapping requires embeddings.patch_height = 16", "c.map:7")
+	_, err = importConfig(m, doc(t, `{"embeddings": {"patch_height": 16}, "num_blocks": 3}`))
+	assertErr(t, err, "num_hidden_layers: missing; the mapping requires num_blocks = 3", "c.map:8")
+}
+
 // TestRightDefaultLeftOut: a rename's right default is left out on import
 // when the value is the default (the right side's absence says it) and
 // read back on export, so both round trips are exact; another value is

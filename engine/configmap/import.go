@@ -225,18 +225,29 @@ func (im *importer) ignore(r *ir.ConfigRule) {
 	}
 }
 
-// leftConst checks that the left config holds the constant.
+// leftConst checks that the left config holds the constant, or the value
+// it computes from the left config's other keys.
 func (im *importer) leftConst(r *ir.ConfigRule) {
 	key := pathString(r.Left)
 	im.claims = append(im.claims, r.Left.Segs)
 	v, ok := ir.LookupPath(im.left, r.Left.Segs)
+	if !ok && r.Optional {
+		return // recorded as absent (completeLeft): the way back leaves it out
+	}
+	want, what := r.Value, ir.FormatValue(r.Value)
+	if r.ValueExpr != nil {
+		var err error
+		if want, err = ir.Eval(r.ValueExpr, im.res.Env); err != nil {
+			im.fail(r, key, "%v", err)
+			return
+		}
+		what = ir.Format(r.ValueExpr) + " = " + ir.FormatValue(want)
+	}
 	switch {
-	case !ok && r.Optional:
-		// Recorded as absent (completeLeft): the way back leaves it out.
 	case !ok:
-		im.fail(r, key, "missing; the mapping requires %s", ir.FormatValue(r.Value))
-	case !ir.ValuesEqual(v, r.Value):
-		im.fail(r, key, "is %s; the mapping requires %s", ir.FormatValue(v), ir.FormatValue(r.Value))
+		im.fail(r, key, "missing; the mapping requires %s", what)
+	case !ir.ValuesEqual(v, want):
+		im.fail(r, key, "is %s; the mapping requires %s", ir.FormatValue(v), what)
 	}
 }
 

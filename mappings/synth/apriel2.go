@@ -17,6 +17,65 @@ type Apriel2 struct {
 	// Blocks are the blocks by name: each a {mixer, mlp, normalization}
 	// config section, with the model's key names and values.
 	Blocks map[string]map[string]any
+	// Vision is apriel2's vision_encoder section as the HF config states
+	// it (Fast-LLM's exporter's keys); nil for apriel2_text.
+	Vision map[string]any
+}
+
+// TinyApriel2 is Fast-LLM's reference apriel2 model (its
+// `apriel2_multimodal` test model, at distinct widths): a fixed decoder of
+// 2 attention blocks (hidden 256, 8 heads of 32, 4 key/value heads, gated
+// MLP 1024), vocab 386, untied, image token 384, and a vision encoder of
+// width 128: 4x4 patches, 2 blocks of 4 heads of 32 with 2 key/value
+// heads, a 2D rotary, not causal, gated MLP 512, and an adapter of 384.
+// Its config.json is the one Fast-LLM's reference data was converted from.
+func TinyApriel2() Arch {
+	text := TinyApriel2Text().Apriel2.Blocks["attn_full"]
+	norm := map[string]any{"epsilon": 1e-05, "type": "rms_norm"}
+	vision := map[string]any{
+		"adapter": map[string]any{"activation": "gelu_pytorch_tanh", "add_linear_biases": true, "gated": false,
+			"intermediate_size": int64(384), "type": "mlp"},
+		"embeddings": map[string]any{"input_channels": int64(3), "normalization": ir.DeepCopy(norm),
+			"patch_height": int64(4), "patch_width": int64(4)},
+		"encoder": map[string]any{"type": "fixed", "num_blocks": int64(2), "block": map[string]any{
+			"mixer": map[string]any{"add_linear_biases": false, "causal": false, "cross_document_attention": false,
+				"head_groups": int64(2), "head_size": int64(32), "heads": int64(4),
+				"rotary": map[string]any{"max_image_size": int64(1024), "patch_size": int64(4), "theta": 10000.0, "type": "pixtral_2d"},
+				"type":   "attention"},
+			"mlp": map[string]any{"activation": "silu", "add_linear_biases": false, "gated": true,
+				"intermediate_size": int64(512), "type": "mlp"},
+			"normalization": ir.DeepCopy(norm)}},
+		"hidden_size":       int64(128),
+		"num_channels":      int64(3),
+		"num_hidden_layers": int64(2),
+		"patch_size":        int64(4),
+	}
+	return Arch{Family: Apriel2Multimodal, Hidden: 256, Layers: 2, Vocab: 386,
+		Apriel2: &Apriel2{Blocks: map[string]map[string]any{"block": ir.DeepCopy(text).(map[string]any)}, Vision: vision}}
+}
+
+// validateVision checks what the vision encoder's tensors are sized from.
+func (d *Apriel2) validateVision() error {
+	v := d.Vision
+	if _, ok := v["hidden_size"].(int64); !ok {
+		return fmt.Errorf("apriel2: the vision encoder has no hidden_size")
+	}
+	e, _ := v["embeddings"].(map[string]any)
+	if num(e, "patch_height", 0) <= 0 || num(e, "patch_width", 0) <= 0 {
+		return fmt.Errorf("apriel2: the vision embeddings need patch_height and patch_width")
+	}
+	enc, _ := v["encoder"].(map[string]any)
+	b, _ := enc["block"].(map[string]any)
+	if b == nil || num(enc, "num_blocks", 0) <= 0 {
+		return fmt.Errorf("apriel2: the vision encoder needs a fixed encoder (block, num_blocks)")
+	}
+	if m, _ := b["mixer"].(map[string]any); mixerType(m) != "attention" {
+		return fmt.Errorf("apriel2: the vision blocks' mixer is %v, want attention", m["type"])
+	}
+	if _, ok := b["mlp"].(map[string]any)["intermediate_size"].(int64); !ok {
+		return fmt.Errorf("apriel2: the vision blocks' mlp has no intermediate_size")
+	}
+	return nil
 }
 
 // TinyApriel2Text is Fast-LLM's reference apriel2_text model (its
@@ -107,6 +166,21 @@ func mixerType(m map[string]any) string {
 // apriel2Config is config.json as Fast-LLM's exporter writes it (its
 // reference data's hf_config.json).
 func apriel2Config(a Arch) map[string]any {
+	if a.Family == Apriel2Multimodal {
+		c := apriel2Config(Arch{Family: Apriel2Text, Hidden: a.Hidden, Layers: a.Layers, Vocab: a.Vocab,
+			TieEmbeddings: a.TieEmbeddings, Apriel2: a.Apriel2})
+		c["architectures"] = []any{"Apriel2ForConditionalGeneration"}
+		c["model_type"] = "apriel2"
+		c["auto_map"] = map[string]any{
+			"AutoConfig":                  "configuration_apriel2.Apriel2Config",
+			"AutoModel":                   "modeling_apriel2.Apriel2Model",
+			"AutoModelForCausalLM":        "modeling_apriel2.Apriel2ForConditionalGeneration",
+			"AutoModelForImageTextToText": "modeling_apriel2.Apriel2ForConditionalGeneration",
+		}
+		c["image_token_index"] = int64(384)
+		c["vision_encoder"] = ir.DeepCopy(a.Apriel2.Vision)
+		return c
+	}
 	return map[string]any{
 		"architectures": []any{"Apriel2ForCausalLM"},
 		"auto_map": map[string]any{
@@ -144,6 +218,35 @@ func flag(m map[string]any, key string, def bool) bool {
 // Apriel2Block registers them (mixer, mlp, norms), with the shapes and
 // defaults of modeling_apriel2.py.
 func (a Arch) apriel2Layer(l int, p string, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	a.apriel2Block(a.Apriel2.block(l), a.Hidden, p, add)
+}
+
+// apriel2Vision adds apriel2's vision encoder under model.vision_encoder.,
+// as Apriel2VisionEncoder registers it: the patch convolution (no bias)
+// and its norm, the encoder's blocks at the vision width, and the adapter
+// (Apriel2MultiModalProjector: two linear layers, always with biases).
+func (a Arch) apriel2Vision(add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
+	const p = "model.vision_encoder."
+	w := func(name string, shape ...int) { add(Weight, a.float(), p+name, shape...) }
+	v := a.Apriel2.Vision
+	V := num(v, "hidden_size", 0)
+	e := v["embeddings"].(map[string]any)
+	w("embeddings.patch_embeddings.weight", V, num(e, "input_channels", 3), num(e, "patch_height", 16), num(e, "patch_width", 16))
+	add(Norm, a.float(), p+"embeddings.normalization.weight", V)
+	enc := v["encoder"].(map[string]any)
+	for l := range num(enc, "num_blocks", 0) {
+		a.apriel2Block(enc["block"].(map[string]any), V, fmt.Sprintf("%sencoder.blocks.%d.", p, l), add)
+	}
+	ad, _ := v["adapter"].(map[string]any)
+	A := num(ad, "intermediate_size", a.Hidden)
+	w("adapter.linear_1.weight", A, V)
+	w("adapter.linear_1.bias", A)
+	w("adapter.linear_2.weight", a.Hidden, A)
+	w("adapter.linear_2.bias", a.Hidden)
+}
+
+// apriel2Block adds block b's tensors at width H under prefix p.
+func (a Arch) apriel2Block(b map[string]any, H int, p string, add func(kind Kind, dt tensor.DType, name string, shape ...int)) {
 	w := func(name string, shape ...int) { add(Weight, a.float(), p+name, shape...) }
 	linear := func(name string, out, in int, bias bool) {
 		w(name+".weight", out, in)
@@ -151,8 +254,6 @@ func (a Arch) apriel2Layer(l int, p string, add func(kind Kind, dt tensor.DType,
 			w(name+".bias", out)
 		}
 	}
-	H := a.Hidden
-	b := a.Apriel2.block(l)
 	m := b["mixer"].(map[string]any)
 	switch mixerType(m) {
 	case "attention":

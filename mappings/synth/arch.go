@@ -66,6 +66,16 @@
 //     The tiny one is Fast-LLM's reference model: hidden 256, 4 layers
 //     [attn_full, attn_swa, gdn, kda], vocab 384, tied; its config.json is
 //     the one the reference data was converted from.
+//   - apriel2 ([TinyApriel2]): Apriel2's multimodal model
+//     (Apriel2ForConditionalGeneration): apriel2_text's text model and a
+//     vision encoder, Arch.Apriel2.Vision (the config's vision_encoder
+//     section: patch embeddings, a fixed encoder of blocks at its own width
+//     sized as the text blocks are, an adapter with biases) under
+//     model.vision_encoder. The tiny one is Fast-LLM's reference model:
+//     hidden 256, 2 attention layers, vocab 386, untied; vision width 128,
+//     2 blocks of 4 heads of 32 with 2 key/value heads, MLP 512, patch 4,
+//     adapter 384; its config.json is the one the reference data was
+//     converted from.
 //   - llava ([TinyLlava]): LlavaForConditionalGeneration with Mistral's
 //     text model (its sizes; rope_theta 1000000.0, sliding_window null, as
 //     mistral-community/pixtral-12b) under text_config and language_model.,
@@ -135,6 +145,9 @@ const (
 	AprielHybridSSM Family = "apriel_hybrid_ssm"
 	// Apriel2Text is Apriel2's text model: Fast-LLM's block tree.
 	Apriel2Text Family = "apriel2_text"
+	// Apriel2Multimodal is Apriel2's multimodal model: the text model and
+	// a vision encoder.
+	Apriel2Multimodal Family = "apriel2"
 	// Llava is Llava with a Pixtral vision tower and a Mistral text model.
 	Llava Family = "llava"
 	// LlavaHybrid is Llava with apriel_hybrid_ssm's text model.
@@ -144,7 +157,7 @@ const (
 
 // allFamilies lists every Family.
 var allFamilies = []Family{GPTOSS, Llama, Mistral, Mixtral, Qwen2, Qwen3, Qwen3MoE, Phi3, MTPLlama, DiffusionLlama, Dream,
-	AprielHybridSSM, Llava, LlavaHybrid, Gemma4, Apriel2Text}
+	AprielHybridSSM, Llava, LlavaHybrid, Gemma4, Apriel2Text, Apriel2Multimodal}
 
 // Arch describes a synthetic model: its family and every size.
 type Arch struct {
@@ -200,8 +213,9 @@ type Arch struct {
 	// GDN sizes its gated DeltaNet layers (linear_attn_config's gdn_ keys,
 	// written when set).
 	GDN GDN
-	// Apriel2 is apriel2_text's decoder, which sizes its layers (the
-	// Heads, Intermediate, ... fields are unused there).
+	// Apriel2 is apriel2_text's and apriel2's decoder, which sizes its
+	// layers (the Heads, Intermediate, ... fields are unused there), and
+	// apriel2's vision encoder.
 	Apriel2 *Apriel2
 	// Vision sizes llava's vision tower.
 	Vision Vision
@@ -462,6 +476,7 @@ var named = map[string]func() Arch{
 	"dream":             TinyDream,
 	"apriel_hybrid_ssm": TinyAprielHybridSSM,
 	"apriel2_text":      TinyApriel2Text,
+	"apriel2":           TinyApriel2,
 	"gemma4":            TinyGemma4,
 }
 
@@ -542,6 +557,9 @@ func (a Arch) llamaLike() bool {
 	return a.Family == Llama || a.Family == MTPLlama || a.Family == DiffusionLlama
 }
 
+// apriel2Like families have Apriel2's block-tree decoder.
+func (a Arch) apriel2Like() bool { return a.Family == Apriel2Text || a.Family == Apriel2Multimodal }
+
 // qwen2Like families write Qwen2's config and layers.
 func (a Arch) qwen2Like() bool { return a.Family == Qwen2 || a.Family == Dream }
 
@@ -559,15 +577,23 @@ func (a Arch) Validate() error {
 	if !slices.Contains(allFamilies, a.Family) {
 		return fmt.Errorf("synth: unknown family %q", a.Family)
 	}
-	if (a.Family == Apriel2Text) != (a.Apriel2 != nil) {
-		return bad("an Apriel2 decoder is apriel2_text's, and apriel2_text needs one")
+	if a.apriel2Like() != (a.Apriel2 != nil) {
+		return bad("an Apriel2 decoder is apriel2_text's and apriel2's, and they need one")
 	}
-	if a.Family == Apriel2Text {
+	if a.apriel2Like() {
 		if a.Hidden <= 0 || a.Layers <= 0 || a.Vocab <= 0 {
 			return bad("hidden %d, %d layers, vocab %d: want > 0", a.Hidden, a.Layers, a.Vocab)
 		}
 		if err := a.Apriel2.validate(a.Layers); err != nil {
 			return bad("%v", err)
+		}
+		if (a.Family == Apriel2Multimodal) != (a.Apriel2.Vision != nil) {
+			return bad("a vision encoder is apriel2's, and apriel2 needs one")
+		}
+		if a.Family == Apriel2Multimodal {
+			if err := a.Apriel2.validateVision(); err != nil {
+				return bad("%v", err)
+			}
 		}
 		return nil
 	}

@@ -308,7 +308,7 @@ func Config(a Arch) (map[string]any, error) {
 			"use_cache":                        true,
 			"vocab_size":                       i64(a.Vocab),
 		}
-	case Apriel2Text:
+	case Apriel2Text, Apriel2Multimodal:
 		c = apriel2Config(a)
 	case AprielHybridSSM, LlavaHybrid: // what Fast-LLM's exporter writes (its reference data's hf_config.json)
 		c = map[string]any{

@@ -727,12 +727,9 @@ func TestGemma4(t *testing.T) {
 	}
 }
 
-// TestLlava: the text model is Mistral's under language_model., the vision
-// tower and projector have pixtral-12b's names with Arch.Vision's shapes,
-// the config nests text_config and vision_config, and the sizes only a
-// valid Llava has are enforced.
-func TestLlava(t *testing.T) {
-	a := TinyLlava()
+// shapesOf is a's tensors and their shapes by name.
+func shapesOf(t *testing.T, a Arch) ([]Tensor, map[string][]int) {
+	t.Helper()
 	ts, err := Tensors(a)
 	if err != nil {
 		t.Fatal(err)
@@ -745,6 +742,16 @@ func TestLlava(t *testing.T) {
 		}
 		got[x.Name] = shape
 	}
+	return ts, got
+}
+
+// TestLlava: the text model is Mistral's under language_model., the vision
+// tower and projector have pixtral-12b's names with Arch.Vision's shapes,
+// the config nests text_config and vision_config, and the sizes only a
+// valid Llava has are enforced.
+func TestLlava(t *testing.T) {
+	a := TinyLlava()
+	ts, got := shapesOf(t, a)
 	for name, want := range map[string][]int{
 		"language_model.model.embed_tokens.weight":                        {128, 64},
 		"language_model.lm_head.weight":                                   {128, 64},
@@ -792,5 +799,67 @@ func TestLlava(t *testing.T) {
 	m.Vision = a.Vision
 	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "only llava and llava_hybrid have a vision tower") {
 		t.Errorf("mistral with a vision tower: %v", err)
+	}
+}
+
+// TestApriel2: the multimodal Apriel2 is apriel2_text's model with the
+// vision encoder under model.vision_encoder., sized from its config section
+// (its own width, grouped heads, an adapter to the text width); its config
+// says the multimodal architecture; an encoder synth cannot size is
+// refused, and so is a vision encoder on apriel2_text.
+func TestApriel2(t *testing.T) {
+	a := TinyApriel2()
+	ts, got := shapesOf(t, a)
+	for name, want := range map[string][]int{
+		"model.embed_tokens.weight":                                             {386, 256},
+		"lm_head.weight":                                                        {386, 256},
+		"model.decoder.blocks.1.mixer.k_proj.weight":                            {128, 256},
+		"model.vision_encoder.embeddings.patch_embeddings.weight":               {128, 3, 4, 4},
+		"model.vision_encoder.embeddings.normalization.weight":                  {128},
+		"model.vision_encoder.encoder.blocks.1.mixer.k_proj.weight":             {64, 128},
+		"model.vision_encoder.encoder.blocks.0.mixer.o_proj.weight":             {128, 128},
+		"model.vision_encoder.encoder.blocks.0.mlp.down_proj.weight":            {128, 512},
+		"model.vision_encoder.encoder.blocks.1.post_attention_layernorm.weight": {128},
+		"model.vision_encoder.adapter.linear_1.weight":                          {384, 128},
+		"model.vision_encoder.adapter.linear_1.bias":                            {384},
+		"model.vision_encoder.adapter.linear_2.weight":                          {256, 384},
+		"model.vision_encoder.adapter.linear_2.bias":                            {256},
+	} {
+		if !slices.Equal(got[name], want) {
+			t.Errorf("%s: %v, want %v", name, got[name], want)
+		}
+	}
+	// Text: embed, norm, lm_head and 2 * 9; vision: 2 + 2 * 9 + 4.
+	if len(ts) != 21+24 {
+		t.Errorf("%d tensors, want 45", len(ts))
+	}
+	c, err := Config(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c["model_type"] != "apriel2" || c["image_token_index"] != int64(384) || c["vision_encoder"].(map[string]any)["hidden_size"] != int64(128) {
+		t.Errorf("config %v", c)
+	}
+	for _, bad := range []struct {
+		edit func(*Arch)
+		want string
+	}{
+		{func(a *Arch) { a.Apriel2.Vision = nil }, "a vision encoder is apriel2's, and apriel2 needs one"},
+		{func(a *Arch) { delete(a.Apriel2.Vision["encoder"].(map[string]any), "block") }, "needs a fixed encoder"},
+		{func(a *Arch) {
+			a.Apriel2.Vision["encoder"].(map[string]any)["block"].(map[string]any)["mixer"] = map[string]any{"type": "mamba"}
+		}, "the vision blocks' mixer is mamba, want attention"},
+		{func(a *Arch) { delete(a.Apriel2.Vision["embeddings"].(map[string]any), "patch_width") }, "need patch_height and patch_width"},
+	} {
+		b := TinyApriel2()
+		bad.edit(&b)
+		if err := b.Validate(); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%v, want %q", err, bad.want)
+		}
+	}
+	text := TinyApriel2Text()
+	text.Apriel2.Vision = a.Apriel2.Vision
+	if err := text.Validate(); err == nil || !strings.Contains(err.Error(), "a vision encoder is apriel2's") {
+		t.Errorf("apriel2_text with a vision encoder: %v", err)
 	}
 }

@@ -51,7 +51,7 @@ func Tensors(a Arch) ([]Tensor, error) {
 	}
 	for l := 0; l < a.Layers; l++ {
 		switch {
-		case a.Family == Apriel2Text:
+		case a.apriel2Like():
 			a.apriel2Layer(l, fmt.Sprintf("model.decoder.blocks.%d.", l), add)
 		case a.Family == Gemma4:
 			a.gemma4Layer(fmt.Sprintf("model.layers.%d.", l), Gemma4LayerTypes(a.Layers)[l] == "full_attention", add)
@@ -81,6 +81,9 @@ func Tensors(a Arch) ([]Tensor, error) {
 	}
 	if !a.TieEmbeddings {
 		w("lm_head.weight", V, H)
+	}
+	if a.Family == Apriel2Multimodal {
+		a.apriel2Vision(add)
 	}
 	if a.Family == Llava || a.Family == LlavaHybrid {
 		for i := range out {

@@ -50,8 +50,6 @@ func realTensors(t *testing.T, path string) map[string]tensor.Shape {
 // own code wrote (testdata/real/TARGET/ARCH/{fresh,trained}/metadata.yaml)
 // and compares the parameters it declares with the ones Fast-LLM saved
 // (tensors.txt): the same names, the same shapes, nothing more or less.
-// The architecture without a tensors.txt (apriel2_text) could not be
-// sized by Fast-LLM's code without torch; see the README there.
 func TestSchemaReal(t *testing.T) {
 	lists, err := filepath.Glob(filepath.Join("testdata", "real", "*", "*", "*", "tensors.txt"))
 	if err != nil {
@@ -107,7 +105,7 @@ func TestSchemaReal(t *testing.T) {
 	}
 	for _, want := range []string{"main/llama", "main/mistral", "main/mixtral", "main/qwen2", "pr374/gpt_oss",
 		"main/mtp_llama", "main/dream", "main/diffusion_llama", "main/apriel_hybrid_ssm", "main/apriel_hybrid_ssm_biased",
-		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn", "main/apriel_hybrid_ssm_auto", "main/gemma4", "main/gemma4_dense", "main/gemma4_kv", "main/llava"} {
+		"main/apriel_hybrid_ssm_periodic", "main/apriel_hybrid_ssm_gdn", "main/apriel_hybrid_ssm_auto", "main/gemma4", "main/gemma4_dense", "main/gemma4_kv", "main/llava", "main/apriel2"} {
 		if !checked[want] {
 			t.Errorf("%s was not checked against Fast-LLM's tensors", want)
 		}
