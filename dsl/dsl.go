@@ -24,6 +24,7 @@
 package dsl
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
@@ -90,14 +91,22 @@ func load(filename string, src []byte, dir func() (fs.FS, error), builtin fs.FS,
 	return m, append(diags, more...).Sort()
 }
 
-// rulesHash is the sha256 of the file's canonical form without its
-// comments, its fragments in place (see expand): it changes with the rules, not with a comment, the layout or
-// `mapper fmt`, so that an export refuses only a mapping that may really lay
-// tensors out otherwise than the one the import recorded.
+// rulesHash is the sha256 of the file's canonical form, its fragments in
+// place (see expand), without its comments and blank lines: it changes with
+// the rules, not with a comment, the layout or `mapper fmt`, so that an
+// export refuses only a mapping that may really lay tensors out otherwise
+// than the one the import recorded. (The canonical form keeps a file's
+// blank lines, and a comment leaves its line's break behind.)
 func rulesHash(f *syntax.File) string {
 	bare := *f
 	bare.Comments = nil
-	sum := sha256.Sum256(syntax.Format(&bare))
+	var lines [][]byte
+	for _, l := range bytes.Split(syntax.Format(&bare), []byte("\n")) {
+		if len(bytes.TrimSpace(l)) > 0 {
+			lines = append(lines, l)
+		}
+	}
+	sum := sha256.Sum256(bytes.Join(lines, []byte("\n")))
 	return hex.EncodeToString(sum[:])
 }
 

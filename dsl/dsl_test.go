@@ -250,7 +250,7 @@ func patternText(p ir.Pattern) string {
 // TestHashIsOfTheRules: a comment or another layout keeps a mapping's hash
 // (checkpoints it imported still export with it); another rule changes it.
 func TestHashIsOfTheRules(t *testing.T) {
-	src := "mapping h\nleft hf\nright fast_llm\n\nconfig {\n  hidden_size <-> hidden_size\n}\n"
+	src := "mapping h\nleft hf\nright fast_llm\n\nconfig {\n  hidden_size <-> hidden_size\n  vocab_size <-> vocab\n}\n"
 	hash := func(s string) string {
 		t.Helper()
 		m, diags := dsl.Load("h.map", []byte(s))
@@ -263,6 +263,9 @@ func TestHashIsOfTheRules(t *testing.T) {
 	for _, same := range []string{
 		"# a comment\n" + src,
 		strings.Replace(src, "  hidden_size <-> hidden_size", "    hidden_size   <->   hidden_size  # why", 1),
+		// A comment on a line of its own between rules, and a blank line.
+		strings.Replace(src, "  vocab_size", "  # the vocabulary\n  vocab_size", 1),
+		strings.Replace(src, "  vocab_size", "\n  vocab_size", 1),
 	} {
 		if got := hash(same); got != h {
 			t.Errorf("hash of %q = %s, want %s as for the same rules", same, got, h)
