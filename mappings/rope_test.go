@@ -247,16 +247,7 @@ const apriels = "decoder.blocks.t"
 // model's transformers config class.
 var ropeFamily = map[string]float64{
 	"llama": 1e4, "mistral": 1e4, "mixtral": 1e6, "qwen2": 1e4, "mtp_llama": 1e4,
-	"diffusion_llama": 1e4, "dream": 1e4, "qwen3": 1e4, "qwen3_moe": 1e4, "apriel_hybrid_ssm": 1e4,
-}
-
-// ropeCopies are the mappings that spell Llama's rope rules out, and why.
-var ropeCopies = map[string]string{
-	// Its copy's comments sit elsewhere than the fragment's, and the rules
-	// hash sees the blank lines comments leave: with the fragment its hash
-	// would change, and an export of a checkpoint imported with it would
-	// be refused as made with other rules.
-	"llava": "the rules hash",
+	"diffusion_llama": 1e4, "dream": 1e4, "qwen3": 1e4, "qwen3_moe": 1e4, "apriel_hybrid_ssm": 1e4, "llava": 1e4, "llava_hybrid": 1e4,
 }
 
 // ropeBlock is the line that starts Llama's v5 rope rules.
@@ -264,21 +255,17 @@ var ropeBlock = regexp.MustCompile(`rope_parameters\.rope_type default "default"
 
 // TestRopeFragment: the mappings with Llama's rotary take it from the
 // fragment, with their config class's rope_theta default, and no other
-// built-in mapping copies it out but those ropeCopies names (a new
-// Llama-like mapping uses the fragment).
+// built-in mapping copies it out (a new Llama-like mapping uses the
+// fragment).
 func TestRopeFragment(t *testing.T) {
 	for _, f := range mappings.Builtin() {
 		_, family := ropeFamily[f.Name]
 		uses := strings.Contains(string(f.Source), "use llama_rope(")
-		copied := ropeBlock.Match(f.Source)
-		_, allowed := ropeCopies[f.Name]
 		switch {
 		case family && !uses:
 			t.Errorf("%s does not use llama_rope", f.Path)
-		case copied && !allowed:
+		case ropeBlock.Match(f.Source):
 			t.Errorf("%s copies Llama's rope rules out: use llama_rope (mappings/fragments/llama_rope.map)", f.Path)
-		case allowed && !copied:
-			t.Errorf("%s no longer copies Llama's rope rules: drop it from ropeCopies", f.Path)
 		}
 	}
 	for name, theta := range ropeFamily {
@@ -294,7 +281,9 @@ func ropeThetaDefaults(t *testing.T, name string) []any {
 	t.Helper()
 	var out []any
 	for _, r := range load(t, name).Config {
-		if p := strings.Join(r.Left.Segs, "."); (p == "rope_theta" || p == "rope_parameters.rope_theta") && r.LeftDefault != nil {
+		// Under text_config for the multimodal mappings (use llama_rope(left = text_config, ...)).
+		p := strings.TrimPrefix(strings.Join(r.Left.Segs, "."), "text_config.")
+		if (p == "rope_theta" || p == "rope_parameters.rope_theta") && r.LeftDefault != nil {
 			if l, ok := r.LeftDefault.(*ir.Literal); ok {
 				out = append(out, l.Value)
 			} else {
